@@ -1,0 +1,221 @@
+// ktstr-topo emits CPU topology records for the ktstr pipeline.
+//
+// Synopsis:
+//
+//	ktstr-topo [flags] [SPEC...]
+//	ktstr-topo --presets [filters] [--fits-host]
+//	ktstr-topo --host
+//
+// A SPEC is N,L,C,T or NnLlCcTt: N NUMA nodes, L last-level caches in all
+// (spread evenly over the nodes), C cores per LLC, T threads per core. With
+// no SPEC, --presets or --host, specs are read from stdin one per line;
+// records on stdin pass through unchanged.
+//
+// Examples:
+//
+//	ktstr-topo 1,2,4,2                        # 16 CPUs: LLCs 0-7, 8-15; SMT pairs
+//	ktstr-topo 2n4l2c1t --distance 21
+//	ktstr-topo --presets --max-cpus 16 | ktstr-boot --kernel 6.12 | ktstr-verify
+//	ktstr-topo --presets --fits-host          # skip records for what this host cannot run
+//	ktstr-topo --host --format text
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/ktstr-go/ktstr/internal/cli"
+	"github.com/ktstr-go/ktstr/lib/host"
+	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/topology"
+	"github.com/ktstr-go/ktstr/lib/vm"
+)
+
+const name = "ktstr-topo"
+
+const help = `Emit CPU topology records (NDJSON) for the ktstr pipeline.
+
+A SPEC is N,L,C,T or NnLlCcTt: N NUMA nodes, L last-level caches in all, C cores per LLC, T threads per core. With no SPEC, --presets or --host, specs are read from stdin one per line; records on stdin pass through.
+
+Examples:
+  ktstr-topo 1,2,4,2
+  ktstr-topo 2n4l2c1t --distance 21
+  ktstr-topo --presets --max-cpus 16 | ktstr-boot --kernel 6.12 | ktstr-verify
+  ktstr-topo --presets --fits-host
+  ktstr-topo --host --format text`
+
+type options struct {
+	Specs    []string `arg:"" optional:"" name:"spec" help:"Topologies as N,L,C,T or NnLlCcTt (e.g. 1,2,4,2 or 1n2l4c2t)."`
+	Presets  bool     `help:"Emit the 24 x86 gauntlet presets."`
+	Host     bool     `help:"Emit this machine's topology, read from sysfs."`
+	Sysfs    string   `default:"/sys" hidden:"" help:"sysfs root for --host."`
+	Distance int      `default:"20" help:"SLIT distance between different NUMA nodes (11..254); local is 10."`
+	Format   string   `default:"json" enum:"json,text" help:"json: NDJSON records; text: a human view."`
+
+	MinCPUs  int  `name:"min-cpus" help:"Only topologies with at least this many CPUs."`
+	MaxCPUs  int  `name:"max-cpus" help:"Only topologies with at most this many CPUs."`
+	MinLLCs  int  `name:"min-llcs" help:"Only topologies with at least this many LLCs."`
+	MaxLLCs  int  `name:"max-llcs" help:"Only topologies with at most this many LLCs."`
+	MinNUMA  int  `name:"min-numa" help:"Only topologies with at least this many NUMA nodes."`
+	MaxNUMA  int  `name:"max-numa" help:"Only topologies with at most this many NUMA nodes."`
+	SMT      bool `name:"smt" xor:"smt" help:"Only topologies with SMT (threads per core > 1)."`
+	NoSMT    bool `name:"no-smt" xor:"smt" help:"Only topologies without SMT."`
+	FitsHost bool `name:"fits-host" help:"Emit a skip record, with the reason, for each topology this host cannot run."`
+
+	Overcommit int `default:"8" help:"vCPUs per host CPU that --fits-host accepts."`
+}
+
+func main() { cli.Main(run) }
+
+func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string) int {
+	var o options
+	if _, code, done := cli.Parse(name, help, &o, args, stdout, stderr); done {
+		return code
+	}
+	return cli.Report(stderr, name, o.run(ctx, stdin, stdout))
+}
+
+// emitter writes topologies, applying filters, --fits-host and --format.
+type emitter struct {
+	o        *options
+	out      *record.Writer
+	text     io.Writer
+	filter   topology.Filter
+	capacity vm.Capacity
+}
+
+func (o *options) run(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
+	if o.Distance < 11 || o.Distance > 254 {
+		return cli.Usagef("--distance must be 11..254, got %d", o.Distance)
+	}
+	e := &emitter{o: o, out: record.NewWriter(stdout), text: stdout, filter: o.filter()}
+	if o.FitsHost {
+		e.capacity = vm.Capacity{CPUs: host.CPUs(), MemoryMB: host.MemAvailableMB(), Overcommit: o.Overcommit}
+	}
+
+	// Validate every argument before emitting anything: a typo in the third
+	// spec should not leave two records half-way down a pipeline.
+	var specs []topology.Spec
+	for _, text := range o.Specs {
+		s, err := topology.ParseSpec(text)
+		if err != nil {
+			return &cli.UsageError{Err: err}
+		}
+		specs = append(specs, s)
+	}
+	for _, s := range specs {
+		if err := e.emit(s.Record(o.Distance)); err != nil {
+			return err
+		}
+	}
+	if o.Presets {
+		for _, p := range topology.Presets {
+			t := p.Spec.Record(o.Distance)
+			t.Preset, t.Source = p.Name, "preset"
+			if err := e.emit(t); err != nil {
+				return err
+			}
+		}
+	}
+	if o.Host {
+		t, err := topology.ReadSysfs(o.Sysfs, "host")
+		if err != nil {
+			return fmt.Errorf("read host topology: %w", err)
+		}
+		if err := e.write(t); err != nil {
+			return err
+		}
+	}
+	if len(o.Specs) == 0 && !o.Presets && !o.Host {
+		return e.fromStdin(ctx, stdin)
+	}
+	return nil
+}
+
+func (o *options) filter() topology.Filter {
+	f := topology.Filter{MinCPUs: o.MinCPUs, MaxCPUs: o.MaxCPUs, MinLLCs: o.MinLLCs, MaxLLCs: o.MaxLLCs, MinNUMA: o.MinNUMA, MaxNUMA: o.MaxNUMA}
+	if o.SMT || o.NoSMT {
+		smt := o.SMT
+		f.SMT = &smt
+	}
+	return f
+}
+
+// emit applies the filters and the host check to t and writes it.
+func (e *emitter) emit(t *record.Topology) error {
+	s := topology.SpecOf(t)
+	if !e.filter.Match(s) {
+		return nil
+	}
+	if e.o.FitsHost {
+		if err := e.capacity.CheckFits(s); err != nil {
+			subject := t.Name
+			if t.Preset != "" {
+				subject = t.Preset
+			}
+			if e.o.Format == "text" {
+				_, werr := fmt.Fprintf(e.text, "skip %s: %v\n\n", subject, err)
+				return werr
+			}
+			return e.out.Write(&record.Skip{Source: name, Subject: subject, Reason: "host_capacity", Detail: err.Error(), Topology: t})
+		}
+	}
+	return e.write(t)
+}
+
+func (e *emitter) write(t *record.Topology) error {
+	if e.o.Format == "text" {
+		if err := topology.WriteText(e.text, t); err != nil {
+			return err
+		}
+		_, err := io.WriteString(e.text, "\n")
+		return err
+	}
+	return e.out.Write(t)
+}
+
+// fromStdin reads specs one per line; record lines pass through. A bad line
+// becomes an error record and the stream goes on; the exit status is then 2.
+func (e *emitter) fromStdin(ctx context.Context, stdin io.Reader) error {
+	rd := record.NewReader(stdin, name)
+	rd.Lenient = true
+	bad := 0
+	for ctx.Err() == nil {
+		line, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read stdin: %w", err)
+		}
+		if line.Kind != "" { // a record (or an error record for a broken one)
+			if line.Err != nil {
+				bad++
+			}
+			if err := e.out.WriteRaw(line.Raw); err != nil {
+				return err
+			}
+			continue
+		}
+		s, perr := topology.ParseSpec(string(line.Raw))
+		if perr != nil {
+			bad++
+			if err := e.out.Write(&record.Error{Source: name, Line: line.Num, Message: perr.Error(), Input: string(line.Raw)}); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := e.emit(s.Record(e.o.Distance)); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if bad > 0 {
+		return cli.Usagef("%d bad input line(s); see the error records", bad)
+	}
+	return nil
+}

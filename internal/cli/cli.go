@@ -1,0 +1,129 @@
+// Package cli is the plumbing every ktstr-* command shares: kong parsing that
+// returns instead of exiting, the exit-status contract, and a main that turns
+// SIGINT/SIGTERM into context cancellation.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+)
+
+// Exit statuses shared by every tool.
+const (
+	// ExitOK: everything passed.
+	ExitOK = 0
+	// ExitFail: a verdict failed, a regression was found, a run did not
+	// complete.
+	ExitFail = 1
+	// ExitUsage: bad flags, arguments or input lines.
+	ExitUsage = 2
+	// ExitInterrupted: stopped by SIGINT or SIGTERM after cleaning up.
+	ExitInterrupted = 130
+)
+
+// RunFunc is a tool's testable entry point.
+type RunFunc func(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string) int
+
+// Main runs run with the process's streams and arguments and exits with its
+// status. SIGINT and SIGTERM cancel the context; run is expected to clean up
+// and return, after which Main exits with ExitInterrupted.
+func Main(run RunFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Stdin, os.Stdout, os.Stderr, os.Args[1:])
+	interrupted := ctx.Err() != nil
+	stop()
+	if interrupted && code == ExitOK {
+		code = ExitInterrupted
+	}
+	os.Exit(code)
+}
+
+// exitRequest carries kong's exit status out of a --help or parse failure.
+type exitRequest struct{ code int }
+
+// Parse parses args into grammar. It returns the kong context, or done=true
+// and the status to exit with when parsing already finished the job (--help)
+// or failed (a one-line error on stderr, status ExitUsage).
+func Parse(name, description string, grammar any, args []string, stdout, stderr io.Writer, opts ...kong.Option) (kctx *kong.Context, code int, done bool) {
+	options := append([]kong.Option{
+		kong.Name(name),
+		kong.Description(description),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(c int) { panic(exitRequest{c}) }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
+	}, opts...)
+	parser, err := kong.New(grammar, options...)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: internal error: %v\n", name, err)
+		return nil, ExitUsage, true
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			req, ok := r.(exitRequest)
+			if !ok {
+				panic(r)
+			}
+			kctx, code, done = nil, req.code, true
+		}
+	}()
+	kctx, err = parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v (see %s --help)\n", name, err, name)
+		return nil, ExitUsage, true
+	}
+	return kctx, ExitOK, false
+}
+
+// UsageError is an error caused by the user's input: tools report it in one
+// line and exit with ExitUsage.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Usagef returns a UsageError with a formatted message.
+func Usagef(format string, args ...any) error {
+	return &UsageError{fmt.Errorf(format, args...)}
+}
+
+// Status maps an error to an exit status: nil → ExitOK, a UsageError →
+// ExitUsage, a cancelled context → ExitInterrupted, anything else → ExitFail.
+func Status(err error) int {
+	var ue *UsageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ue):
+		return ExitUsage
+	case errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	default:
+		return ExitFail
+	}
+}
+
+// Report prints err as one line prefixed with the tool's name and returns
+// its exit status.
+func Report(stderr io.Writer, name string, err error) int {
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+	}
+	return Status(err)
+}
+
+// IsTerminal reports whether w is a terminal, for progress output.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
