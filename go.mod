@@ -6,3 +6,5 @@ require (
 	github.com/alecthomas/kong v1.17.0
 	golang.org/x/sys v0.49.0
 )
+
+require github.com/klauspost/compress v1.20.3

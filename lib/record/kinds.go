@@ -80,3 +80,212 @@ type LLCGroup struct {
 	Node int    `json:"node"`
 	CPUs string `json:"cpus"`
 }
+
+// Kernel describes a bootable kernel: an entry of ktstr-kernel's cache, a
+// tree built in place, or a prebuilt image.
+type Kernel struct {
+	// Key is the cache key; empty for uncached kernels.
+	Key string `json:"key,omitempty"`
+	// Version is the kernel release, e.g. "6.12.117".
+	Version string `json:"version,omitempty"`
+	// Image is the bootable bzImage.
+	Image string `json:"image"`
+	// Vmlinux is the ELF with symbols and .BTF (DWARF stripped), if known.
+	Vmlinux string `json:"vmlinux,omitempty"`
+	// Config is the path of the kernel's .config, if known.
+	Config  string `json:"config,omitempty"`
+	Profile string `json:"profile,omitempty"`
+	Arch    string `json:"arch"`
+	// SchedExt is true when the config has CONFIG_SCHED_CLASS_EXT=y.
+	SchedExt bool `json:"sched_ext"`
+	// RuntimeCodePatching is true when the kernel rewrites its own text at
+	// run time (JUMP_LABEL, PREEMPT_DYNAMIC); nil when unknown, which
+	// ktstr-boot treats as true.
+	RuntimeCodePatching *bool `json:"runtime_code_patching"`
+	// Schedulers maps the kernel tree's sched_ext schedulers to binaries.
+	Schedulers map[string]string `json:"schedulers,omitempty"`
+	Source     KernelSource      `json:"source"`
+	// Cache is "hit", "built" or "uncached".
+	Cache string `json:"cache"`
+	// Dir is the cache entry directory.
+	Dir          string `json:"dir,omitempty"`
+	BuiltAt      string `json:"built_at,omitempty"`
+	FragmentHash string `json:"fragment_hash,omitempty"`
+}
+
+func (*Kernel) Kind() Kind { return KindKernel }
+
+// KernelSource says where a kernel came from.
+type KernelSource struct {
+	// Type is "tarball", "tree", "download" or "image".
+	Type   string `json:"type"`
+	Path   string `json:"path,omitempty"`
+	URL    string `json:"url,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+	// GitHead is the commit of a clean git tree.
+	GitHead string `json:"git_head,omitempty"`
+	// Dirty is true for a tree with uncommitted changes (never cached).
+	Dirty bool `json:"dirty,omitempty"`
+}
+
+// Job is what one VM runs. A topology record on ktstr-boot's stdin plus its
+// flags makes a job; in a job record given on stdin, the record's fields win
+// over the flags.
+type Job struct {
+	// ID names the job in run and verdict records; generated when empty.
+	ID       string    `json:"id,omitempty"`
+	Topology *Topology `json:"topology"`
+	Kernel   *Kernel   `json:"kernel,omitempty"`
+	// Exec is a shell command run in the guest (busybox sh -c).
+	Exec string `json:"exec,omitempty"`
+	// Include are host files or directories copied to /include in the
+	// guest; ELF binaries bring their shared libraries.
+	Include []string `json:"include,omitempty"`
+	// Accel is "auto", "kvm" or "tcg".
+	Accel    string `json:"accel,omitempty"`
+	MemoryMB int    `json:"memory_mb,omitempty"`
+	// TimeoutS overrides the derived timeout (boot estimate + duration +
+	// margin).
+	TimeoutS  float64 `json:"timeout_s,omitempty"`
+	DurationS float64 `json:"duration_s,omitempty"`
+	// Dmesg raises the console log level and streams the console to stderr.
+	Dmesg bool `json:"dmesg,omitempty"`
+	// KernelArgs are appended to the kernel command line.
+	KernelArgs []string `json:"kernel_args,omitempty"`
+}
+
+func (*Job) Kind() Kind { return KindJob }
+
+// Outcome is how a run ended.
+type Outcome string
+
+// Run outcomes.
+const (
+	OutcomeCompleted     Outcome = "completed"
+	OutcomeTimeout       Outcome = "timeout"
+	OutcomeKernelPanic   Outcome = "kernel_panic"
+	OutcomeBootFailed    Outcome = "boot_failed"
+	OutcomeGuestError    Outcome = "guest_error"
+	OutcomeSchedulerDied Outcome = "scheduler_died"
+	// OutcomeInterrupted: the user stopped ktstr-boot (SIGINT/SIGTERM).
+	OutcomeInterrupted Outcome = "interrupted"
+)
+
+// Run reports the facts of one VM run. It does not judge.
+type Run struct {
+	ID      string  `json:"id"`
+	Job     *Job    `json:"job"`
+	Outcome Outcome `json:"outcome"`
+	// Reason explains any outcome other than completed.
+	Reason           string      `json:"reason,omitempty"`
+	Host             RunHost     `json:"host"`
+	Guest            *GuestInfo  `json:"guest,omitempty"`
+	ObservedTopology *Topology   `json:"observed_topology,omitempty"`
+	Exec             *ExecResult `json:"exec,omitempty"`
+	Timings          Timings     `json:"timings"`
+	// ConsoleLog is the path of the kernel console log, kept after the run.
+	ConsoleLog string `json:"console_log"`
+	// ConsoleTail is the last console lines, for every outcome other than
+	// completed.
+	ConsoleTail []string `json:"console_tail,omitempty"`
+	// GuestErrors are errors the agent reported.
+	GuestErrors []string `json:"guest_errors,omitempty"`
+	// VCPUs is what each vCPU thread got from the host.
+	VCPUs []VCPUUsage `json:"vcpus,omitempty"`
+}
+
+func (*Run) Kind() Kind { return KindRun }
+
+// RunHost is what the host ran the VM with.
+type RunHost struct {
+	// Accel is "kvm" or "tcg".
+	Accel string `json:"accel"`
+	// TCGThreads is "multi" or "single" under TCG.
+	TCGThreads string `json:"tcg_threads,omitempty"`
+	// TCGThreadsReason says why that mode was chosen.
+	TCGThreadsReason string   `json:"tcg_threads_reason,omitempty"`
+	HostCPUs         int      `json:"host_cpus"`
+	QEMUVersion      string   `json:"qemu_version"`
+	QEMUCommand      []string `json:"qemu_command,omitempty"`
+	// VCPUOvercommit is the vCPUs of all VMs running at once divided by the
+	// host CPUs, at this VM's start.
+	VCPUOvercommit float64 `json:"vcpu_overcommit"`
+	MemoryMB       int     `json:"memory_mb"`
+}
+
+// GuestInfo is what the agent saw of its kernel.
+type GuestInfo struct {
+	KernelRelease string `json:"kernel_release"`
+	Cmdline       string `json:"cmdline"`
+	HZ            int    `json:"hz,omitempty"`
+	Clocksource   string `json:"clocksource,omitempty"`
+	// SchedExtState is /sys/kernel/sched_ext/state, "" without sched_ext.
+	SchedExtState string `json:"sched_ext_state,omitempty"`
+	// UptimeS is the guest's uptime when the agent started.
+	UptimeS float64 `json:"uptime_s"`
+}
+
+// ExecResult is the outcome of Job.Exec.
+type ExecResult struct {
+	Command   string  `json:"command"`
+	ExitCode  int     `json:"exit_code"`
+	Stdout    string  `json:"stdout"`
+	Stderr    string  `json:"stderr"`
+	DurationS float64 `json:"duration_s"`
+	// Truncated is true when output beyond the capture limit was dropped.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// Timings of a run, in seconds unless named otherwise.
+type Timings struct {
+	// PrepareMS is host-side preparation: from job start to QEMU exec.
+	PrepareMS float64 `json:"prepare_ms"`
+	// AgentStartS is wall time from QEMU exec to the agent's first message.
+	AgentStartS float64 `json:"agent_start_s,omitempty"`
+	WallS       float64 `json:"wall_s"`
+	TimeoutS    float64 `json:"timeout_s"`
+}
+
+// VCPUUsage is what one vCPU thread got from the host over the run.
+type VCPUUsage struct {
+	CPU int `json:"cpu"`
+	// CPUS is the thread's CPU time (user + system).
+	CPUS float64 `json:"cpu_s"`
+	// RunDelayS is the time the thread was runnable but waiting for a host
+	// CPU (schedstat): the host starving the guest.
+	RunDelayS float64 `json:"run_delay_s"`
+}
+
+// Status is a verdict or check result.
+type Status string
+
+// Verdict statuses.
+const (
+	StatusPass         Status = "pass"
+	StatusFail         Status = "fail"
+	StatusInconclusive Status = "inconclusive"
+	StatusError        Status = "error"
+	StatusSkip         Status = "skip"
+)
+
+// Verdict judges one run (or one upstream error or skip).
+type Verdict struct {
+	RunID string `json:"run_id,omitempty"`
+	// Subject names what was judged: the topology, preset or job id.
+	Subject string  `json:"subject"`
+	Status  Status  `json:"status"`
+	Checks  []Check `json:"checks"`
+}
+
+func (*Verdict) Kind() Kind { return KindVerdict }
+
+// Check is one assertion of a verdict.
+type Check struct {
+	Name   string `json:"name"`
+	Status Status `json:"status"`
+	// Value is what was measured and Limit what it was held against, as
+	// text or numbers.
+	Value  any    `json:"value,omitempty"`
+	Limit  any    `json:"limit,omitempty"`
+	Detail string `json:"detail,omitempty"`
+}

@@ -1,0 +1,470 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ktstr-go/ktstr/internal/cachedir"
+	"github.com/ktstr-go/ktstr/internal/cli"
+	"github.com/ktstr-go/ktstr/lib/guest"
+	"github.com/ktstr-go/ktstr/lib/host"
+	"github.com/ktstr-go/ktstr/lib/initramfs"
+	"github.com/ktstr-go/ktstr/lib/kernel"
+	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/topology"
+	"github.com/ktstr-go/ktstr/lib/vm"
+)
+
+// consoleTailLines is how much of the console a non-completed run carries.
+const consoleTailLines = 40
+
+type booter struct {
+	o           *options
+	out         *record.Writer
+	stderr      io.Writer
+	qemu        string
+	qemuVersion string
+	agent       string
+	cacheRoot   string
+	logDir      string
+	hostCPUs    int
+
+	kernelOnce sync.Once
+	kernel     *record.Kernel
+	kernelErr  error
+
+	accelOnce sync.Once
+	accel     vm.AccelChoice
+	accelErr  error
+
+	baseMu sync.Mutex
+	bases  map[string]string
+
+	seq          atomic.Int64
+	runningVCPUs atomic.Int64
+	failed       atomic.Bool
+	badInput     atomic.Bool
+}
+
+func newBooter(ctx context.Context, o *options, stdout, stderr io.Writer) (*booter, error) {
+	qemu, err := vm.QEMUBinary()
+	if err != nil {
+		return nil, err
+	}
+	agent, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own binary for the guest agent: %w", err)
+	}
+	root, err := cachedir.Root()
+	if err != nil {
+		return nil, err
+	}
+	b := &booter{o: o, out: record.NewWriter(stdout), stderr: stderr, qemu: qemu, qemuVersion: vm.QEMUVersion(qemu),
+		agent: agent, cacheRoot: root, logDir: o.LogDir, hostCPUs: host.CPUs(), bases: map[string]string{}}
+	if b.logDir == "" {
+		b.logDir = filepath.Join(root, "logs")
+	}
+	if err := os.MkdirAll(b.logDir, 0o755); err != nil {
+		return nil, fmt.Errorf("log dir: %w", err)
+	}
+	for i, inc := range o.Include {
+		p, err := guest.ResolveInclude(inc)
+		if err != nil {
+			return nil, &cli.UsageError{Err: err}
+		}
+		o.Include[i] = p
+	}
+	if o.Jobs <= 0 {
+		o.Jobs = max(1, b.hostCPUs/2)
+	}
+	vm.SweepStaleShm("/dev/shm")
+	return b, nil
+}
+
+func (b *booter) close() {}
+
+func (b *booter) logf(format string, args ...any) {
+	fmt.Fprintf(b.stderr, name+": "+format+"\n", args...)
+}
+
+// run reads jobs and boots them on a pool of o.Jobs workers; records are
+// written as runs finish.
+func (b *booter) run(ctx context.Context, stdin io.Reader) int {
+	jobs := make(chan *record.Job)
+	var wg sync.WaitGroup
+	for i := 0; i < b.o.Jobs; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				b.boot(ctx, j)
+			}
+		}()
+	}
+	err := b.feed(ctx, stdin, jobs)
+	close(jobs)
+	wg.Wait()
+	switch {
+	case ctx.Err() != nil:
+		b.logf("interrupted: QEMU processes killed, temporary files removed")
+		return cli.ExitInterrupted
+	case err != nil:
+		return cli.Report(b.stderr, name, err)
+	case b.badInput.Load():
+		return cli.ExitUsage
+	case b.failed.Load():
+		return cli.ExitFail
+	}
+	return cli.ExitOK
+}
+
+// feed turns --topology or stdin records into jobs.
+func (b *booter) feed(ctx context.Context, stdin io.Reader, jobs chan<- *record.Job) error {
+	if b.o.Topology != "" {
+		s, err := topology.ParseSpec(b.o.Topology)
+		if err != nil {
+			return &cli.UsageError{Err: err}
+		}
+		return send(ctx, jobs, &record.Job{Topology: s.Record(topology.DefaultRemoteDistance)})
+	}
+	rd := record.NewReader(stdin, name)
+	for ctx.Err() == nil {
+		line, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read stdin: %w", err)
+		}
+		switch line.Kind {
+		case record.KindTopology:
+			var t record.Topology
+			if err := line.Decode(&t); err != nil {
+				b.inputError(line.Num, err)
+				continue
+			}
+			if err := send(ctx, jobs, &record.Job{Topology: &t}); err != nil {
+				return nil
+			}
+		case record.KindJob:
+			var j record.Job
+			if err := line.Decode(&j); err != nil {
+				b.inputError(line.Num, err)
+				continue
+			}
+			if j.Topology == nil {
+				b.inputError(line.Num, errors.New("job has no topology"))
+				continue
+			}
+			if err := send(ctx, jobs, &j); err != nil {
+				return nil
+			}
+		default:
+			if line.Err != nil {
+				b.badInput.Store(true)
+			}
+			b.out.WriteRaw(line.Raw)
+		}
+	}
+	return nil
+}
+
+func send(ctx context.Context, jobs chan<- *record.Job, j *record.Job) error {
+	select {
+	case jobs <- j:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (b *booter) inputError(line int, err error) {
+	b.badInput.Store(true)
+	b.out.Write(&record.Error{Source: name, Line: line, Message: err.Error()})
+}
+
+// defaultKernel resolves --kernel (or the newest cached kernel) once.
+func (b *booter) defaultKernel(ctx context.Context) (*record.Kernel, error) {
+	b.kernelOnce.Do(func() {
+		root, err := kernel.DefaultRoot()
+		if err != nil {
+			b.kernelErr = err
+			return
+		}
+		c, err := kernel.OpenCache(root)
+		if err != nil {
+			b.kernelErr = err
+			return
+		}
+		r := &kernel.Resolver{Cache: c}
+		if b.o.Kernel != "" {
+			b.kernel, b.kernelErr = r.Resolve(ctx, b.o.Kernel)
+		} else {
+			b.kernel, b.kernelErr = r.Newest()
+		}
+	})
+	return b.kernel, b.kernelErr
+}
+
+// fillJob applies the flags as defaults to j.
+func (b *booter) fillJob(ctx context.Context, j *record.Job) error {
+	if j.ID == "" {
+		j.ID = j.Topology.Name
+		if j.Topology.Preset != "" {
+			j.ID = j.Topology.Preset
+		}
+	}
+	if j.Kernel == nil {
+		k, err := b.defaultKernel(ctx)
+		if err != nil {
+			return err
+		}
+		j.Kernel = k
+	}
+	if j.Exec == "" {
+		j.Exec = b.o.Exec
+	}
+	if len(j.Include) == 0 {
+		j.Include = slices.Clone(b.o.Include)
+	}
+	if j.Accel == "" {
+		j.Accel = b.o.Accel
+	}
+	if j.MemoryMB == 0 {
+		j.MemoryMB = b.o.MemoryMB
+	}
+	if j.MemoryMB == 0 {
+		j.MemoryMB = vm.GuestMemoryMB(topology.SpecOf(j.Topology))
+	}
+	if j.TimeoutS == 0 {
+		j.TimeoutS = b.o.Timeout
+	}
+	if len(j.KernelArgs) == 0 {
+		j.KernelArgs = b.o.KernelArgs
+	}
+	j.Dmesg = j.Dmesg || b.o.Dmesg
+	return nil
+}
+
+// boot runs one job and writes its run record.
+func (b *booter) boot(ctx context.Context, j *record.Job) {
+	prepStart := time.Now()
+	seq := b.seq.Add(1)
+	runID := fmt.Sprintf("%s-%d-%d", prepStart.UTC().Format("20060102T150405"), os.Getpid(), seq)
+	r, err := b.prepareAndRun(ctx, j, runID, fmt.Sprintf("%d-%d", os.Getpid(), seq), prepStart)
+	if err != nil {
+		// Could not even start the VM: an error record, the stream goes on.
+		b.failed.Store(true)
+		var ue *cli.UsageError
+		var se *kernel.SpecError
+		var nb *kernel.NotBuiltError
+		if errors.As(err, &ue) || errors.As(err, &se) || errors.As(err, &nb) {
+			b.badInput.Store(true)
+		}
+		b.logf("%s: %v", j.ID, err)
+		b.out.Write(&record.Error{Source: name, Message: fmt.Sprintf("job %s: %v", j.ID, err)})
+		return
+	}
+	if r.Outcome != record.OutcomeCompleted {
+		b.failed.Store(true)
+	}
+	b.out.Write(r)
+	summary := fmt.Sprintf("%s %s: %s in %.1fs (%s", r.ID, j.ID, r.Outcome, r.Timings.WallS, r.Host.Accel)
+	if r.Host.TCGThreads != "" {
+		summary += "/" + r.Host.TCGThreads
+	}
+	summary += ")"
+	if r.Reason != "" {
+		summary += ": " + r.Reason
+	}
+	b.logf("%s", summary)
+}
+
+// prepareAndRun boots j. vmName names the VM's QEMU process and /dev/shm
+// files (ktstr-PID-SEQ-nodeN: the pid lets a later run sweep files of a
+// ktstr-boot that was killed).
+func (b *booter) prepareAndRun(ctx context.Context, j *record.Job, runID, vmName string, prepStart time.Time) (*record.Run, error) {
+	if err := b.fillJob(ctx, j); err != nil {
+		return nil, err
+	}
+	if err := topology.SpecOf(j.Topology).Validate(); err != nil {
+		return nil, &cli.UsageError{Err: fmt.Errorf("topology %s: %w", j.Topology.Name, err)}
+	}
+	if _, err := os.Stat(j.Kernel.Image); err != nil {
+		return nil, fmt.Errorf("kernel image: %w", err)
+	}
+	accel, err := b.chooseAccel(ctx, j.Accel)
+	if err != nil {
+		return nil, &cli.UsageError{Err: err}
+	}
+	r := &record.Run{ID: runID, Job: j, Host: record.RunHost{Accel: accel.Accel, HostCPUs: b.hostCPUs, QEMUVersion: b.qemuVersion, MemoryMB: j.MemoryMB}}
+	if accel.Accel == vm.AccelTCG {
+		r.Host.TCGThreads, r.Host.TCGThreadsReason = vm.TCGThreads(j.Kernel, false)
+	}
+	cpus := j.Topology.CPUs
+	if j.TimeoutS == 0 {
+		j.TimeoutS = vm.DefaultTimeoutS(vm.BootEstimateS(accel.Accel, r.Host.TCGThreads, cpus, b.hostCPUs), j.DurationS, cpus, b.hostCPUs)
+	}
+	r.Timings.TimeoutS = j.TimeoutS
+
+	base, err := b.baseArchive(j.Include)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "ktstr-boot-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	initrd := filepath.Join(tmp, "initrd")
+	if err := writeInitrd(initrd, base, j); err != nil {
+		return nil, err
+	}
+	r.ConsoleLog = filepath.Join(b.logDir, runID+".console.log")
+	m := &vm.Machine{
+		Name: vmName, Topology: j.Topology, MemoryMB: j.MemoryMB,
+		Kernel: j.Kernel.Image, Initrd: initrd, Cmdline: vm.KernelCmdline(j.Dmesg, j.KernelArgs),
+		Accel: accel.Accel, TCGThreads: r.Host.TCGThreads, CPUVendor: host.CPUVendor(),
+		ConsoleLog: r.ConsoleLog, Results: filepath.Join(tmp, "results.ndjson"),
+	}
+	if args, err := m.Args(); err == nil {
+		r.Host.QEMUCommand = append([]string{b.qemu}, args...)
+	}
+	opts := vm.RunOptions{QEMU: b.qemu, Timeout: time.Duration(j.TimeoutS * float64(time.Second))}
+	if j.Dmesg {
+		opts.ConsoleStream = b.stderr
+	}
+	running := b.runningVCPUs.Add(int64(cpus))
+	defer b.runningVCPUs.Add(-int64(cpus))
+	r.Host.VCPUOvercommit = float64(running) / float64(b.hostCPUs)
+	r.Timings.PrepareMS = float64(time.Since(prepStart).Microseconds()) / 1000
+
+	res, err := vm.Run(ctx, m, opts)
+	if err != nil {
+		return nil, err
+	}
+	fillRun(r, res)
+	return r, nil
+}
+
+// fillRun copies a run's facts into the record.
+func fillRun(r *record.Run, res *vm.Result) {
+	console := vm.ConsoleLines(r.ConsoleLog, 400)
+	r.Outcome, r.Reason = vm.Classify(res, console, r.Timings.TimeoutS)
+	r.Timings.WallS = res.Wall.Seconds()
+	r.Timings.AgentStartS = res.AgentStart.Seconds()
+	r.VCPUs = res.VCPUs
+	for _, m := range res.Messages {
+		switch m.Type {
+		case guest.MsgHello:
+			r.Guest = m.Hello
+		case guest.MsgTopology:
+			r.ObservedTopology = m.Topology
+		case guest.MsgExec:
+			r.Exec = m.Exec
+		case guest.MsgError:
+			r.GuestErrors = append(r.GuestErrors, m.Text)
+		}
+	}
+	for _, e := range res.DecodeErrors {
+		r.GuestErrors = append(r.GuestErrors, "result channel: "+e)
+	}
+	if r.Outcome != record.OutcomeCompleted {
+		if len(console) > consoleTailLines {
+			console = console[len(console)-consoleTailLines:]
+		}
+		r.ConsoleTail = console
+	}
+}
+
+func (b *booter) chooseAccel(ctx context.Context, want string) (vm.AccelChoice, error) {
+	if want != "" && want != "auto" {
+		return vm.ChooseAccel(ctx, want, "", b.qemuVersion, nil)
+	}
+	b.accelOnce.Do(func() {
+		// The KVM probe needs a booted guest; with no hardware
+		// virtualisation (this machine) it is never reached.
+		b.accel, b.accelErr = vm.ChooseAccel(ctx, "auto", filepath.Join(b.cacheRoot, "accel-probe.json"), b.qemuVersion, b.kvmProbe)
+		if b.accelErr == nil {
+			b.logf("accelerator: %s (%s)", b.accel.Accel, b.accel.Reason)
+		}
+	})
+	return b.accel, b.accelErr
+}
+
+// kvmProbe boots the default kernel once under KVM and checks the agent
+// finishes.
+func (b *booter) kvmProbe(ctx context.Context) error {
+	k, err := b.defaultKernel(ctx)
+	if err != nil {
+		return err
+	}
+	spec := topology.Spec{NUMANodes: 1, LLCs: 1, CoresPerLLC: 1, ThreadsPerCore: 1}
+	j := &record.Job{ID: "kvm-probe", Topology: spec.Record(20), Kernel: k, Accel: vm.AccelKVM, TimeoutS: 30, MemoryMB: vm.GuestMemoryMB(spec)}
+	r, err := b.prepareAndRun(ctx, j, fmt.Sprintf("kvm-probe-%d", os.Getpid()), fmt.Sprintf("%d-probe", os.Getpid()), time.Now())
+	if err != nil {
+		return err
+	}
+	os.Remove(r.ConsoleLog)
+	if r.Outcome != record.OutcomeCompleted {
+		return fmt.Errorf("probe guest: %s: %s", r.Outcome, r.Reason)
+	}
+	return nil
+}
+
+// baseArchive returns the cached compressed base initramfs for includes.
+func (b *booter) baseArchive(includes []string) (string, error) {
+	key := strings.Join(includes, "\x00")
+	b.baseMu.Lock()
+	defer b.baseMu.Unlock()
+	if p, ok := b.bases[key]; ok {
+		return p, nil
+	}
+	a, err := guest.BaseArchive(b.agent, includes)
+	if err != nil {
+		return "", err
+	}
+	p, _, err := a.Cached(filepath.Join(b.cacheRoot, "initramfs"), initramfs.Zstd)
+	if err != nil {
+		return "", fmt.Errorf("build initramfs: %w", err)
+	}
+	b.bases[key] = p
+	return p, nil
+}
+
+// writeInitrd concatenates the base archive and the job suffix.
+func writeInitrd(path, base string, j *record.Job) error {
+	suffix, err := guest.JobSuffix(j)
+	if err != nil {
+		return err
+	}
+	in, err := os.Open(base)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(out, in)
+	if err == nil && n%4 != 0 { // the kernel expects each archive 4-byte aligned
+		_, err = out.Write(make([]byte, 4-n%4))
+	}
+	if err == nil {
+		_, err = out.Write(suffix)
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

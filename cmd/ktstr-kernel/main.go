@@ -1,0 +1,245 @@
+// ktstr-kernel resolves, configures, builds and caches sched_ext kernels and
+// the kernel tree's own sched_ext example schedulers.
+//
+// Synopsis:
+//
+//	ktstr-kernel resolve SPEC [--build]    print the kernel record (NDJSON)
+//	ktstr-kernel build SPEC [--force]      build (or find in the cache) and print the record
+//	ktstr-kernel list [--json]             cache entries, newest first; corrupt ones with the reason
+//	ktstr-kernel clean --keep N | --corrupt-only | --all
+//	ktstr-kernel config [--profile P]      print the embedded config fragment
+//
+// A SPEC is a source tree path, a tarball (.tar.xz/.tar.gz/.tar.zst), a
+// version (6.12, 6.12.117: the cache, then /usr/src/linux-source-6.12.tar.xz,
+// then a mirror download), or a prebuilt bzImage.
+//
+// Examples:
+//
+//	ktstr-kernel build 6.12
+//	ktstr-kernel build ~/linux --profile defconfig
+//	ktstr-kernel resolve 6.12 | jq -r .image
+//	ktstr-kernel list
+//	ktstr-kernel clean --keep 2
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/ktstr-go/ktstr/internal/cli"
+	"github.com/ktstr-go/ktstr/lib/kernel"
+	"github.com/ktstr-go/ktstr/lib/record"
+)
+
+const name = "ktstr-kernel"
+
+const help = `Resolve, configure, build and cache sched_ext kernels and their schedulers.
+
+A SPEC is a source tree path, a tarball (.tar.xz/.tar.gz/.tar.zst), a version (6.12 or 6.12.117: the cache, then /usr/src/linux-source-6.12.tar.xz, then a download from --mirror), or a prebuilt bzImage. The cache lives in $KTSTR_CACHE_DIR/kernels, else $XDG_CACHE_HOME/ktstr/kernels, else ~/.cache/ktstr/kernels.
+
+Examples:
+  ktstr-kernel build 6.12
+  ktstr-kernel build ~/linux --profile defconfig
+  ktstr-kernel resolve 6.12 | jq -r .image
+  ktstr-kernel list --json
+  ktstr-kernel clean --keep 2`
+
+type globals struct {
+	CacheDir string `name:"cache-dir" help:"Kernel cache directory (default: see above)." type:"path"`
+	Profile  string `default:"minimal" enum:"minimal,defconfig" help:"Config profile: minimal (tinyconfig-based, safe under multi-threaded TCG) or defconfig (for KVM hosts)."`
+}
+
+type buildFlags struct {
+	Jobs         int    `short:"j" help:"make -j (default: the host's CPUs)."`
+	Force        bool   `help:"Rebuild even if the cache has the kernel."`
+	NoSchedulers bool   `name:"no-schedulers" help:"Do not build tools/sched_ext."`
+	Mirror       string `default:"https://cdn.kernel.org/pub/linux/kernel" help:"Download base for versions not installed locally."`
+	SourceDir    string `name:"source-dir" default:"/usr/src" hidden:"" help:"Where Debian's linux-source tarballs are."`
+}
+
+type options struct {
+	globals
+	Resolve struct {
+		Spec string `arg:"" help:"Kernel SPEC."`
+		Build bool  `help:"Build on a cache miss."`
+		buildFlags
+	} `cmd:"" help:"Print the kernel record for SPEC; builds only with --build."`
+	Build struct {
+		Spec string `arg:"" help:"Kernel SPEC."`
+		buildFlags
+	} `cmd:"" help:"Build SPEC (or find it in the cache) and print its record."`
+	List struct {
+		JSON bool `name:"json" help:"One JSON document instead of a table."`
+	} `cmd:"" help:"List cache entries, newest first."`
+	Clean struct {
+		Keep        int  `help:"Keep the N newest usable entries, remove the rest." default:"-1"`
+		CorruptOnly bool `name:"corrupt-only" help:"Remove only corrupt entries."`
+		All         bool `help:"Remove every entry."`
+	} `cmd:"" help:"Remove cache entries."`
+	Config struct{} `cmd:"" help:"Print the embedded config fragment of --profile."`
+}
+
+func main() { cli.Main(run) }
+
+func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string) int {
+	var o options
+	kctx, code, done := cli.Parse(name, help, &o, args, stdout, stderr)
+	if done {
+		return code
+	}
+	err := o.dispatch(ctx, kctx.Command(), stdout, stderr)
+	var be *kernel.BuildError
+	if errors.As(err, &be) && len(be.Tail) > 0 {
+		fmt.Fprintf(stderr, "%s: last %d lines of %s:\n", name, len(be.Tail), be.Log)
+		for _, l := range be.Tail {
+			fmt.Fprintf(stderr, "  %s\n", l)
+		}
+	}
+	var se *kernel.SpecError
+	if errors.As(err, &se) {
+		err = &cli.UsageError{Err: err}
+	}
+	return cli.Report(stderr, name, err)
+}
+
+func (o *options) cache() (*kernel.Cache, error) {
+	root := o.CacheDir
+	if root == "" {
+		var err error
+		if root, err = kernel.DefaultRoot(); err != nil {
+			return nil, err
+		}
+	}
+	return kernel.OpenCache(root)
+}
+
+func (o *options) dispatch(ctx context.Context, command string, stdout, stderr io.Writer) error {
+	if command == "config" {
+		f, err := kernel.Fragment(o.Profile)
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(stdout, f)
+		return err
+	}
+	c, err := o.cache()
+	if err != nil {
+		return err
+	}
+	switch command {
+	case "resolve <spec>":
+		return o.resolve(ctx, c, o.Resolve.Spec, o.Resolve.Build, o.Resolve.buildFlags, stdout, stderr)
+	case "build <spec>":
+		return o.resolve(ctx, c, o.Build.Spec, true, o.Build.buildFlags, stdout, stderr)
+	case "list":
+		return o.list(c, stdout)
+	case "clean":
+		return o.clean(c, stderr)
+	}
+	return fmt.Errorf("unknown command %q", command)
+}
+
+func (o *options) resolve(ctx context.Context, c *kernel.Cache, spec string, build bool, f buildFlags, stdout, stderr io.Writer) error {
+	r := &kernel.Resolver{Cache: c, Mirror: f.Mirror, SourceDir: f.SourceDir, Build: build,
+		BuildOptions: kernel.BuildOptions{Profile: o.Profile, Jobs: f.Jobs, Force: f.Force, NoSchedulers: f.NoSchedulers, Progress: stderr, TTY: cli.IsTerminal(stderr)}}
+	k, err := r.Resolve(ctx, spec)
+	if err != nil {
+		return err
+	}
+	if k.Cache == "hit" {
+		fmt.Fprintf(stderr, "%s: cache hit for %s: %s (%s, built %s)\n", name, spec, k.Key, k.Version, k.BuiltAt)
+	}
+	return record.NewWriter(stdout).Write(k)
+}
+
+type listing struct {
+	CacheDir       string            `json:"cache_dir"`
+	FragmentHashes map[string]string `json:"fragment_hashes"`
+	Entries        []kernel.Entry    `json:"entries"`
+}
+
+func (o *options) list(c *kernel.Cache, stdout io.Writer) error {
+	entries, err := c.List()
+	if err != nil {
+		return err
+	}
+	if o.List.JSON {
+		l := listing{CacheDir: c.Root, FragmentHashes: map[string]string{}, Entries: entries}
+		for _, p := range kernel.Profiles {
+			l.FragmentHashes[p], _ = kernel.FragmentHash(p)
+		}
+		if l.Entries == nil {
+			l.Entries = []kernel.Entry{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(l)
+	}
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tVERSION\tPROFILE\tBUILT\tSCHEDULERS\tSTATUS")
+	for _, e := range entries {
+		version, profile, built, scheds := "-", "-", "-", "-"
+		if e.Meta != nil {
+			version, profile, built = e.Meta.Version, e.Meta.Profile, e.Meta.BuiltAt
+			if n := len(e.Meta.Schedulers); n > 0 {
+				scheds = fmt.Sprint(n)
+			}
+		}
+		status := e.Status
+		if e.Reason != "" {
+			status += " (" + e.Reason + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Key, version, profile, built, scheds, status)
+	}
+	if len(entries) == 0 {
+		fmt.Fprintf(tw, "(no entries in %s)\n", c.Root)
+	}
+	return tw.Flush()
+}
+
+func (o *options) clean(c *kernel.Cache, stderr io.Writer) error {
+	set := 0
+	for _, b := range []bool{o.Clean.Keep >= 0, o.Clean.CorruptOnly, o.Clean.All} {
+		if b {
+			set++
+		}
+	}
+	if set != 1 {
+		return cli.Usagef("clean needs exactly one of --keep N, --corrupt-only, --all")
+	}
+	entries, err := c.List()
+	if err != nil {
+		return err
+	}
+	kept := 0
+	var removed []string
+	for _, e := range entries {
+		remove := false
+		switch {
+		case o.Clean.All:
+			remove = true
+		case o.Clean.CorruptOnly:
+			remove = e.Status == kernel.StatusCorrupt
+		default:
+			if e.Status == kernel.StatusOK && kept < o.Clean.Keep {
+				kept++
+			} else {
+				remove = true
+			}
+		}
+		if remove {
+			if err := c.Remove(e.Key); err != nil {
+				return err
+			}
+			removed = append(removed, e.Key)
+		}
+	}
+	fmt.Fprintf(stderr, "%s: removed %d entr%s%s\n", name, len(removed), map[bool]string{true: "y", false: "ies"}[len(removed) == 1], strings.Join(append([]string{""}, removed...), "\n  "))
+	return nil
+}
+

@@ -1,0 +1,148 @@
+// ktstr-verify judges run records and emits verdict records.
+//
+// Synopsis:
+//
+//	... | ktstr-boot | ktstr-verify [--quiet]
+//
+// For every run record it checks the outcome, the topology the guest kernel
+// observed against the requested one (CPU count, LLC groups, node cpu lists,
+// SMT groups, distances) and the exit code of --exec commands. Upstream error
+// records become error verdicts, skip records skip verdicts; other records
+// pass through. A pass/fail table goes to stderr. Exit status 1 if any
+// verdict failed or errored, or if there was nothing to judge.
+//
+// Examples:
+//
+//	ktstr-topo 1,2,4,2 | ktstr-boot --kernel 6.12 | ktstr-verify
+//	ktstr-verify < runs.ndjson > verdicts.ndjson
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/ktstr-go/ktstr/internal/cli"
+	"github.com/ktstr-go/ktstr/lib/check"
+	"github.com/ktstr-go/ktstr/lib/record"
+)
+
+const name = "ktstr-verify"
+
+const help = `Judge run records (stdin) and emit verdict records (stdout).
+
+Checks: outcome completed; the guest-observed topology equals the requested one (CPUs, LLC groups, NUMA node cpu lists, SMT groups, distances); --exec commands exited 0. Error records become error verdicts, skip records skip verdicts; other records pass through. A table goes to stderr. Exit 1 if any verdict failed or errored, or nothing was judged.
+
+Examples:
+  ktstr-topo 1,2,4,2 | ktstr-boot --kernel 6.12 | ktstr-verify
+  ktstr-verify < runs.ndjson > verdicts.ndjson`
+
+type options struct {
+	Quiet bool `short:"q" help:"No table on stderr."`
+}
+
+func main() { cli.Main(run) }
+
+func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string) int {
+	var o options
+	if _, code, done := cli.Parse(name, help, &o, args, stdout, stderr); done {
+		return code
+	}
+	out := record.NewWriter(stdout)
+	rd := record.NewReader(stdin, name)
+	var verdicts []*record.Verdict
+	for ctx.Err() == nil {
+		line, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return cli.Report(stderr, name, fmt.Errorf("read stdin: %w", err))
+		}
+		var v *record.Verdict
+		switch line.Kind {
+		case record.KindRun:
+			var r record.Run
+			if err := line.Decode(&r); err != nil {
+				v = errorVerdict(fmt.Sprintf("line %d", line.Num), err.Error())
+			} else {
+				v = check.Judge(&r)
+			}
+		case record.KindError:
+			var e record.Error
+			line.Decode(&e)
+			subject := e.Source
+			if e.Line > 0 {
+				subject = fmt.Sprintf("%s line %d", e.Source, e.Line)
+			}
+			v = errorVerdict(subject, e.Message)
+		case record.KindSkip:
+			var s record.Skip
+			line.Decode(&s)
+			v = &record.Verdict{Subject: s.Subject, Status: record.StatusSkip,
+				Checks: []record.Check{{Name: "skipped", Status: record.StatusSkip, Value: s.Reason, Detail: s.Detail}}}
+		default:
+			out.WriteRaw(line.Raw)
+			continue
+		}
+		verdicts = append(verdicts, v)
+		if err := out.Write(v); err != nil {
+			return cli.Report(stderr, name, err)
+		}
+	}
+	if !o.Quiet {
+		writeTable(stderr, verdicts)
+	}
+	if ctx.Err() != nil {
+		return cli.ExitInterrupted
+	}
+	return status(verdicts, stderr)
+}
+
+func errorVerdict(subject, msg string) *record.Verdict {
+	return &record.Verdict{Subject: subject, Status: record.StatusError,
+		Checks: []record.Check{{Name: "input", Status: record.StatusError, Detail: msg}}}
+}
+
+func status(verdicts []*record.Verdict, stderr io.Writer) int {
+	if len(verdicts) == 0 {
+		fmt.Fprintf(stderr, "%s: nothing to judge: no run, error or skip records on stdin\n", name)
+		return cli.ExitFail
+	}
+	for _, v := range verdicts {
+		if v.Status == record.StatusFail || v.Status == record.StatusError {
+			return cli.ExitFail
+		}
+	}
+	return cli.ExitOK
+}
+
+func writeTable(w io.Writer, verdicts []*record.Verdict) {
+	if len(verdicts) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SUBJECT\tRUN\tSTATUS\tDETAIL")
+	counts := map[record.Status]int{}
+	for _, v := range verdicts {
+		counts[v.Status]++
+		var details []string
+		for _, c := range check.Failed(v.Checks) {
+			details = append(details, fmt.Sprintf("%s: %s", c.Name, c.Detail))
+		}
+		if v.Status == record.StatusSkip && len(v.Checks) > 0 {
+			details = append(details, v.Checks[0].Detail)
+		}
+		run := v.RunID
+		if run == "" {
+			run = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Subject, run, strings.ToUpper(string(v.Status)), strings.Join(details, "; "))
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%d pass, %d fail, %d error, %d inconclusive, %d skip\n", counts[record.StatusPass], counts[record.StatusFail],
+		counts[record.StatusError], counts[record.StatusInconclusive], counts[record.StatusSkip])
+}

@@ -1,0 +1,276 @@
+package guest
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/topology"
+)
+
+// IsAgent reports whether this process is the guest's init: the agent role
+// of the ktstr-boot binary.
+func IsAgent() bool { return os.Getpid() == 1 }
+
+// outputLimit caps the captured stdout and stderr of Job.Exec.
+const outputLimit = 1 << 20
+
+// Agent is the PID-1 program of a ktstr guest.
+type Agent struct {
+	start   time.Time
+	mu      sync.Mutex
+	results io.WriteCloser
+	console io.Writer
+}
+
+// Main runs the agent and powers the guest off. It never returns. Any panic
+// is reported on the result channel as an error, so the host sees
+// guest_error with the message instead of a hang or a kernel panic.
+func Main() {
+	a := &Agent{start: time.Now(), console: os.Stderr}
+	defer a.powerOff()
+	defer func() {
+		if r := recover(); r != nil {
+			a.fail(fmt.Sprintf("agent panic: %v\n%s", r, debug.Stack()))
+		}
+	}()
+	if err := a.run(); err != nil {
+		a.fail(err.Error())
+	}
+}
+
+func (a *Agent) logf(format string, args ...any) {
+	fmt.Fprintf(a.console, "ktstr-agent: "+format+"\n", args...)
+}
+
+// send writes one message to the result channel (or, before it is open, to
+// the console with a marker the host looks for).
+func (a *Agent) send(m Message) {
+	m.T = time.Since(a.start).Seconds()
+	b, err := json.Marshal(m)
+	if err != nil {
+		b, _ = json.Marshal(Message{Type: MsgError, T: m.T, Text: "encode message: " + err.Error()})
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.results == nil {
+		fmt.Fprintf(a.console, "KTSTR_AGENT_MESSAGE %s\n", b)
+		return
+	}
+	if _, err := a.results.Write(append(b, '\n')); err != nil {
+		fmt.Fprintf(a.console, "KTSTR_AGENT_MESSAGE %s\n", b)
+	}
+}
+
+func (a *Agent) fail(text string) {
+	a.logf("error: %s", text)
+	a.send(Message{Type: MsgError, Text: text})
+}
+
+func (a *Agent) run() error {
+	if err := mountAll(a.logf); err != nil {
+		return err
+	}
+	if f, err := os.OpenFile("/dev/console", os.O_WRONLY, 0); err == nil {
+		a.console = f
+	}
+	port, err := openPort(PortName)
+	if err != nil {
+		return fmt.Errorf("result channel: %w", err)
+	}
+	a.results = port
+
+	job, err := readJob(JobPath)
+	if err != nil {
+		return err
+	}
+	a.send(Message{Type: MsgHello, Hello: guestInfo()})
+	observed, err := topology.ReadSysfs("/sys", "guest")
+	if err != nil {
+		a.fail("read guest topology: " + err.Error())
+	} else {
+		a.send(Message{Type: MsgTopology, Topology: observed})
+	}
+	if job.Exec != "" {
+		a.send(Message{Type: MsgExec, Exec: runExec(job.Exec)})
+	}
+	a.send(Message{Type: MsgDone})
+	return nil
+}
+
+// powerOff flushes and powers the machine off; with -no-reboot QEMU exits.
+func (a *Agent) powerOff() {
+	a.mu.Lock()
+	if a.results != nil {
+		a.results.Close()
+	}
+	a.mu.Unlock()
+	unix.Sync()
+	unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+	// Not reached unless power-off failed; PID 1 must not exit (that is a
+	// kernel panic), so wait for the host's timeout.
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+type mount struct {
+	source, target, fstype string
+	flags                  uintptr
+	data                   string
+	required               bool
+}
+
+var mounts = []mount{
+	{"proc", "/proc", "proc", 0, "", true},
+	{"sysfs", "/sys", "sysfs", 0, "", true},
+	{"devtmpfs", "/dev", "devtmpfs", 0, "", true},
+	{"tmpfs", "/tmp", "tmpfs", 0, "mode=1777", true},
+	{"tmpfs", "/run", "tmpfs", 0, "mode=755", false},
+	{"tmpfs", "/dev/shm", "tmpfs", 0, "mode=1777", false},
+	{"cgroup2", "/sys/fs/cgroup", "cgroup2", 0, "", false},
+	{"debugfs", "/sys/kernel/debug", "debugfs", 0, "", false},
+	{"tracefs", "/sys/kernel/tracing", "tracefs", 0, "", false},
+	{"bpf", "/sys/fs/bpf", "bpf", 0, "", false},
+}
+
+// mountAll mounts the pseudo filesystems. Missing optional ones (a kernel
+// without tracefs) are logged, not fatal.
+func mountAll(logf func(string, ...any)) error {
+	for _, m := range mounts {
+		if err := os.MkdirAll(m.target, 0o755); err != nil && m.required {
+			return fmt.Errorf("mkdir %s: %w", m.target, err)
+		}
+		err := unix.Mount(m.source, m.target, m.fstype, m.flags, m.data)
+		if err != nil && !errors.Is(err, unix.EBUSY) {
+			if m.required {
+				return fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err)
+			}
+			logf("optional mount %s on %s: %v", m.fstype, m.target, err)
+		}
+	}
+	return nil
+}
+
+// openPort finds the virtio-serial port called name.
+func openPort(name string) (io.WriteCloser, error) {
+	names, _ := filepath.Glob("/sys/class/virtio-ports/*/name")
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil || strings.TrimSpace(string(b)) != name {
+			continue
+		}
+		dev := filepath.Join("/dev", filepath.Base(filepath.Dir(n)))
+		return os.OpenFile(dev, os.O_WRONLY, 0)
+	}
+	return nil, fmt.Errorf("no virtio-serial port named %s (kernel without CONFIG_VIRTIO_CONSOLE?)", name)
+}
+
+func readJob(path string) (*record.Job, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read job: %w", err)
+	}
+	var j record.Job
+	if err := record.Unmarshal(bytes.TrimSpace(b), &j); err != nil {
+		return nil, fmt.Errorf("read job: %w", err)
+	}
+	return &j, nil
+}
+
+func guestInfo() *record.GuestInfo {
+	var uts unix.Utsname
+	unix.Uname(&uts)
+	info := &record.GuestInfo{
+		KernelRelease: unix.ByteSliceToString(uts.Release[:]),
+		Cmdline:       readTrim("/proc/cmdline"),
+		Clocksource:   readTrim("/sys/devices/system/clocksource/clocksource0/current_clocksource"),
+		SchedExtState: readTrim("/sys/kernel/sched_ext/state"),
+		HZ:            configHZ("/proc/config.gz"),
+	}
+	if f := strings.Fields(readTrim("/proc/uptime")); len(f) > 0 {
+		info.UptimeS, _ = strconv.ParseFloat(f[0], 64)
+	}
+	return info
+}
+
+// configHZ reads CONFIG_HZ from the kernel's embedded config (IKCONFIG_PROC).
+func configHZ(path string) int {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return 0
+	}
+	sc := bufio.NewScanner(zr)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "CONFIG_HZ="); ok {
+			hz, _ := strconv.Atoi(v)
+			return hz
+		}
+	}
+	return 0
+}
+
+func readTrim(path string) string {
+	b, _ := os.ReadFile(path)
+	return strings.TrimSpace(string(b))
+}
+
+// limitedBuffer keeps the first limit bytes written and counts the rest.
+type limitedBuffer struct {
+	buf     bytes.Buffer
+	limit   int
+	dropped bool
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if room := l.limit - l.buf.Len(); room < len(p) {
+		l.dropped = true
+		l.buf.Write(p[:max(room, 0)])
+		return len(p), nil
+	}
+	return l.buf.Write(p)
+}
+
+// runExec runs cmd with the guest's shell, capturing its output.
+func runExec(cmd string) *record.ExecResult {
+	start := time.Now()
+	c := exec.Command("/bin/sh", "-c", cmd)
+	c.Env = []string{"PATH=/bin:/sbin:/usr/bin:/usr/sbin:" + IncludeDir, "HOME=/tmp", "TERM=dumb", "KTSTR_GUEST=1"}
+	c.Dir = "/tmp"
+	stdout, stderr := &limitedBuffer{limit: outputLimit}, &limitedBuffer{limit: outputLimit}
+	c.Stdout, c.Stderr = stdout, stderr
+	res := &record.ExecResult{Command: cmd}
+	if err := c.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			res.ExitCode = ee.ExitCode()
+		} else {
+			res.ExitCode = 127
+			stderr.Write([]byte(err.Error()))
+		}
+	}
+	res.Stdout, res.Stderr = stdout.buf.String(), stderr.buf.String()
+	res.Truncated = stdout.dropped || stderr.dropped
+	res.DurationS = time.Since(start).Seconds()
+	return res
+}

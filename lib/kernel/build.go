@@ -1,0 +1,526 @@
+package kernel
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ktstr-go/ktstr/lib/record"
+)
+
+// Arch is the only architecture built so far.
+const Arch = "x86_64"
+
+// SchedulerNames are the kernel tree's sched_ext example schedulers.
+var SchedulerNames = []string{"scx_simple", "scx_qmap", "scx_central", "scx_flatcg"}
+
+// Source is something to build: a tarball or a tree, with its identity.
+type Source struct {
+	Tarball string // path of a tarball to extract, or ""
+	Tree    string // path of a tree to build in place, or ""
+	Record  record.KernelSource
+}
+
+// id is the source identity part of a cache key; "" means never cached.
+func (s Source) id() string {
+	switch {
+	case s.Record.Dirty:
+		return ""
+	case s.Record.SHA256 != "":
+		return s.Record.Type + "-" + s.Record.SHA256[:12]
+	case s.Record.GitHead != "":
+		return "git-" + s.Record.GitHead[:12]
+	}
+	return ""
+}
+
+// Key is the cache key of building src with profile: source identity +
+// profile + arch + fragment hash. "" when src is not cacheable.
+func Key(src Source, profile string) (string, error) {
+	fh, err := FragmentHash(profile)
+	if err != nil {
+		return "", err
+	}
+	id := src.id()
+	if id == "" {
+		return "", nil
+	}
+	return fmt.Sprintf("%s-%s-%s-f%s", id, profile, Arch, fh), nil
+}
+
+// BuildOptions control a build.
+type BuildOptions struct {
+	Profile string
+	// Jobs is make's -j; 0 means the host's CPUs.
+	Jobs int
+	// Force rebuilds even on a cache hit.
+	Force bool
+	// NoSchedulers skips tools/sched_ext.
+	NoSchedulers bool
+	// Progress receives human progress text; TTY makes it a live line.
+	Progress io.Writer
+	TTY      bool
+}
+
+// BuildError is a failed build step, with the tail of its log.
+type BuildError struct {
+	Step    string
+	Log     string
+	Tail    []string
+	Err     error
+	Missing []Mismatch
+	Hint    string
+}
+
+func (e *BuildError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s failed: %v", e.Step, e.Err)
+	if len(e.Missing) > 0 {
+		var names []string
+		for _, m := range e.Missing {
+			names = append(names, m.String())
+		}
+		fmt.Fprintf(&b, "; options not as required: %s", strings.Join(names, ", "))
+	}
+	if e.Hint != "" {
+		fmt.Fprintf(&b, "; hint: %s", e.Hint)
+	}
+	if e.Log != "" {
+		fmt.Fprintf(&b, " (log: %s)", e.Log)
+	}
+	return b.String()
+}
+
+func (e *BuildError) Unwrap() error { return e.Err }
+
+// builder carries one build's state.
+type builder struct {
+	c        *Cache
+	opts     BuildOptions
+	src      Source
+	key      string
+	log      *os.File
+	logPath  string
+	progress *progress
+}
+
+// Build builds src (or returns the cached entry) and returns its record.
+// Concurrent builders of one key build once: the others wait for the lock
+// and get the entry. On any failure or cancellation nothing is installed and
+// the staging and build directories are removed.
+func (c *Cache) Build(ctx context.Context, src Source, opts BuildOptions) (*record.Kernel, error) {
+	if opts.Profile == "" {
+		opts.Profile = DefaultProfile
+	}
+	if opts.Jobs <= 0 {
+		opts.Jobs = runtimeCPUs()
+	}
+	if opts.Progress == nil {
+		opts.Progress = io.Discard
+	}
+	key, err := Key(src, opts.Profile)
+	if err != nil {
+		return nil, err
+	}
+	b := &builder{c: c, opts: opts, src: src, key: key}
+	if key == "" {
+		return b.buildInPlace(ctx)
+	}
+	unlock, err := c.Lock(ctx, key, func(holder int) {
+		fmt.Fprintf(opts.Progress, "ktstr-kernel: waiting for another build of %s (pid %d)\n", key, holder)
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if e := c.Get(key); e.Status == StatusOK && !opts.Force {
+		return e.Record("hit"), nil
+	}
+	return b.buildEntry(ctx)
+}
+
+func (b *builder) openLog(name string) error {
+	b.logPath = filepath.Join(b.c.Root, ".logs", fmt.Sprintf("%s-%s.log", name, time.Now().Format("20060102-150405")))
+	f, err := os.Create(b.logPath)
+	if err != nil {
+		return fmt.Errorf("build log: %w", err)
+	}
+	b.log = f
+	return nil
+}
+
+func (b *builder) buildEntry(ctx context.Context) (*record.Kernel, error) {
+	start := time.Now()
+	if err := b.openLog(b.key); err != nil {
+		return nil, err
+	}
+	defer b.log.Close()
+	staging, err := b.c.Staging(b.key)
+	if err != nil {
+		return nil, err
+	}
+	installed := false
+	defer func() {
+		if !installed {
+			os.RemoveAll(staging)
+		}
+	}()
+
+	tree := b.src.Tree
+	if b.src.Tarball != "" {
+		tree = filepath.Join(b.c.Root, ".build", fmt.Sprintf("%s-%d", b.key, os.Getpid()))
+		defer os.RemoveAll(tree)
+		if err := b.extract(ctx, tree); err != nil {
+			return nil, err
+		}
+	}
+	meta, err := b.compile(ctx, tree)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.collect(ctx, tree, staging, meta); err != nil {
+		return nil, err
+	}
+	meta.Key = b.key
+	meta.BuildSeconds = time.Since(start).Seconds()
+	meta.BuiltAt = time.Now().UTC().Format(time.RFC3339)
+	data, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	// metadata.json last: its presence marks a complete entry.
+	if err := os.WriteFile(filepath.Join(staging, "metadata.json"), data, 0o644); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := b.c.Install(staging, b.key); err != nil {
+		return nil, err
+	}
+	installed = true
+	b.say("built %s in %s", b.key, time.Since(start).Round(time.Second))
+	e := b.c.Get(b.key)
+	if e.Status != StatusOK {
+		return nil, fmt.Errorf("installed entry %s is %s: %s", b.key, e.Status, e.Reason)
+	}
+	return e.Record("built"), nil
+}
+
+// buildInPlace builds a dirty or non-git tree where it is; nothing is cached.
+func (b *builder) buildInPlace(ctx context.Context) (*record.Kernel, error) {
+	if b.src.Tree == "" {
+		return nil, errors.New("internal: uncacheable source without a tree")
+	}
+	if err := b.openLog("tree-" + filepath.Base(b.src.Tree)); err != nil {
+		return nil, err
+	}
+	defer b.log.Close()
+	meta, err := b.compile(ctx, b.src.Tree)
+	if err != nil {
+		return nil, err
+	}
+	patching := meta.RuntimeCodePatching
+	r := &record.Kernel{
+		Version: meta.Version, Image: filepath.Join(b.src.Tree, "arch/x86/boot/bzImage"),
+		Vmlinux: filepath.Join(b.src.Tree, "vmlinux"), Config: filepath.Join(b.src.Tree, ".config"),
+		Profile: meta.Profile, Arch: Arch, SchedExt: meta.SchedExt, RuntimeCodePatching: &patching,
+		Source: b.src.Record, Cache: "uncached", FragmentHash: meta.FragmentHash,
+	}
+	if !b.opts.NoSchedulers {
+		r.Schedulers = map[string]string{}
+		for _, name := range SchedulerNames {
+			r.Schedulers[name] = filepath.Join(b.src.Tree, "tools/sched_ext/build/bin", name)
+		}
+	}
+	return r, nil
+}
+
+func (b *builder) say(format string, args ...any) {
+	if b.progress != nil {
+		b.progress.clear()
+	}
+	fmt.Fprintf(b.opts.Progress, "ktstr-kernel: "+format+"\n", args...)
+}
+
+func (b *builder) extract(ctx context.Context, dir string) error {
+	b.say("extracting %s", b.src.Tarball)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := b.run(ctx, "extract", "", nil, "tar", "-xf", b.src.Tarball, "-C", dir, "--strip-components=1"); err != nil {
+		return err
+	}
+	if err := checkTree(dir); err != nil {
+		return &SpecError{b.src.Tarball, "tarball is not a Linux kernel source: " + err.Error()}
+	}
+	return nil
+}
+
+// compile configures and builds tree, and the schedulers unless disabled.
+func (b *builder) compile(ctx context.Context, tree string) (*Metadata, error) {
+	version, err := TreeVersion(tree)
+	if err != nil {
+		return nil, &SpecError{tree, "not a Linux source tree: " + err.Error()}
+	}
+	fragment, err := Fragment(b.opts.Profile)
+	if err != nil {
+		return nil, err
+	}
+	fh, _ := FragmentHash(b.opts.Profile)
+	cfg, err := b.configure(ctx, tree, fragment)
+	if err != nil {
+		return nil, err
+	}
+	b.say("building %s (%s profile) with make -j%d; log: %s", version, b.opts.Profile, b.opts.Jobs, b.logPath)
+	b.progress = newProgress(b.opts.Progress, b.opts.TTY, b.estimateObjects(), version)
+	err = b.run(ctx, "kernel build", tree, b.progress, "make", "ARCH=x86_64", fmt.Sprintf("-j%d", b.opts.Jobs), "bzImage")
+	objects := b.progress.done()
+	b.progress = nil
+	if err != nil {
+		return nil, err
+	}
+	if !b.opts.NoSchedulers {
+		b.say("building sched_ext schedulers (%s)", strings.Join(SchedulerNames, ", "))
+		args := append([]string{"-C", "tools/sched_ext", fmt.Sprintf("-j%d", b.opts.Jobs)}, clangArgs()...)
+		args = append(args, SchedulerNames...)
+		if err := b.run(ctx, "sched_ext schedulers build", tree, nil, "make", args...); err != nil {
+			var be *BuildError
+			if errors.As(err, &be) {
+				be.Hint = "needs clang-19, llvm-19, libelf-dev and zlib1g-dev (scripts/install-deps.sh)"
+			}
+			return nil, err
+		}
+	}
+	cfgText, _ := os.ReadFile(filepath.Join(tree, ".config"))
+	sum := sha256.Sum256(cfgText)
+	return &Metadata{
+		Schema: MetadataSchema, Version: version, Profile: b.opts.Profile, Arch: Arch, Source: b.src.Record,
+		FragmentHash: fh, ConfigHash: hex.EncodeToString(sum[:8]), SchedExt: cfg.Enabled("SCHED_CLASS_EXT"),
+		RuntimeCodePatching: cfg.PatchesCodeAtRuntime(), Tools: toolVersions(), Objects: objects,
+	}, nil
+}
+
+// configure makes tree's .config satisfy fragment. A tree that already has a
+// satisfying .config keeps it (a developer's own config is respected);
+// otherwise the profile's base config is generated and the fragment merged.
+func (b *builder) configure(ctx context.Context, tree, fragment string) (Config, error) {
+	cfgPath := filepath.Join(tree, ".config")
+	if cfg, err := readConfig(cfgPath); err == nil && len(cfg.Check(fragment)) == 0 {
+		b.say("keeping the tree's .config: it satisfies the %s fragment", b.opts.Profile)
+		return cfg, nil
+	} else if err != nil {
+		b.say("configuring: %s base + fragment", b.opts.Profile)
+		base := [][]string{{"tinyconfig"}}
+		if b.opts.Profile == "defconfig" {
+			base = [][]string{{"defconfig"}, {"kvm_guest.config"}}
+		}
+		for _, target := range base {
+			if err := b.run(ctx, "configure", tree, nil, "make", append([]string{"ARCH=x86_64"}, target...)...); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		b.say("merging the %s fragment into the tree's .config", b.opts.Profile)
+	}
+	// Merge twice: options whose dependencies arrive in the same merge only
+	// become settable on the second pass.
+	var cfg Config
+	for pass := 0; pass < 2; pass++ {
+		if err := appendFile(cfgPath, "\n"+fragment); err != nil {
+			return nil, err
+		}
+		if err := b.run(ctx, "configure", tree, nil, "make", "ARCH=x86_64", "olddefconfig"); err != nil {
+			return nil, err
+		}
+		var err error
+		if cfg, err = readConfig(cfgPath); err != nil {
+			return nil, err
+		}
+		if len(cfg.Check(fragment)) == 0 {
+			return cfg, nil
+		}
+	}
+	missing := cfg.Check(fragment)
+	return nil, &BuildError{Step: "configure", Log: b.logPath, Err: fmt.Errorf("%d required option(s) could not be set", len(missing)),
+		Missing: missing, Hint: missingToolHint(missing)}
+}
+
+// collect copies the build's products into the staging directory.
+func (b *builder) collect(ctx context.Context, tree, staging string, m *Metadata) error {
+	m.Image, m.Vmlinux, m.Config = "bzImage", "vmlinux", "config"
+	m.Sizes = map[string]int64{}
+	copies := map[string]string{"arch/x86/boot/bzImage": m.Image, ".config": m.Config}
+	for from, to := range copies {
+		if err := copyFile(filepath.Join(tree, from), filepath.Join(staging, to)); err != nil {
+			return fmt.Errorf("collect %s: %w", from, err)
+		}
+	}
+	// DWARF is most of vmlinux; symbols and .BTF are what later stages need.
+	if err := b.run(ctx, "strip vmlinux", tree, nil, "objcopy", "--strip-debug", "vmlinux", filepath.Join(staging, m.Vmlinux)); err != nil {
+		return err
+	}
+	if !b.opts.NoSchedulers {
+		m.Schedulers = map[string]string{}
+		if err := os.MkdirAll(filepath.Join(staging, "sched"), 0o755); err != nil {
+			return err
+		}
+		for _, name := range SchedulerNames {
+			rel := filepath.Join("sched", name)
+			if err := copyFile(filepath.Join(tree, "tools/sched_ext/build/bin", name), filepath.Join(staging, rel)); err != nil {
+				return fmt.Errorf("collect scheduler %s: %w", name, err)
+			}
+			os.Chmod(filepath.Join(staging, rel), 0o755)
+			m.Schedulers[name] = rel
+		}
+	}
+	for _, rel := range []string{m.Image, m.Vmlinux, m.Config} {
+		if st, err := os.Stat(filepath.Join(staging, rel)); err == nil {
+			m.Sizes[rel] = st.Size()
+		}
+	}
+	b.log.Sync()
+	return copyFile(b.logPath, filepath.Join(staging, "build.log"))
+}
+
+// estimateObjects is the object count of the newest entry of the same
+// profile, or a default measured on 6.12.
+func (b *builder) estimateObjects() int {
+	entries, _ := b.c.List()
+	for _, e := range entries {
+		if e.Meta != nil && e.Meta.Profile == b.opts.Profile && e.Meta.Objects > 0 {
+			return e.Meta.Objects
+		}
+	}
+	if b.opts.Profile == "defconfig" {
+		return 4300
+	}
+	return 1900
+}
+
+// run runs a command in dir with its output going to the build log (and
+// through lines, if given). Cancelling ctx kills the whole process group.
+// A failure returns a BuildError with the last 40 log lines.
+func (b *builder) run(ctx context.Context, step, dir string, lines lineSink, name string, args ...string) error {
+	fmt.Fprintf(b.log, "\n$ %s %s\n", name, strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	var out io.Writer = b.log
+	var pw *io.PipeWriter
+	var wg sync.WaitGroup
+	if lines != nil {
+		var pr *io.PipeReader
+		pr, pw = io.Pipe()
+		out = io.MultiWriter(b.log, pw)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sc := bufio.NewScanner(pr)
+			for sc.Scan() {
+				lines.line(sc.Text())
+			}
+			io.Copy(io.Discard, pr)
+		}()
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	err := cmd.Run()
+	if pw != nil {
+		pw.Close()
+		wg.Wait()
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		b.log.Sync()
+		return &BuildError{Step: step, Log: b.logPath, Tail: tailLines(b.logPath, 40), Err: err}
+	}
+	return nil
+}
+
+// clangArgs selects clang-19 (the version the schedulers are tested with)
+// when installed, else the default clang.
+func clangArgs() []string {
+	if _, err := exec.LookPath("clang-19"); err == nil {
+		return []string{"LLVM=-19"}
+	}
+	return []string{"LLVM=1"}
+}
+
+func toolVersions() map[string]string {
+	out := map[string]string{}
+	for _, t := range [][]string{{"gcc", "--version"}, {"make", "--version"}, {"pahole", "--version"}, {"clang-19", "--version"}} {
+		b, err := exec.Command(t[0], t[1:]...).Output()
+		if err == nil {
+			out[t[0]] = strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0])
+		}
+	}
+	return out
+}
+
+func readConfig(path string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ParseConfig(f)
+}
+
+func appendFile(path, text string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(text)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// tailLines returns the last n lines of a file.
+func tailLines(path string, n int) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return slices.Clone(lines)
+}

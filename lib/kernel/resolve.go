@@ -1,0 +1,215 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ktstr-go/ktstr/lib/record"
+)
+
+// Resolver turns SPECs into kernel records.
+type Resolver struct {
+	Cache *Cache
+	// Mirror is the download base (DefaultMirror when empty).
+	Mirror string
+	// SourceDir holds Debian's linux-source-X.Y.tar.xz ("/usr/src").
+	SourceDir string
+	// Build builds on a cache miss; without it a miss is an error that says
+	// how to build.
+	Build bool
+	BuildOptions
+	HTTPClient *http.Client
+}
+
+// NotBuiltError is a resolvable kernel that is not built yet.
+type NotBuiltError struct{ Spec, Profile string }
+
+func (e *NotBuiltError) Error() string {
+	return fmt.Sprintf("kernel %q (%s profile) is not built yet; run: ktstr-kernel build %s", e.Spec, e.Profile, e.Spec)
+}
+
+// Resolve returns the kernel record for text (see ParseSpec for the forms).
+func (r *Resolver) Resolve(ctx context.Context, text string) (*record.Kernel, error) {
+	if r.Profile == "" {
+		r.Profile = DefaultProfile
+	}
+	if _, err := Fragment(r.Profile); err != nil {
+		return nil, err
+	}
+	spec, err := ParseSpec(text)
+	if err != nil {
+		return nil, err
+	}
+	switch spec.Type {
+	case SpecImage:
+		return imageRecord(spec.Path)
+	case SpecTree:
+		return r.fromSource(ctx, text, treeSource(ctx, spec.Path))
+	case SpecTarball:
+		sum, err := r.Cache.SourceSHA256(spec.Path)
+		if err != nil {
+			return nil, err
+		}
+		return r.fromSource(ctx, text, Source{Tarball: spec.Path, Record: record.KernelSource{Type: "tarball", Path: spec.Path, SHA256: sum}})
+	default:
+		return r.fromVersion(ctx, text, spec.Version)
+	}
+}
+
+func (r *Resolver) fromSource(ctx context.Context, text string, src Source) (*record.Kernel, error) {
+	key, err := Key(src, r.Profile)
+	if err != nil {
+		return nil, err
+	}
+	if key != "" && !r.Force {
+		if e := r.Cache.Get(key); e.Status == StatusOK {
+			return e.Record("hit"), nil
+		}
+	}
+	if !r.Build {
+		return nil, &NotBuiltError{text, r.Profile}
+	}
+	opts := r.BuildOptions
+	opts.Profile = r.Profile
+	return r.Cache.Build(ctx, src, opts)
+}
+
+// fromVersion finds a version: a cache entry first, then Debian's source
+// package, then the mirror.
+func (r *Resolver) fromVersion(ctx context.Context, text, version string) (*record.Kernel, error) {
+	if !r.Force {
+		if e := r.newestEntry(version); e != nil {
+			return e.Record("hit"), nil
+		}
+	}
+	majorMinor := strings.Join(strings.SplitN(version, ".", 3)[:2], ".")
+	srcDir := r.SourceDir
+	if srcDir == "" {
+		srcDir = "/usr/src"
+	}
+	debian := filepath.Join(srcDir, "linux-source-"+majorMinor+".tar.xz")
+	if _, err := os.Stat(debian); err == nil {
+		k, err := r.Resolve(ctx, debian)
+		if err != nil {
+			return nil, err
+		}
+		if k.Version != version && !strings.HasPrefix(k.Version, version+".") {
+			return nil, &SpecError{text, fmt.Sprintf("%s holds %s, not %s", debian, k.Version, version)}
+		}
+		return k, nil
+	}
+	if !r.Build {
+		return nil, &NotBuiltError{text, r.Profile}
+	}
+	client := r.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Minute}
+	}
+	mirror := r.Mirror
+	if mirror == "" {
+		mirror = DefaultMirror
+	}
+	d := &downloader{mirror: mirror, dir: filepath.Join(r.Cache.Root, ".downloads"), client: client, progress: r.Progress, tty: r.TTY}
+	path, sum, url, err := d.fetch(ctx, version)
+	if err != nil {
+		var se *SpecError
+		if errors.As(err, &se) {
+			return nil, err
+		}
+		return nil, &SpecError{text, fmt.Sprintf("unknown version: not in the cache, %s is not installed, and the mirror failed: %v", debian, err)}
+	}
+	return r.fromSource(ctx, text, Source{Tarball: path, Record: record.KernelSource{Type: "download", Path: path, URL: url, SHA256: sum}})
+}
+
+// newestEntry is the newest OK entry of the resolver's profile whose version
+// is version or a patch release of it.
+func (r *Resolver) newestEntry(version string) *Entry {
+	entries, err := r.Cache.List()
+	if err != nil {
+		return nil
+	}
+	for i, e := range entries {
+		if e.Status != StatusOK || e.Meta.Profile != r.Profile {
+			continue
+		}
+		if e.Meta.Version == version || strings.HasPrefix(e.Meta.Version, version+".") {
+			return &entries[i]
+		}
+	}
+	return nil
+}
+
+// Newest is the newest OK sched_ext entry of the profile, for tools that
+// default to "the kernel you built last".
+func (r *Resolver) Newest() (*record.Kernel, error) {
+	entries, err := r.Cache.List()
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		if e.Status == StatusOK && e.Meta.SchedExt && (r.Profile == "" || e.Meta.Profile == r.Profile) {
+			return e.Record("hit"), nil
+		}
+	}
+	return nil, errors.New("no sched_ext kernel in the cache; build one with: ktstr-kernel build 6.12 (needs linux-source-6.12: scripts/install-deps.sh)")
+}
+
+// treeSource identifies a source tree: its git HEAD when clean, else dirty.
+func treeSource(ctx context.Context, dir string) Source {
+	src := Source{Tree: dir, Record: record.KernelSource{Type: "tree", Path: dir, Dirty: true}}
+	head, err := exec.CommandContext(ctx, "git", "-C", dir, "rev-parse", "HEAD").Output()
+	if err != nil {
+		return src
+	}
+	status, err := exec.CommandContext(ctx, "git", "-C", dir, "status", "--porcelain", "--untracked-files=no").Output()
+	if err != nil || len(strings.TrimSpace(string(status))) > 0 {
+		src.Record.GitHead = strings.TrimSpace(string(head))
+		return src
+	}
+	src.Record.GitHead = strings.TrimSpace(string(head))
+	src.Record.Dirty = false
+	return src
+}
+
+// imageRecord describes a prebuilt bzImage. Its config is looked for next to
+// it ("config", ".config"), at the top of the build tree it sits in, and in
+// /boot; without one, sched_ext is reported false and runtime code patching
+// unknown.
+func imageRecord(path string) (*record.Kernel, error) {
+	version, err := ImageVersion(path)
+	if err != nil {
+		return nil, &SpecError{path, err.Error()}
+	}
+	k := &record.Kernel{Version: version, Image: path, Arch: Arch, Cache: "uncached", Source: record.KernelSource{Type: "image", Path: path}}
+	dir := filepath.Dir(path)
+	for _, c := range []string{filepath.Join(dir, "config"), filepath.Join(dir, ".config"), filepath.Join(dir, "../../../.config"), "/boot/config-" + version} {
+		f, err := os.Open(c)
+		if err != nil {
+			continue
+		}
+		cfg, err := ParseConfig(f)
+		f.Close()
+		if err != nil {
+			continue
+		}
+		k.Config = filepath.Clean(c)
+		k.SchedExt = cfg.Enabled("SCHED_CLASS_EXT")
+		patching := cfg.PatchesCodeAtRuntime()
+		k.RuntimeCodePatching = &patching
+		break
+	}
+	for _, v := range []string{filepath.Join(dir, "vmlinux"), filepath.Join(dir, "../../../vmlinux")} {
+		if _, err := os.Stat(v); err == nil {
+			k.Vmlinux = filepath.Clean(v)
+			break
+		}
+	}
+	return k, nil
+}

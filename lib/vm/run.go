@@ -1,0 +1,257 @@
+package vm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ktstr-go/ktstr/lib/guest"
+	"github.com/ktstr-go/ktstr/lib/record"
+)
+
+// RunOptions control one QEMU run.
+type RunOptions struct {
+	QEMU    string
+	Timeout time.Duration
+	// ConsoleStream, if set, receives the console as it is written.
+	ConsoleStream io.Writer
+	// OnMessage, if set, is called for each result message as it arrives.
+	OnMessage func(guest.Message)
+	// PowerOffGrace is how long QEMU may run after the agent's "done"
+	// before it is killed (a guest that cannot power off).
+	PowerOffGrace time.Duration
+}
+
+// Result is what a run produced. It states facts; classifying them into an
+// outcome is Classify's job.
+type Result struct {
+	Messages     []guest.Message
+	DecodeErrors []string
+	Done         bool
+	TimedOut     bool
+	Interrupted  bool
+	// KilledAfterDone: the agent finished but QEMU did not exit by itself.
+	KilledAfterDone bool
+	// ExitErr is QEMU's exit error (nil for status 0), informative only.
+	ExitErr    error
+	QEMUOutput string
+	Wall       time.Duration
+	// AgentStart is the wall time from QEMU start to the first message.
+	AgentStart time.Duration
+	VCPUs      []record.VCPUUsage
+}
+
+// Run starts QEMU for m and waits until it exits, the timeout passes, or ctx
+// is cancelled. On every path QEMU's process group is killed and reaped and
+// m's /dev/shm files are removed before Run returns.
+func Run(ctx context.Context, m *Machine, opts RunOptions) (*Result, error) {
+	args, err := m.Args()
+	if err != nil {
+		return nil, err
+	}
+	if opts.PowerOffGrace == 0 {
+		opts.PowerOffGrace = 10 * time.Second
+	}
+	for _, p := range []string{m.ConsoleLog, m.Results} {
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			return nil, fmt.Errorf("prepare %s: %w", p, err)
+		}
+	}
+	defer removeFiles(m.ShmFiles())
+
+	var qemuOut tailBuffer
+	qemuOut.limit = 16 << 10
+	cmd := exec.Command(opts.QEMU, args...)
+	cmd.Stdout, cmd.Stderr = &qemuOut, &qemuOut
+	// Own process group, so one kill reaches every QEMU thread and helper;
+	// and if ktstr-boot dies without cleaning up, the kernel kills QEMU.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", opts.QEMU, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	res := &Result{}
+	results := &follower{path: m.Results}
+	console := &follower{path: m.ConsoleLog}
+	vcpus := newVCPUSampler(cmd.Process.Pid)
+	deadline := time.NewTimer(opts.Timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var doneAt time.Time
+	kill := func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+
+	drain := func() {
+		for _, line := range results.lines() {
+			m, err := decodeMessage(line)
+			if err != nil {
+				res.DecodeErrors = append(res.DecodeErrors, err.Error())
+				continue
+			}
+			if len(res.Messages) == 0 {
+				res.AgentStart = time.Since(start)
+			}
+			res.Messages = append(res.Messages, m)
+			if m.Type == guest.MsgDone && !res.Done {
+				res.Done, doneAt = true, time.Now()
+			}
+			if opts.OnMessage != nil {
+				opts.OnMessage(m)
+			}
+		}
+		if opts.ConsoleStream != nil {
+			if b := console.next(); len(b) > 0 {
+				opts.ConsoleStream.Write(b)
+			}
+		}
+	}
+
+loop:
+	for {
+		select {
+		case err := <-exited:
+			res.ExitErr = err
+			break loop
+		case <-deadline.C:
+			res.TimedOut = true
+			kill()
+		case <-ctx.Done():
+			res.Interrupted = true
+			kill()
+			ctx = context.Background() // fire once
+		case <-tick.C:
+			vcpus.sample()
+			drain()
+			if res.Done && !res.KilledAfterDone && time.Since(doneAt) > opts.PowerOffGrace {
+				res.KilledAfterDone = true
+				kill()
+			}
+		}
+	}
+	res.Wall = time.Since(start)
+	drain()
+	if results.partial.Len() > 0 { // a last line without newline: the guest died mid-write
+		res.DecodeErrors = append(res.DecodeErrors, fmt.Sprintf("truncated last result line (%d bytes)", results.partial.Len()))
+	}
+	res.VCPUs = vcpus.usage()
+	res.QEMUOutput = filterQEMUNoise(qemuOut.String())
+	return res, nil
+}
+
+func decodeMessage(line []byte) (guest.Message, error) {
+	msgs, errs := guest.Collect(bytes.NewReader(append(line, '\n')))
+	if len(errs) > 0 {
+		return guest.Message{}, errs[0]
+	}
+	if len(msgs) != 1 {
+		return guest.Message{}, errors.New("empty result line")
+	}
+	return msgs[0], nil
+}
+
+// follower reads a file that another process appends to.
+type follower struct {
+	path    string
+	off     int64
+	partial bytes.Buffer
+}
+
+// next returns the bytes appended since the last call.
+func (f *follower) next() []byte {
+	fh, err := os.Open(f.path)
+	if err != nil {
+		return nil
+	}
+	defer fh.Close()
+	if _, err := fh.Seek(f.off, io.SeekStart); err != nil {
+		return nil
+	}
+	b, _ := io.ReadAll(fh)
+	f.off += int64(len(b))
+	return b
+}
+
+// lines returns the complete lines appended since the last call.
+func (f *follower) lines() [][]byte {
+	f.partial.Write(f.next())
+	var out [][]byte
+	for {
+		data := f.partial.Bytes()
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			return out
+		}
+		line := bytes.TrimSpace(data[:i])
+		if len(line) > 0 {
+			out = append(out, append([]byte(nil), line...))
+		}
+		f.partial.Next(i + 1)
+	}
+}
+
+// tailBuffer keeps the last limit bytes written to it.
+type tailBuffer struct {
+	buf   []byte
+	limit int
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.limit {
+		t.buf = t.buf[len(t.buf)-t.limit:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(t.buf) }
+
+// filterQEMUNoise drops QEMU's per-feature TCG warnings: the Intel CPU
+// model asks for features TCG does not emulate, which is expected.
+func filterQEMUNoise(s string) string {
+	var keep []string
+	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
+		if strings.Contains(l, "TCG doesn't support requested feature") || l == "" {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n")
+}
+
+func removeFiles(paths []string) {
+	for _, p := range paths {
+		os.Remove(p)
+	}
+}
+
+// SweepStaleShm removes guest-RAM files in dir left by ktstr processes that
+// died without cleaning up (SIGKILL). Names carry the owner's pid:
+// ktstr-PID-....
+func SweepStaleShm(dir string) {
+	files, _ := filepath.Glob(filepath.Join(dir, shmPrefix+"*"))
+	for _, f := range files {
+		rest := strings.TrimPrefix(filepath.Base(f), shmPrefix)
+		pidText, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
+			os.Remove(f)
+		}
+	}
+}
