@@ -65,8 +65,8 @@ type buildFlags struct {
 type options struct {
 	globals
 	Resolve struct {
-		Spec string `arg:"" help:"Kernel SPEC."`
-		Build bool  `help:"Build on a cache miss."`
+		Spec  string `arg:"" help:"Kernel SPEC."`
+		Build bool   `help:"Build on a cache miss."`
 		buildFlags
 	} `cmd:"" help:"Print the kernel record for SPEC; builds only with --build."`
 	Build struct {
@@ -242,4 +242,3 @@ func (o *options) clean(c *kernel.Cache, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "%s: removed %d entr%s%s\n", name, len(removed), map[bool]string{true: "y", false: "ies"}[len(removed) == 1], strings.Join(append([]string{""}, removed...), "\n  "))
 	return nil
 }
-
