@@ -16,7 +16,7 @@ E2E_TIMEOUT ?= 75m
 # initramfs as /init, where there is no C library.
 GOBUILD   := CGO_ENABLED=0 $(GO) build -trimpath
 
-.PHONY: all build test unit lint fuzz deps kernel e2e clean
+.PHONY: all build test unit lint fuzz deps kernel e2e bench clean
 
 all: build
 
@@ -43,7 +43,14 @@ fuzz:
 	  done; \
 	done
 
-test: deps lint build unit fuzz
+# The sched_ext kernel the end-to-end tests boot: built once, then cached.
+kernel: build
+	scripts/ensure-kernel.sh 6.12
+
+e2e: build kernel
+	KTSTR_E2E=1 $(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) ./e2e/
+
+test: deps lint build unit fuzz e2e
 
 clean:
 	rm -rf $(BIN)

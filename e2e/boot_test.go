@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"path/filepath"
 	"math"
 	"strings"
 	"syscall"
@@ -50,11 +51,12 @@ func TestPipelineTopology1242(t *testing.T) {
 // TestPipelineTwoNodes checks NUMA nodes, their distances and four LLCs.
 func TestPipelineTwoNodes(t *testing.T) {
 	e2e(t)
-	r := sh(t, "ktstr-topo --distance 21 2,4,2,1 | ktstr-boot --kernel "+kernelSpec()+" | tee /dev/stderr | ktstr-verify", "")
+	runs := filepath.Join(t.TempDir(), "runs.ndjson")
+	r := sh(t, "ktstr-topo --distance 21 2,4,2,1 | ktstr-boot --kernel "+kernelSpec()+" | tee "+runs+" | ktstr-verify", "")
 	if r.code != 0 {
 		t.Fatalf("pipeline exit %d", r.code)
 	}
-	run := decodeRun(t, records(t, r.stdout)[record.KindRun][0])
+	run := decodeRun(t, records(t, readFile(t, runs))[record.KindRun][0])
 	o := run.ObservedTopology
 	if o.NUMANodes != 2 || o.Nodes[0].CPUs != "0-3" || o.Nodes[1].CPUs != "4-7" || len(o.LLCGroups) != 4 {
 		t.Fatalf("observed %+v", o)
@@ -88,11 +90,12 @@ func TestPresetsUpTo16CPUs(t *testing.T) {
 // console tail, fails verification, and leaves nothing behind.
 func TestKernelPanic(t *testing.T) {
 	e2e(t)
-	r := sh(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,1,2,1 --exec 'echo c > /proc/sysrq-trigger' | tee /dev/stderr | ktstr-verify", "")
+	runs := filepath.Join(t.TempDir(), "runs.ndjson")
+	r := sh(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,1,2,1 --exec 'echo c > /proc/sysrq-trigger' | tee "+runs+" | ktstr-verify", "")
 	if r.code != 1 {
 		t.Errorf("exit %d, want 1", r.code)
 	}
-	run := decodeRun(t, records(t, r.stdout)[record.KindRun][0])
+	run := decodeRun(t, records(t, readFile(t, runs))[record.KindRun][0])
 	if run.Outcome != record.OutcomeKernelPanic || !strings.Contains(run.Reason, "sysrq triggered crash") {
 		t.Errorf("outcome %s reason %q", run.Outcome, run.Reason)
 	}

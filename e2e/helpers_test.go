@@ -80,6 +80,15 @@ func shCtx(ctx context.Context, t *testing.T, script string, stdin string) resul
 	return r
 }
 
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // records splits NDJSON output into lines by kind.
 func records(t *testing.T, out string) map[record.Kind][]string {
 	t.Helper()

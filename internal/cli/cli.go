@@ -112,7 +112,10 @@ func Status(err error) int {
 // Report prints err as one line prefixed with the tool's name and returns
 // its exit status.
 func Report(stderr io.Writer, name string, err error) int {
-	if err != nil {
+	switch {
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintf(stderr, "%s: interrupted; partial work removed\n", name)
+	case err != nil:
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 	}
 	return Status(err)

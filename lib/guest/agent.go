@@ -259,8 +259,11 @@ func runExec(cmd string) *record.ExecResult {
 	c.Dir = "/tmp"
 	stdout, stderr := &limitedBuffer{limit: outputLimit}, &limitedBuffer{limit: outputLimit}
 	c.Stdout, c.Stderr = stdout, stderr
+	// Background jobs of the command inherit its output pipes; without a
+	// bound, Wait would wait for them to exit too, which spinners never do.
+	c.WaitDelay = 2 * time.Second
 	res := &record.ExecResult{Command: cmd}
-	if err := c.Run(); err != nil {
+	if err := c.Run(); err != nil && !errors.Is(err, exec.ErrWaitDelay) {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			res.ExitCode = ee.ExitCode()

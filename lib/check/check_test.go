@@ -1,0 +1,87 @@
+package check
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/topology"
+)
+
+func run(outcome record.Outcome, observed *record.Topology) *record.Run {
+	want := topology.Spec{NUMANodes: 2, LLCs: 4, CoresPerLLC: 2, ThreadsPerCore: 2}.Record(20)
+	return &record.Run{ID: "r1", Outcome: outcome, Reason: "why", Job: &record.Job{ID: "j", Topology: want}, ObservedTopology: observed}
+}
+
+func TestJudgePass(t *testing.T) {
+	obs := topology.Spec{NUMANodes: 2, LLCs: 4, CoresPerLLC: 2, ThreadsPerCore: 2}.Record(20)
+	v := Judge(run(record.OutcomeCompleted, obs))
+	if v.Status != record.StatusPass || len(v.Checks) != 6 || v.Subject != "j" {
+		t.Fatalf("%+v", v)
+	}
+}
+
+func TestJudgeTopologyMismatch(t *testing.T) {
+	obs := topology.Spec{NUMANodes: 1, LLCs: 1, CoresPerLLC: 8, ThreadsPerCore: 2}.Record(20)
+	v := Judge(run(record.OutcomeCompleted, obs))
+	if v.Status != record.StatusFail {
+		t.Fatalf("status %s", v.Status)
+	}
+	failed := Failed(v.Checks)
+	names := []string{}
+	for _, c := range failed {
+		names = append(names, c.Name)
+	}
+	if strings.Join(names, ",") != "topology.llc_groups,topology.numa_nodes,topology.distances" {
+		t.Errorf("failed checks %v", names)
+	}
+	if !strings.Contains(failed[0].Detail, "guest has 0-15, requested 0-3 4-7 8-11 12-15") {
+		t.Errorf("detail %q", failed[0].Detail)
+	}
+}
+
+func TestJudgeOutcomes(t *testing.T) {
+	v := Judge(run(record.OutcomeKernelPanic, nil))
+	if v.Status != record.StatusFail || len(v.Checks) != 1 || v.Checks[0].Detail != "why" {
+		t.Errorf("panic: %+v", v)
+	}
+	if v := Judge(run(record.OutcomeCompleted, nil)); v.Status != record.StatusFail {
+		t.Errorf("completed without topology: %+v", v)
+	}
+	if v := Judge(run(record.OutcomeInterrupted, nil)); v.Status != record.StatusError {
+		t.Errorf("interrupted: %+v", v)
+	}
+}
+
+func TestExecCheck(t *testing.T) {
+	obs := topology.Spec{NUMANodes: 2, LLCs: 4, CoresPerLLC: 2, ThreadsPerCore: 2}.Record(20)
+	r := run(record.OutcomeCompleted, obs)
+	r.Job.Exec = "false"
+	r.Exec = &record.ExecResult{Command: "false", ExitCode: 1, Stderr: "a\nboom\n"}
+	v := Judge(r)
+	if v.Status != record.StatusFail || !strings.Contains(Failed(v.Checks)[0].Detail, `"false" exited 1; stderr: boom`) {
+		t.Errorf("%+v", v)
+	}
+}
+
+func TestCombine(t *testing.T) {
+	c := func(s ...record.Status) []record.Check {
+		var out []record.Check
+		for _, x := range s {
+			out = append(out, record.Check{Status: x})
+		}
+		return out
+	}
+	cases := map[record.Status][]record.Check{
+		record.StatusPass:         c(record.StatusPass, record.StatusSkip),
+		record.StatusFail:         c(record.StatusPass, record.StatusFail, record.StatusInconclusive),
+		record.StatusInconclusive: c(record.StatusPass, record.StatusInconclusive),
+		record.StatusSkip:         c(record.StatusSkip),
+		record.StatusError:        c(record.StatusError, record.StatusPass),
+	}
+	for want, checks := range cases {
+		if got := Combine(checks); got != want {
+			t.Errorf("%v → %s, want %s", checks, got, want)
+		}
+	}
+}
