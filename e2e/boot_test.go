@@ -2,8 +2,8 @@ package e2e
 
 import (
 	"fmt"
-	"path/filepath"
 	"math"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
