@@ -1,5 +1,7 @@
 package record
 
+import "encoding/json"
+
 // This file is the schema: one Go type per record kind. Field names are the
 // JSON names; a field marked omitempty may be absent. Every type's Kind method
 // ties it to its envelope kind.
@@ -152,6 +154,12 @@ type Job struct {
 	Dmesg bool `json:"dmesg,omitempty"`
 	// KernelArgs are appended to the kernel command line.
 	KernelArgs []string `json:"kernel_args,omitempty"`
+	// Scenario is a scenario definition (lib/scenario's JSON format) run in
+	// the guest; Workers is its default workers per cgroup.
+	Scenario json.RawMessage `json:"scenario,omitempty"`
+	Workers  int             `json:"workers,omitempty"`
+	// Thresholds are the job's layer of check limits.
+	Thresholds *Thresholds `json:"thresholds,omitempty"`
 }
 
 func (*Job) Kind() Kind { return KindJob }
@@ -192,6 +200,11 @@ type Run struct {
 	GuestErrors []string `json:"guest_errors,omitempty"`
 	// VCPUs is what each vCPU thread got from the host.
 	VCPUs []VCPUUsage `json:"vcpus,omitempty"`
+	// HostSamples are periodic readings of the vCPU threads, to judge
+	// whether the host starved the guest during a timing violation.
+	HostSamples []HostSample `json:"host_samples,omitempty"`
+	// Scenario is the scenario's telemetry, if the job ran one.
+	Scenario *ScenarioResult `json:"scenario,omitempty"`
 }
 
 func (*Run) Kind() Kind { return KindRun }
@@ -244,6 +257,9 @@ type Timings struct {
 	AgentStartS float64 `json:"agent_start_s,omitempty"`
 	WallS       float64 `json:"wall_s"`
 	TimeoutS    float64 `json:"timeout_s"`
+	// AgentClockS maps the agent's clock (Message.T) to host time since
+	// QEMU start: host_t = agent_t + AgentClockS (±0.1 s, the poll period).
+	AgentClockS float64 `json:"agent_clock_s,omitempty"`
 }
 
 // VCPUUsage is what one vCPU thread got from the host over the run.
@@ -288,4 +304,98 @@ type Check struct {
 	Value  any    `json:"value,omitempty"`
 	Limit  any    `json:"limit,omitempty"`
 	Detail string `json:"detail,omitempty"`
+}
+
+// ScenarioResult is what the guest measured while running a scenario.
+type ScenarioResult struct {
+	Name string `json:"name"`
+	// DurationS is the scenario's planned length; WallS what it took.
+	DurationS float64 `json:"duration_s"`
+	WallS     float64 `json:"wall_s"`
+	// StartT is the agent time (Message.T clock) when the scenario started,
+	// to align guest events with host-side vCPU samples.
+	StartT  float64        `json:"start_t"`
+	Steps   []StepResult   `json:"steps"`
+	Cgroups []CgroupResult `json:"cgroups"`
+	Errors  []string       `json:"errors,omitempty"`
+}
+
+// StepResult times one scenario step.
+type StepResult struct {
+	Index  int      `json:"index"`
+	StartS float64  `json:"start_s"`
+	EndS   float64  `json:"end_s"`
+	Ops    []string `json:"ops,omitempty"`
+}
+
+// CgroupResult is one cgroup and the workers that ran in it.
+type CgroupResult struct {
+	Name string `json:"name"`
+	// Cpuset is the cpuset.cpus the scenario gave it (the last one, if it
+	// changed), "" for none; CpusetHistory lists every value it had.
+	Cpuset        string         `json:"cpuset,omitempty"`
+	CpusetHistory []string       `json:"cpuset_history,omitempty"`
+	Workers       []WorkerReport `json:"workers"`
+}
+
+// WorkerReport is one worker process's telemetry.
+type WorkerReport struct {
+	PID       int    `json:"pid"`
+	Cgroup    string `json:"cgroup"`
+	WorkType  string `json:"work_type"`
+	Policy    string `json:"policy,omitempty"`
+	WorkUnits uint64 `json:"work_units"`
+	// Iterations counts outer loop iterations (a unit may need several).
+	Iterations uint64  `json:"iterations"`
+	CPUS       float64 `json:"cpu_s"`
+	WallS      float64 `json:"wall_s"`
+	// OffCPUPct is (wall - cpu) / wall × 100.
+	OffCPUPct float64 `json:"off_cpu_pct"`
+	// MaxGapMS is the longest time between two progress checkpoints, when
+	// it started (since the worker started) and the CPU it ended on.
+	MaxGapMS   float64 `json:"max_gap_ms"`
+	MaxGapAtMS float64 `json:"max_gap_at_ms"`
+	MaxGapCPU  int     `json:"max_gap_cpu"`
+	// MaxGapStartT is the agent time (Message.T clock) the gap started.
+	MaxGapStartT float64 `json:"max_gap_start_t"`
+	// CPUsUsed is the cpu list the worker was seen running on.
+	CPUsUsed   string `json:"cpus_used"`
+	Migrations uint64 `json:"migrations"`
+	// RunDelayS is schedstat time spent runnable but waiting.
+	RunDelayS float64 `json:"run_delay_s"`
+	// WakeLatencyUS is a reservoir sample (≤ 100 000) of wake latencies;
+	// WakeSamples counts all of them.
+	WakeLatencyUS []float64 `json:"wake_latency_us,omitempty"`
+	WakeSamples   uint64    `json:"wake_samples"`
+	Error         string    `json:"error,omitempty"`
+}
+
+// Thresholds are the limits scenario checks hold telemetry against. A nil
+// field is "not set" at that layer: layers merge defaults → scheduler → job
+// → command line, each set field overriding the layer before. A check whose
+// limit is unset after merging is off.
+type Thresholds struct {
+	NotStarved   *bool    `json:"not_starved,omitempty"`
+	MaxSpreadPct *float64 `json:"max_spread_pct,omitempty"`
+	MaxGapMS     *float64 `json:"max_gap_ms,omitempty"`
+	// Isolation checks that workers ran only inside their cpuset; on by
+	// default whenever a cpuset is set.
+	Isolation           *bool    `json:"isolation,omitempty"`
+	MaxThroughputCV     *float64 `json:"max_throughput_cv,omitempty"`
+	MinWorkRate         *float64 `json:"min_work_rate,omitempty"`
+	MaxP99WakeLatencyUS *float64 `json:"max_p99_wake_latency_us,omitempty"`
+	MaxWakeLatencyCV    *float64 `json:"max_wake_latency_cv,omitempty"`
+	MaxMigrationRatio   *float64 `json:"max_migration_ratio,omitempty"`
+	// MaxHostWaitPct is how much of a window the host may have kept a
+	// vCPU waiting before a timing violation in it is inconclusive.
+	MaxHostWaitPct *float64 `json:"max_host_wait_pct,omitempty"`
+}
+
+// HostSample is one host-side reading of every vCPU thread.
+type HostSample struct {
+	// T is seconds since QEMU started.
+	T float64 `json:"t"`
+	// WaitS and RunS are cumulative per vCPU (index = vCPU).
+	WaitS []float64 `json:"wait_s"`
+	RunS  []float64 `json:"run_s"`
 }

@@ -1,0 +1,292 @@
+package workload
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ktstr-go/ktstr/lib/record"
+)
+
+// readyTimeout bounds how long a worker may take to start and set up; under
+// TCG with many vCPUs a fresh Go process takes a while.
+const readyTimeout = 30 * time.Second
+
+// Worker is a running worker process, seen from the agent.
+type Worker struct {
+	Task    Task
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	stdout  *bufio.Reader
+	custom  bool
+	started time.Time
+	stderr  *strings.Builder
+}
+
+// PID is the worker's process id.
+func (w *Worker) PID() int { return w.cmd.Process.Pid }
+
+// Launch starts n workers of spec directly in the cgroup whose directory is
+// cgroupDir (clone3 CLONE_INTO_CGROUP: they never run outside it), and waits
+// until each has set itself up. They do not work until Go. affinity(i)
+// gives worker i's CPUs (nil: the cgroup's cpuset); allowed is the cgroup's
+// effective CPUs.
+func Launch(exe, cgroupDir, cgroupName string, spec Spec, n int, affinity func(i int) []int, allowed []int) ([]*Worker, error) {
+	cg, err := os.Open(cgroupDir)
+	if err != nil {
+		return nil, fmt.Errorf("open cgroup %s: %w", cgroupDir, err)
+	}
+	defer cg.Close()
+	group := max(1, spec.GroupSize())
+	needShared := group > 1
+	needPipes := spec.Type == "PipeIo" || spec.Type == "CachePipe"
+	var workers []*Worker
+	var toClose []*os.File
+	defer func() {
+		for _, f := range toClose {
+			f.Close()
+		}
+	}()
+	fail := func(err error) ([]*Worker, error) {
+		Kill(workers)
+		return nil, err
+	}
+	var shared *os.File
+	var pipes [2][2]*os.File // [direction][read, write]: 0 = even→odd, 1 = odd→even
+	for i := 0; i < n; i++ {
+		gi := i % group
+		if gi == 0 && needShared {
+			fd, err := unix.MemfdCreate("ktstr-group", unix.MFD_CLOEXEC)
+			if err != nil {
+				return fail(fmt.Errorf("group memory: %w", err))
+			}
+			shared = os.NewFile(uintptr(fd), "ktstr-group")
+			if err := shared.Truncate(sharedSize); err != nil {
+				return fail(err)
+			}
+			toClose = append(toClose, shared)
+		}
+		if gi%2 == 0 && needPipes {
+			for d := 0; d < 2; d++ {
+				r, w, err := os.Pipe()
+				if err != nil {
+					return fail(err)
+				}
+				pipes[d] = [2]*os.File{r, w}
+				toClose = append(toClose, r, w)
+			}
+		}
+		task := Task{Spec: spec, Cgroup: cgroupName, GroupIndex: gi, GroupSize: group, Allowed: allowed, Shared: needShared, Pipes: needPipes}
+		if affinity != nil {
+			task.CPUs = affinity(i)
+		}
+		var extra []*os.File
+		if needShared {
+			extra = append(extra, shared)
+		}
+		if needPipes {
+			in, out := pipes[1][0], pipes[0][1] // even: reads odd→even, writes even→odd
+			if gi%2 == 1 {
+				in, out = pipes[0][0], pipes[1][1]
+			}
+			extra = append(extra, in, out)
+		}
+		w, err := start(exe, int(cg.Fd()), task, extra)
+		if err != nil {
+			return fail(fmt.Errorf("start %s worker %d: %w", spec.Type, i, err))
+		}
+		workers = append(workers, w)
+	}
+	for i, w := range workers {
+		if err := w.awaitReady(); err != nil {
+			return fail(fmt.Errorf("%s worker %d: %w", spec.Type, i, err))
+		}
+	}
+	return workers, nil
+}
+
+func start(exe string, cgroupFD int, task Task, extra []*os.File) (*Worker, error) {
+	w := &Worker{Task: task, stderr: &strings.Builder{}}
+	var cmd *exec.Cmd
+	if task.Spec.Type == "Custom" {
+		w.custom = true
+		cmd = exec.Command(task.Spec.Command[0], task.Spec.Command[1:]...)
+		cmd.Stdout = io.Discard
+	} else {
+		cmd = exec.Command(exe)
+		cmd.Env = []string{RoleEnv + "=" + RoleWorker, "PATH=/bin:/sbin:/usr/bin:/include", "GOMAXPROCS=1"}
+		cmd.ExtraFiles = extra
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			return nil, err
+		}
+		w.stdout = bufio.NewReader(stdout)
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	w.stdin = stdin
+	cmd.Stderr = limitWriter{w.stderr, 4096}
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cgroupFD, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	w.cmd = cmd
+	if !w.custom {
+		b, err := json.Marshal(task)
+		if err != nil {
+			Kill([]*Worker{w})
+			return nil, err
+		}
+		if _, err := w.stdin.Write(append(b, '\n')); err != nil {
+			Kill([]*Worker{w})
+			return nil, fmt.Errorf("send task: %w", err)
+		}
+	}
+	return w, nil
+}
+
+type limitWriter struct {
+	b     *strings.Builder
+	limit int
+}
+
+func (l limitWriter) Write(p []byte) (int, error) {
+	if room := l.limit - l.b.Len(); room > 0 {
+		l.b.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+// readLine reads one line from the worker with a deadline.
+func (w *Worker) readLine(timeout time.Duration) (string, error) {
+	type res struct {
+		s   string
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		s, err := w.stdout.ReadString('\n')
+		ch <- res{s, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return "", fmt.Errorf("worker exited (%v); stderr: %s", r.err, strings.TrimSpace(w.stderr.String()))
+		}
+		return strings.TrimSpace(r.s), nil
+	case <-time.After(timeout):
+		return "", fmt.Errorf("no answer within %s", timeout)
+	}
+}
+
+func (w *Worker) awaitReady() error {
+	if w.custom {
+		return nil
+	}
+	line, err := w.readLine(readyTimeout)
+	if err != nil {
+		return err
+	}
+	if line != lineReady {
+		return fmt.Errorf("unexpected %q instead of ready", line)
+	}
+	return nil
+}
+
+// Go releases launched workers: the second phase of the two-phase start.
+func Go(workers []*Worker) {
+	for _, w := range workers {
+		w.started = time.Now()
+		if !w.custom {
+			io.WriteString(w.stdin, lineGo+"\n")
+		}
+	}
+}
+
+// Stop asks workers to stop; Collect gathers their reports.
+func Stop(workers []*Worker) {
+	for _, w := range workers {
+		if w.custom {
+			w.cmd.Process.Signal(syscall.SIGTERM)
+		} else {
+			io.WriteString(w.stdin, lineStop+"\n")
+		}
+	}
+}
+
+// Collect waits for the reports of stopped workers, at most timeout in all;
+// a worker that does not report is killed and reported with an error.
+func Collect(workers []*Worker, timeout time.Duration) []record.WorkerReport {
+	deadline := time.Now().Add(timeout)
+	out := make([]record.WorkerReport, len(workers))
+	for i, w := range workers {
+		out[i] = w.collect(time.Until(deadline))
+	}
+	return out
+}
+
+func (w *Worker) collect(timeout time.Duration) record.WorkerReport {
+	rep := record.WorkerReport{PID: w.cmd.Process.Pid, Cgroup: w.Task.Cgroup, WorkType: w.Task.Spec.Type}
+	if w.Task.Spec.Policy != nil {
+		rep.Policy = w.Task.Spec.Policy.Class
+	}
+	if w.custom {
+		done := make(chan struct{})
+		go func() { w.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(max(timeout, time.Second)):
+			w.cmd.Process.Kill()
+			<-done
+		}
+		rep.WallS = time.Since(w.started).Seconds()
+		if ru, ok := w.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			rep.CPUS = float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+		}
+		if rep.WallS > 0 {
+			rep.OffCPUPct = max(0, (rep.WallS-rep.CPUS)/rep.WallS*100)
+		}
+		return rep
+	}
+	line, err := w.readLine(max(timeout, time.Second))
+	if err == nil {
+		err = json.Unmarshal([]byte(line), &rep)
+	}
+	if err != nil {
+		w.cmd.Process.Kill()
+		rep.Error = "no report: " + err.Error()
+	}
+	w.stdin.Close()
+	w.cmd.Wait()
+	return rep
+}
+
+// Pause stops a worker with SIGSTOP for d, then resumes it: a test op that
+// makes a scheduling gap the checks must catch.
+func (w *Worker) Pause(d time.Duration) error {
+	if err := w.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	time.Sleep(d)
+	return w.cmd.Process.Signal(syscall.SIGCONT)
+}
+
+// Kill ends workers at once (cleanup after a failed launch).
+func Kill(workers []*Worker) {
+	for _, w := range workers {
+		if w.cmd != nil && w.cmd.Process != nil {
+			syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
+			w.cmd.Wait()
+		}
+	}
+}

@@ -1,0 +1,416 @@
+package workload
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/topology"
+)
+
+// The worker role: the agent re-executes its own binary with RoleEnv set.
+const (
+	RoleEnv    = "KTSTR_ROLE"
+	RoleWorker = "worker"
+)
+
+// IsWorker reports whether this process was started as a worker.
+func IsWorker() bool { return os.Getenv(RoleEnv) == RoleWorker }
+
+// Task is what the agent hands one worker on its stdin.
+type Task struct {
+	Spec   Spec   `json:"spec"`
+	Cgroup string `json:"cgroup"`
+	// GroupIndex is the worker's place in its cooperating group.
+	GroupIndex int `json:"group_index"`
+	GroupSize  int `json:"group_size"`
+	// CPUs is the affinity to set; empty keeps the cgroup's cpuset.
+	CPUs []int `json:"cpus,omitempty"`
+	// Allowed is the cgroup's effective CPUs (AffinityChurn picks from it).
+	Allowed []int `json:"allowed,omitempty"`
+	// Shared says fd 3 is the group's shared memory; Pipes says fds 4 (in)
+	// and 5 (out) are pipes to the partner.
+	Shared bool `json:"shared,omitempty"`
+	Pipes  bool `json:"pipes,omitempty"`
+}
+
+// Protocol lines on the worker's stdin/stdout.
+const (
+	lineReady = "ready"
+	lineGo    = "go"
+	lineStop  = "stop"
+)
+
+// maxWakeSamples caps the reservoir of wake-latency samples.
+const maxWakeSamples = 100_000
+
+// cpuSampleEvery is how many work units pass between getcpu calls: a
+// syscall per unit would cost more than the 1 % telemetry budget under TCG.
+const cpuSampleEvery = 16
+
+// WorkerMain is the worker process: it reads its task, sets itself up,
+// reports ready, waits for go, works until told to stop, and writes its
+// report. It never returns.
+func WorkerMain() {
+	os.Exit(workerMain(os.Stdin, os.Stdout))
+}
+
+func workerMain(stdin io.Reader, stdout io.Writer) int {
+	in := bufio.NewReader(stdin)
+	line, err := in.ReadString('\n')
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "worker: read task: %v\n", err)
+		return 2
+	}
+	var task Task
+	if err := json.Unmarshal([]byte(line), &task); err != nil {
+		fmt.Fprintf(os.Stderr, "worker: decode task: %v\n", err)
+		return 2
+	}
+	// The hot loop owns this OS thread: its CPU time and schedstat are the
+	// worker's, and policy/affinity/nice apply to it.
+	runtime.LockOSThread()
+	w, err := newWorker(task)
+	rep := record.WorkerReport{PID: os.Getpid(), Cgroup: task.Cgroup, WorkType: task.Spec.Type}
+	if task.Spec.Policy != nil {
+		rep.Policy = task.Spec.Policy.Class
+	}
+	if err == nil {
+		err = w.setup()
+	}
+	if err != nil {
+		rep.Error = err.Error()
+	}
+	fmt.Fprintln(stdout, lineReady)
+	if cmd, err := in.ReadString('\n'); err != nil || strings.TrimSpace(cmd) != lineGo {
+		return 3 // the agent gave up on us
+	}
+	if rep.Error == "" {
+		go func() {
+			for {
+				l, err := in.ReadString('\n')
+				if err != nil || strings.TrimSpace(l) == lineStop {
+					w.stop.Store(true)
+					return
+				}
+			}
+		}()
+		w.run(&rep)
+		w.teardown()
+	}
+	b, _ := json.Marshal(rep)
+	fmt.Fprintln(stdout, string(b))
+	return 0
+}
+
+// worker is the state of one running worker.
+type worker struct {
+	task   Task
+	params map[string]float64
+	stop   atomic.Bool
+	unit   func() // one work unit
+	rng    *rand.Rand
+	sink   uint64 // defeats dead-code elimination of spin loops
+	shared []byte
+	in     *os.File
+	out    *os.File
+	buf    []byte // cache-pressure buffer
+	region []byte // page-fault region
+	ioFile *os.File
+	tid    int
+
+	// telemetry
+	units, iterations uint64
+	wake              []float64
+	wakeTotal         uint64
+	start             time.Time
+	last              time.Time
+	maxGap            time.Duration
+	maxGapAt          time.Duration
+	maxGapCPU         int
+	maxGapStart       time.Time
+	cpus              map[int]bool
+	lastCPU           int
+	pendingGapCPU     bool
+}
+
+func newWorker(t Task) (*worker, error) {
+	w := &worker{task: t, params: t.Spec.Resolved(), rng: rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(time.Now().UnixNano()))),
+		cpus: map[int]bool{}, tid: unix.Gettid(), lastCPU: -1}
+	if t.Shared {
+		f := os.NewFile(3, "shared")
+		b, err := unix.Mmap(int(f.Fd()), 0, sharedSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		if err != nil {
+			return nil, fmt.Errorf("map group memory: %w", err)
+		}
+		w.shared = b
+	}
+	if t.Pipes {
+		w.in, w.out = os.NewFile(4, "in"), os.NewFile(5, "out")
+	}
+	unit, err := w.pick()
+	if err != nil {
+		return nil, err
+	}
+	w.unit = unit
+	return w, nil
+}
+
+// setup applies nice, scheduling policy, affinity and memory policy to the
+// worker's thread.
+func (w *worker) setup() error {
+	s := w.task.Spec
+	if s.Nice != 0 {
+		if err := unix.Setpriority(unix.PRIO_PROCESS, w.tid, s.Nice); err != nil {
+			return fmt.Errorf("nice %d: %w", s.Nice, err)
+		}
+	}
+	if s.Policy != nil && s.Policy.Class != "normal" {
+		if err := setPolicy(s.Policy.Class, s.Policy.Priority); err != nil {
+			return fmt.Errorf("policy %s: %w", s.Policy.Class, err)
+		}
+	}
+	if len(w.task.CPUs) > 0 {
+		if err := setAffinity(w.task.CPUs); err != nil {
+			return fmt.Errorf("affinity %s: %w", topology.FormatList(w.task.CPUs), err)
+		}
+	}
+	if m := s.MemPolicy; m != nil && m.Kind != "default" {
+		if err := setMemPolicy(m); err != nil {
+			return fmt.Errorf("mem_policy %s: %w", m.Kind, err)
+		}
+	}
+	return nil
+}
+
+func (w *worker) teardown() {
+	if w.ioFile != nil {
+		name := w.ioFile.Name()
+		w.ioFile.Close()
+		os.Remove(name)
+	}
+	if w.region != nil {
+		unix.Munmap(w.region)
+	}
+}
+
+// run works until stopped, keeping the telemetry.
+func (w *worker) run(rep *record.WorkerReport) {
+	cpu0 := threadCPUTime()
+	delay0, _ := schedstat(w.tid)
+	mig0 := migrations(w.tid)
+	w.start = time.Now()
+	w.last = w.start
+	w.sampleCPU()
+	for !w.stop.Load() {
+		w.unit()
+		w.units++
+		w.checkpoint()
+	}
+	wall := time.Since(w.start)
+	rep.WorkUnits, rep.Iterations = w.units, w.iterations
+	rep.WallS = wall.Seconds()
+	rep.CPUS = (threadCPUTime() - cpu0).Seconds()
+	if rep.WallS > 0 {
+		rep.OffCPUPct = max(0, (rep.WallS-rep.CPUS)/rep.WallS*100)
+	}
+	rep.MaxGapMS = float64(w.maxGap) / 1e6
+	rep.MaxGapAtMS = float64(w.maxGapAt) / 1e6
+	rep.MaxGapCPU = w.maxGapCPU
+	if !w.maxGapStart.IsZero() {
+		rep.MaxGapStartT = float64(w.maxGapStart.UnixNano()) / 1e9 // wall clock; the agent converts
+	}
+	var used []int
+	for c := range w.cpus {
+		used = append(used, c)
+	}
+	rep.CPUsUsed = topology.FormatList(used)
+	if d1, ok := schedstat(w.tid); ok {
+		rep.RunDelayS = (d1 - delay0).Seconds()
+	}
+	rep.Migrations = migrations(w.tid) - mig0
+	rep.WakeLatencyUS, rep.WakeSamples = w.wake, w.wakeTotal
+}
+
+// checkpoint records progress after each unit: the gap since the previous
+// unit, and every cpuSampleEvery units (or right after a long gap) the CPU.
+func (w *worker) checkpoint() {
+	now := time.Now()
+	if gap := now.Sub(w.last); gap > w.maxGap {
+		w.maxGap, w.maxGapAt, w.maxGapStart = gap, w.last.Sub(w.start), w.last
+		w.pendingGapCPU = true
+	}
+	w.last = now
+	if w.pendingGapCPU || w.units%cpuSampleEvery == 0 {
+		c := w.sampleCPU()
+		if w.pendingGapCPU {
+			w.maxGapCPU, w.pendingGapCPU = c, false
+		}
+	}
+}
+
+func (w *worker) sampleCPU() int {
+	c := getcpu()
+	w.cpus[c] = true
+	w.lastCPU = c
+	return c
+}
+
+// wakeSample records a wake latency, keeping a uniform reservoir.
+func (w *worker) wakeSample(d time.Duration) {
+	w.wakeTotal++
+	us := float64(d) / 1e3
+	if len(w.wake) < maxWakeSamples {
+		w.wake = append(w.wake, us)
+		return
+	}
+	if j := w.rng.Uint64N(w.wakeTotal); j < maxWakeSamples {
+		w.wake[j] = us
+	}
+}
+
+// spin burns n iterations of integer work.
+func (w *worker) spin(n int) {
+	x := w.sink
+	for i := 0; i < n; i++ {
+		x = x*6364136223846793005 + 1442695040888963407
+	}
+	w.sink = x
+	w.iterations++
+}
+
+// spinFor spins until d has passed.
+func (w *worker) spinFor(d time.Duration) {
+	end := time.Now().Add(d)
+	for time.Now().Before(end) && !w.stop.Load() {
+		w.spin(1024)
+	}
+}
+
+// sleepFor sleeps d and records how late it woke. It calls nanosleep on the
+// worker's own thread: Go's timers wake through the runtime's poller, which
+// adds about a millisecond that is not the scheduler's doing.
+func (w *worker) sleepFor(d time.Duration) {
+	t0 := time.Now()
+	ts := unix.NsecToTimespec(int64(d))
+	for unix.Nanosleep(&ts, &ts) == unix.EINTR {
+	}
+	if late := time.Since(t0) - d; late >= 0 {
+		w.wakeSample(late)
+	}
+}
+
+// yield calls sched_yield and records how long it took to run again.
+func (w *worker) yield(record bool) {
+	t0 := time.Now()
+	unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+	if record {
+		w.wakeSample(time.Since(t0))
+	}
+}
+
+// --- thread-level system interfaces ---
+
+func threadCPUTime() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}
+
+func getcpu() int {
+	var cpu, node uint32
+	_, _, errno := unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&cpu)), uintptr(unsafe.Pointer(&node)), 0)
+	if errno != 0 {
+		return -1
+	}
+	return int(cpu)
+}
+
+// schedstat returns the thread's run delay (time runnable but waiting).
+func schedstat(tid int) (time.Duration, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/schedstat", tid))
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0, false
+	}
+	ns, err := strconv.ParseInt(f[1], 10, 64)
+	return time.Duration(ns), err == nil
+}
+
+// migrations reads se.nr_migrations from /proc/self/task/TID/sched
+// (CONFIG_SCHED_DEBUG), 0 if unavailable.
+func migrations(tid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/sched", tid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "se.nr_migrations" {
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func setAffinity(cpus []int) error {
+	var set unix.CPUSet
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	return unix.SchedSetaffinity(0, &set)
+}
+
+var policyNumbers = map[string]uint32{"normal": unix.SCHED_NORMAL, "batch": unix.SCHED_BATCH, "idle": unix.SCHED_IDLE, "fifo": unix.SCHED_FIFO, "rr": unix.SCHED_RR}
+
+func setPolicy(class string, prio int) error {
+	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: policyNumbers[class], Priority: uint32(prio)}
+	return unix.SchedSetAttr(0, &attr, 0)
+}
+
+var memModes = map[string]int{"default": 0, "preferred": 1, "bind": 2, "interleave": 3, "local": 4, "preferred_many": 5, "weighted_interleave": 6}
+var memFlagBits = map[string]int{"static_nodes": 1 << 15, "relative_nodes": 1 << 14, "numa_balancing": 1 << 13}
+
+func setMemPolicy(m *MemPolicy) error {
+	nodes, err := topology.ParseList(m.Nodes)
+	if err != nil {
+		return err
+	}
+	var mask [16]uint64 // 1024 nodes
+	for _, n := range nodes {
+		if n >= 1024 {
+			return fmt.Errorf("node %d out of range", n)
+		}
+		mask[n/64] |= 1 << (n % 64)
+	}
+	mode := memModes[m.Kind]
+	for _, f := range m.Flags {
+		mode |= memFlagBits[f]
+	}
+	maskPtr, maxNode := uintptr(0), uintptr(0)
+	if len(nodes) > 0 {
+		maskPtr, maxNode = uintptr(unsafe.Pointer(&mask[0])), 1024
+	}
+	_, _, errno := unix.Syscall(unix.SYS_SET_MEMPOLICY, uintptr(mode), maskPtr, maxNode)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}

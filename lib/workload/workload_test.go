@@ -1,0 +1,160 @@
+package workload
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ktstr-go/ktstr/lib/cgroup"
+)
+
+// TestMain lets this test binary serve as the worker executable.
+func TestMain(m *testing.M) {
+	if IsWorker() {
+		WorkerMain()
+	}
+	os.Exit(m.Run())
+}
+
+func hostCgroup(t *testing.T) *cgroup.Manager {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	for _, mount := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		b, _ := os.ReadFile("/proc/mounts")
+		if strings.Contains(string(b), " "+mount+" cgroup2 ") {
+			m, err := cgroup.New(mount, fmt.Sprintf("ktstr-wl-%d", os.Getpid()), []string{"cpuset"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { m.Cleanup() })
+			return m
+		}
+	}
+	t.Skip("no cgroup2 mount")
+	return nil
+}
+
+func TestEveryWorkTypeRuns(t *testing.T) {
+	m := hostCgroup(t)
+	exe, _ := os.Executable()
+	allowed, _ := m.EffectiveCPUs("")
+	for _, ty := range Types {
+		spec := Spec{Type: ty.Name}
+		n := max(2, spec.GroupSize())
+		switch ty.Name {
+		case "Custom":
+			spec.Command = []string{"sh", "-c", "while :; do :; done"}
+		case "Sequence":
+			spec.Phases = []Phase{{"spin", 5}, {"sleep", 2}, {"yield", 2}, {"io", 2}}
+		case "PolicyChurn", "NiceSweep":
+			// real-time and negative nice need root, which the test has
+		}
+		if err := spec.Validate(n); err != nil {
+			t.Fatalf("%s: %v", ty.Name, err)
+		}
+		t.Run(ty.Name, func(t *testing.T) {
+			name := strings.ToLower(ty.Name)
+			dir, err := m.Create(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			workers, err := Launch(exe, dir, name, spec, n, nil, allowed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Every worker lives in the cgroup from its first instruction.
+			pids, _ := m.Procs(name)
+			if len(pids) != n {
+				t.Errorf("%d processes in the cgroup, want %d", len(pids), n)
+			}
+			Go(workers)
+			time.Sleep(400 * time.Millisecond)
+			Stop(workers)
+			reps := Collect(workers, 5*time.Second)
+			for i, r := range reps {
+				if r.Error != "" {
+					t.Errorf("worker %d: %s", i, r.Error)
+				}
+				if r.WallS <= 0 {
+					t.Errorf("worker %d: no wall time", i)
+				}
+				if ty.Name == "Custom" {
+					continue
+				}
+				if r.WorkUnits == 0 {
+					t.Errorf("worker %d: no work done: %+v", i, r)
+				}
+				if r.CPUsUsed == "" {
+					t.Errorf("worker %d: no CPUs recorded", i)
+				}
+			}
+			if ty.Wakes && ty.Name != "Custom" {
+				total := uint64(0)
+				for _, r := range reps {
+					total += r.WakeSamples
+				}
+				if total == 0 {
+					t.Errorf("%s records wake latency but has no samples", ty.Name)
+				}
+			}
+			if err := m.Remove(name); err != nil {
+				t.Errorf("remove: %v", err)
+			}
+		})
+	}
+	if left, _ := filepath.Glob("/tmp/ktstr-io-*"); len(left) > 0 {
+		t.Errorf("IoSync left files: %v", left)
+	}
+}
+
+func TestPausedWorkerShowsGap(t *testing.T) {
+	m := hostCgroup(t)
+	exe, _ := os.Executable()
+	dir, _ := m.Create("gap")
+	workers, err := Launch(exe, dir, "gap", Spec{Type: "CpuSpin"}, 1, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Go(workers)
+	time.Sleep(100 * time.Millisecond)
+	workers[0].Pause(700 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	Stop(workers)
+	r := Collect(workers, 5*time.Second)[0]
+	if r.MaxGapMS < 650 || r.MaxGapAtMS < 50 || r.MaxGapCPU < 0 {
+		t.Errorf("gap %.0f ms at %.0f ms on cpu %d; want ≥ 650 ms after ~100 ms", r.MaxGapMS, r.MaxGapAtMS, r.MaxGapCPU)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	cases := map[string]struct {
+		spec Spec
+		n    int
+	}{
+		"unknown work type": {Spec{Type: "Spinny"}, 1},
+		"PipeIo requires num_workers divisible by 2, got 3": {Spec{Type: "PipeIo"}, 3},
+		"FutexFanOut requires num_workers divisible by 3":   {Spec{Type: "FutexFanOut", Params: map[string]float64{"fan_out": 2}}, 4},
+		"unknown parameter":           {Spec{Type: "Bursty", Params: map[string]float64{"burst": 1}}, 1},
+		"fifo priority must be 1..99": {Spec{Type: "CpuSpin", Policy: &Policy{Class: "fifo"}}, 1},
+		"policy class":                {Spec{Type: "CpuSpin", Policy: &Policy{Class: "deadline"}}, 1},
+		"affinity kind":               {Spec{Type: "CpuSpin", Affinity: &Affinity{Kind: "some"}}, 1},
+		"command is required":         {Spec{Type: "Custom"}, 1},
+		"phases are required":         {Spec{Type: "Sequence"}, 1},
+		"workers must be ≥ 1":         {Spec{Type: "CpuSpin"}, 0},
+		"nice must be -20..19":        {Spec{Type: "CpuSpin", Nice: 30}, 1},
+	}
+	for want, c := range cases {
+		err := c.spec.Validate(c.n)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%+v: %v, want %q", c.spec, err, want)
+		}
+	}
+	if err := (Spec{Type: "MutexContention", Params: map[string]float64{"contenders": 3}}).Validate(6); err != nil {
+		t.Error(err)
+	}
+}
