@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,9 +21,15 @@ import (
 	"github.com/ktstr-go/ktstr/lib/initramfs"
 	"github.com/ktstr-go/ktstr/lib/kernel"
 	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/scenario"
 	"github.com/ktstr-go/ktstr/lib/topology"
 	"github.com/ktstr-go/ktstr/lib/vm"
 )
+
+// skipError is a job that does not apply to its topology.
+type skipError struct{ reason string }
+
+func (e *skipError) Error() string { return e.reason }
 
 // consoleTailLines is how much of the console a non-completed run carries.
 const consoleTailLines = 40
@@ -48,6 +55,10 @@ type booter struct {
 
 	baseMu sync.Mutex
 	bases  map[string]string
+
+	// scenario is --scenario, parsed and encoded once.
+	scenario    *scenario.Scenario
+	scenarioRaw json.RawMessage
 
 	seq          atomic.Int64
 	runningVCPUs atomic.Int64
@@ -85,6 +96,20 @@ func newBooter(ctx context.Context, o *options, stdout, stderr io.Writer) (*boot
 	}
 	if o.Jobs <= 0 {
 		o.Jobs = max(1, b.hostCPUs/2)
+	}
+	if o.Scenario != "" {
+		sc, err := scenario.Load(o.Scenario)
+		if err != nil {
+			return nil, &cli.UsageError{Err: err}
+		}
+		raw, err := json.Marshal(sc)
+		if err != nil {
+			return nil, err
+		}
+		b.scenario, b.scenarioRaw = sc, raw
+	}
+	if o.Duration <= 0 || o.Workers < 1 {
+		return nil, cli.Usagef("--duration must be > 0 and --workers ≥ 1")
 	}
 	vm.SweepStaleShm("/dev/shm")
 	return b, nil
@@ -252,7 +277,70 @@ func (b *booter) fillJob(ctx context.Context, j *record.Job) error {
 		j.KernelArgs = b.o.KernelArgs
 	}
 	j.Dmesg = j.Dmesg || b.o.Dmesg
+	if len(j.Scenario) == 0 && b.scenarioRaw != nil {
+		j.Scenario = b.scenarioRaw
+	}
+	if len(j.Scenario) > 0 {
+		if j.DurationS == 0 {
+			j.DurationS = b.o.Duration
+		}
+		if j.Workers == 0 {
+			j.Workers = b.o.Workers
+		}
+	}
 	return nil
+}
+
+// workerMemoryMB is what one worker process (a small Go program) needs.
+const workerMemoryMB = 12
+
+// checkScenario parses and validates a job's scenario against its
+// topology before anything boots. A scenario the topology is too small for
+// is a skip, not an error.
+func checkScenario(j *record.Job) (skip string, err error) {
+	if len(j.Scenario) == 0 {
+		return "", nil
+	}
+	s, err := scenario.Parse(j.Scenario)
+	if err != nil {
+		return "", &cli.UsageError{Err: err}
+	}
+	if ok, why := s.Fits(j.Topology); !ok {
+		return fmt.Sprintf("scenario %s: %s", s.Name, why), nil
+	}
+	if err := s.Validate(j.Topology, j.Workers); err != nil {
+		return "", &cli.UsageError{Err: err}
+	}
+	return "", nil
+}
+
+// peakWorkers estimates the most workers a scenario runs at once.
+func peakWorkers(j *record.Job) int {
+	s, err := scenario.Parse(j.Scenario)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	add := func(defs []scenario.CgroupDef) {
+		for _, d := range scenario.Expand(defs, j.Topology) {
+			for _, w := range d.WorksResolved(j.Workers) {
+				n += w.Workers
+			}
+		}
+	}
+	add(s.Backdrop)
+	for _, st := range s.Steps {
+		add(st.Cgroups)
+		for _, op := range st.Ops {
+			if op.Def != nil {
+				add([]scenario.CgroupDef{*op.Def})
+			}
+			if op.Work != nil {
+				n += max(op.Work.Workers, j.Workers)
+			}
+		}
+	}
+	return n
 }
 
 // boot runs one job and writes its run record.
@@ -261,6 +349,12 @@ func (b *booter) boot(ctx context.Context, j *record.Job) {
 	seq := b.seq.Add(1)
 	runID := fmt.Sprintf("%s-%d-%d", prepStart.UTC().Format("20060102T150405"), os.Getpid(), seq)
 	r, err := b.prepareAndRun(ctx, j, runID, fmt.Sprintf("%d-%d", os.Getpid(), seq), prepStart)
+	var skip *skipError
+	if errors.As(err, &skip) {
+		b.logf("%s: skipped: %s", j.ID, skip.reason)
+		b.out.Write(&record.Skip{Source: name, Subject: j.ID, Reason: "topology_too_small", Detail: skip.reason, Topology: j.Topology})
+		return
+	}
 	if err != nil {
 		// Could not even start the VM: an error record, the stream goes on.
 		b.failed.Store(true)
@@ -302,6 +396,15 @@ func (b *booter) prepareAndRun(ctx context.Context, j *record.Job, runID, vmName
 	if _, err := os.Stat(j.Kernel.Image); err != nil {
 		return nil, fmt.Errorf("kernel image: %w", err)
 	}
+	if why, err := checkScenario(j); err != nil {
+		return nil, err
+	} else if why != "" {
+		return nil, &skipError{why}
+	}
+	if len(j.Scenario) > 0 && b.o.MemoryMB == 0 {
+		j.MemoryMB = vm.GuestMemoryMB(topology.SpecOf(j.Topology)) + workerMemoryMB*peakWorkers(j)
+		j.MemoryMB += (j.Topology.NUMANodes - j.MemoryMB%j.Topology.NUMANodes) % j.Topology.NUMANodes
+	}
 	accel, err := b.chooseAccel(ctx, j.Accel)
 	if err != nil {
 		return nil, &cli.UsageError{Err: err}
@@ -339,7 +442,7 @@ func (b *booter) prepareAndRun(ctx context.Context, j *record.Job, runID, vmName
 	if args, err := m.Args(); err == nil {
 		r.Host.QEMUCommand = append([]string{b.qemu}, args...)
 	}
-	opts := vm.RunOptions{QEMU: b.qemu, Timeout: time.Duration(j.TimeoutS * float64(time.Second))}
+	opts := vm.RunOptions{QEMU: b.qemu, Timeout: time.Duration(j.TimeoutS * float64(time.Second)), Series: len(j.Scenario) > 0}
 	if j.Dmesg {
 		opts.ConsoleStream = b.stderr
 	}
@@ -363,6 +466,8 @@ func fillRun(r *record.Run, res *vm.Result) {
 	r.Timings.WallS = res.Wall.Seconds()
 	r.Timings.AgentStartS = res.AgentStart.Seconds()
 	r.VCPUs = res.VCPUs
+	r.HostSamples = res.Samples
+	r.Timings.AgentClockS = res.AgentClock
 	for _, m := range res.Messages {
 		switch m.Type {
 		case guest.MsgHello:
@@ -371,6 +476,8 @@ func fillRun(r *record.Run, res *vm.Result) {
 			r.ObservedTopology = m.Topology
 		case guest.MsgExec:
 			r.Exec = m.Exec
+		case guest.MsgScenario:
+			r.Scenario = m.Scenario
 		case guest.MsgError:
 			r.GuestErrors = append(r.GuestErrors, m.Text)
 		}

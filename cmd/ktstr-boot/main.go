@@ -25,6 +25,8 @@ import (
 
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/guest"
+	"github.com/ktstr-go/ktstr/lib/scenario"
+	"github.com/ktstr-go/ktstr/lib/workload"
 )
 
 const name = "ktstr-boot"
@@ -38,7 +40,9 @@ Examples:
   ktstr-topo --presets --max-cpus 16 | ktstr-boot -j 2 | ktstr-verify
   ktstr-boot --topology 1,1,2,1 --exec 'grep -c processor /proc/cpuinfo'
   ktstr-boot --topology 1,1,1,1 --exec 'sleep 1000' --timeout 30
-  ktstr-boot --topology 1,1,2,1 --include ./my-tool --exec '/include/my-tool --selftest'`
+  ktstr-boot --topology 1,1,2,1 --include ./my-tool --exec '/include/my-tool --selftest'
+  ktstr-boot --topology 1,2,2,1 --scenario cgroup_cpuset_llc_steady --duration 5 | ktstr-verify
+  ktstr-boot --list-scenarios`
 
 type options struct {
 	Kernel     string   `help:"Kernel: a version (6.12), a cache key's source, a tree, a tarball or a bzImage (default: newest cached sched_ext kernel)."`
@@ -52,11 +56,19 @@ type options struct {
 	MemoryMB   int      `name:"memory" help:"Guest memory in MiB (default: max(512, 64/CPU) + 256)."`
 	KernelArgs []string `name:"kernel-arg" help:"Extra kernel command-line argument. Repeatable."`
 	LogDir     string   `name:"log-dir" help:"Where console logs are kept (default: <ktstr cache>/logs)." type:"path"`
+
+	Scenario      string  `help:"Scenario to run in the guest: a catalog name (--list-scenarios) or a JSON file."`
+	Duration      float64 `default:"3" help:"Scenario duration in seconds."`
+	Workers       int     `default:"2" help:"Workers per cgroup when the scenario does not say."`
+	ListScenarios bool    `name:"list-scenarios" help:"Print the scenario catalog and exit."`
 }
 
 func main() {
-	if guest.IsAgent() {
+	switch {
+	case guest.IsAgent():
 		guest.Main() // never returns
+	case workload.IsWorker():
+		workload.WorkerMain() // a scenario's worker process in the guest
 	}
 	cli.Main(run)
 }
@@ -65,6 +77,12 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	var o options
 	if _, code, done := cli.Parse(name, help, &o, args, stdout, stderr); done {
 		return code
+	}
+	if o.ListScenarios {
+		if err := scenario.WriteList(stdout, ""); err != nil {
+			return cli.Report(stderr, name, err)
+		}
+		return cli.ExitOK
 	}
 	b, err := newBooter(ctx, &o, stdout, stderr)
 	if err != nil {

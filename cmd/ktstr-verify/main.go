@@ -34,14 +34,17 @@ const name = "ktstr-verify"
 
 const help = `Judge run records (stdin) and emit verdict records (stdout).
 
-Checks: outcome completed; the guest-observed topology equals the requested one (CPUs, LLC groups, NUMA node cpu lists, SMT groups, distances); --exec commands exited 0. Error records become error verdicts, skip records skip verdicts; other records pass through. A table goes to stderr. Exit 1 if any verdict failed or errored, or nothing was judged.
+Checks: outcome completed; the guest-observed topology equals the requested one (CPUs, LLC groups, NUMA node cpu lists, SMT groups, distances); scenario telemetry per cgroup (starvation, off-CPU spread, scheduling gap, isolation whenever a cpuset is set, and when their limits are set throughput CV, wake-latency p99 and CV, migration ratio); --exec commands exited 0. Limits merge defaults → the job's → --thresholds. A timing check that fails while the host kept a vCPU waiting for a host CPU long enough to explain it is inconclusive, not failed. Error records become error verdicts, skip records skip verdicts; other records pass through. A table goes to stderr. Exit 1 if any verdict failed or errored, or nothing was judged.
 
 Examples:
   ktstr-topo 1,2,4,2 | ktstr-boot --kernel 6.12 | ktstr-verify
-  ktstr-verify < runs.ndjson > verdicts.ndjson`
+  ktstr-verify < runs.ndjson > verdicts.ndjson
+  ktstr-verify --thresholds strict.json --show-thresholds`
 
 type options struct {
-	Quiet bool `short:"q" help:"No table on stderr."`
+	Quiet          bool   `short:"q" help:"No table on stderr."`
+	Thresholds     string `help:"JSON file of check limits; overrides the defaults and the job's (fields: see --show-thresholds)." type:"existingfile"`
+	ShowThresholds bool   `name:"show-thresholds" help:"Print the merged limits (defaults, then --thresholds) and exit."`
 }
 
 func main() { cli.Main(run) }
@@ -50,6 +53,20 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	var o options
 	if _, code, done := cli.Parse(name, help, &o, args, stdout, stderr); done {
 		return code
+	}
+	var override *record.Thresholds
+	if o.Thresholds != "" {
+		t, err := check.LoadThresholds(o.Thresholds)
+		if err != nil {
+			return cli.Report(stderr, name, &cli.UsageError{Err: err})
+		}
+		override = t
+	}
+	if o.ShowThresholds {
+		if err := check.WriteThresholds(stdout, check.Merge(override)); err != nil {
+			return cli.Report(stderr, name, err)
+		}
+		return cli.ExitOK
 	}
 	out := record.NewWriter(stdout)
 	rd := record.NewReader(stdin, name)
@@ -69,7 +86,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 			if err := line.Decode(&r); err != nil {
 				v = errorVerdict(fmt.Sprintf("line %d", line.Num), err.Error())
 			} else {
-				v = check.Judge(&r)
+				v = check.Judge(&r, override)
 			}
 		case record.KindError:
 			var e record.Error

@@ -14,14 +14,19 @@ import (
 )
 
 // Judge returns the verdict of a run: the outcome, then (for a completed
-// run) the observed topology against the requested one and the exit code of
-// the job's command.
-func Judge(r *record.Run) *record.Verdict {
+// run) the observed topology against the requested one, the scenario's
+// telemetry against the thresholds, and the exit code of the job's command.
+// Thresholds merge in layers: defaults, then the job's, then override (the
+// command line); nil layers are skipped.
+func Judge(r *record.Run, override *record.Thresholds) *record.Verdict {
 	v := &record.Verdict{RunID: r.ID, Subject: subject(r)}
 	v.Checks = append(v.Checks, Outcome(r))
 	if r.Outcome == record.OutcomeCompleted {
 		if r.Job != nil && r.Job.Topology != nil {
 			v.Checks = append(v.Checks, Topology(r.Job.Topology, r.ObservedTopology)...)
+		}
+		if r.Job != nil && len(r.Job.Scenario) > 0 {
+			v.Checks = append(v.Checks, Scenario(r, Merge(r.Job.Thresholds, override))...)
 		}
 		if r.Job != nil && r.Job.Exec != "" {
 			v.Checks = append(v.Checks, Exec(r.Exec))

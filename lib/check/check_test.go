@@ -15,7 +15,7 @@ func run(outcome record.Outcome, observed *record.Topology) *record.Run {
 
 func TestJudgePass(t *testing.T) {
 	obs := topology.Spec{NUMANodes: 2, LLCs: 4, CoresPerLLC: 2, ThreadsPerCore: 2}.Record(20)
-	v := Judge(run(record.OutcomeCompleted, obs))
+	v := Judge(run(record.OutcomeCompleted, obs), nil)
 	if v.Status != record.StatusPass || len(v.Checks) != 6 || v.Subject != "j" {
 		t.Fatalf("%+v", v)
 	}
@@ -23,7 +23,7 @@ func TestJudgePass(t *testing.T) {
 
 func TestJudgeTopologyMismatch(t *testing.T) {
 	obs := topology.Spec{NUMANodes: 1, LLCs: 1, CoresPerLLC: 8, ThreadsPerCore: 2}.Record(20)
-	v := Judge(run(record.OutcomeCompleted, obs))
+	v := Judge(run(record.OutcomeCompleted, obs), nil)
 	if v.Status != record.StatusFail {
 		t.Fatalf("status %s", v.Status)
 	}
@@ -41,14 +41,14 @@ func TestJudgeTopologyMismatch(t *testing.T) {
 }
 
 func TestJudgeOutcomes(t *testing.T) {
-	v := Judge(run(record.OutcomeKernelPanic, nil))
+	v := Judge(run(record.OutcomeKernelPanic, nil), nil)
 	if v.Status != record.StatusFail || len(v.Checks) != 1 || v.Checks[0].Detail != "why" {
 		t.Errorf("panic: %+v", v)
 	}
-	if v := Judge(run(record.OutcomeCompleted, nil)); v.Status != record.StatusFail {
+	if v := Judge(run(record.OutcomeCompleted, nil), nil); v.Status != record.StatusFail {
 		t.Errorf("completed without topology: %+v", v)
 	}
-	if v := Judge(run(record.OutcomeInterrupted, nil)); v.Status != record.StatusError {
+	if v := Judge(run(record.OutcomeInterrupted, nil), nil); v.Status != record.StatusError {
 		t.Errorf("interrupted: %+v", v)
 	}
 }
@@ -58,7 +58,7 @@ func TestExecCheck(t *testing.T) {
 	r := run(record.OutcomeCompleted, obs)
 	r.Job.Exec = "false"
 	r.Exec = &record.ExecResult{Command: "false", ExitCode: 1, Stderr: "a\nboom\n"}
-	v := Judge(r)
+	v := Judge(r, nil)
 	if v.Status != record.StatusFail || !strings.Contains(Failed(v.Checks)[0].Detail, `"false" exited 1; stderr: boom`) {
 		t.Errorf("%+v", v)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +20,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ktstr-go/ktstr/lib/cgroup"
 	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/scenario"
 	"github.com/ktstr-go/ktstr/lib/topology"
 )
 
@@ -106,11 +109,43 @@ func (a *Agent) run() error {
 	} else {
 		a.send(Message{Type: MsgTopology, Topology: observed})
 	}
+	if len(job.Scenario) > 0 {
+		if observed == nil {
+			observed = job.Topology
+		}
+		res, err := a.runScenario(job, observed)
+		if err != nil {
+			a.fail("scenario: " + err.Error())
+		} else {
+			a.send(Message{Type: MsgScenario, Scenario: res})
+		}
+	}
 	if job.Exec != "" {
 		a.send(Message{Type: MsgExec, Exec: runExec(job.Exec)})
 	}
 	a.send(Message{Type: MsgDone})
 	return nil
+}
+
+// runScenario runs the job's scenario in cgroups under /sys/fs/cgroup/ktstr.
+func (a *Agent) runScenario(job *record.Job, topo *record.Topology) (*record.ScenarioResult, error) {
+	s, err := scenario.Parse(job.Scenario)
+	if err != nil {
+		return nil, err
+	}
+	cg, err := cgroup.New("/sys/fs/cgroup", "ktstr", []string{"cpuset", "cpu"})
+	if err != nil {
+		return nil, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		exe = "/init"
+	}
+	a.logf("scenario %s: %.1fs, %d workers per cgroup", s.Name, job.DurationS, job.Workers)
+	return scenario.Run(context.Background(), s, scenario.Env{
+		Exe: exe, Cgroups: cg, Topology: topo, Duration: time.Duration(job.DurationS * float64(time.Second)),
+		Workers: job.Workers, AgentStart: a.start, Logf: a.logf,
+	}), nil
 }
 
 // powerOff flushes and powers the machine off; with -no-reboot QEMU exits.

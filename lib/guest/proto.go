@@ -33,6 +33,7 @@ const (
 	MsgHello    = "hello"
 	MsgTopology = "topology"
 	MsgExec     = "exec"
+	MsgScenario = "scenario"
 	MsgLog      = "log"
 	MsgError    = "error"
 	MsgDone     = "done"
@@ -42,10 +43,11 @@ const (
 type Message struct {
 	Type string `json:"type"`
 	// T is seconds since the agent started.
-	T        float64            `json:"t"`
-	Hello    *record.GuestInfo  `json:"hello,omitempty"`
-	Topology *record.Topology   `json:"topology,omitempty"`
-	Exec     *record.ExecResult `json:"exec,omitempty"`
+	T        float64                `json:"t"`
+	Hello    *record.GuestInfo      `json:"hello,omitempty"`
+	Topology *record.Topology       `json:"topology,omitempty"`
+	Exec     *record.ExecResult     `json:"exec,omitempty"`
+	Scenario *record.ScenarioResult `json:"scenario,omitempty"`
 	// Text is the message of a log or error.
 	Text string `json:"text,omitempty"`
 }

@@ -333,9 +333,14 @@ type CgroupResult struct {
 	Name string `json:"name"`
 	// Cpuset is the cpuset.cpus the scenario gave it (the last one, if it
 	// changed), "" for none; CpusetHistory lists every value it had.
-	Cpuset        string         `json:"cpuset,omitempty"`
-	CpusetHistory []string       `json:"cpuset_history,omitempty"`
-	Workers       []WorkerReport `json:"workers"`
+	Cpuset        string   `json:"cpuset,omitempty"`
+	CpusetHistory []string `json:"cpuset_history,omitempty"`
+	// Unrestricted is true when the cgroup ran without a cpuset at some
+	// point (isolation does not apply then).
+	Unrestricted bool `json:"unrestricted,omitempty"`
+	// Transient cgroups were churned; starvation and fairness skip them.
+	Transient bool           `json:"transient,omitempty"`
+	Workers   []WorkerReport `json:"workers"`
 }
 
 // WorkerReport is one worker process's telemetry.

@@ -31,6 +31,8 @@ type RunOptions struct {
 	// PowerOffGrace is how long QEMU may run after the agent's "done"
 	// before it is killed (a guest that cannot power off).
 	PowerOffGrace time.Duration
+	// Series keeps every vCPU sample (100 ms apart), not just the totals.
+	Series bool
 }
 
 // Result is what a run produced. It states facts; classifying them into an
@@ -49,7 +51,11 @@ type Result struct {
 	Wall       time.Duration
 	// AgentStart is the wall time from QEMU start to the first message.
 	AgentStart time.Duration
+	// AgentClock maps agent time to host time since QEMU start: the
+	// smallest (arrival - message.T) seen, accurate to the poll period.
+	AgentClock float64
 	VCPUs      []record.VCPUUsage
+	Samples    []record.HostSample
 }
 
 // Run starts QEMU for m and waits until it exits, the timeout passes, or ctx
@@ -87,7 +93,7 @@ func Run(ctx context.Context, m *Machine, opts RunOptions) (*Result, error) {
 	res := &Result{}
 	results := &follower{path: m.Results}
 	console := &follower{path: m.ConsoleLog}
-	vcpus := newVCPUSampler(cmd.Process.Pid)
+	vcpus := newVCPUSampler(cmd.Process.Pid, start, opts.Series)
 	deadline := time.NewTimer(opts.Timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -102,9 +108,12 @@ func Run(ctx context.Context, m *Machine, opts RunOptions) (*Result, error) {
 				res.DecodeErrors = append(res.DecodeErrors, err.Error())
 				continue
 			}
+			arrival := time.Since(start)
 			if len(res.Messages) == 0 {
-				res.AgentStart = time.Since(start)
+				res.AgentStart = arrival
+				res.AgentClock = arrival.Seconds() - m.T
 			}
+			res.AgentClock = min(res.AgentClock, arrival.Seconds()-m.T)
 			res.Messages = append(res.Messages, m)
 			if m.Type == guest.MsgDone && !res.Done {
 				res.Done, doneAt = true, time.Now()
@@ -148,6 +157,7 @@ loop:
 		res.DecodeErrors = append(res.DecodeErrors, fmt.Sprintf("truncated last result line (%d bytes)", results.partial.Len()))
 	}
 	res.VCPUs = vcpus.usage()
+	res.Samples = vcpus.series
 	res.QEMUOutput = filterQEMUNoise(qemuOut.String())
 	return res, nil
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ktstr-go/ktstr/lib/record"
 )
@@ -16,12 +17,15 @@ import (
 // /proc/PID/task/TID/schedstat: time on a host CPU and time spent runnable
 // but waiting for one. The last reading before QEMU exits is the run's total.
 type vcpuSampler struct {
-	pid  int
-	last map[int]record.VCPUUsage
+	pid    int
+	start  time.Time
+	last   map[int]record.VCPUUsage
+	keep   bool
+	series []record.HostSample
 }
 
-func newVCPUSampler(pid int) *vcpuSampler {
-	return &vcpuSampler{pid: pid, last: map[int]record.VCPUUsage{}}
+func newVCPUSampler(pid int, start time.Time, keepSeries bool) *vcpuSampler {
+	return &vcpuSampler{pid: pid, start: start, last: map[int]record.VCPUUsage{}, keep: keepSeries}
 }
 
 func (s *vcpuSampler) sample() {
@@ -43,6 +47,17 @@ func (s *vcpuSampler) sample() {
 			u.CPU = cpu
 			s.last[cpu] = u
 		}
+	}
+	if s.keep && len(s.last) > 0 {
+		n := 0
+		for cpu := range s.last {
+			n = max(n, cpu+1)
+		}
+		hs := record.HostSample{T: time.Since(s.start).Seconds(), WaitS: make([]float64, n), RunS: make([]float64, n)}
+		for cpu, u := range s.last {
+			hs.WaitS[cpu], hs.RunS[cpu] = u.RunDelayS, u.CPUS
+		}
+		s.series = append(s.series, hs)
 	}
 }
 

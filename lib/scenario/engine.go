@@ -1,0 +1,440 @@
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ktstr-go/ktstr/lib/cgroup"
+	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/topology"
+	"github.com/ktstr-go/ktstr/lib/workload"
+)
+
+// collectTimeout bounds how long stopped workers may take to report.
+const collectTimeout = 10 * time.Second
+
+// Env is what the engine needs from the guest.
+type Env struct {
+	// Exe is the binary workers re-execute (the agent's /init).
+	Exe      string
+	Cgroups  *cgroup.Manager
+	Topology *record.Topology
+	Duration time.Duration
+	Workers  int
+	// AgentStart is the agent's start time; worker times are reported on
+	// the agent's clock (seconds since AgentStart).
+	AgentStart time.Time
+	Logf       func(format string, args ...any)
+}
+
+// live is a cgroup while the scenario runs.
+type live struct {
+	def     CgroupDef
+	name    string // cgroup name under the manager; "" for host
+	cpus    []int  // current cpuset, nil for none
+	result  *record.CgroupResult
+	workers []*workload.Worker
+	movedTo []string // cgroups its tasks were moved into
+	spawned int
+}
+
+type engine struct {
+	env     Env
+	s       *Scenario
+	rng     *rand.Rand
+	live    map[string]*live
+	results []*record.CgroupResult
+	errs    []string
+	pauses  sync.WaitGroup
+}
+
+// Run runs s in the guest and returns what the workers measured. Errors of
+// individual operations are recorded in the result and the scenario goes
+// on; every worker is stopped and every cgroup removed before Run returns.
+func Run(ctx context.Context, s *Scenario, env Env) *record.ScenarioResult {
+	if env.Workers <= 0 {
+		env.Workers = DefaultWorkers
+	}
+	if env.Logf == nil {
+		env.Logf = func(string, ...any) {}
+	}
+	e := &engine{env: env, s: s, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)), live: map[string]*live{}}
+	res := &record.ScenarioResult{Name: s.Name, DurationS: env.Duration.Seconds(), StartT: time.Since(env.AgentStart).Seconds()}
+	start := time.Now()
+	defer func() {
+		if err := env.Cgroups.Cleanup(); err != nil {
+			e.errf("cleanup: %v", err)
+		}
+	}()
+
+	var fresh []*live
+	for _, d := range Expand(s.Backdrop, env.Topology) {
+		if l := e.create(d); l != nil {
+			fresh = append(fresh, l)
+		}
+	}
+	e.release(fresh)
+	durations := s.StepDurations(env.Duration)
+	for i, st := range s.Steps {
+		sr := record.StepResult{Index: i, StartS: time.Since(start).Seconds()}
+		end := time.Now().Add(durations[i])
+		for _, op := range st.Ops {
+			e.apply(op)
+			sr.Ops = append(sr.Ops, op.String())
+		}
+		fresh = nil
+		for _, d := range Expand(st.Cgroups, env.Topology) {
+			if l := e.create(d); l != nil {
+				fresh = append(fresh, l)
+			}
+		}
+		e.release(fresh)
+		e.hold(ctx, st, end)
+		sr.EndS = time.Since(start).Seconds()
+		res.Steps = append(res.Steps, sr)
+		if ctx.Err() != nil {
+			e.errf("interrupted in step %d", i)
+			break
+		}
+	}
+	e.pauses.Wait()
+	// Stop everyone at once, then collect: stopping one cgroup at a time
+	// would hand the others the freed CPUs at the end of the run.
+	var all []*live
+	for _, r := range e.results {
+		if l := e.live[r.Name]; l != nil && l.result == r {
+			workload.Stop(l.workers)
+			all = append(all, l)
+		}
+	}
+	for _, l := range all {
+		e.collect(l)
+	}
+	res.WallS = time.Since(start).Seconds()
+	for _, r := range e.results {
+		res.Cgroups = append(res.Cgroups, *r)
+	}
+	res.Errors = e.errs
+	return res
+}
+
+func (e *engine) errf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	e.errs = append(e.errs, msg)
+	e.env.Logf("scenario %s: %s", e.s.Name, msg)
+}
+
+// hold waits until end, repeating the step's ops every LoopS if set.
+func (e *engine) hold(ctx context.Context, st Step, end time.Time) {
+	if st.Hold.LoopS <= 0 {
+		select {
+		case <-time.After(time.Until(end)):
+		case <-ctx.Done():
+		}
+		return
+	}
+	every := time.Duration(st.Hold.LoopS * float64(time.Second))
+	for {
+		next := time.Now().Add(every)
+		if next.After(end) {
+			next = end
+		}
+		select {
+		case <-time.After(time.Until(next)):
+		case <-ctx.Done():
+			return
+		}
+		if !time.Now().Before(end) {
+			return
+		}
+		for _, op := range st.Ops {
+			e.apply(op)
+		}
+	}
+}
+
+// create makes a cgroup and launches its workers (not yet released).
+func (e *engine) create(d CgroupDef) *live {
+	l := &live{def: d, name: d.Name, result: &record.CgroupResult{Name: d.Name, Transient: d.Transient}}
+	if d.Host {
+		l.name = ""
+		l.result.Unrestricted = true
+	} else {
+		if _, err := e.env.Cgroups.Create(d.Name); err != nil {
+			e.errf("%v", err)
+			return nil
+		}
+		if d.Cpuset != nil {
+			cpus, err := ResolveCpuset(d.Cpuset, e.env.Topology)
+			if err == nil {
+				err = e.env.Cgroups.SetCpus(d.Name, topology.FormatList(cpus))
+			}
+			if err != nil {
+				e.errf("cgroup %s: %v", d.Name, err)
+			}
+			l.setCpus(cpus)
+		} else {
+			l.result.Unrestricted = true
+		}
+	}
+	// A re-created cgroup gets a fresh result entry.
+	e.live[d.Name] = l
+	e.results = append(e.results, l.result)
+	works := d.WorksResolved(e.env.Workers)
+	if d.Works != nil && len(d.Works) == 0 {
+		works = nil // an explicit empty list: a cgroup without workers
+	}
+	for _, w := range works {
+		e.launch(l, w)
+	}
+	return l
+}
+
+func (l *live) setCpus(cpus []int) {
+	l.cpus = cpus
+	text := topology.FormatList(cpus)
+	l.result.Cpuset = text
+	l.result.CpusetHistory = append(l.result.CpusetHistory, text)
+	if len(cpus) == 0 {
+		l.result.Unrestricted = true
+	}
+}
+
+func (e *engine) dir(l *live) string {
+	if l.name == "" {
+		return e.env.Cgroups.Mount
+	}
+	return e.env.Cgroups.Dir(l.name)
+}
+
+func (e *engine) launch(l *live, w workload.Spec) {
+	allowed, err := e.env.Cgroups.EffectiveCPUs(l.name)
+	if err != nil || len(allowed) == 0 {
+		allowed = topology.Range(0, e.env.Topology.CPUs)
+	}
+	base := l.spawned
+	affinity := func(i int) []int { return e.affinity(w.Affinity, allowed, base+i) }
+	ws, err := workload.Launch(e.env.Exe, e.dir(l), l.def.Name, w, w.Workers, affinity, allowed)
+	if err != nil {
+		e.errf("cgroup %s: %v", l.def.Name, err)
+		return
+	}
+	l.spawned += len(ws)
+	l.workers = append(l.workers, ws...)
+}
+
+// release starts the workers of freshly created cgroups together (the
+// second phase of the two-phase start).
+func (e *engine) release(ls []*live) {
+	for _, l := range ls {
+		workload.Go(l.workers)
+	}
+}
+
+// affinity resolves an affinity kind for worker i.
+func (e *engine) affinity(a *workload.Affinity, allowed []int, i int) []int {
+	if a == nil || len(allowed) == 0 {
+		return nil
+	}
+	switch a.Kind {
+	case "random_subset":
+		perm := e.rng.Perm(len(allowed))
+		n := max(1, len(allowed)/2)
+		var out []int
+		for _, p := range perm[:n] {
+			out = append(out, allowed[p])
+		}
+		slices.Sort(out)
+		return out
+	case "llc_aligned":
+		cpu := allowed[i%len(allowed)]
+		for _, g := range e.env.Topology.LLCGroups {
+			cpus, _ := topology.ParseList(g.CPUs)
+			if slices.Contains(cpus, cpu) {
+				var out []int
+				for _, c := range cpus {
+					if slices.Contains(allowed, c) {
+						out = append(out, c)
+					}
+				}
+				return out
+			}
+		}
+		return []int{cpu}
+	case "cross_cgroup":
+		return topology.Range(0, e.env.Topology.CPUs)
+	case "single_cpu":
+		return []int{allowed[i%len(allowed)]}
+	case "exact":
+		cpus, _ := topology.ParseList(a.CPUs)
+		return cpus
+	}
+	return nil
+}
+
+func (e *engine) collect(l *live) {
+	reps := workload.Collect(l.workers, collectTimeout)
+	for i := range reps {
+		if reps[i].MaxGapStartT > 0 {
+			reps[i].MaxGapStartT -= float64(e.env.AgentStart.UnixNano()) / 1e9
+		}
+		if reps[i].Error != "" {
+			e.errf("cgroup %s: worker %d: %s", l.def.Name, reps[i].PID, reps[i].Error)
+		}
+	}
+	l.result.Workers = append(l.result.Workers, reps...)
+	l.workers = nil
+}
+
+func (e *engine) need(op Op, name string) *live {
+	l := e.live[name]
+	if l == nil {
+		e.errf("%s: no cgroup %s", op.Op, name)
+	}
+	return l
+}
+
+// apply performs one operation.
+func (e *engine) apply(op Op) {
+	switch op.Op {
+	case OpAddCgroup:
+		if l := e.create(*op.Def); l != nil {
+			e.release([]*live{l})
+		}
+	case OpToggleCgroup:
+		if e.live[op.Def.Name] != nil {
+			e.remove(op.Def.Name)
+		} else if l := e.create(*op.Def); l != nil {
+			e.release([]*live{l})
+		}
+	case OpRemoveCgroup:
+		if e.need(op, op.Cgroup) != nil {
+			e.remove(op.Cgroup)
+		}
+	case OpSetCpuset, OpClearCpuset:
+		l := e.need(op, op.Cgroup)
+		if l == nil {
+			return
+		}
+		var cpus []int
+		if op.Op == OpSetCpuset {
+			var err error
+			if cpus, err = ResolveCpuset(op.Cpuset, e.env.Topology); err != nil {
+				e.errf("%s %s: %v", op.Op, op.Cgroup, err)
+				return
+			}
+		}
+		e.setCpus(l, cpus)
+	case OpSwapCpusets:
+		a, b := e.need(op, op.Cgroup), e.need(op, op.Other)
+		if a == nil || b == nil {
+			return
+		}
+		ac, bc := a.cpus, b.cpus
+		e.setCpus(a, bc)
+		e.setCpus(b, ac)
+	case OpSpawn:
+		l := e.need(op, op.Cgroup)
+		if l == nil {
+			return
+		}
+		w := *op.Work
+		if w.Workers == 0 {
+			w.Workers = e.env.Workers
+		}
+		before := len(l.workers)
+		e.launch(l, w)
+		workload.Go(l.workers[before:])
+	case OpStopCgroup:
+		if l := e.need(op, op.Cgroup); l != nil {
+			workload.Stop(l.workers)
+			e.collect(l)
+		}
+	case OpSetAffinity:
+		l := e.need(op, op.Cgroup)
+		if l == nil {
+			return
+		}
+		allowed, _ := e.env.Cgroups.EffectiveCPUs(l.name)
+		for i, w := range l.workers {
+			cpus := e.affinity(op.Affinity, allowed, i)
+			if len(cpus) == 0 {
+				cpus = topology.Range(0, e.env.Topology.CPUs)
+			}
+			var set unix.CPUSet
+			for _, c := range cpus {
+				set.Set(c)
+			}
+			if err := unix.SchedSetaffinity(w.PID(), &set); err != nil && !errors.Is(err, unix.ESRCH) {
+				e.errf("set_affinity %s: %v", op.Cgroup, err)
+			}
+		}
+	case OpMoveAllTasks:
+		from, to := e.need(op, op.Cgroup), e.need(op, op.Other)
+		if from == nil || to == nil {
+			return
+		}
+		if err := e.env.Cgroups.MoveAll(from.name, to.name); err != nil {
+			e.errf("move_all_tasks %s → %s: %v", op.Cgroup, op.Other, err)
+		}
+		// Their CPUs are now the target's: widen what isolation allows.
+		from.movedTo = append(from.movedTo, to.def.Name)
+		e.widen(from, to)
+	case OpPauseWorker:
+		l := e.need(op, op.Cgroup)
+		if l == nil || op.Worker >= len(l.workers) {
+			e.errf("pause_worker: %s has no worker %d", op.Cgroup, op.Worker)
+			return
+		}
+		w := l.workers[op.Worker]
+		d := time.Duration(op.DurationS * float64(time.Second))
+		e.pauses.Add(1)
+		go func() {
+			defer e.pauses.Done()
+			if err := w.Pause(d); err != nil {
+				e.errf("pause_worker: %v", err)
+			}
+		}()
+	}
+}
+
+// setCpus changes a cgroup's cpuset, and records it for every cgroup whose
+// tasks were moved into this one.
+func (e *engine) setCpus(l *live, cpus []int) {
+	if err := e.env.Cgroups.SetCpus(l.name, topology.FormatList(cpus)); err != nil {
+		e.errf("cpuset %s: %v", l.def.Name, err)
+	}
+	l.setCpus(cpus)
+	for _, other := range e.live {
+		if slices.Contains(other.movedTo, l.def.Name) {
+			e.widen(other, l)
+		}
+	}
+}
+
+func (e *engine) widen(from, to *live) {
+	if to.cpus == nil {
+		from.result.Unrestricted = true
+		return
+	}
+	from.result.CpusetHistory = append(from.result.CpusetHistory, topology.FormatList(to.cpus))
+}
+
+func (e *engine) remove(name string) {
+	l := e.live[name]
+	workload.Stop(l.workers)
+	e.collect(l)
+	if l.name != "" {
+		if err := e.env.Cgroups.Remove(l.name); err != nil {
+			e.errf("%v", err)
+		}
+	}
+	delete(e.live, name)
+}

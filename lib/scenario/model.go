@@ -1,0 +1,181 @@
+// Package scenario is ktstr's scenario language as JSON data: cgroups with
+// cpusets and workloads, steps of operations and holds, a backdrop that
+// persists across steps; validation against a topology before any VM boots;
+// the embedded catalog; and the engine that runs a scenario in the guest.
+//
+// A minimal scenario:
+//
+//	{"name": "two_groups", "steps": [{"cgroups": [{"name": "a"}, {"name": "b"}]}]}
+//
+// runs two cgroups of CpuSpin workers (the default work) for the whole
+// duration.
+package scenario
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/ktstr-go/ktstr/lib/workload"
+)
+
+// Scenario is a whole test: cgroups and workloads changing over steps.
+type Scenario struct {
+	Name        string `json:"name"`
+	Category    string `json:"category,omitempty"`
+	Description string `json:"description,omitempty"`
+	// RequiresFlags names scheduler flags the scenario is meant for; it
+	// selects flag profiles and does not change what runs.
+	RequiresFlags []string `json:"requires_flags,omitempty"`
+	// ExcludesFlags names flags under which it must not run.
+	ExcludesFlags []string `json:"excludes_flags,omitempty"`
+	// Backdrop cgroups exist for the whole scenario.
+	Backdrop []CgroupDef `json:"backdrop,omitempty"`
+	Steps    []Step      `json:"steps"`
+	// MinCPUs, MinLLCs and MinNodes say what topology it needs to mean
+	// something; smaller ones are skipped, not failed.
+	MinCPUs  int `json:"min_cpus,omitempty"`
+	MinLLCs  int `json:"min_llcs,omitempty"`
+	MinNodes int `json:"min_nodes,omitempty"`
+}
+
+// Step applies its ops, creates its cgroups, then holds.
+type Step struct {
+	Ops     []Op        `json:"ops,omitempty"`
+	Cgroups []CgroupDef `json:"cgroups,omitempty"`
+	Hold    Hold        `json:"hold,omitempty"`
+}
+
+// Hold is how long a step lasts: Frac of the scenario duration (default: an
+// equal share of what the steps without a length leave), or FixedS seconds.
+// With LoopS the step's ops repeat every LoopS seconds while it holds.
+type Hold struct {
+	Frac   float64 `json:"frac,omitempty"`
+	FixedS float64 `json:"fixed_s,omitempty"`
+	LoopS  float64 `json:"loop_s,omitempty"`
+}
+
+// CgroupDef is a cgroup and its workloads.
+type CgroupDef struct {
+	// Name is a path below the scenario's root; "a/b" nests.
+	Name   string          `json:"name"`
+	Cpuset *CpusetSpec     `json:"cpuset,omitempty"`
+	Works  []workload.Spec `json:"works,omitempty"`
+	// Host puts the workers in the root cgroup, outside the scenario's
+	// subtree, competing with it (host contention).
+	Host bool `json:"host,omitempty"`
+	// PerCPU expands into one cgroup per usable CPU, NAME_N, each with a
+	// cpuset of that CPU.
+	PerCPU bool `json:"per_cpu,omitempty"`
+	// Transient cgroups are churned by the scenario: their workers may
+	// live too briefly for starvation and fairness checks, which skip them.
+	Transient bool `json:"transient,omitempty"`
+}
+
+// CpusetSpec chooses CPUs; exactly one field is set.
+type CpusetSpec struct {
+	// LLC is the CPUs of LLC group N; NUMA those of node N.
+	LLC  *int `json:"llc,omitempty"`
+	NUMA *int `json:"numa,omitempty"`
+	// Range is [start, end) as fractions of the usable CPUs.
+	Range *[2]float64 `json:"range,omitempty"`
+	// Disjoint is [index, of]: slice index of of equal slices of the
+	// usable CPUs.
+	Disjoint *[2]int `json:"disjoint,omitempty"`
+	// Overlap is slice Index of Of, grown by Frac of a slice into the next.
+	Overlap *OverlapSpec `json:"overlap,omitempty"`
+	// Exact is a cpu list.
+	Exact string `json:"exact,omitempty"`
+}
+
+// OverlapSpec is an overlapping cpuset slice.
+type OverlapSpec struct {
+	Index int     `json:"index"`
+	Of    int     `json:"of"`
+	Frac  float64 `json:"frac"`
+}
+
+// Op kinds.
+const (
+	OpAddCgroup    = "add_cgroup"
+	OpRemoveCgroup = "remove_cgroup"
+	OpToggleCgroup = "toggle_cgroup" // add if absent, remove if present (churn)
+	OpSetCpuset    = "set_cpuset"
+	OpClearCpuset  = "clear_cpuset"
+	OpSwapCpusets  = "swap_cpusets"
+	OpSpawn        = "spawn"
+	OpStopCgroup   = "stop_cgroup"
+	OpSetAffinity  = "set_affinity"
+	OpMoveAllTasks = "move_all_tasks"
+	// OpPauseWorker stops one worker with SIGSTOP for DurationS seconds: a
+	// test op that makes a gap the checks must catch.
+	OpPauseWorker = "pause_worker"
+)
+
+var opKinds = []string{OpAddCgroup, OpRemoveCgroup, OpToggleCgroup, OpSetCpuset, OpClearCpuset, OpSwapCpusets, OpSpawn,
+	OpStopCgroup, OpSetAffinity, OpMoveAllTasks, OpPauseWorker}
+
+// Op is one operation of a step.
+type Op struct {
+	Op     string `json:"op"`
+	Cgroup string `json:"cgroup,omitempty"`
+	// Def is the cgroup of add_cgroup and toggle_cgroup.
+	Def *CgroupDef `json:"def,omitempty"`
+	// Cpuset is set_cpuset's new cpuset.
+	Cpuset *CpusetSpec `json:"cpuset,omitempty"`
+	// Other is swap_cpusets' second cgroup and move_all_tasks' target.
+	Other string `json:"other,omitempty"`
+	// Work is what spawn starts in Cgroup.
+	Work     *workload.Spec     `json:"work,omitempty"`
+	Affinity *workload.Affinity `json:"affinity,omitempty"`
+	// Worker and DurationS are pause_worker's target and length.
+	Worker    int     `json:"worker,omitempty"`
+	DurationS float64 `json:"duration_s,omitempty"`
+}
+
+func (o Op) String() string {
+	s := o.Op
+	if o.Cgroup != "" {
+		s += " " + o.Cgroup
+	}
+	if o.Def != nil {
+		s += " " + o.Def.Name
+	}
+	if o.Other != "" {
+		s += " " + o.Other
+	}
+	return s
+}
+
+// Parse decodes a scenario, rejecting unknown fields so typos are errors.
+func Parse(data []byte) (*Scenario, error) {
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	var s Scenario
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	if s.Name == "" {
+		return nil, fmt.Errorf("scenario: name is required")
+	}
+	if len(s.Steps) == 0 {
+		return nil, fmt.Errorf("scenario %s: steps: at least one step is required", s.Name)
+	}
+	return &s, nil
+}
+
+// Load resolves a scenario argument: a catalog name, or a JSON file.
+func Load(nameOrFile string) (*Scenario, error) {
+	if s, ok := Lookup(nameOrFile); ok {
+		return s, nil
+	}
+	data, err := os.ReadFile(nameOrFile)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, fmt.Errorf("scenario %q: neither a catalog name nor a file (ktstr-boot --list-scenarios)", nameOrFile)
+		}
+		return nil, fmt.Errorf("scenario %q: %w", nameOrFile, err)
+	}
+	return Parse(data)
+}
