@@ -26,6 +26,11 @@ import (
 	"github.com/ktstr-go/ktstr/lib/vm"
 )
 
+type namedScenario struct {
+	name string
+	raw  json.RawMessage
+}
+
 // skipError is a job that does not apply to its topology.
 type skipError struct{ reason string }
 
@@ -56,9 +61,9 @@ type booter struct {
 	baseMu sync.Mutex
 	bases  map[string]string
 
-	// scenario is --scenario, parsed and encoded once.
-	scenario    *scenario.Scenario
-	scenarioRaw json.RawMessage
+	// scenarios are --scenario's, encoded once; each topology record
+	// becomes one job per scenario.
+	scenarios []namedScenario
 
 	seq          atomic.Int64
 	runningVCPUs atomic.Int64
@@ -98,15 +103,25 @@ func newBooter(ctx context.Context, o *options, stdout, stderr io.Writer) (*boot
 		o.Jobs = max(1, b.hostCPUs/2)
 	}
 	if o.Scenario != "" {
-		sc, err := scenario.Load(o.Scenario)
-		if err != nil {
-			return nil, &cli.UsageError{Err: err}
+		var list []*scenario.Scenario
+		if o.Scenario == "all" {
+			list = scenario.Catalog()
+		} else {
+			for _, n := range strings.Split(o.Scenario, ",") {
+				sc, err := scenario.Load(strings.TrimSpace(n))
+				if err != nil {
+					return nil, &cli.UsageError{Err: err}
+				}
+				list = append(list, sc)
+			}
 		}
-		raw, err := json.Marshal(sc)
-		if err != nil {
-			return nil, err
+		for _, sc := range list {
+			raw, err := json.Marshal(sc)
+			if err != nil {
+				return nil, err
+			}
+			b.scenarios = append(b.scenarios, namedScenario{sc.Name, raw})
 		}
-		b.scenario, b.scenarioRaw = sc, raw
 	}
 	if o.Duration <= 0 || o.Workers < 1 {
 		return nil, cli.Usagef("--duration must be > 0 and --workers ≥ 1")
@@ -159,7 +174,7 @@ func (b *booter) feed(ctx context.Context, stdin io.Reader, jobs chan<- *record.
 		if err != nil {
 			return &cli.UsageError{Err: err}
 		}
-		return send(ctx, jobs, &record.Job{Topology: s.Record(topology.DefaultRemoteDistance)})
+		return b.sendExpanded(ctx, jobs, &record.Job{Topology: s.Record(topology.DefaultRemoteDistance)})
 	}
 	rd := record.NewReader(stdin, name)
 	for ctx.Err() == nil {
@@ -177,7 +192,7 @@ func (b *booter) feed(ctx context.Context, stdin io.Reader, jobs chan<- *record.
 				b.inputError(line.Num, err)
 				continue
 			}
-			if err := send(ctx, jobs, &record.Job{Topology: &t}); err != nil {
+			if err := b.sendExpanded(ctx, jobs, &record.Job{Topology: &t}); err != nil {
 				return nil
 			}
 		case record.KindJob:
@@ -190,7 +205,7 @@ func (b *booter) feed(ctx context.Context, stdin io.Reader, jobs chan<- *record.
 				b.inputError(line.Num, errors.New("job has no topology"))
 				continue
 			}
-			if err := send(ctx, jobs, &j); err != nil {
+			if err := b.sendExpanded(ctx, jobs, &j); err != nil {
 				return nil
 			}
 		default:
@@ -198,6 +213,29 @@ func (b *booter) feed(ctx context.Context, stdin io.Reader, jobs chan<- *record.
 				b.badInput.Store(true)
 			}
 			b.out.WriteRaw(line.Raw)
+		}
+	}
+	return nil
+}
+
+// sendExpanded sends j once per --scenario (or once, as is, when j has its
+// own scenario or none was given).
+func (b *booter) sendExpanded(ctx context.Context, jobs chan<- *record.Job, j *record.Job) error {
+	if len(j.Scenario) > 0 || len(b.scenarios) == 0 {
+		return send(ctx, jobs, j)
+	}
+	for _, sc := range b.scenarios {
+		c := *j
+		c.Scenario = sc.raw
+		if c.ID == "" {
+			id := c.Topology.Name
+			if c.Topology.Preset != "" {
+				id = c.Topology.Preset
+			}
+			c.ID = id + "/" + sc.name
+		}
+		if err := send(ctx, jobs, &c); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -277,9 +315,6 @@ func (b *booter) fillJob(ctx context.Context, j *record.Job) error {
 		j.KernelArgs = b.o.KernelArgs
 	}
 	j.Dmesg = j.Dmesg || b.o.Dmesg
-	if len(j.Scenario) == 0 && b.scenarioRaw != nil {
-		j.Scenario = b.scenarioRaw
-	}
 	if len(j.Scenario) > 0 {
 		if j.DurationS == 0 {
 			j.DurationS = b.o.Duration

@@ -42,6 +42,7 @@ Examples:
   ktstr-boot --topology 1,1,1,1 --exec 'sleep 1000' --timeout 30
   ktstr-boot --topology 1,1,2,1 --include ./my-tool --exec '/include/my-tool --selftest'
   ktstr-boot --topology 1,2,2,1 --scenario cgroup_cpuset_llc_steady --duration 5 | ktstr-verify
+  ktstr-topo 1,1,2,1 1,2,2,1 | ktstr-boot -j 2 --scenario all | ktstr-verify
   ktstr-boot --list-scenarios`
 
 type options struct {
@@ -57,7 +58,7 @@ type options struct {
 	KernelArgs []string `name:"kernel-arg" help:"Extra kernel command-line argument. Repeatable."`
 	LogDir     string   `name:"log-dir" help:"Where console logs are kept (default: <ktstr cache>/logs)." type:"path"`
 
-	Scenario      string  `help:"Scenario to run in the guest: a catalog name (--list-scenarios) or a JSON file."`
+	Scenario      string  `help:"Scenario(s) to run in the guest: catalog names or JSON files, comma-separated, or all; each topology becomes one VM per scenario."`
 	Duration      float64 `default:"3" help:"Scenario duration in seconds."`
 	Workers       int     `default:"2" help:"Workers per cgroup when the scenario does not say."`
 	ListScenarios bool    `name:"list-scenarios" help:"Print the scenario catalog and exit."`

@@ -68,6 +68,7 @@ type scenarioChecker struct {
 	t      record.Thresholds
 	sc     *record.ScenarioResult
 	host   hostView
+	cpus   int // the guest's CPUs
 	checks []record.Check
 }
 
@@ -77,6 +78,9 @@ func Scenario(r *record.Run, t record.Thresholds) []record.Check {
 		return []record.Check{{Name: "scenario", Status: record.StatusFail, Detail: "the job ran a scenario but the guest reported no result"}}
 	}
 	c := &scenarioChecker{t: t, sc: r.Scenario, host: hostView{samples: r.HostSamples, clock: r.Timings.AgentClockS}}
+	if r.Job != nil && r.Job.Topology != nil {
+		c.cpus = r.Job.Topology.CPUs
+	}
 	if len(c.sc.Errors) > 0 {
 		c.add(record.Check{Name: "scenario.errors", Status: record.StatusError, Value: len(c.sc.Errors), Limit: 0, Detail: strings.Join(c.sc.Errors, "; ")})
 	}
@@ -111,7 +115,10 @@ func (c *scenarioChecker) cgroup(cg *record.CgroupResult) {
 			measured = append(measured, w)
 		}
 	}
-	nCPUs := len(strings.Split(cg.Cpuset, ","))
+	nCPUs := c.cpus
+	if cpus, _ := topology.ParseList(cg.Cpuset); len(cpus) > 0 {
+		nCPUs = len(cpus)
+	}
 	// Starvation.
 	if c.t.NotStarved != nil && *c.t.NotStarved && !cg.Transient {
 		ch := record.Check{Name: name("starvation"), Status: record.StatusPass, Limit: "> 0 work units"}

@@ -1,0 +1,171 @@
+package scenario
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/topology"
+	"github.com/ktstr-go/ktstr/lib/workload"
+)
+
+func topo(n, l, c, t int) *record.Topology {
+	return topology.Spec{NUMANodes: n, LLCs: l, CoresPerLLC: c, ThreadsPerCore: t}.Record(20)
+}
+
+func TestCatalog(t *testing.T) {
+	cat := Catalog()
+	if len(cat) < 60 {
+		t.Fatalf("%d catalog scenarios, want ≥ 60", len(cat))
+	}
+	if n := len(Categories()); n != 11 {
+		t.Errorf("%d categories, want 11", n)
+	}
+	names := map[string]bool{}
+	for _, s := range cat {
+		if names[s.Name] || s.Description == "" || s.Category == "" {
+			t.Errorf("%s: duplicate or undescribed", s.Name)
+		}
+		names[s.Name] = true
+		// Every scenario validates on every topology it fits.
+		for _, tp := range []*record.Topology{topo(1, 1, 2, 1), topo(1, 2, 2, 1), topo(2, 4, 2, 1), topo(1, 2, 4, 2)} {
+			if ok, _ := s.Fits(tp); !ok {
+				continue
+			}
+			if err := s.Validate(tp, 2); err != nil {
+				t.Errorf("%s on %s: %v", s.Name, tp.Name, err)
+			}
+		}
+	}
+	if _, ok := Lookup("cgroup_steady"); !ok {
+		t.Error("Lookup cgroup_steady")
+	}
+	// Copies: changing one does not change the catalog.
+	cat[0].Name = "changed"
+	if Catalog()[0].Name == "changed" {
+		t.Error("Catalog returns shared scenarios")
+	}
+}
+
+func TestCpusets(t *testing.T) {
+	tp := topo(2, 4, 2, 1) // 8 CPUs: LLCs 0-1 2-3 4-5 6-7; usable 0-6
+	one, two := 1, 1
+	cases := []struct {
+		spec CpusetSpec
+		want string
+	}{
+		{CpusetSpec{LLC: &one}, "2-3"},
+		{CpusetSpec{NUMA: &two}, "4-7"},
+		{CpusetSpec{Range: &[2]float64{0, 0.5}}, "0-3"},
+		{CpusetSpec{Disjoint: &[2]int{1, 2}}, "3-6"},
+		{CpusetSpec{Overlap: &OverlapSpec{Index: 1, Of: 2, Frac: 0.5}}, "0-1,3-6"},
+		{CpusetSpec{Exact: "1,3"}, "1,3"},
+	}
+	for _, c := range cases {
+		got, err := ResolveCpuset(&c.spec, tp)
+		if err != nil || topology.FormatList(got) != c.want {
+			t.Errorf("%+v → %v %v, want %s", c.spec, topology.FormatList(got), err, c.want)
+		}
+	}
+	bad := map[string]CpusetSpec{
+		"cpuset.llc: index 9 out of range 0..3": {LLC: ptr(9)},
+		"cpuset.numa: node 2 out of range 0..1": {NUMA: ptr(2)},
+		"cpuset.range":                          {Range: &[2]float64{0.5, 0.2}},
+		"cpuset.disjoint: [2, 2]":               {Disjoint: &[2]int{2, 2}},
+		"cpuset.exact: cpu 8 out of range 0..7": {Exact: "8"},
+		"exactly one of llc, numa, range":       {},
+		"cpuset.overlap":                        {Overlap: &OverlapSpec{Index: 0, Of: 2, Frac: 2}},
+	}
+	for want, spec := range bad {
+		if _, err := ResolveCpuset(&spec, tp); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%+v: %v, want %q", spec, err, want)
+		}
+	}
+}
+
+func ptr(i int) *int { return &i }
+
+func TestValidateNamesTheField(t *testing.T) {
+	tp := topo(1, 2, 2, 1)
+	cases := map[string]string{
+		`{"name":"x","steps":[{"cgroups":[{"name":"a","cpuset":{"llc":5}}]}]}`:                           "scenario x: steps[0]: cgroup a: cpuset.llc: index 5 out of range 0..1",
+		`{"name":"x","steps":[{"cgroups":[{"name":"a","works":[{"type":"Spinny"}]}]}]}`:                  "cgroup a: works[0]: unknown work type \"Spinny\"",
+		`{"name":"x","steps":[{"cgroups":[{"name":"a","works":[{"type":"PipeIo","workers":3}]}]}]}`:      "PipeIo requires num_workers divisible by 2, got 3",
+		`{"name":"x","steps":[{"ops":[{"op":"remove_cgroup","cgroup":"ghost"}]}]}`:                       "steps[0]: remove_cgroup: no cgroup \"ghost\" at this point",
+		`{"name":"x","backdrop":[{"name":"b"}],"steps":[{"ops":[{"op":"remove_cgroup","cgroup":"b"}]}]}`: "cannot remove backdrop cgroup b",
+		`{"name":"x","backdrop":[{"name":"b"}],"steps":[{"cgroups":[{"name":"b"}]}]}`:                    "cgroup b shadows a backdrop cgroup",
+		`{"name":"x","steps":[{"ops":[{"op":"explode"}]}]}`:                                              `unknown op "explode"`,
+		`{"name":"x","steps":[{"hold":{"frac":0.7}},{"hold":{"frac":0.7}}]}`:                             "hold fractions add up to 1.40 > 1",
+	}
+	for in, want := range cases {
+		s, err := Parse([]byte(in))
+		if err == nil {
+			err = s.Validate(tp, 2)
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s:\n got %v\nwant %q", in, err, want)
+		}
+	}
+	if _, err := Parse([]byte(`{"name":"x","steps":[{"cgroupz":[]}]}`)); err == nil || !strings.Contains(err.Error(), "unknown field") {
+		t.Errorf("unknown field: %v", err)
+	}
+	if _, err := Parse([]byte(`{"steps":[{}]}`)); err == nil || !strings.Contains(err.Error(), "name is required") {
+		t.Errorf("no name: %v", err)
+	}
+}
+
+func TestStepDurations(t *testing.T) {
+	s := &Scenario{Steps: []Step{{Hold: Hold{Frac: 0.5}}, {}, {Hold: Hold{FixedS: 1}}, {}}}
+	got := fmt.Sprint(s.StepDurations(10 * time.Second))
+	if got != "[5s 2s 1s 2s]" {
+		t.Errorf("durations %s", got)
+	}
+}
+
+func TestExpandPerCPU(t *testing.T) {
+	defs := Expand([]CgroupDef{{Name: "cpu", PerCPU: true}, {Name: "x"}}, topo(1, 1, 4, 1))
+	if len(defs) != 4 || defs[0].Name != "cpu_0" || defs[2].Cpuset.Exact != "2" || defs[3].Name != "x" {
+		t.Errorf("%+v", defs)
+	}
+}
+
+func TestWorksResolved(t *testing.T) {
+	d := CgroupDef{Name: "a"}
+	if w := d.WorksResolved(3); len(w) != 1 || w[0].Type != "CpuSpin" || w[0].Workers != 3 {
+		t.Errorf("%+v", w)
+	}
+	d.Works = []workload.Spec{{Type: "Bursty", Workers: 1}}
+	if w := d.WorksResolved(3); w[0].Workers != 1 {
+		t.Errorf("%+v", w)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range Catalog()[:5] {
+		b, _ := json.Marshal(s)
+		f.Add(b)
+	}
+	f.Add([]byte(`{"name":"x","steps":[{"cgroups":[{"name":"a","cpuset":{"range":[0.9,0.1]}}]}]}`))
+	tp := topo(1, 2, 2, 1)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := Parse(data)
+		if err != nil {
+			return
+		}
+		// Validation must never panic, whatever the input.
+		if s.Validate(tp, 2) == nil {
+			for _, st := range s.Steps {
+				for _, d := range Expand(st.Cgroups, tp) {
+					if d.Cpuset != nil {
+						if _, err := ResolveCpuset(d.Cpuset, tp); err != nil {
+							t.Fatalf("validated scenario has an unresolvable cpuset: %v", err)
+						}
+					}
+				}
+			}
+		}
+	})
+}
