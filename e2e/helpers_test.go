@@ -89,6 +89,13 @@ func readFile(t *testing.T, path string) string {
 	return string(b)
 }
 
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // records splits NDJSON output into lines by kind.
 func records(t *testing.T, out string) map[record.Kind][]string {
 	t.Helper()

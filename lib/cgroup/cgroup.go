@@ -83,13 +83,13 @@ func (m *Manager) Create(name string) (string, error) {
 	for i := range parts {
 		rel := strings.Join(parts[:i+1], "/")
 		dir := m.Dir(rel)
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			if errors.Is(err, os.ErrExist) {
-				continue
-			}
+		if err := os.Mkdir(dir, 0o755); err == nil {
+			m.created = append(m.created, rel)
+		} else if !errors.Is(err, os.ErrExist) {
 			return "", fmt.Errorf("create cgroup %s: %w", rel, err)
 		}
-		m.created = append(m.created, rel)
+		// An existing parent may have been made without children in mind:
+		// enabling is idempotent.
 		if i < len(parts)-1 {
 			if err := m.enable(dir); err != nil {
 				return "", err
@@ -99,17 +99,24 @@ func (m *Manager) Create(name string) (string, error) {
 	return m.Dir(name), nil
 }
 
-// SetCpus writes cpuset.cpus ("" clears it: the cgroup inherits its
-// parent's CPUs).
+// SetCpus writes cpuset.cpus.
 func (m *Manager) SetCpus(name, cpus string) error {
 	if !slices.Contains(m.Controllers, "cpuset") {
 		return errors.New("the cpuset controller is not available")
 	}
-	value := cpus
-	if value == "" {
-		value = "\n" // an empty write resets to the parent's
+	return write(filepath.Join(m.Dir(name), "cpuset.cpus"), cpus)
+}
+
+// ClearCpus lifts a cgroup's cpuset restriction by giving it every CPU its
+// parent has. (An empty write, which cgroup v2 documents as "inherit", is
+// refused with ENOSPC by kernels that still hold tasks in the cgroup.)
+func (m *Manager) ClearCpus(name string) error {
+	parent := filepath.Dir(m.Dir(name))
+	b, err := os.ReadFile(filepath.Join(parent, "cpuset.cpus.effective"))
+	if err != nil {
+		return fmt.Errorf("clear cpuset of %s: %w", name, err)
 	}
-	return write(filepath.Join(m.Dir(name), "cpuset.cpus"), value)
+	return m.SetCpus(name, strings.TrimSpace(string(b)))
 }
 
 // EffectiveCPUs reads cpuset.cpus.effective (all online CPUs without the

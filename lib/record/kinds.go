@@ -372,7 +372,10 @@ type WorkerReport struct {
 	// WakeSamples counts all of them.
 	WakeLatencyUS []float64 `json:"wake_latency_us,omitempty"`
 	WakeSamples   uint64    `json:"wake_samples"`
-	Error         string    `json:"error,omitempty"`
+	// Cohort numbers the launch batch: workers of one cohort started
+	// together, so fairness compares them with each other.
+	Cohort int    `json:"cohort,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // Thresholds are the limits scenario checks hold telemetry against. A nil

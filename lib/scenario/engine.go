@@ -43,12 +43,14 @@ type live struct {
 	workers []*workload.Worker
 	movedTo []string // cgroups its tasks were moved into
 	spawned int
+	cohorts []int // cohort of each worker, parallel to workers
 }
 
 type engine struct {
 	env     Env
 	s       *Scenario
 	rng     *rand.Rand
+	cohort  int // launch batches, so fairness compares peers that ran together
 	live    map[string]*live
 	results []*record.CgroupResult
 	errs    []string
@@ -84,7 +86,6 @@ func Run(ctx context.Context, s *Scenario, env Env) *record.ScenarioResult {
 	durations := s.StepDurations(env.Duration)
 	for i, st := range s.Steps {
 		sr := record.StepResult{Index: i, StartS: time.Since(start).Seconds()}
-		end := time.Now().Add(durations[i])
 		for _, op := range st.Ops {
 			e.apply(op)
 			sr.Ops = append(sr.Ops, op.String())
@@ -96,7 +97,9 @@ func Run(ctx context.Context, s *Scenario, env Env) *record.ScenarioResult {
 			}
 		}
 		e.release(fresh)
-		e.hold(ctx, st, end)
+		// The hold starts once the step's workers run: starting many
+		// worker processes can take longer than a short step under TCG.
+		e.hold(ctx, st, time.Now().Add(durations[i]))
 		sr.EndS = time.Since(start).Seconds()
 		res.Steps = append(res.Steps, sr)
 		if ctx.Err() != nil {
@@ -226,8 +229,12 @@ func (e *engine) launch(l *live, w workload.Spec) {
 		e.errf("cgroup %s: %v", l.def.Name, err)
 		return
 	}
+	e.cohort++
 	l.spawned += len(ws)
 	l.workers = append(l.workers, ws...)
+	for range ws {
+		l.cohorts = append(l.cohorts, e.cohort)
+	}
 }
 
 // release starts the workers of freshly created cgroups together (the
@@ -282,6 +289,7 @@ func (e *engine) affinity(a *workload.Affinity, allowed []int, i int) []int {
 func (e *engine) collect(l *live) {
 	reps := workload.Collect(l.workers, collectTimeout)
 	for i := range reps {
+		reps[i].Cohort = l.cohorts[i]
 		if reps[i].MaxGapStartT > 0 {
 			reps[i].MaxGapStartT -= float64(e.env.AgentStart.UnixNano()) / 1e9
 		}
@@ -290,7 +298,7 @@ func (e *engine) collect(l *live) {
 		}
 	}
 	l.result.Workers = append(l.result.Workers, reps...)
-	l.workers = nil
+	l.workers, l.cohorts = nil, nil
 }
 
 func (e *engine) need(op Op, name string) *live {
@@ -323,7 +331,7 @@ func (e *engine) apply(op Op) {
 		if l == nil {
 			return
 		}
-		var cpus []int
+		var cpus []int // nil: cleared
 		if op.Op == OpSetCpuset {
 			var err error
 			if cpus, err = ResolveCpuset(op.Cpuset, e.env.Topology); err != nil {
@@ -408,7 +416,13 @@ func (e *engine) apply(op Op) {
 // setCpus changes a cgroup's cpuset, and records it for every cgroup whose
 // tasks were moved into this one.
 func (e *engine) setCpus(l *live, cpus []int) {
-	if err := e.env.Cgroups.SetCpus(l.name, topology.FormatList(cpus)); err != nil {
+	var err error
+	if cpus == nil {
+		err = e.env.Cgroups.ClearCpus(l.name)
+	} else {
+		err = e.env.Cgroups.SetCpus(l.name, topology.FormatList(cpus))
+	}
+	if err != nil {
 		e.errf("cpuset %s: %v", l.def.Name, err)
 	}
 	l.setCpus(cpus)

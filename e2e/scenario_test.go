@@ -1,0 +1,137 @@
+package e2e
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ktstr-go/ktstr/lib/record"
+)
+
+// TestScenarioCpusetIsolation: a cpuset scenario records the CPUs each
+// worker used and proves isolation.
+func TestScenarioCpusetIsolation(t *testing.T) {
+	e2e(t)
+	runs := filepath.Join(t.TempDir(), "runs.ndjson")
+	r := sh(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,2,2,1 --scenario cgroup_cpuset_llc_steady --duration 3 | tee "+runs+" | ktstr-verify", "")
+	run := decodeRun(t, records(t, readFile(t, runs))[record.KindRun][0])
+	if run.Scenario == nil || len(run.Scenario.Cgroups) != 2 {
+		t.Fatalf("scenario result %+v", run.Scenario)
+	}
+	for i, cg := range run.Scenario.Cgroups {
+		want := []string{"0-1", "2-3"}[i]
+		if cg.Cpuset != want {
+			t.Errorf("%s cpuset %q, want %s", cg.Name, cg.Cpuset, want)
+		}
+		for _, w := range cg.Workers {
+			if w.CPUsUsed == "" || w.WorkUnits == 0 {
+				t.Errorf("%s pid %d: cpus %q units %d", cg.Name, w.PID, w.CPUsUsed, w.WorkUnits)
+			}
+		}
+	}
+	v := decodeVerdict(t, records(t, r.stdout)[record.KindVerdict][0])
+	iso := 0
+	for _, c := range v.Checks {
+		if strings.HasPrefix(c.Name, "isolation[") {
+			iso++
+			if c.Status != record.StatusPass {
+				t.Errorf("%s: %s %s", c.Name, c.Status, c.Detail)
+			}
+		}
+	}
+	if iso != 2 {
+		t.Errorf("%d isolation checks, want 2 (one per cpuset cgroup)", iso)
+	}
+	if v.Status == record.StatusFail || r.code == 1 && v.Status != record.StatusInconclusive {
+		t.Errorf("verdict %s (exit %d)", v.Status, r.code)
+	}
+	assertNoLeaks(t)
+}
+
+// TestScenarioPausedWorkerFailsGap: a worker stopped for 3 s mid-run fails
+// the gap check, which says when and on which CPU.
+func TestScenarioPausedWorkerFailsGap(t *testing.T) {
+	e2e(t)
+	r := sh(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,1,2,1 --scenario testdata/pause_worker.json --duration 5 | ktstr-verify", "")
+	if r.code != 1 {
+		t.Errorf("exit %d, want 1", r.code)
+	}
+	v := decodeVerdict(t, records(t, r.stdout)[record.KindVerdict][0])
+	found := false
+	for _, c := range v.Checks {
+		if c.Name == "gap[cg_0]" {
+			found = true
+			if c.Status != record.StatusFail || !strings.Contains(c.Detail, "stuck 30") || !strings.Contains(c.Detail, "ms on cpu") || !strings.Contains(c.Detail, " at +") {
+				t.Errorf("gap check: %s %q", c.Status, c.Detail)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no gap check in %+v", v.Checks)
+	}
+	assertNoLeaks(t)
+}
+
+// TestBadScenarioRejectedBeforeBoot: an invalid scenario is refused with
+// the field named, before any VM starts.
+func TestBadScenarioRejectedBeforeBoot(t *testing.T) {
+	e2e(t)
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	writeFile(t, bad, `{"name":"bad","steps":[{"cgroups":[{"name":"a","cpuset":{"llc":7}}]}]}`)
+	r := sh(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,2,2,1 --scenario "+bad, "")
+	if r.code != 2 {
+		t.Errorf("exit %d, want 2", r.code)
+	}
+	if !strings.Contains(r.stderr, "cgroup a: cpuset.llc: index 7 out of range 0..1") {
+		t.Errorf("stderr does not name the field: %s", r.stderr)
+	}
+	if r.wall.Seconds() > 2 {
+		t.Errorf("took %.1fs: did it boot?", r.wall.Seconds())
+	}
+	writeFile(t, bad, `{"name":"bad","steps":[{"cgroups":[{"name":"a","works":[{"type":"PipeIo","workers":3}]}]}]}`)
+	r = sh(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,2,2,1 --scenario "+bad, "")
+	if r.code != 2 || !strings.Contains(r.stderr, "PipeIo requires num_workers divisible by 2, got 3") {
+		t.Errorf("exit %d, stderr %s", r.code, r.stderr)
+	}
+	r = sh(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,2,2,1 --scenario no_such_scenario", "")
+	if r.code != 2 || !strings.Contains(r.stderr, "neither a catalog name nor a file") {
+		t.Errorf("exit %d, stderr %s", r.code, r.stderr)
+	}
+	assertNoLeaks(t)
+}
+
+// TestCatalogSweep runs every catalog scenario once on 1,1,2,1 and 1,2,2,1
+// under EEVDF: each passes, or is inconclusive with the host starvation
+// shown, or is skipped because the topology is too small; none fails.
+func TestCatalogSweep(t *testing.T) {
+	e2e(t)
+	runs := filepath.Join(t.TempDir(), "runs.ndjson")
+	r := sh(t, "ktstr-topo 1,1,2,1 1,2,2,1 | ktstr-boot -j 2 --kernel "+kernelSpec()+" --scenario all | tee "+runs+" | ktstr-verify -q", "")
+	verdicts := records(t, r.stdout)[record.KindVerdict]
+	counts := map[record.Status]int{}
+	for _, l := range verdicts {
+		v := decodeVerdict(t, l)
+		counts[v.Status]++
+		switch v.Status {
+		case record.StatusFail, record.StatusError:
+			var why []string
+			for _, c := range v.Checks {
+				if c.Status == record.StatusFail || c.Status == record.StatusError {
+					why = append(why, c.Name+": "+c.Detail)
+				}
+			}
+			t.Errorf("%s: %s: %s", v.Subject, v.Status, strings.Join(why, "; "))
+		case record.StatusInconclusive:
+			for _, c := range v.Checks {
+				if c.Status == record.StatusInconclusive && !strings.Contains(c.Detail, "the host kept vCPU") {
+					t.Errorf("%s: inconclusive without the host starvation shown: %s", v.Subject, c.Detail)
+				}
+			}
+		}
+	}
+	t.Logf("catalog sweep: %d verdicts: %v", len(verdicts), counts)
+	if counts[record.StatusPass] < 100 {
+		t.Errorf("only %d passes", counts[record.StatusPass])
+	}
+	assertNoLeaks(t)
+}
