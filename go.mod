@@ -8,3 +8,5 @@ require (
 )
 
 require github.com/klauspost/compress v1.20.3
+
+require github.com/cilium/ebpf v0.22.0

@@ -22,6 +22,7 @@ import (
 	"github.com/ktstr-go/ktstr/lib/kernel"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/scenario"
+	"github.com/ktstr-go/ktstr/lib/sched"
 	"github.com/ktstr-go/ktstr/lib/topology"
 	"github.com/ktstr-go/ktstr/lib/vm"
 )
@@ -64,6 +65,10 @@ type booter struct {
 	// scenarios are --scenario's, encoded once; each topology record
 	// becomes one job per scenario.
 	scenarios []namedScenario
+	// scheduler and profiles are --scheduler's definition and the profiles
+	// to run it with; each job becomes one VM per profile.
+	scheduler *sched.Definition
+	profiles  []sched.Profile
 
 	seq          atomic.Int64
 	runningVCPUs atomic.Int64
@@ -122,6 +127,9 @@ func newBooter(ctx context.Context, o *options, stdout, stderr io.Writer) (*boot
 			}
 			b.scenarios = append(b.scenarios, namedScenario{sc.Name, raw})
 		}
+	}
+	if err := b.loadScheduler(); err != nil {
+		return nil, err
 	}
 	if o.Duration <= 0 || o.Workers < 1 {
 		return nil, cli.Usagef("--duration must be > 0 and --workers ≥ 1")
@@ -218,27 +226,104 @@ func (b *booter) feed(ctx context.Context, stdin io.Reader, jobs chan<- *record.
 	return nil
 }
 
-// sendExpanded sends j once per --scenario (or once, as is, when j has its
-// own scenario or none was given).
+// loadScheduler resolves --scheduler and its profiles.
+func (b *booter) loadScheduler() error {
+	o := b.o
+	if o.Scheduler == "" {
+		if o.Flags != "" || o.AllProfiles || o.SchedulerArgs != "" {
+			return cli.Usagef("--flags, --all-profiles and --scheduler-args need --scheduler")
+		}
+		return nil
+	}
+	def, err := sched.Lookup(o.Scheduler)
+	if err != nil {
+		return &cli.UsageError{Err: err}
+	}
+	b.scheduler = def
+	switch {
+	case o.AllProfiles && o.Flags != "":
+		return cli.Usagef("--flags and --all-profiles exclude each other")
+	case o.AllProfiles:
+		b.profiles = def.Profiles()
+	default:
+		var flags []string
+		if o.Flags != "" {
+			flags = strings.Split(o.Flags, ",")
+		}
+		p, err := def.Profile(flags)
+		if err != nil {
+			return &cli.UsageError{Err: err}
+		}
+		b.profiles = []sched.Profile{p}
+	}
+	return nil
+}
+
+// sendExpanded sends j once per --scenario and scheduler profile (a job
+// record that brings its own scenario or scheduler keeps it).
 func (b *booter) sendExpanded(ctx context.Context, jobs chan<- *record.Job, j *record.Job) error {
+	if j.Scheduler == nil && b.scheduler != nil {
+		for _, p := range b.profiles {
+			c := *j
+			c.Scheduler = b.schedulerFor(p)
+			c.KernelArgs = append(slices.Clone(c.KernelArgs), b.scheduler.KernelArgs...)
+			if b.scheduler.Thresholds != nil {
+				c.Thresholds = mergeThresholds(b.scheduler.Thresholds, c.Thresholds)
+			}
+			if err := b.sendScenarios(ctx, jobs, &c, "/"+b.scheduler.Name+":"+p.Name); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return b.sendScenarios(ctx, jobs, j, "")
+}
+
+func (b *booter) schedulerFor(p sched.Profile) *record.Scheduler {
+	args := slices.Clone(p.Args)
+	args = append(args, strings.Fields(b.o.SchedulerArgs)...)
+	return &record.Scheduler{Name: b.scheduler.Name, Binary: b.scheduler.Binary, Args: args, Profile: p.Name,
+		Flags: p.Flags, Ops: b.scheduler.OpsName(), Sysctls: b.scheduler.Sysctls}
+}
+
+// mergeThresholds applies job over sched (the scheduler's layer comes
+// before the job's).
+func mergeThresholds(sched, job *record.Thresholds) *record.Thresholds {
+	m := *sched
+	if job != nil {
+		jb, _ := json.Marshal(job)
+		json.Unmarshal(jb, &m)
+	}
+	return &m
+}
+
+// sendScenarios sends j once per --scenario (or once, as is, when j has
+// its own scenario or none was given); suffix ends generated job ids.
+func (b *booter) sendScenarios(ctx context.Context, jobs chan<- *record.Job, j *record.Job, suffix string) error {
 	if len(j.Scenario) > 0 || len(b.scenarios) == 0 {
+		if j.ID == "" && suffix != "" {
+			j.ID = topoID(j.Topology) + suffix
+		}
 		return send(ctx, jobs, j)
 	}
 	for _, sc := range b.scenarios {
 		c := *j
 		c.Scenario = sc.raw
 		if c.ID == "" {
-			id := c.Topology.Name
-			if c.Topology.Preset != "" {
-				id = c.Topology.Preset
-			}
-			c.ID = id + "/" + sc.name
+			c.ID = topoID(c.Topology) + "/" + sc.name + suffix
 		}
 		if err := send(ctx, jobs, &c); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func topoID(t *record.Topology) string {
+	if t.Preset != "" {
+		return t.Preset
+	}
+	return t.Name
 }
 
 func send(ctx context.Context, jobs chan<- *record.Job, j *record.Job) error {
@@ -298,6 +383,21 @@ func (b *booter) fillJob(ctx context.Context, j *record.Job) error {
 	}
 	if len(j.Include) == 0 {
 		j.Include = slices.Clone(b.o.Include)
+	}
+	if s := j.Scheduler; s != nil {
+		if !j.Kernel.SchedExt {
+			return &cli.UsageError{Err: fmt.Errorf("scheduler %s: kernel %s has no sched_ext (CONFIG_SCHED_CLASS_EXT)", s.Name, j.Kernel.Image)}
+		}
+		if !strings.Contains(s.Binary, "/") {
+			p, ok := j.Kernel.Schedulers[s.Binary]
+			if !ok {
+				return &cli.UsageError{Err: fmt.Errorf("scheduler %s: the kernel's cache entry has no %s (built with --no-schedulers?)", s.Name, s.Binary)}
+			}
+			s.Binary = p
+		}
+		if !slices.Contains(j.Include, s.Binary) {
+			j.Include = append(j.Include, s.Binary)
+		}
 	}
 	if j.Accel == "" {
 		j.Accel = b.o.Accel
@@ -513,6 +613,8 @@ func fillRun(r *record.Run, res *vm.Result) {
 			r.Exec = m.Exec
 		case guest.MsgScenario:
 			r.Scenario = m.Scenario
+		case guest.MsgScheduler:
+			r.Scheduler = m.Scheduler
 		case guest.MsgError:
 			r.GuestErrors = append(r.GuestErrors, m.Text)
 		}

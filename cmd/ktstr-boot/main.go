@@ -43,6 +43,8 @@ Examples:
   ktstr-boot --topology 1,1,2,1 --include ./my-tool --exec '/include/my-tool --selftest'
   ktstr-boot --topology 1,2,2,1 --scenario cgroup_cpuset_llc_steady --duration 5 | ktstr-verify
   ktstr-topo 1,1,2,1 1,2,2,1 | ktstr-boot -j 2 --scenario all | ktstr-verify
+  ktstr-boot --topology 1,2,2,1 --scheduler scx_simple --scenario cgroup_steady | ktstr-verify
+  ktstr-topo --presets --max-cpus 8 | ktstr-boot --scheduler scx_qmap --all-profiles | ktstr-verify
   ktstr-boot --list-scenarios`
 
 type options struct {
@@ -62,6 +64,11 @@ type options struct {
 	Duration      float64 `default:"3" help:"Scenario duration in seconds."`
 	Workers       int     `default:"2" help:"Workers per cgroup when the scenario does not say."`
 	ListScenarios bool    `name:"list-scenarios" help:"Print the scenario catalog and exit."`
+
+	Scheduler     string `help:"sched_ext scheduler: a built-in (scx_simple, scx_qmap, scx_central, scx_flatcg: from the kernel's cache entry), a definition file (JSON) or a binary. Default: EEVDF."`
+	SchedulerArgs string `name:"scheduler-args" help:"Extra scheduler arguments, space-separated (e.g. scx_qmap's fault knobs: -e 100)."`
+	Flags         string `help:"Scheduler flags to enable, comma-separated (a flag profile)."`
+	AllProfiles   bool   `name:"all-profiles" help:"One VM per valid flag profile of the scheduler."`
 }
 
 func main() {

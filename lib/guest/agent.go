@@ -23,6 +23,7 @@ import (
 	"github.com/ktstr-go/ktstr/lib/cgroup"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/scenario"
+	"github.com/ktstr-go/ktstr/lib/sched"
 	"github.com/ktstr-go/ktstr/lib/topology"
 )
 
@@ -109,6 +110,19 @@ func (a *Agent) run() error {
 	} else {
 		a.send(Message{Type: MsgTopology, Topology: observed})
 	}
+	if job.Scheduler != nil {
+		runner, err := a.startScheduler(job.Scheduler)
+		if err != nil {
+			// Never attached: running the workload under EEVDF instead
+			// would report on the wrong scheduler.
+			a.send(Message{Type: MsgDone})
+			return nil
+		}
+		defer func() {
+			a.send(Message{Type: MsgScheduler, Scheduler: runner.Stop()})
+			a.send(Message{Type: MsgDone})
+		}()
+	}
 	if len(job.Scenario) > 0 {
 		if observed == nil {
 			observed = job.Topology
@@ -123,8 +137,40 @@ func (a *Agent) run() error {
 	if job.Exec != "" {
 		a.send(Message{Type: MsgExec, Exec: runExec(job.Exec)})
 	}
-	a.send(Message{Type: MsgDone})
+	if job.Scheduler == nil {
+		a.send(Message{Type: MsgDone})
+	}
 	return nil
+}
+
+// attachTimeout bounds how long a scheduler may take to load and enable:
+// BPF verification of a large scheduler is slow under TCG.
+const attachTimeout = 60 * time.Second
+
+// startScheduler applies the scheduler's sysctls, starts it from /include
+// and waits until sched_ext reports it enabled. On failure it reports the
+// scheduler message itself.
+func (a *Agent) startScheduler(s *record.Scheduler) (*sched.Runner, error) {
+	for k, v := range s.Sysctls {
+		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+		if err := os.WriteFile(p, []byte(v), 0); err != nil {
+			a.logf("sysctl %s=%s: %v", k, v, err)
+		}
+	}
+	bin := filepath.Join(IncludeDir, filepath.Base(s.Binary))
+	a.logf("starting scheduler %s (%s %s)", s.Name, bin, strings.Join(s.Args, " "))
+	r, err := sched.Start(bin, s.Args, s.Ops)
+	if err != nil {
+		a.send(Message{Type: MsgScheduler, Scheduler: &record.SchedulerRun{Died: true, Reason: err.Error()}})
+		return nil, err
+	}
+	if err := r.WaitAttached(attachTimeout); err != nil {
+		a.send(Message{Type: MsgScheduler, Scheduler: r.Stop()})
+		return nil, err
+	}
+	a.logf("scheduler %s attached", s.Name)
+	r.Watch()
+	return r, nil
 }
 
 // runScenario runs the job's scenario in cgroups under /sys/fs/cgroup/ktstr.

@@ -30,24 +30,26 @@ const IncludeDir = "/include"
 
 // Message types, in the order the agent sends them.
 const (
-	MsgHello    = "hello"
-	MsgTopology = "topology"
-	MsgExec     = "exec"
-	MsgScenario = "scenario"
-	MsgLog      = "log"
-	MsgError    = "error"
-	MsgDone     = "done"
+	MsgHello     = "hello"
+	MsgTopology  = "topology"
+	MsgExec      = "exec"
+	MsgScenario  = "scenario"
+	MsgScheduler = "scheduler"
+	MsgLog       = "log"
+	MsgError     = "error"
+	MsgDone      = "done"
 )
 
 // Message is one line on the result channel.
 type Message struct {
 	Type string `json:"type"`
 	// T is seconds since the agent started.
-	T        float64                `json:"t"`
-	Hello    *record.GuestInfo      `json:"hello,omitempty"`
-	Topology *record.Topology       `json:"topology,omitempty"`
-	Exec     *record.ExecResult     `json:"exec,omitempty"`
-	Scenario *record.ScenarioResult `json:"scenario,omitempty"`
+	T         float64                `json:"t"`
+	Hello     *record.GuestInfo      `json:"hello,omitempty"`
+	Topology  *record.Topology       `json:"topology,omitempty"`
+	Exec      *record.ExecResult     `json:"exec,omitempty"`
+	Scenario  *record.ScenarioResult `json:"scenario,omitempty"`
+	Scheduler *record.SchedulerRun   `json:"scheduler,omitempty"`
 	// Text is the message of a log or error.
 	Text string `json:"text,omitempty"`
 }

@@ -160,6 +160,52 @@ type Job struct {
 	Workers  int             `json:"workers,omitempty"`
 	// Thresholds are the job's layer of check limits.
 	Thresholds *Thresholds `json:"thresholds,omitempty"`
+	// Scheduler is the sched_ext scheduler to run; nil means EEVDF.
+	Scheduler *Scheduler `json:"scheduler,omitempty"`
+}
+
+// Scheduler is the sched_ext scheduler of a job, resolved: the exact
+// binary and arguments, so a rerun (auto-repro) runs the same thing.
+type Scheduler struct {
+	Name string `json:"name"`
+	// Binary is the host path; the guest runs it from /include.
+	Binary string   `json:"binary"`
+	Args   []string `json:"args,omitempty"`
+	// Profile is "default" or the active flags joined with "+".
+	Profile string   `json:"profile"`
+	Flags   []string `json:"flags,omitempty"`
+	// Ops is the name sched_ext must report in root/ops.
+	Ops     string            `json:"ops"`
+	Sysctls map[string]string `json:"sysctls,omitempty"`
+}
+
+// SchedulerRun is what happened to the scheduler in the guest.
+type SchedulerRun struct {
+	Attached bool `json:"attached"`
+	// AttachS is how long it took to reach state enabled.
+	AttachS float64 `json:"attach_s,omitempty"`
+	// Died says the scheduler stopped before the run ended: its process
+	// exited or sched_ext left the enabled state.
+	Died     bool    `json:"died"`
+	DiedAtS  float64 `json:"died_at_s,omitempty"`
+	Reason   string  `json:"reason,omitempty"`
+	ExitCode *int    `json:"exit_code,omitempty"`
+	// ExitKind is the kernel's sched_ext exit line (dmesg), if any.
+	ExitKind string `json:"exit_kind,omitempty"`
+	// Log is the tail of the scheduler's output (cycle-collapsed).
+	Log      string       `json:"log,omitempty"`
+	Programs []BPFProgram `json:"programs,omitempty"`
+}
+
+// BPFProgram is a loaded BPF program as the kernel reports it.
+type BPFProgram struct {
+	ID   uint32 `json:"id"`
+	Name string `json:"name"`
+	Type string `json:"type"`
+	// VerifiedInsns is how many instructions the verifier processed.
+	VerifiedInsns uint32 `json:"verified_insns"`
+	RunCount      uint64 `json:"run_count,omitempty"`
+	RunTimeNS     uint64 `json:"run_time_ns,omitempty"`
 }
 
 func (*Job) Kind() Kind { return KindJob }
@@ -205,6 +251,8 @@ type Run struct {
 	HostSamples []HostSample `json:"host_samples,omitempty"`
 	// Scenario is the scenario's telemetry, if the job ran one.
 	Scenario *ScenarioResult `json:"scenario,omitempty"`
+	// Scheduler is the scheduler's story, if the job ran one.
+	Scheduler *SchedulerRun `json:"scheduler,omitempty"`
 }
 
 func (*Run) Kind() Kind { return KindRun }

@@ -40,6 +40,13 @@ func Classify(res *Result, console []string, timeoutS float64) (record.Outcome, 
 		if m.Type == guest.MsgError {
 			errs = append(errs, firstLine(m.Text))
 		}
+		if m.Type == guest.MsgScheduler && m.Scheduler != nil && (m.Scheduler.Died || !m.Scheduler.Attached) {
+			reason := m.Scheduler.Reason
+			if reason == "" {
+				reason = "never attached"
+			}
+			return record.OutcomeSchedulerDied, reason
+		}
 	}
 	switch {
 	case res.Done && len(errs) > 0:

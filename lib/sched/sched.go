@@ -1,0 +1,198 @@
+// Package sched describes sched_ext schedulers as data — binary, arguments,
+// flags with their requirements, sysctls, kernel arguments, a default
+// topology and threshold overrides — expands flags into profiles, and runs a
+// scheduler in the guest: start, wait until sched_ext reports it enabled
+// under its name, watch it for the whole run, and capture why it died.
+package sched
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/ktstr-go/ktstr/lib/record"
+)
+
+// Flag is an optional feature of a scheduler: the arguments that turn it
+// on and the flags it needs.
+type Flag struct {
+	Name     string   `json:"name"`
+	Args     []string `json:"args,omitempty"`
+	Requires []string `json:"requires,omitempty"`
+}
+
+// Definition is a scheduler as data.
+type Definition struct {
+	Name string `json:"name"`
+	// Binary is a path, or the name of a scheduler built with the kernel
+	// (scx_simple, ...), resolved against the kernel record.
+	Binary string   `json:"binary"`
+	Args   []string `json:"args,omitempty"`
+	Flags  []Flag   `json:"flags,omitempty"`
+	// Ops is the name sched_ext reports in root/ops once it is enabled.
+	Ops        string            `json:"ops,omitempty"`
+	Sysctls    map[string]string `json:"sysctls,omitempty"`
+	KernelArgs []string          `json:"kernel_args,omitempty"`
+	// Topology is the default topology (N,L,C,T) for tests of it.
+	Topology   string             `json:"topology,omitempty"`
+	Thresholds *record.Thresholds `json:"thresholds,omitempty"`
+}
+
+// Builtins are the kernel tree's example schedulers, run from the kernel's
+// cache entry. Flags are their feature switches; their fault-injection
+// options (scx_qmap -e/-t/-T/-l) are passed as extra arguments instead, so
+// that --all-profiles stays a sweep of working configurations.
+var Builtins = []Definition{
+	{Name: "scx_simple", Binary: "scx_simple", Ops: "simple", Flags: []Flag{{Name: "fifo", Args: []string{"-f"}}}},
+	{Name: "scx_qmap", Binary: "scx_qmap", Ops: "qmap", Flags: []Flag{
+		{Name: "highpri", Args: []string{"-H"}},
+		{Name: "partial", Args: []string{"-p"}},
+		{Name: "batch", Args: []string{"-b", "4"}},
+	}},
+	{Name: "scx_central", Binary: "scx_central", Ops: "central"},
+	{Name: "scx_flatcg", Binary: "scx_flatcg", Ops: "flatcg", Flags: []Flag{{Name: "fifo", Args: []string{"-f"}}}},
+}
+
+// Lookup returns a built-in definition, or loads a definition file. A bare
+// path to a binary makes a definition named after the file.
+func Lookup(nameOrPath string) (*Definition, error) {
+	for _, d := range Builtins {
+		if d.Name == nameOrPath {
+			c := d
+			return &c, nil
+		}
+	}
+	b, err := os.ReadFile(nameOrPath)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler %q: not a built-in (%s), a definition file or a binary", nameOrPath, strings.Join(BuiltinNames(), ", "))
+	}
+	if !bytes.HasPrefix(b, []byte("\x7fELF")) {
+		return Parse(b)
+	}
+	name := nameOrPath[strings.LastIndexByte(nameOrPath, '/')+1:]
+	return &Definition{Name: name, Binary: nameOrPath}, nil
+}
+
+// BuiltinNames lists the built-in schedulers.
+func BuiltinNames() []string {
+	var out []string
+	for _, d := range Builtins {
+		out = append(out, d.Name)
+	}
+	return out
+}
+
+// Parse decodes and checks a definition.
+func Parse(b []byte) (*Definition, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var d Definition
+	if err := dec.Decode(&d); err != nil {
+		return nil, fmt.Errorf("scheduler definition: %w", err)
+	}
+	return &d, d.Validate()
+}
+
+// Validate checks names, binary and flag requirements.
+func (d *Definition) Validate() error {
+	if d.Name == "" || d.Binary == "" {
+		return fmt.Errorf("scheduler definition: name and binary are required")
+	}
+	seen := map[string]bool{}
+	for _, f := range d.Flags {
+		if f.Name == "" || strings.ContainsAny(f.Name, "+, ") || seen[f.Name] {
+			return fmt.Errorf("scheduler %s: flag name %q empty, duplicated or containing '+', ',' or space", d.Name, f.Name)
+		}
+		seen[f.Name] = true
+	}
+	for _, f := range d.Flags {
+		for _, r := range f.Requires {
+			if !seen[r] || r == f.Name {
+				return fmt.Errorf("scheduler %s: flag %s requires unknown flag %q", d.Name, f.Name, r)
+			}
+		}
+	}
+	if len(d.Flags) > 16 {
+		return fmt.Errorf("scheduler %s: %d flags; at most 16 (2^16 profiles)", d.Name, len(d.Flags))
+	}
+	return nil
+}
+
+// Profile is a set of active flags.
+type Profile struct {
+	// Name is "default" or the flags joined with "+", in declaration order.
+	Name  string
+	Flags []string
+	// Args are the scheduler's arguments with this profile.
+	Args []string
+}
+
+// Profiles returns every valid subset of flags (each flag's requirements
+// active too), smallest first.
+func (d *Definition) Profiles() []Profile {
+	n := len(d.Flags)
+	var out []Profile
+	for mask := 0; mask < 1<<n; mask++ {
+		var names []string
+		ok := true
+		for i, f := range d.Flags {
+			if mask&(1<<i) == 0 {
+				continue
+			}
+			names = append(names, f.Name)
+			for _, r := range f.Requires {
+				if j := slices.IndexFunc(d.Flags, func(g Flag) bool { return g.Name == r }); mask&(1<<j) == 0 {
+					ok = false
+				}
+			}
+		}
+		if ok {
+			p, _ := d.Profile(names)
+			out = append(out, p)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Profile) int { return len(a.Flags) - len(b.Flags) })
+	return out
+}
+
+// Profile returns the profile with exactly the named flags.
+func (d *Definition) Profile(flags []string) (Profile, error) {
+	p := Profile{Name: "default", Args: slices.Clone(d.Args)}
+	var ordered []string
+	for _, f := range d.Flags {
+		if slices.Contains(flags, f.Name) {
+			ordered = append(ordered, f.Name)
+			p.Args = append(p.Args, f.Args...)
+			for _, r := range f.Requires {
+				if !slices.Contains(flags, r) {
+					return Profile{}, fmt.Errorf("scheduler %s: flag %s requires %s", d.Name, f.Name, r)
+				}
+			}
+		}
+	}
+	for _, f := range flags {
+		if !slices.Contains(ordered, f) {
+			var known []string
+			for _, k := range d.Flags {
+				known = append(known, k.Name)
+			}
+			return Profile{}, fmt.Errorf("scheduler %s: unknown flag %q (flags: %s)", d.Name, f, strings.Join(known, ", "))
+		}
+	}
+	if len(ordered) > 0 {
+		p.Name = strings.Join(ordered, "+")
+	}
+	p.Flags = ordered
+	return p, nil
+}
+
+// OpsName is what root/ops shows: Ops, else the name without "scx_".
+func (d *Definition) OpsName() string {
+	if d.Ops != "" {
+		return d.Ops
+	}
+	return strings.TrimPrefix(d.Name, "scx_")
+}
