@@ -34,17 +34,20 @@ const name = "ktstr-verify"
 
 const help = `Judge run records (stdin) and emit verdict records (stdout).
 
-Checks: outcome completed; the guest-observed topology equals the requested one (CPUs, LLC groups, NUMA node cpu lists, SMT groups, distances); scenario telemetry per cgroup (starvation, off-CPU spread, scheduling gap, isolation whenever a cpuset is set, and when their limits are set throughput CV, wake-latency p99 and CV, migration ratio); --exec commands exited 0. Limits merge defaults → the job's → --thresholds. A timing check that fails while the host kept a vCPU waiting for a host CPU long enough to explain it is inconclusive, not failed. Error records become error verdicts, skip records skip verdicts; other records pass through. A table goes to stderr. Exit 1 if any verdict failed or errored, or nothing was judged.
+Checks: outcome completed; the scheduler (if any) attached and stayed attached, with its BPF programs' verified instructions against the 1M limit (warning from 75 %); the guest-observed topology equals the requested one (CPUs, LLC groups, NUMA node cpu lists, SMT groups, distances); scenario telemetry per cgroup (starvation, off-CPU spread, scheduling gap, isolation whenever a cpuset is set, and when their limits are set throughput CV, wake-latency p99 and CV, migration ratio); --exec commands exited 0. Limits merge defaults → the job's → --thresholds. A timing check that fails while the host kept a vCPU waiting for a host CPU long enough to explain it is inconclusive, not failed. Error records become error verdicts, skip records skip verdicts; other records pass through. A table goes to stderr. Exit 1 if any verdict failed or errored, or nothing was judged.
 
 Examples:
   ktstr-topo 1,2,4,2 | ktstr-boot --kernel 6.12 | ktstr-verify
   ktstr-verify < runs.ndjson > verdicts.ndjson
-  ktstr-verify --thresholds strict.json --show-thresholds`
+  ktstr-verify --thresholds strict.json --show-thresholds
+  ktstr-verify --diff before.ndjson,after.ndjson     # verifier cost per BPF program, B−A`
 
 type options struct {
-	Quiet          bool   `short:"q" help:"No table on stderr."`
-	Thresholds     string `help:"JSON file of check limits; overrides the defaults and the job's (fields: see --show-thresholds)." type:"existingfile"`
-	ShowThresholds bool   `name:"show-thresholds" help:"Print the merged limits (defaults, then --thresholds) and exit."`
+	Quiet          bool     `short:"q" help:"No table on stderr."`
+	Thresholds     string   `help:"JSON file of check limits; overrides the defaults and the job's (fields: see --show-thresholds)." type:"existingfile"`
+	ShowThresholds bool     `name:"show-thresholds" help:"Print the merged limits (defaults, then --thresholds) and exit."`
+	Raw            bool     `help:"Do not collapse repeated cycles in scheduler logs."`
+	Diff           []string `help:"Compare BPF verifier cost per program between two files of run records (A,B): delta records on stdout." sep:","`
 }
 
 func main() { cli.Main(run) }
@@ -68,9 +71,16 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		}
 		return cli.ExitOK
 	}
+	if len(o.Diff) > 0 {
+		if len(o.Diff) != 2 {
+			return cli.Report(stderr, name, cli.Usagef("--diff takes two files: --diff A,B"))
+		}
+		return cli.Report(stderr, name, diff(o.Diff[0], o.Diff[1], stdout, stderr))
+	}
 	out := record.NewWriter(stdout)
 	rd := record.NewReader(stdin, name)
 	var verdicts []*record.Verdict
+	var runs []*record.Run
 	for ctx.Err() == nil {
 		line, err := rd.Next()
 		if errors.Is(err, io.EOF) {
@@ -87,6 +97,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 				v = errorVerdict(fmt.Sprintf("line %d", line.Num), err.Error())
 			} else {
 				v = check.Judge(&r, override)
+				runs = append(runs, &r)
 			}
 		case record.KindError:
 			var e record.Error
@@ -111,6 +122,8 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		}
 	}
 	if !o.Quiet {
+		writeSchedulerLogs(stderr, runs, o.Raw)
+		writePrograms(stderr, runs)
 		writeTable(stderr, verdicts)
 	}
 	if ctx.Err() != nil {

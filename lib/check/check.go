@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/verifier"
 )
 
 // Judge returns the verdict of a run: the outcome, then (for a completed
@@ -24,6 +25,9 @@ func Judge(r *record.Run, override *record.Thresholds) *record.Verdict {
 	if r.Outcome == record.OutcomeCompleted {
 		if r.Job != nil && r.Job.Topology != nil {
 			v.Checks = append(v.Checks, Topology(r.Job.Topology, r.ObservedTopology)...)
+		}
+		if r.Job != nil && r.Job.Scheduler != nil {
+			v.Checks = append(v.Checks, Scheduler(r)...)
 		}
 		if r.Job != nil && len(r.Job.Scenario) > 0 {
 			v.Checks = append(v.Checks, Scenario(r, Merge(r.Job.Thresholds, override))...)
@@ -79,6 +83,44 @@ func Outcome(r *record.Run) record.Check {
 		}
 	}
 	return c
+}
+
+// Scheduler checks that the job's scheduler attached and stayed attached,
+// and reports its BPF programs' verifier cost against the 1M budget
+// (a warning from 75 %).
+func Scheduler(r *record.Run) []record.Check {
+	s := r.Scheduler
+	if s == nil {
+		return []record.Check{{Name: "scheduler", Status: record.StatusFail, Detail: "the guest reported nothing about the scheduler"}}
+	}
+	att := record.Check{Name: "scheduler.attached", Status: record.StatusPass, Value: s.Attached, Limit: true}
+	if !s.Attached {
+		att.Status, att.Detail = record.StatusFail, s.Reason
+	} else {
+		att.Detail = fmt.Sprintf("enabled after %.2fs", s.AttachS)
+	}
+	alive := record.Check{Name: "scheduler.alive", Status: record.StatusPass, Value: !s.Died, Limit: true}
+	if s.Died {
+		alive.Status, alive.Detail = record.StatusFail, fmt.Sprintf("died at +%.1fs: %s", s.DiedAtS, s.Reason)
+	}
+	checks := []record.Check{att, alive}
+	if len(s.Programs) > 0 {
+		var worst uint32
+		var near []string
+		for _, p := range s.Programs {
+			worst = max(worst, p.VerifiedInsns)
+			if verifier.NearLimit(p.VerifiedInsns) {
+				near = append(near, fmt.Sprintf("%s %d", p.Name, p.VerifiedInsns))
+			}
+		}
+		c := record.Check{Name: "bpf.verified_insns", Status: record.StatusPass, Value: worst, Limit: verifier.InsnLimit,
+			Detail: fmt.Sprintf("%d programs", len(s.Programs))}
+		if len(near) > 0 {
+			c.Detail += fmt.Sprintf("; warning: ≥ %.0f%% of the limit: %s", verifier.WarnFraction*100, strings.Join(near, ", "))
+		}
+		checks = append(checks, c)
+	}
+	return checks
 }
 
 // Exec fails a job command that exited non-zero.

@@ -455,3 +455,17 @@ type HostSample struct {
 	WaitS []float64 `json:"wait_s"`
 	RunS  []float64 `json:"run_s"`
 }
+
+// Delta compares one metric of one subject between two sets of records
+// (A and B); Delta is B − A.
+type Delta struct {
+	Subject string  `json:"subject"`
+	Metric  string  `json:"metric"`
+	A       float64 `json:"a"`
+	B       float64 `json:"b"`
+	Delta   float64 `json:"delta"`
+	// Missing is "a" or "b" when the subject appears on one side only.
+	Missing string `json:"missing,omitempty"`
+}
+
+func (*Delta) Kind() Kind { return KindDelta }
