@@ -82,6 +82,15 @@ func workerMain(stdin io.Reader, stdout io.Writer) int {
 	// The hot loop owns this OS thread: its CPU time and schedstat are the
 	// worker's, and policy/affinity/nice apply to it.
 	runtime.LockOSThread()
+	// Name the thread after its work so sched_ext dumps and ps say what
+	// it is ("init" otherwise: workers are re-executed /init).
+	name := "kt:" + task.Spec.Type
+	if len(name) > 15 {
+		name = name[:15]
+	}
+	if p, err := unix.BytePtrFromString(name); err == nil {
+		unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(p)), 0, 0, 0)
+	}
 	w, err := newWorker(task)
 	rep := record.WorkerReport{PID: os.Getpid(), Cgroup: task.Cgroup, WorkType: task.Spec.Type}
 	if task.Spec.Policy != nil {
