@@ -283,7 +283,7 @@ func (b *booter) schedulerFor(p sched.Profile) *record.Scheduler {
 	args := slices.Clone(p.Args)
 	args = append(args, strings.Fields(b.o.SchedulerArgs)...)
 	return &record.Scheduler{Name: b.scheduler.Name, Binary: b.scheduler.Binary, Args: args, Profile: p.Name,
-		Flags: p.Flags, Ops: b.scheduler.OpsName(), Sysctls: b.scheduler.Sysctls}
+		Flags: p.Flags, Ops: b.scheduler.OpsName(), Sysctls: b.scheduler.Sysctls, EnableHelperCPU: b.scheduler.EnableHelperCPU}
 }
 
 // mergeThresholds applies job over sched (the scheduler's layer comes

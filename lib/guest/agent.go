@@ -164,7 +164,22 @@ func (a *Agent) startScheduler(s *record.Scheduler) (*sched.Runner, error) {
 		a.send(Message{Type: MsgScheduler, Scheduler: &record.SchedulerRun{Died: true, Reason: err.Error()}})
 		return nil, err
 	}
-	if err := r.WaitAttached(attachTimeout); err != nil {
+	err = r.WaitAttached(attachTimeout)
+	if err != nil && s.EnableHelperCPU != nil {
+		first := r.Stop()
+		n := sched.PinKthreads("scx_ops_enable_helper", *s.EnableHelperCPU)
+		why := fmt.Sprintf("first attach failed (%s); pinned %d scx_ops_enable_helper kthread(s) to CPU %d and retried", first.Reason, n, *s.EnableHelperCPU)
+		a.logf("%s", why)
+		if r, err = sched.Start(bin, s.Args, s.Ops); err == nil {
+			r.SetRetried(why)
+			err = r.WaitAttached(attachTimeout)
+		}
+		if r == nil {
+			a.send(Message{Type: MsgScheduler, Scheduler: &record.SchedulerRun{Died: true, Reason: err.Error(), Retried: why}})
+			return nil, err
+		}
+	}
+	if err != nil {
 		a.send(Message{Type: MsgScheduler, Scheduler: r.Stop()})
 		return nil, err
 	}

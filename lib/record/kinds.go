@@ -177,11 +177,15 @@ type Scheduler struct {
 	// Ops is the name sched_ext must report in root/ops.
 	Ops     string            `json:"ops"`
 	Sysctls map[string]string `json:"sysctls,omitempty"`
+	// EnableHelperCPU: see lib/sched Definition.EnableHelperCPU.
+	EnableHelperCPU *int `json:"enable_helper_cpu,omitempty"`
 }
 
 // SchedulerRun is what happened to the scheduler in the guest.
 type SchedulerRun struct {
 	Attached bool `json:"attached"`
+	// Retried says why the first attach was retried, if it was.
+	Retried string `json:"retried,omitempty"`
 	// AttachS is how long it took to reach state enabled.
 	AttachS float64 `json:"attach_s,omitempty"`
 	// Died says the scheduler stopped before the run ended: its process

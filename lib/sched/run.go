@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -113,6 +115,35 @@ func (r *Runner) Watch() {
 			}
 		}
 	}()
+}
+
+// SetRetried records why this is a second attempt.
+func (r *Runner) SetRetried(why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.run.Retried = why
+}
+
+// PinKthreads sets the CPU affinity of every kernel thread named comm and
+// returns how many it pinned.
+func PinKthreads(comm string, cpu int) int {
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	n := 0
+	for _, d := range dirs {
+		if readTrim(filepath.Join(d, "comm")) != comm {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(d))
+		if err != nil {
+			continue
+		}
+		var set unix.CPUSet
+		set.Set(cpu)
+		if unix.SchedSetaffinity(pid, &set) == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // Dead reports whether the scheduler died, and why.

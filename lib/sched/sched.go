@@ -36,6 +36,12 @@ type Definition struct {
 	Ops        string            `json:"ops,omitempty"`
 	Sysctls    map[string]string `json:"sysctls,omitempty"`
 	KernelArgs []string          `json:"kernel_args,omitempty"`
+	// EnableHelperCPU, if set, is the CPU the kernel's sched_ext enable
+	// kthread must run on. Linux 6.12 runs ops.init on an unbound RT
+	// kthread created at the first enable, so a scheduler whose init checks
+	// its CPU (scx_central) fails at random; with this set, a failed first
+	// attach is retried once after pinning that kthread.
+	EnableHelperCPU *int `json:"enable_helper_cpu,omitempty"`
 	// Topology is the default topology (N,L,C,T) for tests of it.
 	Topology   string             `json:"topology,omitempty"`
 	Thresholds *record.Thresholds `json:"thresholds,omitempty"`
@@ -52,9 +58,11 @@ var Builtins = []Definition{
 		{Name: "partial", Args: []string{"-p"}},
 		{Name: "batch", Args: []string{"-b", "4"}},
 	}},
-	{Name: "scx_central", Binary: "scx_central", Ops: "central"},
+	{Name: "scx_central", Binary: "scx_central", Ops: "central", EnableHelperCPU: ptr(0)},
 	{Name: "scx_flatcg", Binary: "scx_flatcg", Ops: "flatcg", Flags: []Flag{{Name: "fifo", Args: []string{"-f"}}}},
 }
+
+func ptr[T any](v T) *T { return &v }
 
 // Lookup returns a built-in definition, or loads a definition file. A bare
 // path to a binary makes a definition named after the file.
