@@ -388,14 +388,16 @@ func (b *booter) fillJob(ctx context.Context, j *record.Job) error {
 		if !j.Kernel.SchedExt {
 			return &cli.UsageError{Err: fmt.Errorf("scheduler %s: kernel %s has no sched_ext (CONFIG_SCHED_CLASS_EXT)", s.Name, j.Kernel.Image)}
 		}
-		if !strings.Contains(s.Binary, "/") {
+		if s.Binary == sched.FixtureBinary {
+			// Built into the agent: nothing to resolve or include.
+		} else if !strings.Contains(s.Binary, "/") {
 			p, ok := j.Kernel.Schedulers[s.Binary]
 			if !ok {
 				return &cli.UsageError{Err: fmt.Errorf("scheduler %s: the kernel's cache entry has no %s (built with --no-schedulers?)", s.Name, s.Binary)}
 			}
 			s.Binary = p
 		}
-		if !slices.Contains(j.Include, s.Binary) {
+		if s.Binary != sched.FixtureBinary && !slices.Contains(j.Include, s.Binary) {
 			j.Include = append(j.Include, s.Binary)
 		}
 	}

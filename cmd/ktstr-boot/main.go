@@ -22,8 +22,10 @@ package main
 import (
 	"context"
 	"io"
+	"os"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
+	"github.com/ktstr-go/ktstr/lib/fixture"
 	"github.com/ktstr-go/ktstr/lib/guest"
 	"github.com/ktstr-go/ktstr/lib/scenario"
 	"github.com/ktstr-go/ktstr/lib/workload"
@@ -77,6 +79,8 @@ func main() {
 		guest.Main() // never returns
 	case workload.IsWorker():
 		workload.WorkerMain() // a scenario's worker process in the guest
+	case os.Getenv(workload.RoleEnv) == fixture.Role:
+		os.Exit(fixture.Main(os.Args[1:], os.Stdout, os.Stderr)) // the fixture scheduler in the guest
 	}
 	cli.Main(run)
 }

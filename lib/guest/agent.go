@@ -21,10 +21,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ktstr-go/ktstr/lib/cgroup"
+	"github.com/ktstr-go/ktstr/lib/fixture"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/scenario"
 	"github.com/ktstr-go/ktstr/lib/sched"
 	"github.com/ktstr-go/ktstr/lib/topology"
+	"github.com/ktstr-go/ktstr/lib/workload"
 )
 
 // IsAgent reports whether this process is the guest's init: the agent role
@@ -158,8 +160,13 @@ func (a *Agent) startScheduler(s *record.Scheduler) (*sched.Runner, error) {
 		}
 	}
 	bin := filepath.Join(IncludeDir, filepath.Base(s.Binary))
+	var env []string
+	if s.Binary == sched.FixtureBinary {
+		bin, _ = os.Executable()
+		env = []string{workload.RoleEnv + "=" + fixture.Role}
+	}
 	a.logf("starting scheduler %s (%s %s)", s.Name, bin, strings.Join(s.Args, " "))
-	r, err := sched.Start(bin, s.Args, s.Ops)
+	r, err := sched.Start(bin, s.Args, s.Ops, env...)
 	if err != nil {
 		a.send(Message{Type: MsgScheduler, Scheduler: &record.SchedulerRun{Died: true, Reason: err.Error()}})
 		return nil, err
@@ -170,7 +177,7 @@ func (a *Agent) startScheduler(s *record.Scheduler) (*sched.Runner, error) {
 		n := sched.PinKthreads("scx_ops_enable_helper", *s.EnableHelperCPU)
 		why := fmt.Sprintf("first attach failed (%s); pinned %d scx_ops_enable_helper kthread(s) to CPU %d and retried", first.Reason, n, *s.EnableHelperCPU)
 		a.logf("%s", why)
-		if r, err = sched.Start(bin, s.Args, s.Ops); err == nil {
+		if r, err = sched.Start(bin, s.Args, s.Ops, env...); err == nil {
 			r.SetRetried(why)
 			err = r.WaitAttached(attachTimeout)
 		}

@@ -21,7 +21,7 @@ import (
 const (
 	stateFile = "/sys/kernel/sched_ext/state"
 	opsFile   = "/sys/kernel/sched_ext/root/ops"
-	logTail   = 64 << 10
+	logTail   = 256 << 10
 )
 
 // Runner is a scheduler process in the guest.
@@ -38,9 +38,9 @@ type Runner struct {
 	stopping bool
 }
 
-// Start runs the scheduler binary with args, its output going to a log
-// file, and enables BPF run-time statistics.
-func Start(binary string, args []string, ops string) (*Runner, error) {
+// Start runs the scheduler binary with args (and extra environment), its
+// output going to a log file, and enables BPF run-time statistics.
+func Start(binary string, args []string, ops string, env ...string) (*Runner, error) {
 	os.WriteFile("/proc/sys/kernel/bpf_stats_enabled", []byte("1"), 0)
 	log, err := os.CreateTemp("/tmp", "sched-*.log")
 	if err != nil {
@@ -48,7 +48,7 @@ func Start(binary string, args []string, ops string) (*Runner, error) {
 	}
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.Env = []string{"PATH=/bin:/sbin:/include"}
+	cmd.Env = append([]string{"PATH=/bin:/sbin:/include"}, env...)
 	r := &Runner{cmd: cmd, ops: ops, logPath: log.Name(), start: time.Now(), exited: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
 		log.Close()

@@ -60,7 +60,19 @@ var Builtins = []Definition{
 	}},
 	{Name: "scx_central", Binary: "scx_central", Ops: "central", EnableHelperCPU: ptr(0)},
 	{Name: "scx_flatcg", Binary: "scx_flatcg", Ops: "flatcg", Flags: []Flag{{Name: "fifo", Args: []string{"-f"}}}},
+	// The fixture is built into the agent; its flags are its fault knobs.
+	{Name: "ktstr-fixture", Binary: FixtureBinary, Ops: "ktstr", Flags: []Flag{
+		{Name: "stall", Args: []string{"--stall-after=300"}},
+		{Name: "error", Args: []string{"--error-after=500"}},
+		{Name: "degrade", Args: []string{"--degrade"}},
+		{Name: "fail-verify", Args: []string{"--fail-verify"}},
+		{Name: "verify-loop", Args: []string{"--verify-loop"}},
+	}},
 }
+
+// FixtureBinary names the fixture scheduler, which the agent runs from its
+// own binary in the fixture role.
+const FixtureBinary = "@fixture"
 
 func ptr[T any](v T) *T { return &v }
 

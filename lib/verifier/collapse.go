@@ -34,6 +34,7 @@ var (
 	regDump    = regexp.MustCompile(`^(\d+): R\d+.*$`)
 	gotoState  = regexp.MustCompile(`(goto pc[+-]\d+).*$`)
 	insnAddr   = regexp.MustCompile(`^\d+: `)
+	branchFrom = regexp.MustCompile(`^(from \d+ to \d+:).*$`)
 )
 
 // normalize strips the parts of a verifier line that change between loop
@@ -44,6 +45,7 @@ func normalize(l string) string {
 	if m := regDump.FindStringSubmatch(l); m != nil {
 		l = m[1] + ":"
 	}
+	l = branchFrom.ReplaceAllString(l, "$1")
 	l = gotoState.ReplaceAllString(l, "$1")
 	return strings.TrimRight(l, " \t")
 }

@@ -2,6 +2,7 @@ package verifier
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -39,6 +40,28 @@ func TestCollapseLoop(t *testing.T) {
 	}
 	if !strings.HasSuffix(out, "stack depth 16+8") {
 		t.Error("tail lost")
+	}
+}
+
+// TestCollapseRealVerifierTrace folds the trace the fixture's verify-loop
+// knob produced in a guest (kernel 6.12.117): the loop's iterations differ
+// only in register values.
+func TestCollapseRealVerifierTrace(t *testing.T) {
+	b, err := os.ReadFile("testdata/fixture_verify_loop.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := string(b)
+	out := Collapse(in)
+	if !strings.Contains(out, "identical iterations omitted") {
+		t.Fatalf("the verifier loop was not collapsed:\n%s", out[:min(len(out), 2000)])
+	}
+	before, after := strings.Count(in, "\n"), strings.Count(out, "\n")
+	if after*5 > before {
+		t.Errorf("%d lines → %d: expected at least a 5x reduction", before, after)
+	}
+	if !strings.Contains(out, "BPF program is too large. Processed 1000001 insn") {
+		t.Error("the verdict line was lost")
 	}
 }
 
