@@ -39,11 +39,20 @@ func (h hostView) waitAt(cpu int, t float64) (float64, bool) {
 // waitShare is the share of agent-time window [t0, t1] that vCPU cpu spent
 // runnable but not running on the host.
 func (h hostView) waitShare(cpu int, t0, t1 float64) (float64, bool) {
-	if t1 <= t0 {
+	if t1 <= t0 || len(h.samples) < 2 {
 		return 0, false
 	}
-	w0, ok0 := h.waitAt(cpu, t0+h.clock)
-	w1, ok1 := h.waitAt(cpu, t1+h.clock)
+	// The agent clock maps to host time within the 0.1 s poll period, so
+	// a window may poke past the samples: clamp it, if most of it remains.
+	a, b := t0+h.clock, t1+h.clock
+	first, last := h.samples[0].T, h.samples[len(h.samples)-1].T
+	ca, cb := max(a, first), min(b, last)
+	if cb-ca < (b-a)/2 {
+		return 0, false
+	}
+	t0, t1 = ca, cb
+	w0, ok0 := h.waitAt(cpu, t0)
+	w1, ok1 := h.waitAt(cpu, t1)
 	if !ok0 || !ok1 {
 		return 0, false
 	}
@@ -204,11 +213,15 @@ func (c *scenarioChecker) cgroup(cg *record.CgroupResult) {
 	}
 }
 
-// cohorts groups workers by launch cohort.
+// cohorts groups workers by launch cohort, leaving out fan-out messengers
+// (their role, not the scheduler, sets their share).
 func cohorts(ws []record.WorkerReport) [][]record.WorkerReport {
 	by := map[int][]record.WorkerReport{}
 	var order []int
 	for _, w := range ws {
+		if w.Role == "messenger" {
+			continue
+		}
 		if _, seen := by[w.Cohort]; !seen {
 			order = append(order, w.Cohort)
 		}

@@ -426,8 +426,11 @@ type WorkerReport struct {
 	WakeSamples   uint64    `json:"wake_samples"`
 	// Cohort numbers the launch batch: workers of one cohort started
 	// together, so fairness compares them with each other.
-	Cohort int    `json:"cohort,omitempty"`
-	Error  string `json:"error,omitempty"`
+	Cohort int `json:"cohort,omitempty"`
+	// Role is "messenger" for the waking worker of a fan-out group, whose
+	// share differs from its receivers' by design.
+	Role  string `json:"role,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // Thresholds are the limits scenario checks hold telemetry against. A nil

@@ -59,9 +59,12 @@ type Hold struct {
 // CgroupDef is a cgroup and its workloads.
 type CgroupDef struct {
 	// Name is a path below the scenario's root; "a/b" nests.
-	Name   string          `json:"name"`
-	Cpuset *CpusetSpec     `json:"cpuset,omitempty"`
-	Works  []workload.Spec `json:"works,omitempty"`
+	Name   string      `json:"name"`
+	Cpuset *CpusetSpec `json:"cpuset,omitempty"`
+	// Works defaults to one CpuSpin group when absent; an explicit empty
+	// list means a cgroup without workers (so no omitempty: the difference
+	// must survive encoding).
+	Works []workload.Spec `json:"works"`
 	// Host puts the workers in the root cgroup, outside the scenario's
 	// subtree, competing with it (host contention).
 	Host bool `json:"host,omitempty"`
