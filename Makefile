@@ -16,7 +16,7 @@ E2E_TIMEOUT ?= 75m
 # initramfs as /init, where there is no C library.
 GOBUILD   := CGO_ENABLED=0 $(GO) build -trimpath
 
-.PHONY: all build test unit lint fuzz deps kernel e2e bench clean
+.PHONY: all build test unit lint fuzz deps kernel e2e bench fixture clean
 
 all: build
 
@@ -54,3 +54,9 @@ test: deps lint build unit fuzz e2e
 
 clean:
 	rm -rf $(BIN)
+
+# The fixture scheduler's BPF object is committed; regenerate it after
+# changing lib/fixture/src/fixture.bpf.c (needs clang-19, bpftool and the
+# built 6.12 kernel's vmlinux, plus linux-source-6.12 for the scx headers).
+fixture:
+	scripts/build-fixture.sh

@@ -13,7 +13,7 @@
 set -eu
 
 pkgs="qemu-system-x86 build-essential flex bison bc libelf-dev libssl-dev dwarves cpio zstd xz-utils
-clang-19 llvm-19 lld-19 libbpf-dev libzstd-dev zlib1g-dev pkg-config linux-source-6.12 busybox-static"
+clang-19 llvm-19 lld-19 libbpf-dev libzstd-dev zlib1g-dev pkg-config linux-source-6.12 busybox-static bpftool"
 
 missing=""
 for p in $pkgs; do

@@ -131,6 +131,9 @@ func newBooter(ctx context.Context, o *options, stdout, stderr io.Writer) (*boot
 	if err := b.loadScheduler(); err != nil {
 		return nil, err
 	}
+	if o.Job == "verifier" && (o.Scheduler == "" || o.Scenario != "" || o.Exec != "") {
+		return nil, cli.Usagef("--job verifier needs --scheduler and takes no --scenario or --exec")
+	}
 	if o.Duration <= 0 || o.Workers < 1 {
 		return nil, cli.Usagef("--duration must be > 0 and --workers ≥ 1")
 	}

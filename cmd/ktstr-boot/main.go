@@ -71,6 +71,7 @@ type options struct {
 	SchedulerArgs string `name:"scheduler-args" help:"Extra scheduler arguments, space-separated (e.g. scx_qmap's fault knobs: -e 100)."`
 	Flags         string `help:"Scheduler flags to enable, comma-separated (a flag profile)."`
 	AllProfiles   bool   `name:"all-profiles" help:"One VM per valid flag profile of the scheduler."`
+	Job           string `default:"default" enum:"default,verifier" help:"verifier: only load the scheduler, list its BPF programs and their verifier cost, and unload it (no scenario or command)."`
 }
 
 func main() {

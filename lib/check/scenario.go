@@ -214,12 +214,15 @@ func (c *scenarioChecker) cgroup(cg *record.CgroupResult) {
 }
 
 // cohorts groups workers by launch cohort, leaving out fan-out messengers
-// (their role, not the scheduler, sets their share).
+// (their role, not the scheduler, sets their share) and workers pinned to
+// chosen CPU subsets.
 func cohorts(ws []record.WorkerReport) [][]record.WorkerReport {
 	by := map[int][]record.WorkerReport{}
 	var order []int
 	for _, w := range ws {
-		if w.Role == "messenger" {
+		// Workers confined to different CPU subsets on purpose are not
+		// expected to get equal shares.
+		if w.Role == "messenger" || w.Affinity == "random_subset" || w.Affinity == "single_cpu" || w.Affinity == "exact" {
 			continue
 		}
 		if _, seen := by[w.Cohort]; !seen {

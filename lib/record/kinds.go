@@ -210,6 +210,9 @@ type BPFProgram struct {
 	VerifiedInsns uint32 `json:"verified_insns"`
 	RunCount      uint64 `json:"run_count,omitempty"`
 	RunTimeNS     uint64 `json:"run_time_ns,omitempty"`
+	// VerifierStats is the verifier's statistics line, when the loader
+	// reported it (the fixture does).
+	VerifierStats string `json:"verifier_stats,omitempty"`
 }
 
 func (*Job) Kind() Kind { return KindJob }
@@ -429,8 +432,10 @@ type WorkerReport struct {
 	Cohort int `json:"cohort,omitempty"`
 	// Role is "messenger" for the waking worker of a fan-out group, whose
 	// share differs from its receivers' by design.
-	Role  string `json:"role,omitempty"`
-	Error string `json:"error,omitempty"`
+	Role string `json:"role,omitempty"`
+	// Affinity is the worker's affinity kind, if it had one.
+	Affinity string `json:"affinity,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // Thresholds are the limits scenario checks hold telemetry against. A nil

@@ -183,13 +183,14 @@ func (r *Runner) Stop() *record.SchedulerRun {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	run := r.run
+	run.Log = readTail(r.logPath, logTail)
 	if len(progs) > 0 {
+		attachVerifierStats(progs, run.Log)
 		run.Programs = progs
 	}
 	if code := r.cmd.ProcessState.ExitCode(); code >= 0 {
 		run.ExitCode = &code
 	}
-	run.Log = readTail(r.logPath, logTail)
 	run.ExitKind = kernelExitLine()
 	if run.Died {
 		run.Reason = explain(run.Reason, run.Log, run.ExitKind)
@@ -214,7 +215,8 @@ func explain(reason, log, kernel string) string {
 }
 
 // kernelExitLine finds the kernel's last "sched_ext: BPF scheduler ...
-// disabled (...)" message. /dev/kmsg is read with raw non-blocking reads
+// disabled (...)" message and the scheduler's exit message that follows it
+// ("sched_ext: NAME: text"). /dev/kmsg is read with raw non-blocking reads
 // (one record per read) until EAGAIN: through os.File, Go's poller would
 // wait for more messages forever.
 func kernelExitLine() string {
@@ -223,7 +225,7 @@ func kernelExitLine() string {
 		return ""
 	}
 	defer unix.Close(fd)
-	var last string
+	var last, detail string
 	buf := make([]byte, 8192)
 	for i := 0; i < 100000; i++ {
 		n, err := unix.Read(fd, buf)
@@ -233,9 +235,20 @@ func kernelExitLine() string {
 		if err != nil || n <= 0 {
 			break
 		}
-		if _, msg, ok := strings.Cut(string(buf[:n]), ";"); ok && strings.Contains(msg, "sched_ext:") && strings.Contains(msg, "disabled") {
-			last = strings.TrimSpace(strings.SplitN(msg, "\n", 2)[0])
+		_, msg, ok := strings.Cut(string(buf[:n]), ";")
+		if !ok {
+			continue
 		}
+		msg = strings.TrimSpace(strings.SplitN(msg, "\n", 2)[0])
+		switch {
+		case strings.HasPrefix(msg, "sched_ext: BPF scheduler") && strings.Contains(msg, "disabled"):
+			last, detail = msg, ""
+		case last != "" && detail == "" && strings.HasPrefix(msg, "sched_ext: ") && !strings.HasPrefix(msg, "sched_ext: BPF scheduler"):
+			detail = strings.TrimPrefix(msg, "sched_ext: ")
+		}
+	}
+	if detail != "" {
+		return last + ": " + detail
 	}
 	return last
 }
@@ -269,6 +282,27 @@ func Programs() []record.BPFProgram {
 			bp.RunCount, bp.RunTimeNS = stats.RunCount, uint64(stats.Runtime)
 		}
 		out = append(out, bp)
+	}
+}
+
+// attachVerifierStats copies "verifier PROG: stats" lines a loader printed
+// (the fixture does) to the matching programs.
+func attachVerifierStats(progs []record.BPFProgram, log string) {
+	for _, l := range strings.Split(log, "\n") {
+		rest, ok := strings.CutPrefix(l, "verifier ")
+		if !ok {
+			continue
+		}
+		name, stats, ok := strings.Cut(rest, ": ")
+		if !ok {
+			continue
+		}
+		for i := range progs {
+			// The kernel truncates program names to 15 characters.
+			if progs[i].Name == name || (len(progs[i].Name) == 15 && strings.HasPrefix(name, progs[i].Name)) {
+				progs[i].VerifierStats = stats
+			}
+		}
 	}
 }
 

@@ -93,6 +93,9 @@ func workerMain(stdin io.Reader, stdout io.Writer) int {
 	}
 	w, err := newWorker(task)
 	rep := record.WorkerReport{PID: os.Getpid(), Cgroup: task.Cgroup, WorkType: task.Spec.Type}
+	if task.Spec.Affinity != nil {
+		rep.Affinity = task.Spec.Affinity.Kind
+	}
 	if (task.Spec.Type == "FutexFanOut" || task.Spec.Type == "FanOutCompute") && task.GroupIndex == 0 {
 		rep.Role = "messenger"
 	}

@@ -1,0 +1,99 @@
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ktstr-go/ktstr/lib/record"
+)
+
+// bootFixture runs the fixture scheduler with flags on 1,2,2,1 and returns
+// the run record and ktstr-verify's output.
+func bootFixture(t *testing.T, flags, extra string) (*record.Run, result) {
+	t.Helper()
+	runs := filepath.Join(t.TempDir(), "runs.ndjson")
+	f := ""
+	if flags != "" {
+		f = "--flags " + flags
+	}
+	r := sh(t, fmt.Sprintf("ktstr-boot --kernel %s --topology 1,2,2,1 --scheduler ktstr-fixture %s %s | tee %s | ktstr-verify", kernelSpec(), f, extra, runs), "")
+	return decodeRun(t, records(t, readFile(t, runs))[record.KindRun][0]), r
+}
+
+// TestFixtureKnobs: each fault knob of the fixture is caught and named.
+func TestFixtureKnobs(t *testing.T) {
+	e2e(t)
+	t.Run("healthy", func(t *testing.T) {
+		run, r := bootFixture(t, "", "--scenario cgroup_steady")
+		if run.Outcome != record.OutcomeCompleted || r.code != 0 && !strings.Contains(r.stderr, "INCONCLUSIVE") {
+			t.Errorf("%s %s (exit %d)", run.Outcome, run.Reason, r.code)
+		}
+		for _, p := range run.Scheduler.Programs {
+			if p.VerifiedInsns == 0 || !strings.Contains(p.VerifierStats, "processed") {
+				t.Errorf("program %+v lacks verifier statistics", p)
+			}
+		}
+	})
+	t.Run("stall", func(t *testing.T) {
+		run, _ := bootFixture(t, "stall", "--scenario cgroup_steady --duration 8")
+		if run.Outcome != record.OutcomeSchedulerDied || !strings.Contains(run.Reason, "runnable task stall") {
+			t.Errorf("%s %q", run.Outcome, run.Reason)
+		}
+	})
+	t.Run("error", func(t *testing.T) {
+		run, _ := bootFixture(t, "error", "--scenario cgroup_steady")
+		if run.Outcome != record.OutcomeSchedulerDied || !strings.Contains(run.Reason, "ktstr fixture: error after 500 enqueues") {
+			t.Errorf("%s %q", run.Outcome, run.Reason)
+		}
+	})
+	t.Run("fail-verify", func(t *testing.T) {
+		run, r := bootFixture(t, "fail-verify", "")
+		if run.Outcome != record.OutcomeSchedulerDied || !strings.Contains(run.Reason, "load failed") {
+			t.Errorf("%s %q", run.Outcome, run.Reason)
+		}
+		if !strings.Contains(r.stderr, "--- scheduler log:") || !strings.Contains(r.stderr, "Possibly NULL pointer passed to trusted arg0") {
+			t.Errorf("the verifier's reason is not shown:\n%s", r.stderr)
+		}
+	})
+	t.Run("verify-loop", func(t *testing.T) {
+		run, r := bootFixture(t, "verify-loop", "--timeout 240")
+		if run.Outcome != record.OutcomeSchedulerDied || !strings.Contains(run.Scheduler.Log, "BPF program is too large") {
+			t.Errorf("%s %q", run.Outcome, run.Reason)
+		}
+		if !strings.Contains(r.stderr, "identical iterations omitted") {
+			t.Errorf("the verifier trace is not collapsed on stderr")
+		}
+	})
+	assertNoLeaks(t)
+}
+
+// TestFixtureVerifierDiff: comparing two fixture variants shows per-program
+// deltas of the verifier's instruction counts.
+func TestFixtureVerifierDiff(t *testing.T) {
+	e2e(t)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.ndjson"), filepath.Join(dir, "b.ndjson")
+	sh(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,1,2,1 --scheduler ktstr-fixture --job verifier > "+a, "")
+	sh(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,1,2,1 --scheduler ktstr-fixture --flags degrade,error --job verifier > "+b, "")
+	r := sh(t, "ktstr-verify --diff "+a+","+b, "")
+	if r.code != 0 || !strings.Contains(r.stderr, "PROGRAM") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	deltas := records(t, r.stdout)[record.KindDelta]
+	changed := 0
+	for _, l := range deltas {
+		var d record.Delta
+		if err := record.Unmarshal([]byte(l), &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Delta != 0 {
+			changed++
+		}
+	}
+	if len(deltas) < 5 || changed == 0 {
+		t.Errorf("%d deltas, %d changed: %s", len(deltas), changed, r.stderr)
+	}
+	assertNoLeaks(t)
+}
