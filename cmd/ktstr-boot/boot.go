@@ -552,6 +552,9 @@ func (b *booter) prepareAndRun(ctx context.Context, j *record.Job, runID, vmName
 	r := &record.Run{ID: runID, Job: j, Host: record.RunHost{Accel: accel.Accel, HostCPUs: b.hostCPUs, QEMUVersion: b.qemuVersion, MemoryMB: j.MemoryMB}}
 	if accel.Accel == vm.AccelTCG {
 		r.Host.TCGThreads, r.Host.TCGThreadsReason = vm.TCGThreads(j.Kernel, false)
+		if b.o.TCGThreads != "auto" && b.o.TCGThreads != r.Host.TCGThreads {
+			r.Host.TCGThreads, r.Host.TCGThreadsReason = b.o.TCGThreads, "forced by --tcg-threads (auto would choose "+r.Host.TCGThreads+": "+r.Host.TCGThreadsReason+")"
+		}
 	}
 	cpus := j.Topology.CPUs
 	if j.TimeoutS == 0 {

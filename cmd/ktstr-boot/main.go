@@ -57,6 +57,7 @@ type options struct {
 	Dmesg      bool     `help:"Verbose kernel console, streamed to stderr."`
 	Timeout    float64  `help:"Seconds before a VM is killed (default: boot estimate + duration + 30 s margin)."`
 	Accel      string   `default:"auto" enum:"auto,kvm,tcg" help:"auto = KVM if the CPU has vmx/svm and a boot probe works, else TCG."`
+	TCGThreads string   `name:"tcg-threads" default:"auto" enum:"auto,multi,single" help:"TCG threading: auto = multi for kernels that do not patch their own code at run time, single otherwise. Forcing multi on a patching kernel is for demonstrating why."`
 	Jobs       int      `short:"j" help:"VMs to run at once (default: host CPUs / 2, at least 1)."`
 	MemoryMB   int      `name:"memory" help:"Guest memory in MiB (default: max(512, 64/CPU) + 256)."`
 	KernelArgs []string `name:"kernel-arg" help:"Extra kernel command-line argument. Repeatable."`
