@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"math"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -51,12 +50,11 @@ func TestPipelineTopology1242(t *testing.T) {
 // TestPipelineTwoNodes checks NUMA nodes, their distances and four LLCs.
 func TestPipelineTwoNodes(t *testing.T) {
 	e2e(t)
-	runs := filepath.Join(t.TempDir(), "runs.ndjson")
-	r := sh(t, "ktstr-topo --distance 21 2,4,2,1 | ktstr-boot --kernel "+kernelSpec()+" | tee "+runs+" | ktstr-verify", "")
+	r, runs := bootVerify(t, "ktstr-topo --distance 21 2,4,2,1 | ktstr-boot --kernel "+kernelSpec(), "")
 	if r.code != 0 {
 		t.Fatalf("pipeline exit %d", r.code)
 	}
-	run := decodeRun(t, records(t, readFile(t, runs))[record.KindRun][0])
+	run := runs[0]
 	o := run.ObservedTopology
 	if o.NUMANodes != 2 || o.Nodes[0].CPUs != "0-3" || o.Nodes[1].CPUs != "4-7" || len(o.LLCGroups) != 4 {
 		t.Fatalf("observed %+v", o)
@@ -90,12 +88,11 @@ func TestPresetsUpTo16CPUs(t *testing.T) {
 // console tail, fails verification, and leaves nothing behind.
 func TestKernelPanic(t *testing.T) {
 	e2e(t)
-	runs := filepath.Join(t.TempDir(), "runs.ndjson")
-	r := sh(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,1,2,1 --exec 'echo c > /proc/sysrq-trigger' | tee "+runs+" | ktstr-verify", "")
+	r, runs := bootVerify(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,1,2,1 --exec 'echo c > /proc/sysrq-trigger'", "")
 	if r.code != 1 {
 		t.Errorf("exit %d, want 1", r.code)
 	}
-	run := decodeRun(t, records(t, readFile(t, runs))[record.KindRun][0])
+	run := runs[0]
 	if run.Outcome != record.OutcomeKernelPanic || !strings.Contains(run.Reason, "sysrq triggered crash") {
 		t.Errorf("outcome %s reason %q", run.Outcome, run.Reason)
 	}

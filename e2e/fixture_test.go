@@ -13,13 +13,12 @@ import (
 // the run record and ktstr-verify's output.
 func bootFixture(t *testing.T, flags, extra string) (*record.Run, result) {
 	t.Helper()
-	runs := filepath.Join(t.TempDir(), "runs.ndjson")
 	f := ""
 	if flags != "" {
 		f = "--flags " + flags
 	}
-	r := sh(t, fmt.Sprintf("ktstr-boot --kernel %s --topology 1,2,2,1 --scheduler ktstr-fixture %s %s | tee %s | ktstr-verify", kernelSpec(), f, extra, runs), "")
-	return decodeRun(t, records(t, readFile(t, runs))[record.KindRun][0]), r
+	r, runs := bootVerify(t, fmt.Sprintf("ktstr-boot --kernel %s --topology 1,2,2,1 --scheduler ktstr-fixture %s %s", kernelSpec(), f, extra), "")
+	return runs[0], r
 }
 
 // TestFixtureKnobs: each fault knob of the fixture is caught and named.

@@ -96,6 +96,19 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
+// bootVerify runs "BOOT | tee RUNS | ktstr-verify [verifyArgs]" and
+// returns the result (verdicts on stdout) and the run records.
+func bootVerify(t *testing.T, boot, verifyArgs string) (result, []*record.Run) {
+	t.Helper()
+	runs := filepath.Join(t.TempDir(), "runs.ndjson")
+	r := sh(t, boot+" | tee "+runs+" | ktstr-verify "+verifyArgs, "")
+	var out []*record.Run
+	for _, l := range records(t, readFile(t, runs))[record.KindRun] {
+		out = append(out, decodeRun(t, l))
+	}
+	return r, out
+}
+
 // records splits NDJSON output into lines by kind.
 func records(t *testing.T, out string) map[record.Kind][]string {
 	t.Helper()

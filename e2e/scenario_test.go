@@ -12,9 +12,8 @@ import (
 // worker used and proves isolation.
 func TestScenarioCpusetIsolation(t *testing.T) {
 	e2e(t)
-	runs := filepath.Join(t.TempDir(), "runs.ndjson")
-	r := sh(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,2,2,1 --scenario cgroup_cpuset_llc_steady --duration 3 | tee "+runs+" | ktstr-verify", "")
-	run := decodeRun(t, records(t, readFile(t, runs))[record.KindRun][0])
+	r, runs := bootVerify(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,2,2,1 --scenario cgroup_cpuset_llc_steady --duration 3", "")
+	run := runs[0]
 	if run.Scenario == nil || len(run.Scenario.Cgroups) != 2 {
 		t.Fatalf("scenario result %+v", run.Scenario)
 	}
@@ -105,8 +104,7 @@ func TestBadScenarioRejectedBeforeBoot(t *testing.T) {
 // shown, or is skipped because the topology is too small; none fails.
 func TestCatalogSweep(t *testing.T) {
 	e2e(t)
-	runs := filepath.Join(t.TempDir(), "runs.ndjson")
-	r := sh(t, "ktstr-topo 1,1,2,1 1,2,2,1 | ktstr-boot -j 2 --kernel "+kernelSpec()+" --scenario all | tee "+runs+" | ktstr-verify -q", "")
+	r, _ := bootVerify(t, "ktstr-topo 1,1,2,1 1,2,2,1 | ktstr-boot -j 2 --kernel "+kernelSpec()+" --scenario all", "-q")
 	verdicts := records(t, r.stdout)[record.KindVerdict]
 	counts := map[record.Status]int{}
 	for _, l := range verdicts {

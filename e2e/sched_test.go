@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,9 +14,8 @@ func TestKernelTreeSchedulersRunBasicScenarios(t *testing.T) {
 	e2e(t)
 	for _, s := range []string{"scx_simple", "scx_qmap", "scx_central", "scx_flatcg"} {
 		t.Run(s, func(t *testing.T) {
-			runs := filepath.Join(t.TempDir(), "runs.ndjson")
-			r := sh(t, "ktstr-boot -j 2 --kernel "+kernelSpec()+" --topology 1,2,2,1 --scheduler "+s+
-				" --scenario cgroup_steady,cgroup_cpuset_llc_steady,cgroup_cpuset_cross_llc_steady | tee "+runs+" | ktstr-verify", "")
+			r, runs := bootVerify(t, "ktstr-boot -j 2 --kernel "+kernelSpec()+" --topology 1,2,2,1 --scheduler "+s+
+				" --scenario cgroup_steady,cgroup_cpuset_llc_steady,cgroup_cpuset_cross_llc_steady", "")
 			if !strings.Contains(r.stderr, "=== BPF programs") {
 				t.Errorf("no program table on stderr")
 			}
@@ -27,8 +25,7 @@ func TestKernelTreeSchedulersRunBasicScenarios(t *testing.T) {
 					t.Errorf("%s: %s: %s", v.Subject, v.Status, failedDetail(v))
 				}
 			}
-			for _, l := range records(t, readFile(t, runs))[record.KindRun] {
-				run := decodeRun(t, l)
+			for _, run := range runs {
 				if run.Scheduler == nil || !run.Scheduler.Attached || len(run.Scheduler.Programs) == 0 {
 					t.Fatalf("%s: scheduler %+v", run.Job.ID, run.Scheduler)
 				}
@@ -57,12 +54,11 @@ func failedDetail(v *record.Verdict) string {
 // after N enqueues) gives scheduler_died with the exit reason text.
 func TestSchedulerErrorExitIsNamed(t *testing.T) {
 	e2e(t)
-	runs := filepath.Join(t.TempDir(), "runs.ndjson")
-	r := sh(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,2,2,1 --scheduler scx_qmap --scheduler-args=\"-e 200\" --scenario cgroup_steady | tee "+runs+" | ktstr-verify", "")
+	r, runs := bootVerify(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,2,2,1 --scheduler scx_qmap --scheduler-args=\"-e 200\" --scenario cgroup_steady", "")
 	if r.code != 1 {
 		t.Errorf("exit %d, want 1", r.code)
 	}
-	run := decodeRun(t, records(t, readFile(t, runs))[record.KindRun][0])
+	run := runs[0]
 	if run.Outcome != record.OutcomeSchedulerDied || !strings.Contains(run.Reason, "EXIT: scx_bpf_error (test triggering error)") ||
 		!strings.Contains(run.Reason, `BPF scheduler "qmap" disabled (scx_bpf_error)`) {
 		t.Errorf("outcome %s reason %q", run.Outcome, run.Reason)

@@ -204,12 +204,7 @@ func (c *scenarioChecker) cgroup(cg *record.CgroupResult) {
 			mig += w.Migrations
 			it += w.Iterations
 		}
-		ratio := float64(mig) / math.Max(1, float64(it))
-		ch := record.Check{Name: name("migration_ratio"), Status: record.StatusPass, Value: ratio, Limit: *c.t.MaxMigrationRatio}
-		if ratio > *c.t.MaxMigrationRatio {
-			ch.Status, ch.Detail = record.StatusFail, fmt.Sprintf("%d migrations over %d iterations", mig, it)
-		}
-		c.add(ch)
+		c.upper(name("migration_ratio"), float64(mig)/math.Max(1, float64(it)), *c.t.MaxMigrationRatio, false, "migration ratio %.3f over %d iterations", int(it))
 	}
 }
 
@@ -319,12 +314,7 @@ func (c *scenarioChecker) throughput(cg *record.CgroupResult, ws []record.Worker
 		}
 	}
 	if c.t.MaxThroughputCV != nil && len(rates) >= 2 {
-		cv := coefVar(rates)
-		ch := record.Check{Name: name("throughput_cv"), Status: record.StatusPass, Value: round(cv), Limit: *c.t.MaxThroughputCV}
-		if cv > *c.t.MaxThroughputCV {
-			ch.Status, ch.Detail = record.StatusFail, fmt.Sprintf("work rate CV %.2f across %d workers", cv, len(rates))
-		}
-		c.add(c.timing(ch))
+		c.upper(name("throughput_cv"), coefVar(rates), *c.t.MaxThroughputCV, true, "work rate CV %.2f across %d workers", len(rates))
 	}
 	if c.t.MinWorkRate != nil {
 		ch := record.Check{Name: name("min_work_rate"), Status: record.StatusPass, Limit: *c.t.MinWorkRate}
@@ -349,21 +339,25 @@ func (c *scenarioChecker) wakeLatency(cg *record.CgroupResult, ws []record.Worke
 		return
 	}
 	if c.t.MaxP99WakeLatencyUS != nil {
-		p99 := Percentile(all, 0.99)
-		ch := record.Check{Name: name("wake_p99_us"), Status: record.StatusPass, Value: round(p99), Limit: *c.t.MaxP99WakeLatencyUS}
-		if p99 > *c.t.MaxP99WakeLatencyUS {
-			ch.Status, ch.Detail = record.StatusFail, fmt.Sprintf("p99 wake latency %.0fµs over %d samples", p99, len(all))
-		}
-		c.add(c.timing(ch))
+		c.upper(name("wake_p99_us"), Percentile(all, 0.99), *c.t.MaxP99WakeLatencyUS, true, "p99 wake latency %.0fµs over %d samples", len(all))
 	}
 	if c.t.MaxWakeLatencyCV != nil && len(all) >= 2 {
-		cv := coefVar(all)
-		ch := record.Check{Name: name("wake_cv"), Status: record.StatusPass, Value: round(cv), Limit: *c.t.MaxWakeLatencyCV}
-		if cv > *c.t.MaxWakeLatencyCV {
-			ch.Status, ch.Detail = record.StatusFail, fmt.Sprintf("wake latency CV %.2f over %d samples", cv, len(all))
-		}
-		c.add(c.timing(ch))
+		c.upper(name("wake_cv"), coefVar(all), *c.t.MaxWakeLatencyCV, true, "wake latency CV %.2f over %d samples", len(all))
 	}
+}
+
+// upper adds a check that value stays at or under limit; on failure the
+// detail is format applied to value and n. Timing checks get the host-noise
+// treatment.
+func (c *scenarioChecker) upper(name string, value, limit float64, timing bool, format string, n int) {
+	ch := record.Check{Name: name, Status: record.StatusPass, Value: round(value), Limit: limit}
+	if value > limit {
+		ch.Status, ch.Detail = record.StatusFail, fmt.Sprintf(format, value, n)
+	}
+	if timing {
+		ch = c.timing(ch)
+	}
+	c.add(ch)
 }
 
 // Percentile is the nearest-rank percentile: the ceil(n·p)-th smallest.
