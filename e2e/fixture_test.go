@@ -96,3 +96,26 @@ func TestFixtureVerifierDiff(t *testing.T) {
 	}
 	assertNoLeaks(t)
 }
+
+// TestBPFObjectVerification: --bpf-object loads an object for verification
+// only and reports each program's verifier statistics.
+func TestBPFObjectVerification(t *testing.T) {
+	e2e(t)
+	obj, _ := filepath.Abs("../lib/fixture/fixture.bpf.o")
+	r, runs := bootVerify(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,1,2,1 --bpf-object "+obj+" --job verifier", "")
+	if r.code != 0 {
+		t.Fatalf("exit %d", r.code)
+	}
+	if len(runs[0].BPFObjects) != 1 || len(runs[0].BPFObjects[0].Programs) != 5 {
+		t.Fatalf("objects %+v", runs[0].BPFObjects)
+	}
+	for _, p := range runs[0].BPFObjects[0].Programs {
+		if p.VerifiedInsns == 0 || !strings.Contains(p.VerifierStats, "processed") {
+			t.Errorf("%+v", p)
+		}
+	}
+	if !strings.Contains(r.stderr, "processed=") {
+		t.Errorf("no verifier statistics in the table")
+	}
+	assertNoLeaks(t)
+}

@@ -131,8 +131,15 @@ func newBooter(ctx context.Context, o *options, stdout, stderr io.Writer) (*boot
 	if err := b.loadScheduler(); err != nil {
 		return nil, err
 	}
-	if o.Job == "verifier" && (o.Scheduler == "" || o.Scenario != "" || o.Exec != "") {
-		return nil, cli.Usagef("--job verifier needs --scheduler and takes no --scenario or --exec")
+	if o.Job == "verifier" && ((o.Scheduler == "" && len(o.BPFObject) == 0) || o.Scenario != "" || o.Exec != "") {
+		return nil, cli.Usagef("--job verifier needs --scheduler or --bpf-object and takes no --scenario or --exec")
+	}
+	for i, p := range o.BPFObject {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, &cli.UsageError{Err: err}
+		}
+		o.BPFObject[i] = abs
 	}
 	if o.Duration <= 0 || o.Workers < 1 {
 		return nil, cli.Usagef("--duration must be > 0 and --workers ≥ 1")
@@ -387,6 +394,14 @@ func (b *booter) fillJob(ctx context.Context, j *record.Job) error {
 	if len(j.Include) == 0 {
 		j.Include = slices.Clone(b.o.Include)
 	}
+	if len(j.BPFObjects) == 0 {
+		j.BPFObjects = slices.Clone(b.o.BPFObject)
+	}
+	for _, obj := range j.BPFObjects {
+		if !slices.Contains(j.Include, obj) {
+			j.Include = append(j.Include, obj)
+		}
+	}
 	if s := j.Scheduler; s != nil {
 		if !j.Kernel.SchedExt {
 			return &cli.UsageError{Err: fmt.Errorf("scheduler %s: kernel %s has no sched_ext (CONFIG_SCHED_CLASS_EXT)", s.Name, j.Kernel.Image)}
@@ -623,6 +638,8 @@ func fillRun(r *record.Run, res *vm.Result) {
 			r.Scenario = m.Scenario
 		case guest.MsgScheduler:
 			r.Scheduler = m.Scheduler
+		case guest.MsgBPFObject:
+			r.BPFObjects = append(r.BPFObjects, *m.BPFObject)
 		case guest.MsgError:
 			r.GuestErrors = append(r.GuestErrors, m.Text)
 		}

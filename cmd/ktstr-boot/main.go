@@ -68,11 +68,12 @@ type options struct {
 	Workers       int     `default:"2" help:"Workers per cgroup when the scenario does not say."`
 	ListScenarios bool    `name:"list-scenarios" help:"Print the scenario catalog and exit."`
 
-	Scheduler     string `help:"sched_ext scheduler: a built-in (scx_simple, scx_qmap, scx_central, scx_flatcg: from the kernel's cache entry), a definition file (JSON) or a binary. Default: EEVDF."`
-	SchedulerArgs string `name:"scheduler-args" help:"Extra scheduler arguments, space-separated (e.g. scx_qmap's fault knobs: -e 100)."`
-	Flags         string `help:"Scheduler flags to enable, comma-separated (a flag profile)."`
-	AllProfiles   bool   `name:"all-profiles" help:"One VM per valid flag profile of the scheduler."`
-	Job           string `default:"default" enum:"default,verifier" help:"verifier: only load the scheduler, list its BPF programs and their verifier cost, and unload it (no scenario or command)."`
+	Scheduler     string   `help:"sched_ext scheduler: a built-in (scx_simple, scx_qmap, scx_central, scx_flatcg: from the kernel's cache entry), a definition file (JSON) or a binary. Default: EEVDF."`
+	SchedulerArgs string   `name:"scheduler-args" help:"Extra scheduler arguments, space-separated (e.g. scx_qmap's fault knobs: -e 100)."`
+	Flags         string   `help:"Scheduler flags to enable, comma-separated (a flag profile)."`
+	AllProfiles   bool     `name:"all-profiles" help:"One VM per valid flag profile of the scheduler."`
+	BPFObject     []string `name:"bpf-object" help:"BPF object file to load in the guest for verification only (per-program verifier statistics, or the log of the rejection). Repeatable." type:"existingfile"`
+	Job           string   `default:"default" enum:"default,verifier" help:"verifier: only load the scheduler, list its BPF programs and their verifier cost, and unload it (no scenario or command)."`
 }
 
 func main() {

@@ -20,41 +20,63 @@ const logLines = 40
 // their verifier cost; "!" marks ≥ 75 % of the 1M instruction limit.
 func writePrograms(w io.Writer, runs []*record.Run) {
 	for _, r := range runs {
-		if r.Scheduler == nil || len(r.Scheduler.Programs) == 0 {
-			continue
+		if r.Scheduler != nil && len(r.Scheduler.Programs) > 0 {
+			programTable(w, fmt.Sprintf("%s (%s)", r.Job.ID, r.ID), r.Scheduler.Programs)
 		}
-		fmt.Fprintf(w, "=== BPF programs: %s (%s) ===\n", r.Job.ID, r.ID)
-		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "PROGRAM\tTYPE\tVERIFIED_INSNS\tLIMIT%\tRUNS")
-		for _, p := range r.Scheduler.Programs {
-			mark := ""
-			if verifier.NearLimit(p.VerifiedInsns) {
-				mark = " !"
+		for _, o := range r.BPFObjects {
+			if len(o.Programs) > 0 {
+				programTable(w, fmt.Sprintf("%s in %s (%s)", o.Path, r.Job.ID, r.ID), o.Programs)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f%s\t%d\n", p.Name, p.Type, p.VerifiedInsns, float64(p.VerifiedInsns)/verifier.InsnLimit*100, mark, p.RunCount)
 		}
-		tw.Flush()
 	}
 }
 
+func programTable(w io.Writer, title string, progs []record.BPFProgram) {
+	fmt.Fprintf(w, "=== BPF programs: %s ===\n", title)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROGRAM\tTYPE\tVERIFIED_INSNS\tLIMIT%\tRUNS\tVERIFIER")
+	for _, p := range progs {
+		mark := ""
+		if verifier.NearLimit(p.VerifiedInsns) {
+			mark = " !"
+		}
+		stats := "-"
+		if s, ok := verifier.ParseStats(strings.ReplaceAll(p.VerifierStats, "; ", "\n")); ok {
+			stats = s.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f%s\t%d\t%s\n", p.Name, p.Type, p.VerifiedInsns, float64(p.VerifiedInsns)/verifier.InsnLimit*100, mark, p.RunCount, stats)
+	}
+	tw.Flush()
+}
+
 // writeSchedulerLogs prints the (cycle-collapsed) log tail of every
-// scheduler that died.
+// scheduler that died and every BPF object the verifier rejected.
 func writeSchedulerLogs(w io.Writer, runs []*record.Run, raw bool) {
 	for _, r := range runs {
+		for _, o := range r.BPFObjects {
+			if o.Error != "" {
+				writeLog(w, fmt.Sprintf("verifier log: %s in %s (%s): %s", o.Path, r.Job.ID, r.ID, o.Error), o.Log, raw)
+			}
+		}
 		s := r.Scheduler
 		if s == nil || (!s.Died && s.Attached) || s.Log == "" {
 			continue
 		}
-		log := s.Log
-		if !raw {
-			log = verifier.Collapse(log)
-		}
-		lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
-		if len(lines) > logLines {
-			lines = lines[len(lines)-logLines:]
-		}
-		fmt.Fprintf(w, "--- scheduler log: %s (%s): %s ---\n%s\n--- end scheduler log ---\n", r.Job.ID, r.ID, s.Reason, strings.Join(lines, "\n"))
+		writeLog(w, fmt.Sprintf("scheduler log: %s (%s): %s", r.Job.ID, r.ID, s.Reason), s.Log, raw)
 	}
+}
+
+// writeLog prints the last logLines lines of a log, cycle-collapsed
+// unless raw.
+func writeLog(w io.Writer, title, log string, raw bool) {
+	if !raw {
+		log = verifier.Collapse(log)
+	}
+	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
+	if len(lines) > logLines {
+		lines = lines[len(lines)-logLines:]
+	}
+	fmt.Fprintf(w, "--- %s ---\n%s\n--- end ---\n", title, strings.Join(lines, "\n"))
 }
 
 // readRuns reads the run records of a file.
@@ -99,6 +121,9 @@ func diff(a, b string, stdout, stderr io.Writer) error {
 		for _, r := range runs {
 			if r.Scheduler != nil {
 				out = append(out, r.Scheduler.Programs...)
+			}
+			for _, o := range r.BPFObjects {
+				out = append(out, o.Programs...)
 			}
 		}
 		return out

@@ -6,6 +6,7 @@ package check
 
 import (
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -28,6 +29,9 @@ func Judge(r *record.Run, override *record.Thresholds) *record.Verdict {
 		}
 		if r.Job != nil && r.Job.Scheduler != nil {
 			v.Checks = append(v.Checks, Scheduler(r)...)
+		}
+		if r.Job != nil && len(r.Job.BPFObjects) > 0 {
+			v.Checks = append(v.Checks, BPFObjects(r)...)
 		}
 		if r.Job != nil && len(r.Job.Scenario) > 0 {
 			v.Checks = append(v.Checks, Scenario(r, Merge(r.Job.Thresholds, override))...)
@@ -115,6 +119,39 @@ func Scheduler(r *record.Run) []record.Check {
 		}
 		c := record.Check{Name: "bpf.verified_insns", Status: record.StatusPass, Value: worst, Limit: verifier.InsnLimit,
 			Detail: fmt.Sprintf("%d programs", len(s.Programs))}
+		if len(near) > 0 {
+			c.Detail += fmt.Sprintf("; warning: ≥ %.0f%% of the limit: %s", verifier.WarnFraction*100, strings.Join(near, ", "))
+		}
+		checks = append(checks, c)
+	}
+	return checks
+}
+
+// BPFObjects checks that every object passed the verifier, with each
+// program's cost against the 1M budget.
+func BPFObjects(r *record.Run) []record.Check {
+	var checks []record.Check
+	for _, want := range r.Job.BPFObjects {
+		name := fmt.Sprintf("bpf_object[%s]", filepath.Base(want))
+		i := slices.IndexFunc(r.BPFObjects, func(o record.BPFObject) bool { return o.Path == want })
+		if i < 0 {
+			checks = append(checks, record.Check{Name: name, Status: record.StatusFail, Detail: "the guest reported nothing for it"})
+			continue
+		}
+		o := r.BPFObjects[i]
+		if o.Error != "" {
+			checks = append(checks, record.Check{Name: name, Status: record.StatusFail, Detail: o.Error})
+			continue
+		}
+		var worst uint32
+		var near []string
+		for _, p := range o.Programs {
+			worst = max(worst, p.VerifiedInsns)
+			if verifier.NearLimit(p.VerifiedInsns) {
+				near = append(near, fmt.Sprintf("%s %d", p.Name, p.VerifiedInsns))
+			}
+		}
+		c := record.Check{Name: name, Status: record.StatusPass, Value: worst, Limit: verifier.InsnLimit, Detail: fmt.Sprintf("%d programs verified", len(o.Programs))}
 		if len(near) > 0 {
 			c.Detail += fmt.Sprintf("; warning: ≥ %.0f%% of the limit: %s", verifier.WarnFraction*100, strings.Join(near, ", "))
 		}

@@ -112,6 +112,11 @@ func (a *Agent) run() error {
 	} else {
 		a.send(Message{Type: MsgTopology, Topology: observed})
 	}
+	for _, obj := range job.BPFObjects {
+		res := sched.VerifyObject(filepath.Join(IncludeDir, filepath.Base(obj)))
+		res.Path = obj
+		a.send(Message{Type: MsgBPFObject, BPFObject: &res})
+	}
 	if job.Scheduler != nil {
 		runner, err := a.startScheduler(job.Scheduler)
 		if err != nil {

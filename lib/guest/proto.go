@@ -35,6 +35,7 @@ const (
 	MsgExec      = "exec"
 	MsgScenario  = "scenario"
 	MsgScheduler = "scheduler"
+	MsgBPFObject = "bpf_object"
 	MsgLog       = "log"
 	MsgError     = "error"
 	MsgDone      = "done"
@@ -50,6 +51,7 @@ type Message struct {
 	Exec      *record.ExecResult     `json:"exec,omitempty"`
 	Scenario  *record.ScenarioResult `json:"scenario,omitempty"`
 	Scheduler *record.SchedulerRun   `json:"scheduler,omitempty"`
+	BPFObject *record.BPFObject      `json:"bpf_object,omitempty"`
 	// Text is the message of a log or error.
 	Text string `json:"text,omitempty"`
 }

@@ -162,6 +162,19 @@ type Job struct {
 	Thresholds *Thresholds `json:"thresholds,omitempty"`
 	// Scheduler is the sched_ext scheduler to run; nil means EEVDF.
 	Scheduler *Scheduler `json:"scheduler,omitempty"`
+	// BPFObjects are BPF object files (host paths) the guest loads for
+	// verification only: each program's verifier statistics, or the log of
+	// the rejection.
+	BPFObjects []string `json:"bpf_objects,omitempty"`
+}
+
+// BPFObject is the verification of one BPF object file in the guest.
+type BPFObject struct {
+	Path     string       `json:"path"`
+	Programs []BPFProgram `json:"programs,omitempty"`
+	// Error is the load failure; Log the verifier's log for it.
+	Error string `json:"error,omitempty"`
+	Log   string `json:"log,omitempty"`
 }
 
 // Scheduler is the sched_ext scheduler of a job, resolved: the exact
@@ -260,6 +273,8 @@ type Run struct {
 	Scenario *ScenarioResult `json:"scenario,omitempty"`
 	// Scheduler is the scheduler's story, if the job ran one.
 	Scheduler *SchedulerRun `json:"scheduler,omitempty"`
+	// BPFObjects are the verifications of Job.BPFObjects.
+	BPFObjects []BPFObject `json:"bpf_objects,omitempty"`
 }
 
 func (*Run) Kind() Kind { return KindRun }
