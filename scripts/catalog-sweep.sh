@@ -35,6 +35,6 @@ for subject in sorted(by):
         print(f"{subject}: " + ", ".join(f"{k} {n}" for k, n in sorted(c.items())))
 print("all: " + ", ".join(f"{k} {n}" for k, n in sorted(total.items())))
 clean = sum(1 for s in by.values() if set(s) <= {"pass"})
-print(f"{clean} of {len(by)} scenario×topology cases passed every run; "
-      f"{sum(1 for s in by.values() if set(s) <= {"skip"})} skipped (topology too small)")
+skipped = sum(1 for s in by.values() if set(s) <= {"skip"})
+print(f"{clean} of {len(by)} scenario x topology cases passed every run; {skipped} skipped (topology too small)")
 '
