@@ -56,9 +56,17 @@ const (
 // maxWakeSamples caps the reservoir of wake-latency samples.
 const maxWakeSamples = 100_000
 
-// cpuSampleEvery is how many work units pass between getcpu calls: a
-// syscall per unit would cost more than the 1 % telemetry budget under TCG.
-const cpuSampleEvery = 16
+// Checkpoints (clock read, gap bookkeeping, and every cpuSampleEvery-th
+// one a getcpu) run every stride units. The stride adapts so that
+// checkpoints are minCheckpointGap to maxCheckpointGap apart: often enough
+// that a scheduling gap is measured to well under a millisecond, rarely
+// enough that bookkeeping stays under 1 % of a short unit's cost.
+const (
+	cpuSampleEvery   = 16
+	minCheckpointGap = 50 * time.Microsecond
+	maxCheckpointGap = 500 * time.Microsecond
+	maxStride        = 1024
+)
 
 // WorkerMain is the worker process: it reads its task, sets itself up,
 // reports ready, waits for go, works until told to stop, and writes its
@@ -156,14 +164,38 @@ type worker struct {
 	maxGapAt          time.Duration
 	maxGapCPU         int
 	maxGapStart       time.Time
-	cpus              map[int]bool
+	cpus              cpuSet
 	lastCPU           int
 	pendingGapCPU     bool
+	stride, sinceLast uint64
+	checkpoints       uint64
+}
+
+// cpuSet is a bitset of CPU numbers (up to 8192, the x86 NR_CPUS limit).
+type cpuSet [128]uint64
+
+func (s *cpuSet) add(c int) {
+	if c >= 0 && c < 8192 {
+		s[c/64] |= 1 << (c % 64)
+	}
+}
+
+func (s *cpuSet) list() []int {
+	var out []int
+	for i, w := range s {
+		for b := 0; w != 0; b++ {
+			if w&1 != 0 {
+				out = append(out, i*64+b)
+			}
+			w >>= 1
+		}
+	}
+	return out
 }
 
 func newWorker(t Task) (*worker, error) {
 	w := &worker{task: t, params: t.Spec.Resolved(), rng: rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(time.Now().UnixNano()))),
-		cpus: map[int]bool{}, tid: unix.Gettid(), lastCPU: -1}
+		tid: unix.Gettid(), lastCPU: -1, stride: 1}
 	if t.Shared {
 		f := os.NewFile(3, "shared")
 		b, err := unix.Mmap(int(f.Fd()), 0, sharedSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
@@ -232,7 +264,9 @@ func (w *worker) run(rep *record.WorkerReport) {
 	for !w.stop.Load() {
 		w.unit()
 		w.units++
-		w.checkpoint()
+		if w.sinceLast++; w.sinceLast >= w.stride {
+			w.checkpoint()
+		}
 	}
 	wall := time.Since(w.start)
 	rep.WorkUnits, rep.Iterations = w.units, w.iterations
@@ -247,11 +281,7 @@ func (w *worker) run(rep *record.WorkerReport) {
 	if !w.maxGapStart.IsZero() {
 		rep.MaxGapStartT = float64(w.maxGapStart.UnixNano()) / 1e9 // wall clock; the agent converts
 	}
-	var used []int
-	for c := range w.cpus {
-		used = append(used, c)
-	}
-	rep.CPUsUsed = topology.FormatList(used)
+	rep.CPUsUsed = topology.FormatList(w.cpus.list())
 	if d1, ok := schedstat(w.tid); ok {
 		rep.RunDelayS = (d1 - delay0).Seconds()
 	}
@@ -259,16 +289,24 @@ func (w *worker) run(rep *record.WorkerReport) {
 	rep.WakeLatencyUS, rep.WakeSamples = w.wake, w.wakeTotal
 }
 
-// checkpoint records progress after each unit: the gap since the previous
-// unit, and every cpuSampleEvery units (or right after a long gap) the CPU.
+// checkpoint records progress: the time since the previous checkpoint
+// (the largest is the scheduling gap), and every cpuSampleEvery-th time, or
+// right after a new largest gap, the CPU. It adapts the stride.
 func (w *worker) checkpoint() {
 	now := time.Now()
-	if gap := now.Sub(w.last); gap > w.maxGap {
+	gap := now.Sub(w.last)
+	if gap > w.maxGap {
 		w.maxGap, w.maxGapAt, w.maxGapStart = gap, w.last.Sub(w.start), w.last
 		w.pendingGapCPU = true
 	}
-	w.last = now
-	if w.pendingGapCPU || w.units%cpuSampleEvery == 0 {
+	switch {
+	case gap < minCheckpointGap && w.stride < maxStride:
+		w.stride *= 2
+	case gap > maxCheckpointGap && w.stride > 1:
+		w.stride /= 2
+	}
+	w.last, w.sinceLast = now, 0
+	if w.checkpoints++; w.pendingGapCPU || w.checkpoints%cpuSampleEvery == 0 {
 		c := w.sampleCPU()
 		if w.pendingGapCPU {
 			w.maxGapCPU, w.pendingGapCPU = c, false
@@ -278,7 +316,7 @@ func (w *worker) checkpoint() {
 
 func (w *worker) sampleCPU() int {
 	c := getcpu()
-	w.cpus[c] = true
+	w.cpus.add(c)
 	w.lastCPU = c
 	return c
 }
