@@ -14,7 +14,7 @@ FUZZTIME  ?= 5s
 E2E_TIMEOUT ?= 75m
 # Tools are static (CGO_ENABLED=0): ktstr-boot copies itself into the guest
 # initramfs as /init, where there is no C library.
-GOBUILD   := CGO_ENABLED=0 $(GO) build -trimpath
+GOBUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w"
 
 .PHONY: all build test unit lint fuzz deps kernel e2e bench fixture clean
 

@@ -145,10 +145,24 @@ func newBooter(ctx context.Context, o *options, stdout, stderr io.Writer) (*boot
 		return nil, cli.Usagef("--duration must be > 0 and --workers ≥ 1")
 	}
 	vm.SweepStaleShm("/dev/shm")
+	pruneLogs(b.logDir, logRetention)
 	return b, nil
 }
 
 func (b *booter) close() {}
+
+// logRetention is how long console logs are kept.
+const logRetention = 14 * 24 * time.Hour
+
+// pruneLogs removes console logs older than age.
+func pruneLogs(dir string, age time.Duration) {
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.console.log"))
+	for _, l := range logs {
+		if st, err := os.Stat(l); err == nil && time.Since(st.ModTime()) > age {
+			os.Remove(l)
+		}
+	}
+}
 
 func (b *booter) logf(format string, args ...any) {
 	fmt.Fprintf(b.stderr, name+": "+format+"\n", args...)
@@ -577,7 +591,7 @@ func (b *booter) prepareAndRun(ctx context.Context, j *record.Job, runID, vmName
 	}
 	r.Timings.TimeoutS = j.TimeoutS
 
-	base, err := b.baseArchive(j.Include)
+	base, err := b.baseArchive(j.Include, initrdCompression(b.o.InitrdCompression, accel.Accel, j.Kernel))
 	if err != nil {
 		return nil, err
 	}
@@ -690,9 +704,33 @@ func (b *booter) kvmProbe(ctx context.Context) error {
 	return nil
 }
 
-// baseArchive returns the cached compressed base initramfs for includes.
-func (b *booter) baseArchive(includes []string) (string, error) {
-	key := strings.Join(includes, "\x00")
+// initrdCompression resolves --initramfs-compression. auto: none under
+// TCG, where the guest decompresses zstd in emulation (measured: a 5.5 MB
+// zstd base took 636 ms to unpack, 12.7 MB uncompressed 182 ms); zstd under
+// KVM, or gzip when the kernel's config says it has no zstd initramfs
+// support.
+func initrdCompression(flag, accel string, k *record.Kernel) initramfs.Compression {
+	if flag != "auto" {
+		return initramfs.Compression(flag)
+	}
+	if accel == vm.AccelTCG {
+		return initramfs.None
+	}
+	if k.Config != "" {
+		if f, err := os.Open(k.Config); err == nil {
+			cfg, err := kernel.ParseConfig(f)
+			f.Close()
+			if err == nil && !cfg.Enabled("RD_ZSTD") && cfg.Enabled("RD_GZIP") {
+				return initramfs.Gzip
+			}
+		}
+	}
+	return initramfs.Zstd
+}
+
+// baseArchive returns the cached base initramfs for includes.
+func (b *booter) baseArchive(includes []string, c initramfs.Compression) (string, error) {
+	key := string(c) + "\x00" + strings.Join(includes, "\x00")
 	b.baseMu.Lock()
 	defer b.baseMu.Unlock()
 	if p, ok := b.bases[key]; ok {
@@ -702,7 +740,7 @@ func (b *booter) baseArchive(includes []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	p, _, err := a.Cached(filepath.Join(b.cacheRoot, "initramfs"), initramfs.Zstd)
+	p, _, err := a.Cached(filepath.Join(b.cacheRoot, "initramfs"), c)
 	if err != nil {
 		return "", fmt.Errorf("build initramfs: %w", err)
 	}

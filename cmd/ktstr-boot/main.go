@@ -63,6 +63,8 @@ type options struct {
 	KernelArgs []string `name:"kernel-arg" help:"Extra kernel command-line argument. Repeatable."`
 	LogDir     string   `name:"log-dir" help:"Where console logs are kept (default: <ktstr cache>/logs)." type:"path"`
 
+	InitrdCompression string `name:"initramfs-compression" default:"auto" enum:"auto,zstd,gzip,none" help:"Base initramfs compression. auto: none under TCG (emulated zstd decompression is slow), zstd under KVM (gzip if the kernel lacks RD_ZSTD)."`
+
 	Scenario      string  `help:"Scenario(s) to run in the guest: catalog names or JSON files, comma-separated, or all; each topology becomes one VM per scenario."`
 	Duration      float64 `default:"3" help:"Scenario duration in seconds."`
 	Workers       int     `default:"2" help:"Workers per cgroup when the scenario does not say."`

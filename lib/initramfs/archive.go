@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -254,5 +255,32 @@ func (a *Archive) Cached(dir string, c Compression) (path string, hit bool, err 
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return "", false, err
 	}
+	prune(dir, keepArchives)
 	return path, false, nil
+}
+
+// keepArchives is how many cached archives survive a new one: each rebuild
+// of the agent makes a new key, and old ones are never used again.
+const keepArchives = 8
+
+// prune removes all but the newest keep archives in dir.
+func prune(dir string, keep int) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	type file struct {
+		path string
+		mod  int64
+	}
+	var files []file
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
+			files = append(files, file{filepath.Join(dir, e.Name()), info.ModTime().UnixNano()})
+		}
+	}
+	slices.SortFunc(files, func(a, b file) int { return int(b.mod - a.mod) })
+	for i := keep; i < len(files); i++ {
+		os.Remove(files[i].path)
+	}
 }
