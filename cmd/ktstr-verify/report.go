@@ -63,6 +63,9 @@ func writeSchedulerLogs(w io.Writer, runs []*record.Run, raw bool) {
 			continue
 		}
 		writeLog(w, fmt.Sprintf("scheduler log: %s (%s): %s", r.Job.ID, r.ID, s.Reason), s.Log, raw)
+		if s.Dump != "" {
+			writeLog(w, fmt.Sprintf("sched_ext dump: %s (%s)", r.Job.ID, r.ID), s.Dump, raw)
+		}
 	}
 }
 

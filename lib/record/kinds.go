@@ -209,8 +209,11 @@ type SchedulerRun struct {
 	ExitCode *int    `json:"exit_code,omitempty"`
 	// ExitKind is the kernel's sched_ext exit line (dmesg), if any.
 	ExitKind string `json:"exit_kind,omitempty"`
-	// Log is the tail of the scheduler's output (cycle-collapsed).
-	Log      string       `json:"log,omitempty"`
+	// Log is the tail of the scheduler's output.
+	Log string `json:"log,omitempty"`
+	// Dump is the kernel's sched_ext exit dump (sched_ext_dump trace
+	// events), when it exited with an error.
+	Dump     string       `json:"dump,omitempty"`
 	Programs []BPFProgram `json:"programs,omitempty"`
 }
 

@@ -19,6 +19,9 @@ import (
 )
 
 const (
+	dumpEvent = "/sys/kernel/tracing/events/sched_ext/sched_ext_dump/enable"
+	traceFile = "/sys/kernel/tracing/trace"
+	dumpLimit = 64 << 10
 	stateFile = "/sys/kernel/sched_ext/state"
 	opsFile   = "/sys/kernel/sched_ext/root/ops"
 	logTail   = 256 << 10
@@ -42,6 +45,9 @@ type Runner struct {
 // output going to a log file, and enables BPF run-time statistics.
 func Start(binary string, args []string, ops string, env ...string) (*Runner, error) {
 	os.WriteFile("/proc/sys/kernel/bpf_stats_enabled", []byte("1"), 0)
+	// The kernel writes its exit dump (sched_ext_dump) to the trace buffer;
+	// schedulers that do not print it themselves would otherwise lose it.
+	os.WriteFile(dumpEvent, []byte("1"), 0)
 	log, err := os.CreateTemp("/tmp", "sched-*.log")
 	if err != nil {
 		return nil, err
@@ -192,6 +198,7 @@ func (r *Runner) Stop() *record.SchedulerRun {
 		run.ExitCode = &code
 	}
 	run.ExitKind = kernelExitLine()
+	run.Dump = kernelDump()
 	if run.Died {
 		run.Reason = explain(run.Reason, run.Log, run.ExitKind)
 	}
@@ -251,6 +258,23 @@ func kernelExitLine() string {
 		return last + ": " + detail
 	}
 	return last
+}
+
+// kernelDump returns the sched_ext_dump lines in the trace buffer: the
+// kernel's dump of the scheduler's state when it exited with an error.
+func kernelDump() string {
+	b, err := os.ReadFile(traceFile)
+	if err != nil {
+		return ""
+	}
+	var out strings.Builder
+	for _, l := range strings.Split(string(b), "\n") {
+		if _, line, ok := strings.Cut(l, "sched_ext_dump: "); ok && out.Len() < dumpLimit {
+			out.WriteString(line)
+			out.WriteByte('\n')
+		}
+	}
+	return out.String()
 }
 
 // Programs lists the loaded BPF programs with the verifier's instruction
