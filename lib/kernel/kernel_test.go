@@ -97,6 +97,10 @@ func FuzzParseConfig(f *testing.F) {
 			if v == "n" {
 				fmt.Fprintf(&b, "# %s is not set\n", k)
 			} else if !strings.ContainsAny(v, "\"\n") {
+				// Quote values that need it, as kconfig does for strings.
+				if strings.TrimSpace(v) != v || v == "" {
+					v = `"` + v + `"`
+				}
 				fmt.Fprintf(&b, "%s=%s\n", k, v)
 			}
 		}
