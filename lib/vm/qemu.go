@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/ktstr-go/ktstr/lib/guest"
@@ -200,5 +199,3 @@ func DefaultTimeoutS(bootS, durationS float64, cpus, hostCPUs int) float64 {
 	over := max(1, float64(cpus)/float64(max(hostCPUs, 1)))
 	return bootS + durationS*min(over, 4) + 30
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
