@@ -158,3 +158,28 @@ func TestValidate(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestPoliciesApply: nice, a real-time class, an exact affinity and a
+// memory policy are applied before the worker starts (an error would be in
+// its report).
+func TestPoliciesApply(t *testing.T) {
+	m := hostCgroup(t)
+	exe, _ := os.Executable()
+	dir, _ := m.Create("policies")
+	spec := Spec{Type: "CpuSpin", Nice: 5, Policy: &Policy{Class: "rr", Priority: 1},
+		Affinity: &Affinity{Kind: "exact", CPUs: "0"}, MemPolicy: &MemPolicy{Kind: "bind", Nodes: "0"}}
+	if err := spec.Validate(1); err != nil {
+		t.Fatal(err)
+	}
+	workers, err := Launch(exe, dir, "policies", spec, 1, func(int) []int { return []int{0} }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Go(workers)
+	time.Sleep(200 * time.Millisecond)
+	Stop(workers)
+	r := Collect(workers, 5*time.Second)[0]
+	if r.Error != "" || r.WorkUnits == 0 || r.CPUsUsed != "0" || r.Policy != "rr" || r.Affinity != "exact" {
+		t.Errorf("%+v", r)
+	}
+}
