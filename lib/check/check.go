@@ -109,20 +109,7 @@ func Scheduler(r *record.Run) []record.Check {
 	}
 	checks := []record.Check{att, alive}
 	if len(s.Programs) > 0 {
-		var worst uint32
-		var near []string
-		for _, p := range s.Programs {
-			worst = max(worst, p.VerifiedInsns)
-			if verifier.NearLimit(p.VerifiedInsns) {
-				near = append(near, fmt.Sprintf("%s %d", p.Name, p.VerifiedInsns))
-			}
-		}
-		c := record.Check{Name: "bpf.verified_insns", Status: record.StatusPass, Value: worst, Limit: verifier.InsnLimit,
-			Detail: fmt.Sprintf("%d programs", len(s.Programs))}
-		if len(near) > 0 {
-			c.Detail += fmt.Sprintf("; warning: ≥ %.0f%% of the limit: %s", verifier.WarnFraction*100, strings.Join(near, ", "))
-		}
-		checks = append(checks, c)
+		checks = append(checks, verifierCost("bpf.verified_insns", s.Programs, fmt.Sprintf("%d programs", len(s.Programs))))
 	}
 	return checks
 }
@@ -143,21 +130,28 @@ func BPFObjects(r *record.Run) []record.Check {
 			checks = append(checks, record.Check{Name: name, Status: record.StatusFail, Detail: o.Error})
 			continue
 		}
-		var worst uint32
-		var near []string
-		for _, p := range o.Programs {
-			worst = max(worst, p.VerifiedInsns)
-			if verifier.NearLimit(p.VerifiedInsns) {
-				near = append(near, fmt.Sprintf("%s %d", p.Name, p.VerifiedInsns))
-			}
-		}
-		c := record.Check{Name: name, Status: record.StatusPass, Value: worst, Limit: verifier.InsnLimit, Detail: fmt.Sprintf("%d programs verified", len(o.Programs))}
-		if len(near) > 0 {
-			c.Detail += fmt.Sprintf("; warning: ≥ %.0f%% of the limit: %s", verifier.WarnFraction*100, strings.Join(near, ", "))
-		}
-		checks = append(checks, c)
+		checks = append(checks, verifierCost(name, o.Programs, fmt.Sprintf("%d programs verified", len(o.Programs))))
 	}
 	return checks
+}
+
+// verifierCost is a passing check whose value is the largest verified
+// instruction count of progs, with a warning naming the programs at or
+// above the warning fraction of the 1M budget.
+func verifierCost(name string, progs []record.BPFProgram, detail string) record.Check {
+	var worst uint32
+	var near []string
+	for _, p := range progs {
+		worst = max(worst, p.VerifiedInsns)
+		if verifier.NearLimit(p.VerifiedInsns) {
+			near = append(near, fmt.Sprintf("%s %d", p.Name, p.VerifiedInsns))
+		}
+	}
+	c := record.Check{Name: name, Status: record.StatusPass, Value: worst, Limit: verifier.InsnLimit, Detail: detail}
+	if len(near) > 0 {
+		c.Detail += fmt.Sprintf("; warning: ≥ %.0f%% of the limit: %s", verifier.WarnFraction*100, strings.Join(near, ", "))
+	}
+	return c
 }
 
 // Exec fails a job command that exited non-zero.

@@ -85,3 +85,27 @@ func TestCombine(t *testing.T) {
 		}
 	}
 }
+
+func TestSchedulerAndObjectChecks(t *testing.T) {
+	obs := topology.Spec{NUMANodes: 2, LLCs: 4, CoresPerLLC: 2, ThreadsPerCore: 2}.Record(20)
+	r := run(record.OutcomeCompleted, obs)
+	r.Job.Scheduler = &record.Scheduler{Name: "s"}
+	progs := []record.BPFProgram{{Name: "big", VerifiedInsns: 800_000}, {Name: "small", VerifiedInsns: 10}}
+	r.Scheduler = &record.SchedulerRun{Attached: true, Programs: progs}
+	r.Job.BPFObjects = []string{"/x/a.o", "/x/b.o"}
+	r.BPFObjects = []record.BPFObject{{Path: "/x/a.o", Programs: progs}}
+	v := Judge(r, nil)
+	byName := map[string]record.Check{}
+	for _, c := range v.Checks {
+		byName[c.Name] = c
+	}
+	for _, n := range []string{"bpf.verified_insns", "bpf_object[a.o]"} {
+		c := byName[n]
+		if c.Status != record.StatusPass || c.Value != uint32(800_000) || !strings.Contains(c.Detail, "warning: ≥ 75% of the limit: big 800000") {
+			t.Errorf("%s: %+v", n, c)
+		}
+	}
+	if c := byName["bpf_object[b.o]"]; c.Status != record.StatusFail {
+		t.Errorf("missing object: %+v", c)
+	}
+}

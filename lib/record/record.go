@@ -77,14 +77,20 @@ func Marshal(r Record) ([]byte, error) {
 	if len(body) < 2 || body[0] != '{' {
 		return nil, fmt.Errorf("encode %s record: not a JSON object", r.Kind())
 	}
+	return withEnvelope(r.Kind(), body), nil
+}
+
+// withEnvelope returns the JSON object body with the envelope fields put
+// first: {"kind":K,"v":Version, ...body's fields}.
+func withEnvelope(k Kind, body []byte) []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, `{"kind":%q,"v":%d`, r.Kind(), Version)
+	fmt.Fprintf(&b, `{"kind":%q,"v":%d`, k, Version)
 	if inner := bytes.TrimSpace(body[1 : len(body)-1]); len(inner) > 0 {
 		b.WriteByte(',')
 		b.Write(inner)
 	}
 	b.WriteByte('}')
-	return b.Bytes(), nil
+	return b.Bytes()
 }
 
 // Unmarshal decodes a record line into r after checking that its kind is
@@ -133,15 +139,7 @@ func Overlay(orig []byte, r Record) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("overlay: %w", err)
 	}
-	body = bytes.TrimSpace(body)
-	var b bytes.Buffer
-	fmt.Fprintf(&b, `{"kind":%q,"v":%d`, r.Kind(), Version)
-	if inner := body[1 : len(body)-1]; len(inner) > 0 {
-		b.WriteByte(',')
-		b.Write(inner)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return withEnvelope(r.Kind(), bytes.TrimSpace(body)), nil
 }
 
 // marshalNoEscape is json.Marshal without HTML escaping: records carry shell

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -237,9 +236,6 @@ func readString(path string) (string, error) {
 func readList(path string) ([]int, error) {
 	s, err := readString(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
 		return nil, err
 	}
 	return ParseList(s)
