@@ -16,11 +16,12 @@ import (
 
 	"github.com/ktstr-go/ktstr/internal/cachedir"
 	"github.com/ktstr-go/ktstr/internal/cli"
-	"github.com/ktstr-go/ktstr/lib/guest"
 	"github.com/ktstr-go/ktstr/lib/host"
 	"github.com/ktstr-go/ktstr/lib/initramfs"
 	"github.com/ktstr-go/ktstr/lib/kernel"
+	"github.com/ktstr-go/ktstr/lib/proto"
 	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/rootfs"
 	"github.com/ktstr-go/ktstr/lib/scenario"
 	"github.com/ktstr-go/ktstr/lib/sched"
 	"github.com/ktstr-go/ktstr/lib/topology"
@@ -98,7 +99,7 @@ func newBooter(ctx context.Context, o *options, stdout, stderr io.Writer) (*boot
 		return nil, fmt.Errorf("log dir: %w", err)
 	}
 	for i, inc := range o.Include {
-		p, err := guest.ResolveInclude(inc)
+		p, err := rootfs.ResolveInclude(inc)
 		if err != nil {
 			return nil, &cli.UsageError{Err: err}
 		}
@@ -440,7 +441,7 @@ func (b *booter) fillJob(ctx context.Context, j *record.Job) error {
 		j.MemoryMB = b.o.MemoryMB
 	}
 	if j.MemoryMB == 0 {
-		j.MemoryMB = vm.GuestMemoryMB(topology.SpecOf(j.Topology))
+		j.MemoryMB = topology.GuestMemoryMB(topology.SpecOf(j.Topology))
 	}
 	if j.TimeoutS == 0 {
 		j.TimeoutS = b.o.Timeout
@@ -571,7 +572,7 @@ func (b *booter) prepareAndRun(ctx context.Context, j *record.Job, runID, vmName
 		return nil, &skipError{why}
 	}
 	if len(j.Scenario) > 0 && b.o.MemoryMB == 0 {
-		j.MemoryMB = vm.GuestMemoryMB(topology.SpecOf(j.Topology)) + workerMemoryMB*peakWorkers(j)
+		j.MemoryMB = topology.GuestMemoryMB(topology.SpecOf(j.Topology)) + workerMemoryMB*peakWorkers(j)
 		j.MemoryMB += (j.Topology.NUMANodes - j.MemoryMB%j.Topology.NUMANodes) % j.Topology.NUMANodes
 	}
 	accel, err := b.chooseAccel(ctx, j.Accel)
@@ -642,19 +643,19 @@ func fillRun(r *record.Run, res *vm.Result) {
 	r.Timings.AgentClockS = res.AgentClock
 	for _, m := range res.Messages {
 		switch m.Type {
-		case guest.MsgHello:
+		case proto.MsgHello:
 			r.Guest = m.Hello
-		case guest.MsgTopology:
+		case proto.MsgTopology:
 			r.ObservedTopology = m.Topology
-		case guest.MsgExec:
+		case proto.MsgExec:
 			r.Exec = m.Exec
-		case guest.MsgScenario:
+		case proto.MsgScenario:
 			r.Scenario = m.Scenario
-		case guest.MsgScheduler:
+		case proto.MsgScheduler:
 			r.Scheduler = m.Scheduler
-		case guest.MsgBPFObject:
+		case proto.MsgBPFObject:
 			r.BPFObjects = append(r.BPFObjects, *m.BPFObject)
-		case guest.MsgError:
+		case proto.MsgError:
 			r.GuestErrors = append(r.GuestErrors, m.Text)
 		}
 	}
@@ -692,7 +693,7 @@ func (b *booter) kvmProbe(ctx context.Context) error {
 		return err
 	}
 	spec := topology.Spec{NUMANodes: 1, LLCs: 1, CoresPerLLC: 1, ThreadsPerCore: 1}
-	j := &record.Job{ID: "kvm-probe", Topology: spec.Record(20), Kernel: k, Accel: vm.AccelKVM, TimeoutS: 30, MemoryMB: vm.GuestMemoryMB(spec)}
+	j := &record.Job{ID: "kvm-probe", Topology: spec.Record(20), Kernel: k, Accel: vm.AccelKVM, TimeoutS: 30, MemoryMB: topology.GuestMemoryMB(spec)}
 	r, err := b.prepareAndRun(ctx, j, fmt.Sprintf("kvm-probe-%d", os.Getpid()), fmt.Sprintf("%d-probe", os.Getpid()), time.Now())
 	if err != nil {
 		return err
@@ -736,7 +737,7 @@ func (b *booter) baseArchive(includes []string, c initramfs.Compression) (string
 	if p, ok := b.bases[key]; ok {
 		return p, nil
 	}
-	a, err := guest.BaseArchive(b.agent, includes)
+	a, err := rootfs.BaseArchive(b.agent, includes)
 	if err != nil {
 		return "", err
 	}
@@ -750,7 +751,7 @@ func (b *booter) baseArchive(includes []string, c initramfs.Compression) (string
 
 // writeInitrd concatenates the base archive and the job suffix.
 func writeInitrd(path, base string, j *record.Job) error {
-	suffix, err := guest.JobSuffix(j)
+	suffix, err := rootfs.JobSuffix(j)
 	if err != nil {
 		return err
 	}

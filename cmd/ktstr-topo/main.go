@@ -30,7 +30,6 @@ import (
 	"github.com/ktstr-go/ktstr/lib/host"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/topology"
-	"github.com/ktstr-go/ktstr/lib/vm"
 )
 
 const name = "ktstr-topo"
@@ -83,7 +82,7 @@ type emitter struct {
 	out      *record.Writer
 	text     io.Writer
 	filter   topology.Filter
-	capacity vm.Capacity
+	capacity topology.Capacity
 }
 
 func (o *options) run(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
@@ -92,7 +91,7 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout io.Writer) er
 	}
 	e := &emitter{o: o, out: record.NewWriter(stdout), text: stdout, filter: o.filter()}
 	if o.FitsHost {
-		e.capacity = vm.Capacity{CPUs: host.CPUs(), MemoryMB: host.MemAvailableMB(), Overcommit: o.Overcommit}
+		e.capacity = topology.Capacity{CPUs: host.CPUs(), MemoryMB: host.MemAvailableMB(), Overcommit: o.Overcommit}
 	}
 
 	// Validate every argument before emitting anything: a typo in the third

@@ -22,6 +22,7 @@ import (
 
 	"github.com/ktstr-go/ktstr/lib/cgroup"
 	"github.com/ktstr-go/ktstr/lib/fixture"
+	"github.com/ktstr-go/ktstr/lib/proto"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/scenario"
 	"github.com/ktstr-go/ktstr/lib/sched"
@@ -66,11 +67,11 @@ func (a *Agent) logf(format string, args ...any) {
 
 // send writes one message to the result channel (or, before it is open, to
 // the console with a marker the host looks for).
-func (a *Agent) send(m Message) {
+func (a *Agent) send(m proto.Message) {
 	m.T = time.Since(a.start).Seconds()
 	b, err := json.Marshal(m)
 	if err != nil {
-		b, _ = json.Marshal(Message{Type: MsgError, T: m.T, Text: "encode message: " + err.Error()})
+		b, _ = json.Marshal(proto.Message{Type: proto.MsgError, T: m.T, Text: "encode message: " + err.Error()})
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -85,7 +86,7 @@ func (a *Agent) send(m Message) {
 
 func (a *Agent) fail(text string) {
 	a.logf("error: %s", text)
-	a.send(Message{Type: MsgError, Text: text})
+	a.send(proto.Message{Type: proto.MsgError, Text: text})
 }
 
 func (a *Agent) run() error {
@@ -95,39 +96,39 @@ func (a *Agent) run() error {
 	if f, err := os.OpenFile("/dev/console", os.O_WRONLY, 0); err == nil {
 		a.console = f
 	}
-	port, err := openPort(PortName)
+	port, err := openPort(proto.PortName)
 	if err != nil {
 		return fmt.Errorf("result channel: %w", err)
 	}
 	a.results = port
 
-	job, err := readJob(JobPath)
+	job, err := readJob(proto.JobPath)
 	if err != nil {
 		return err
 	}
-	a.send(Message{Type: MsgHello, Hello: guestInfo()})
+	a.send(proto.Message{Type: proto.MsgHello, Hello: guestInfo()})
 	observed, err := topology.ReadSysfs("/sys", "guest")
 	if err != nil {
 		a.fail("read guest topology: " + err.Error())
 	} else {
-		a.send(Message{Type: MsgTopology, Topology: observed})
+		a.send(proto.Message{Type: proto.MsgTopology, Topology: observed})
 	}
 	for _, obj := range job.BPFObjects {
-		res := sched.VerifyObject(filepath.Join(IncludeDir, filepath.Base(obj)))
+		res := sched.VerifyObject(filepath.Join(proto.IncludeDir, filepath.Base(obj)))
 		res.Path = obj
-		a.send(Message{Type: MsgBPFObject, BPFObject: &res})
+		a.send(proto.Message{Type: proto.MsgBPFObject, BPFObject: &res})
 	}
 	if job.Scheduler != nil {
 		runner, err := a.startScheduler(job.Scheduler)
 		if err != nil {
 			// Never attached: running the workload under EEVDF instead
 			// would report on the wrong scheduler.
-			a.send(Message{Type: MsgDone})
+			a.send(proto.Message{Type: proto.MsgDone})
 			return nil
 		}
 		defer func() {
-			a.send(Message{Type: MsgScheduler, Scheduler: runner.Stop()})
-			a.send(Message{Type: MsgDone})
+			a.send(proto.Message{Type: proto.MsgScheduler, Scheduler: runner.Stop()})
+			a.send(proto.Message{Type: proto.MsgDone})
 		}()
 	}
 	if len(job.Scenario) > 0 {
@@ -138,14 +139,14 @@ func (a *Agent) run() error {
 		if err != nil {
 			a.fail("scenario: " + err.Error())
 		} else {
-			a.send(Message{Type: MsgScenario, Scenario: res})
+			a.send(proto.Message{Type: proto.MsgScenario, Scenario: res})
 		}
 	}
 	if job.Exec != "" {
-		a.send(Message{Type: MsgExec, Exec: runExec(job.Exec)})
+		a.send(proto.Message{Type: proto.MsgExec, Exec: runExec(job.Exec)})
 	}
 	if job.Scheduler == nil {
-		a.send(Message{Type: MsgDone})
+		a.send(proto.Message{Type: proto.MsgDone})
 	}
 	return nil
 }
@@ -166,7 +167,7 @@ func (a *Agent) startScheduler(s *record.Scheduler) (*sched.Runner, error) {
 			a.logf("sysctl %s=%s: %v", k, v, err)
 		}
 	}
-	bin := filepath.Join(IncludeDir, filepath.Base(s.Binary))
+	bin := filepath.Join(proto.IncludeDir, filepath.Base(s.Binary))
 	var env []string
 	if s.Binary == sched.FixtureBinary {
 		bin, _ = os.Executable()
@@ -175,7 +176,7 @@ func (a *Agent) startScheduler(s *record.Scheduler) (*sched.Runner, error) {
 	a.logf("starting scheduler %s (%s %s)", s.Name, bin, strings.Join(s.Args, " "))
 	r, err := sched.Start(bin, s.Args, s.Ops, env...)
 	if err != nil {
-		a.send(Message{Type: MsgScheduler, Scheduler: &record.SchedulerRun{Died: true, Reason: err.Error()}})
+		a.send(proto.Message{Type: proto.MsgScheduler, Scheduler: &record.SchedulerRun{Died: true, Reason: err.Error()}})
 		return nil, err
 	}
 	err = r.WaitAttached(attachTimeout)
@@ -189,12 +190,12 @@ func (a *Agent) startScheduler(s *record.Scheduler) (*sched.Runner, error) {
 			err = r.WaitAttached(attachTimeout)
 		}
 		if r == nil {
-			a.send(Message{Type: MsgScheduler, Scheduler: &record.SchedulerRun{Died: true, Reason: err.Error(), Retried: why}})
+			a.send(proto.Message{Type: proto.MsgScheduler, Scheduler: &record.SchedulerRun{Died: true, Reason: err.Error(), Retried: why}})
 			return nil, err
 		}
 	}
 	if err != nil {
-		a.send(Message{Type: MsgScheduler, Scheduler: r.Stop()})
+		a.send(proto.Message{Type: proto.MsgScheduler, Scheduler: r.Stop()})
 		return nil, err
 	}
 	a.logf("scheduler %s attached", s.Name)
@@ -365,7 +366,7 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 func runExec(cmd string) *record.ExecResult {
 	start := time.Now()
 	c := exec.Command("/bin/sh", "-c", cmd)
-	c.Env = []string{"PATH=/bin:/sbin:/usr/bin:/usr/sbin:" + IncludeDir, "HOME=/tmp", "TERM=dumb", "KTSTR_GUEST=1"}
+	c.Env = []string{"PATH=/bin:/sbin:/usr/bin:/usr/sbin:" + proto.IncludeDir, "HOME=/tmp", "TERM=dumb", "KTSTR_GUEST=1"}
 	c.Dir = "/tmp"
 	stdout, stderr := &limitedBuffer{limit: outputLimit}, &limitedBuffer{limit: outputLimit}
 	c.Stdout, c.Stderr = stdout, stderr

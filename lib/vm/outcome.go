@@ -7,7 +7,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/ktstr-go/ktstr/lib/guest"
+	"github.com/ktstr-go/ktstr/lib/proto"
 	"github.com/ktstr-go/ktstr/lib/record"
 )
 
@@ -37,10 +37,10 @@ func Classify(res *Result, console []string, timeoutS float64) (record.Outcome, 
 	}
 	var errs []string
 	for _, m := range res.Messages {
-		if m.Type == guest.MsgError {
+		if m.Type == proto.MsgError {
 			errs = append(errs, firstLine(m.Text))
 		}
-		if m.Type == guest.MsgScheduler && m.Scheduler != nil && (m.Scheduler.Died || !m.Scheduler.Attached) {
+		if m.Type == proto.MsgScheduler && m.Scheduler != nil && (m.Scheduler.Died || !m.Scheduler.Attached) {
 			reason := m.Scheduler.Reason
 			if reason == "" {
 				reason = "never attached"

@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ktstr-go/ktstr/lib/guest"
+	"github.com/ktstr-go/ktstr/lib/proto"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/topology"
 )
@@ -112,7 +112,7 @@ func (m *Machine) Args() ([]string, error) {
 		"-serial", "chardev:console",
 		"-device", "virtio-serial-pci,id=vser0",
 		"-chardev", "file,id=results,path="+m.Results,
-		"-device", "virtserialport,bus=vser0.0,chardev=results,name="+guest.PortName,
+		"-device", "virtserialport,bus=vser0.0,chardev=results,name="+proto.PortName,
 		"-kernel", m.Kernel,
 		"-initrd", m.Initrd,
 		"-append", m.Cmdline,

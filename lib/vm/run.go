@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ktstr-go/ktstr/lib/guest"
+	"github.com/ktstr-go/ktstr/lib/proto"
 	"github.com/ktstr-go/ktstr/lib/record"
 )
 
@@ -27,7 +27,7 @@ type RunOptions struct {
 	// ConsoleStream, if set, receives the console as it is written.
 	ConsoleStream io.Writer
 	// OnMessage, if set, is called for each result message as it arrives.
-	OnMessage func(guest.Message)
+	OnMessage func(proto.Message)
 	// PowerOffGrace is how long QEMU may run after the agent's "done"
 	// before it is killed (a guest that cannot power off).
 	PowerOffGrace time.Duration
@@ -38,7 +38,7 @@ type RunOptions struct {
 // Result is what a run produced. It states facts; classifying them into an
 // outcome is Classify's job.
 type Result struct {
-	Messages     []guest.Message
+	Messages     []proto.Message
 	DecodeErrors []string
 	Done         bool
 	TimedOut     bool
@@ -115,7 +115,7 @@ func Run(ctx context.Context, m *Machine, opts RunOptions) (*Result, error) {
 			}
 			res.AgentClock = min(res.AgentClock, arrival.Seconds()-m.T)
 			res.Messages = append(res.Messages, m)
-			if m.Type == guest.MsgDone && !res.Done {
+			if m.Type == proto.MsgDone && !res.Done {
 				res.Done, doneAt = true, time.Now()
 			}
 			if opts.OnMessage != nil {
@@ -162,13 +162,13 @@ loop:
 	return res, nil
 }
 
-func decodeMessage(line []byte) (guest.Message, error) {
-	msgs, errs := guest.Collect(bytes.NewReader(append(line, '\n')))
+func decodeMessage(line []byte) (proto.Message, error) {
+	msgs, errs := proto.Collect(bytes.NewReader(append(line, '\n')))
 	if len(errs) > 0 {
-		return guest.Message{}, errs[0]
+		return proto.Message{}, errs[0]
 	}
 	if len(msgs) != 1 {
-		return guest.Message{}, errors.New("empty result line")
+		return proto.Message{}, errors.New("empty result line")
 	}
 	return msgs[0], nil
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ktstr-go/ktstr/lib/guest"
+	"github.com/ktstr-go/ktstr/lib/proto"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/topology"
 )
@@ -26,7 +26,7 @@ func TestArgsTwoNodes(t *testing.T) {
 		"-machine q35", "-smp 16,sockets=2,dies=2,cores=2,threads=2", "-m 1024M", "-accel tcg,thread=multi -cpu Skylake-Server",
 		"-object memory-backend-file,id=mem1,size=512M,mem-path=/dev/shm/ktstr-1-1-node1,share=on",
 		"-numa node,nodeid=1,memdev=mem1", "-numa cpu,node-id=1,socket-id=1", "-numa dist,src=0,dst=1,val=21",
-		"-no-reboot", "-nodefaults", "name=" + guest.PortName, "-name 1-1,debug-threads=on",
+		"-no-reboot", "-nodefaults", "name=" + proto.PortName, "-name 1-1,debug-threads=on",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("args lack %q:\n%s", want, got)
@@ -70,26 +70,8 @@ func TestTimeouts(t *testing.T) {
 	}
 }
 
-func TestCapacity(t *testing.T) {
-	c := Capacity{CPUs: 2, MemoryMB: 8000, Overcommit: 8}
-	if err := c.CheckFits(topology.Spec{NUMANodes: 1, LLCs: 2, CoresPerLLC: 4, ThreadsPerCore: 2}); err != nil {
-		t.Error(err)
-	}
-	err := c.CheckFits(topology.Spec{NUMANodes: 1, LLCs: 4, CoresPerLLC: 4, ThreadsPerCore: 2})
-	if err == nil || err.Error() != "32 vCPUs exceed 2 host CPUs × overcommit 8 = 16" {
-		t.Errorf("%v", err)
-	}
-	c = Capacity{CPUs: 64, MemoryMB: 1000}
-	if err := c.CheckFits(topology.Spec{NUMANodes: 1, LLCs: 1, CoresPerLLC: 16, ThreadsPerCore: 1}); err == nil || !strings.Contains(err.Error(), "guest needs 1280 MB") {
-		t.Errorf("%v", err)
-	}
-	if mb := GuestMemoryMB(topology.Spec{NUMANodes: 3, LLCs: 3, CoresPerLLC: 1, ThreadsPerCore: 1}); mb%3 != 0 || mb < 768 {
-		t.Errorf("memory %d", mb)
-	}
-}
-
 func TestClassify(t *testing.T) {
-	done := []guest.Message{{Type: guest.MsgHello}, {Type: guest.MsgDone}}
+	done := []proto.Message{{Type: proto.MsgHello}, {Type: proto.MsgDone}}
 	cases := []struct {
 		name    string
 		res     Result
@@ -101,7 +83,7 @@ func TestClassify(t *testing.T) {
 		{"panic", Result{}, []string{"[ 1.0] sysrq: Trigger a crash", "[ 1.1] Kernel panic - not syncing: sysrq triggered crash"}, record.OutcomeKernelPanic, "sysrq triggered crash"},
 		{"agent died", Result{}, []string{"fatal error: runtime: eventfd failed", "Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000200"}, record.OutcomeGuestError, "the agent (PID 1) died: fatal error: runtime: eventfd failed"},
 		{"timeout", Result{TimedOut: true, Messages: done[:1]}, nil, record.OutcomeTimeout, `no result within the 30s timeout (last agent message "hello"`},
-		{"agent error", Result{Done: true, Messages: []guest.Message{{Type: guest.MsgError, Text: "read job: boom\nmore"}, {Type: guest.MsgDone}}}, nil, record.OutcomeGuestError, "agent reported: read job: boom"},
+		{"agent error", Result{Done: true, Messages: []proto.Message{{Type: proto.MsgError, Text: "read job: boom\nmore"}, {Type: proto.MsgDone}}}, nil, record.OutcomeGuestError, "agent reported: read job: boom"},
 		{"no channel", Result{}, []string{`KTSTR_AGENT_MESSAGE {"type":"error","text":"no port"}`}, record.OutcomeGuestError, "no result channel"},
 		{"boot failed", Result{QEMUOutput: "qemu: could not load kernel", ExitErr: errors.New("exit status 1")}, nil, record.OutcomeBootFailed, "QEMU said: qemu: could not load kernel"},
 		{"interrupted", Result{Interrupted: true, TimedOut: true}, nil, record.OutcomeInterrupted, "interrupted"},

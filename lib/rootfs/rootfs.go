@@ -1,4 +1,7 @@
-package guest
+// Package rootfs builds the guest's root filesystem on the host: a cached base
+// initramfs (the agent as /init, busybox, the job's include files) and the
+// small per-run suffix that carries the job record where the agent reads it.
+package rootfs
 
 import (
 	"bytes"
@@ -9,18 +12,19 @@ import (
 	"strings"
 
 	"github.com/ktstr-go/ktstr/lib/initramfs"
+	"github.com/ktstr-go/ktstr/lib/proto"
 	"github.com/ktstr-go/ktstr/lib/record"
 )
 
 // BaseArchive describes the guest's root filesystem, without the job: the
 // agent binary as /init, busybox with its applets in /bin (for --exec and
-// scheduler scripts), and the job's include files under IncludeDir.
+// scheduler scripts), and the job's include files under proto.IncludeDir.
 func BaseArchive(agent string, includes []string) (*initramfs.Archive, error) {
 	a := initramfs.NewArchive()
 	if err := a.AddBinary("init", agent); err != nil {
 		return nil, fmt.Errorf("guest image: agent: %w", err)
 	}
-	for _, d := range []string{"proc", "sys", "dev", "tmp", "run", "ktstr", strings.TrimPrefix(IncludeDir, "/")} {
+	for _, d := range []string{"proc", "sys", "dev", "tmp", "run", "ktstr", strings.TrimPrefix(proto.IncludeDir, "/")} {
 		if err := a.AddDir(d, 0o755); err != nil {
 			return nil, err
 		}
@@ -82,7 +86,7 @@ func addInclude(a *initramfs.Archive, host string) error {
 	if err != nil {
 		return fmt.Errorf("guest image: include %s: %w", host, err)
 	}
-	dst := filepath.Join(IncludeDir, filepath.Base(host))
+	dst := filepath.Join(proto.IncludeDir, filepath.Base(host))
 	if st.IsDir() {
 		return a.AddTree(dst, host)
 	}
@@ -93,7 +97,7 @@ func addInclude(a *initramfs.Archive, host string) error {
 }
 
 // JobSuffix is the per-run part of the initramfs: an uncompressed newc
-// archive holding the job record at JobPath. The kernel unpacks it after the
+// archive holding the job record at proto.JobPath. The kernel unpacks it after the
 // (compressed, cached) base archive.
 func JobSuffix(job *record.Job) ([]byte, error) {
 	b, err := record.Marshal(job)
@@ -102,7 +106,7 @@ func JobSuffix(job *record.Job) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	w := initramfs.NewWriter(&buf)
-	if err := w.File(JobPath, 0o644, append(b, '\n')); err != nil {
+	if err := w.File(proto.JobPath, 0o644, append(b, '\n')); err != nil {
 		return nil, err
 	}
 	if err := w.Close(); err != nil {

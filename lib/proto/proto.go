@@ -1,13 +1,14 @@
-// Package guest is the inside of the VM: the PID-1 agent that ktstr-boot
-// becomes when it runs as /init, and the result-channel protocol the agent
-// and the host share.
+// Package proto is the contract between the host and the guest agent: where
+// the job sits in the guest, where included files land, and the messages the
+// agent sends back on the result channel. Both sides import it and nothing
+// else of each other, so the host-side tools never link the agent.
 //
 // The host hands the job over as JobPath in the initramfs. The agent answers
 // on a virtio-serial port named PortName with NDJSON messages (Message), one
 // per line, and ends with a "done" message before powering off. Anything that
 // does not arrive on that channel did not happen: the host never trusts
 // QEMU's exit status, which is 0 after a kernel panic too.
-package guest
+package proto
 
 import (
 	"bufio"

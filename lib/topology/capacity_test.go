@@ -1,0 +1,24 @@
+package topology
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestCapacity(t *testing.T) {
+	c := Capacity{CPUs: 2, MemoryMB: 8000, Overcommit: 8}
+	if err := c.CheckFits(Spec{NUMANodes: 1, LLCs: 2, CoresPerLLC: 4, ThreadsPerCore: 2}); err != nil {
+		t.Error(err)
+	}
+	err := c.CheckFits(Spec{NUMANodes: 1, LLCs: 4, CoresPerLLC: 4, ThreadsPerCore: 2})
+	if err == nil || err.Error() != "32 vCPUs exceed 2 host CPUs × overcommit 8 = 16" {
+		t.Errorf("%v", err)
+	}
+	c = Capacity{CPUs: 64, MemoryMB: 1000}
+	if err := c.CheckFits(Spec{NUMANodes: 1, LLCs: 1, CoresPerLLC: 16, ThreadsPerCore: 1}); err == nil || !strings.Contains(err.Error(), "guest needs 1280 MB") {
+		t.Errorf("%v", err)
+	}
+	if mb := GuestMemoryMB(Spec{NUMANodes: 3, LLCs: 3, CoresPerLLC: 1, ThreadsPerCore: 1}); mb%3 != 0 || mb < 768 {
+		t.Errorf("memory %d", mb)
+	}
+}
