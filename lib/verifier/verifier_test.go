@@ -3,6 +3,8 @@ package verifier
 import (
 	"fmt"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -102,22 +104,147 @@ func TestCompare(t *testing.T) {
 	}
 }
 
+var (
+	repeatHead = regexp.MustCompile(`^--- (\d+)x of the following (\d+) lines ---$`)
+	repeatMid  = regexp.MustCompile(`^--- (\d+) identical iterations omitted ---$`)
+	repeatEnd  = "--- end repeat ---"
+)
+
+// expand undoes Collapse up to what it drops: each omitted iteration comes
+// back as a copy of the first. It fails on a malformed repeat group.
+func expand(lines []string) ([]string, error) {
+	var out []string
+	for i := 0; i < len(lines); i++ {
+		m := repeatHead.FindStringSubmatch(lines[i])
+		if m == nil {
+			out = append(out, lines[i])
+			continue
+		}
+		n, _ := strconv.Atoi(m[1])
+		p, _ := strconv.Atoi(m[2])
+		first, mid, last, end := i+1, i+1+p, i+2+p, i+2+2*p
+		if n < 2 || end >= len(lines) || lines[end] != repeatEnd {
+			return nil, fmt.Errorf("line %d: repeat group of %d×%d lines is not closed", i, n, p)
+		}
+		if mm := repeatMid.FindStringSubmatch(lines[mid]); mm == nil || mm[1] != strconv.Itoa(n-2) {
+			return nil, fmt.Errorf("line %d: %q, want %d omitted iterations", mid, lines[mid], n-2)
+		}
+		a, err := expand(lines[first:mid])
+		if err != nil {
+			return nil, err
+		}
+		b, err := expand(lines[last:end])
+		if err != nil {
+			return nil, err
+		}
+		for k := 0; k < n-1; k++ {
+			out = append(out, a...)
+		}
+		out = append(out, b...)
+		i = end
+	}
+	return out, nil
+}
+
+func isMarker(l string) bool {
+	return repeatHead.MatchString(l) || repeatMid.MatchString(l) || l == repeatEnd
+}
+
+// FuzzCollapse: the collapsed log keeps its lines in order and invents none
+// (apart from the repeat markers), never grows by more than the markers,
+// and expands back to a log that matches the input line for line once
+// register states are stripped (blockKey): nothing but repetitions of the
+// same code is dropped.
 func FuzzCollapse(f *testing.F) {
 	f.Add(loopLog(5))
+	f.Add(loopLog(40))
 	f.Add("a\n\n\nb")
+	f.Add(strings.Repeat("outer line number one\n"+strings.Repeat("0: inner loop body line\n1: second body line\n2: third body line\n3: fourth body line\n4: fifth body line\n", 4), 4))
 	f.Fuzz(func(t *testing.T, in string) {
 		out := Collapse(in)
 		if len(out) > len(in)+400 {
 			t.Fatalf("collapse grew the log from %d to %d bytes", len(in), len(out))
 		}
+		inLines := strings.Split(strings.TrimRight(in, "\n"), "\n")
+		outLines := strings.Split(out, "\n")
+		// Subsequence: every non-marker output line is the next matching
+		// input line.
+		k := 0
+		for _, l := range outLines {
+			if isMarker(l) {
+				continue
+			}
+			for k < len(inLines) && inLines[k] != l {
+				k++
+			}
+			if k == len(inLines) {
+				t.Fatalf("output line %q is not in the input (in order)\n%s", l, out)
+			}
+			k++
+		}
+		for _, l := range inLines {
+			if isMarker(l) {
+				return // the input imitates the markers: expansion is ambiguous
+			}
+		}
+		back, err := expand(outLines)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if len(back) != len(inLines) {
+			t.Fatalf("expands to %d lines, input has %d\n%s", len(back), len(inLines), out)
+		}
+		for i := range back {
+			if blockKey(back[i]) != blockKey(inLines[i]) {
+				t.Fatalf("line %d expands to %q, input %q", i, back[i], inLines[i])
+			}
+		}
 	})
 }
 
+// statsBlock is what the kernel's verifier prints at the end of a load
+// (kernel/bpf/verifier.c, print_verification_stats).
+func statsBlock(processed, total, peak, timeUS uint32, stack []uint16) string {
+	parts := make([]string, len(stack))
+	for i, d := range stack {
+		parts[i] = strconv.Itoa(int(d))
+	}
+	return fmt.Sprintf("verification time %d usec\nstack depth %s\nprocessed %d insns (limit 1000000) max_states_per_insn 4 total_states %d peak_states %d mark_read 3\n",
+		timeUS, strings.Join(parts, "+"), processed, total, peak)
+}
+
+var hugeNumber = regexp.MustCompile(`\d{19,}`)
+
+// FuzzParseStats: the kernel's statistics block appended to any log is
+// read back exactly (the last block wins); a log read twice in a row gives
+// the same statistics as once; and every statistic found is a number the
+// input states in its place.
 func FuzzParseStats(f *testing.F) {
-	f.Add(loopLog(1))
-	f.Fuzz(func(t *testing.T, in string) {
-		if s, ok := ParseStats(in); ok && (s.ProcessedInsns < 0 || s.TotalStates < 0) {
-			t.Fatalf("%+v", s)
+	f.Add(loopLog(1), uint32(6012), uint32(310), uint32(120), uint32(812), uint16(16), uint16(8))
+	f.Add("processed 1 insns (limit 2) max_states_per_insn 3 total_states 4 peak_states 5\nstack depth +", uint32(0), uint32(0), uint32(0), uint32(0), uint16(0), uint16(0))
+	f.Fuzz(func(t *testing.T, in string, processed, total, peak, timeUS uint32, s0, s1 uint16) {
+		want := Stats{ProcessedInsns: int(processed), TotalStates: int(total), PeakStates: int(peak), TimeUS: int(timeUS), StackDepth: int(s0) + int(s1)}
+		if got, ok := ParseStats(in + "\n" + statsBlock(processed, total, peak, timeUS, []uint16{s0, s1})); !ok || got != want {
+			t.Fatalf("appended block read as %+v (found %v), want %+v", got, ok, want)
+		}
+		once, ok1 := ParseStats(in)
+		twice, ok2 := ParseStats(in + "\n" + in)
+		if once != twice || ok1 != ok2 {
+			t.Fatalf("the log once %+v %v, twice %+v %v", once, ok1, twice, ok2)
+		}
+		if !ok1 || hugeNumber.MatchString(in) {
+			return // numbers beyond int range saturate: no verifier prints them
+		}
+		for _, field := range []string{
+			fmt.Sprintf(`processed 0*%d insns`, once.ProcessedInsns),
+			fmt.Sprintf(`total_states 0*%d peak_states 0*%d`, once.TotalStates, once.PeakStates),
+		} {
+			if !regexp.MustCompile(field).MatchString(in) {
+				t.Fatalf("found %+v, but the input has no %q", once, field)
+			}
+		}
+		if once.StackDepth < 0 || once.TimeUS < 0 {
+			t.Fatalf("negative statistics %+v from %q", once, in)
 		}
 	})
 }
