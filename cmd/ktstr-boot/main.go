@@ -21,12 +21,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/fixture"
 	"github.com/ktstr-go/ktstr/lib/guest"
+	"github.com/ktstr-go/ktstr/lib/plan"
+	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/runner"
 	"github.com/ktstr-go/ktstr/lib/scenario"
 	"github.com/ktstr-go/ktstr/lib/workload"
 )
@@ -101,10 +105,52 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		}
 		return cli.ExitOK
 	}
-	b, err := newBooter(ctx, &o, stdout, stderr)
+	planner, err := plan.New(plan.Flags{
+		Exec: o.Exec, Include: o.Include, BPFObjects: o.BPFObject, Accel: o.Accel, MemoryMB: o.MemoryMB,
+		TimeoutS: o.Timeout, KernelArgs: o.KernelArgs, Dmesg: o.Dmesg,
+		Scenario: o.Scenario, DurationS: o.Duration, Workers: o.Workers,
+		Scheduler: o.Scheduler, SchedulerArgs: o.SchedulerArgs, SchedulerFlags: o.Flags, AllProfiles: o.AllProfiles,
+		Job: o.Job,
+	}, plan.CachedKernel(o.Kernel))
 	if err != nil {
-		return cli.Report(stderr, name, err)
+		return report(stderr, err)
 	}
-	defer b.close()
-	return b.run(ctx, stdin)
+	var single *record.Job
+	if o.Topology != "" {
+		if single, err = plan.FromSpec(o.Topology); err != nil {
+			return report(stderr, err)
+		}
+	}
+	out := record.NewWriter(stdout)
+	r, err := runner.New(runner.Config{Source: name, Jobs: o.Jobs, TCGThreads: o.TCGThreads,
+		InitrdCompression: o.InitrdCompression, LogDir: o.LogDir, Log: stderr}, planner, out)
+	if err != nil {
+		return report(stderr, err)
+	}
+	var sum runner.Summary
+	if single != nil {
+		sum = r.Run(ctx, []*record.Job{single})
+	} else {
+		sum, err = r.Stream(ctx, stdin)
+	}
+	switch {
+	case ctx.Err() != nil:
+		fmt.Fprintf(stderr, "%s: interrupted: QEMU processes killed, temporary files removed\n", name)
+		return cli.ExitInterrupted
+	case err != nil:
+		return cli.Report(stderr, name, err)
+	case sum.BadInput:
+		return cli.ExitUsage
+	case sum.Failed:
+		return cli.ExitFail
+	}
+	return cli.ExitOK
+}
+
+// report prints err in one line; the planner's input errors are usage errors.
+func report(stderr io.Writer, err error) int {
+	if plan.IsInputError(err) {
+		err = &cli.UsageError{Err: err}
+	}
+	return cli.Report(stderr, name, err)
 }

@@ -1,0 +1,433 @@
+// Package plan turns ktstr-boot's input into jobs: topology and job records,
+// with the command line's flags as defaults, become complete job records —
+// one per scenario × scheduler flag profile — checked against their
+// topology and kernel before anything boots. It boots nothing (lib/runner
+// does), so a plan can be built, printed and tested without QEMU.
+package plan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/ktstr-go/ktstr/lib/kernel"
+	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/rootfs"
+	"github.com/ktstr-go/ktstr/lib/scenario"
+	"github.com/ktstr-go/ktstr/lib/sched"
+	"github.com/ktstr-go/ktstr/lib/topology"
+)
+
+// Flags are ktstr-boot's job flags as given on the command line. They are
+// defaults: the fields of a job record win.
+type Flags struct {
+	Exec       string
+	Include    []string // --include: paths, or bare names looked up here and in $PATH
+	BPFObjects []string
+	Accel      string // auto, kvm or tcg
+	MemoryMB   int
+	TimeoutS   float64
+	KernelArgs []string
+	Dmesg      bool
+
+	Scenario  string // catalog names or JSON files, comma-separated, or "all"
+	DurationS float64
+	Workers   int
+
+	Scheduler      string // a built-in, a definition file or a binary
+	SchedulerArgs  string // space-separated
+	SchedulerFlags string // comma-separated flag profile
+	AllProfiles    bool
+	// Job is "default" or "verifier" (load the scheduler or objects only).
+	Job string
+}
+
+// InputError is a job or flag that is wrong as given (not a failure of this
+// machine); ktstr-boot exits with the usage status for it.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+func inputf(format string, args ...any) error { return &InputError{fmt.Errorf(format, args...)} }
+
+// SkipError is a job that does not apply to its topology (a scenario that
+// needs more CPUs, LLCs or nodes): a skip record, not a failure.
+type SkipError struct{ Reason string }
+
+func (e *SkipError) Error() string { return e.Reason }
+
+// IsInputError reports whether err is the user's doing: a bad flag, job
+// record or kernel spec, or a kernel that is not built yet.
+func IsInputError(err error) bool {
+	var ie *InputError
+	var se *kernel.SpecError
+	var nb *kernel.NotBuiltError
+	return errors.As(err, &ie) || errors.As(err, &se) || errors.As(err, &nb)
+}
+
+// KernelFunc returns the kernel for jobs that do not name one.
+type KernelFunc func(ctx context.Context) (*record.Kernel, error)
+
+// CachedKernel resolves spec (anything ktstr-kernel resolves; "" = the
+// newest kernel in the ktstr cache) through the kernel cache.
+func CachedKernel(spec string) KernelFunc {
+	return func(ctx context.Context) (*record.Kernel, error) {
+		root, err := kernel.DefaultRoot()
+		if err != nil {
+			return nil, err
+		}
+		c, err := kernel.OpenCache(root)
+		if err != nil {
+			return nil, err
+		}
+		r := &kernel.Resolver{Cache: c}
+		if spec != "" {
+			return r.Resolve(ctx, spec)
+		}
+		return r.Newest()
+	}
+}
+
+// workerMemoryMB is what one worker process (a small Go program) needs.
+const workerMemoryMB = 12
+
+type namedScenario struct {
+	name string
+	raw  json.RawMessage
+}
+
+// Planner expands and completes jobs. Its methods are safe for concurrent
+// use.
+type Planner struct {
+	f Flags
+	// scenarios are --scenario's, encoded once; each topology record
+	// becomes one job per scenario.
+	scenarios []namedScenario
+	// scheduler and profiles are --scheduler's definition and the profiles
+	// to run it with; each job becomes one job per profile.
+	scheduler *sched.Definition
+	profiles  []sched.Profile
+
+	kernelFunc KernelFunc
+	kernelOnce sync.Once
+	kernel     *record.Kernel
+	kernelErr  error
+}
+
+// New checks f and resolves what it names (includes, scenarios, the
+// scheduler and its profiles). kernels gives the kernel of jobs that name
+// none; it is called at most once, when the first such job is completed.
+func New(f Flags, kernels KernelFunc) (*Planner, error) {
+	f.Include = slices.Clone(f.Include)
+	for i, inc := range f.Include {
+		path, err := rootfs.ResolveInclude(inc)
+		if err != nil {
+			return nil, &InputError{err}
+		}
+		f.Include[i] = path
+	}
+	f.BPFObjects = slices.Clone(f.BPFObjects)
+	for i, obj := range f.BPFObjects {
+		abs, err := filepath.Abs(obj)
+		if err != nil {
+			return nil, &InputError{err}
+		}
+		f.BPFObjects[i] = abs
+	}
+	if f.DurationS <= 0 || f.Workers < 1 {
+		return nil, inputf("--duration must be > 0 and --workers ≥ 1")
+	}
+	if f.Job == "verifier" && ((f.Scheduler == "" && len(f.BPFObjects) == 0) || f.Scenario != "" || f.Exec != "") {
+		return nil, inputf("--job verifier needs --scheduler or --bpf-object and takes no --scenario or --exec")
+	}
+	p := &Planner{f: f, kernelFunc: kernels}
+	if err := p.loadScenarios(); err != nil {
+		return nil, err
+	}
+	if err := p.loadScheduler(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Planner) loadScenarios() error {
+	if p.f.Scenario == "" {
+		return nil
+	}
+	var list []*scenario.Scenario
+	if p.f.Scenario == "all" {
+		list = scenario.Catalog()
+	} else {
+		for _, n := range strings.Split(p.f.Scenario, ",") {
+			sc, err := scenario.Load(strings.TrimSpace(n))
+			if err != nil {
+				return &InputError{err}
+			}
+			list = append(list, sc)
+		}
+	}
+	for _, sc := range list {
+		raw, err := json.Marshal(sc)
+		if err != nil {
+			return fmt.Errorf("encode scenario %s: %w", sc.Name, err)
+		}
+		p.scenarios = append(p.scenarios, namedScenario{sc.Name, raw})
+	}
+	return nil
+}
+
+// loadScheduler resolves --scheduler and its profiles.
+func (p *Planner) loadScheduler() error {
+	f := p.f
+	if f.Scheduler == "" {
+		if f.SchedulerFlags != "" || f.AllProfiles || f.SchedulerArgs != "" {
+			return inputf("--flags, --all-profiles and --scheduler-args need --scheduler")
+		}
+		return nil
+	}
+	def, err := sched.Lookup(f.Scheduler)
+	if err != nil {
+		return &InputError{err}
+	}
+	p.scheduler = def
+	switch {
+	case f.AllProfiles && f.SchedulerFlags != "":
+		return inputf("--flags and --all-profiles exclude each other")
+	case f.AllProfiles:
+		p.profiles = def.Profiles()
+	default:
+		var flags []string
+		if f.SchedulerFlags != "" {
+			flags = strings.Split(f.SchedulerFlags, ",")
+		}
+		prof, err := def.Profile(flags)
+		if err != nil {
+			return &InputError{err}
+		}
+		p.profiles = []sched.Profile{prof}
+	}
+	return nil
+}
+
+// FromSpec is the job of a --topology spec (N,L,C,T or NnLlCcTt).
+func FromSpec(spec string) (*record.Job, error) {
+	s, err := topology.ParseSpec(spec)
+	if err != nil {
+		return nil, &InputError{err}
+	}
+	return &record.Job{Topology: s.Record(topology.DefaultRemoteDistance)}, nil
+}
+
+// Expand returns j once per --scenario and scheduler profile, with ids that
+// name the topology, the scenario and the profile. A job record that brings
+// its own scenario or scheduler keeps it, and one with an id keeps that.
+func (p *Planner) Expand(j *record.Job) []*record.Job {
+	if j.Scheduler == nil && p.scheduler != nil {
+		var out []*record.Job
+		for _, prof := range p.profiles {
+			c := *j
+			c.Scheduler = p.schedulerFor(prof)
+			c.KernelArgs = append(slices.Clone(c.KernelArgs), p.scheduler.KernelArgs...)
+			if p.scheduler.Thresholds != nil {
+				c.Thresholds = mergeThresholds(p.scheduler.Thresholds, c.Thresholds)
+			}
+			out = append(out, p.expandScenarios(&c, "/"+p.scheduler.Name+":"+prof.Name)...)
+		}
+		return out
+	}
+	return p.expandScenarios(j, "")
+}
+
+func (p *Planner) schedulerFor(prof sched.Profile) *record.Scheduler {
+	args := slices.Clone(prof.Args)
+	args = append(args, strings.Fields(p.f.SchedulerArgs)...)
+	d := p.scheduler
+	return &record.Scheduler{Name: d.Name, Binary: d.Binary, Args: args, Profile: prof.Name,
+		Flags: prof.Flags, Ops: d.OpsName(), Sysctls: d.Sysctls, EnableHelperCPU: d.EnableHelperCPU}
+}
+
+// mergeThresholds applies job over sched (the scheduler's layer comes
+// before the job's).
+func mergeThresholds(sched, job *record.Thresholds) *record.Thresholds {
+	m := *sched
+	if job != nil {
+		jb, _ := json.Marshal(job)
+		json.Unmarshal(jb, &m)
+	}
+	return &m
+}
+
+// expandScenarios returns j once per --scenario (or once, as is, when j has
+// its own scenario or none was given); suffix ends generated job ids.
+func (p *Planner) expandScenarios(j *record.Job, suffix string) []*record.Job {
+	if len(j.Scenario) > 0 || len(p.scenarios) == 0 {
+		if j.ID == "" && suffix != "" {
+			j.ID = topoID(j.Topology) + suffix
+		}
+		return []*record.Job{j}
+	}
+	out := make([]*record.Job, 0, len(p.scenarios))
+	for _, sc := range p.scenarios {
+		c := *j
+		c.Scenario = sc.raw
+		if c.ID == "" {
+			c.ID = topoID(c.Topology) + "/" + sc.name + suffix
+		}
+		out = append(out, &c)
+	}
+	return out
+}
+
+func topoID(t *record.Topology) string {
+	if t.Preset != "" {
+		return t.Preset
+	}
+	return t.Name
+}
+
+// DefaultKernel is the kernel of jobs that name none, resolved once.
+func (p *Planner) DefaultKernel(ctx context.Context) (*record.Kernel, error) {
+	p.kernelOnce.Do(func() {
+		if p.kernelFunc == nil {
+			p.kernelErr = errors.New("no kernel: the job names none and no default was configured")
+			return
+		}
+		p.kernel, p.kernelErr = p.kernelFunc(ctx)
+	})
+	return p.kernel, p.kernelErr
+}
+
+// Complete fills j's empty fields from the flags (the kernel, the
+// scheduler's binary from the kernel's cache entry, memory sized for the
+// scenario's workers) and checks it can boot: a valid topology, an existing
+// kernel image, a scenario valid on the topology. It returns a *SkipError
+// when the scenario needs a larger topology and an *InputError when the job
+// is wrong as given.
+func (p *Planner) Complete(ctx context.Context, j *record.Job) error {
+	if j.Topology == nil {
+		return inputf("job has no topology")
+	}
+	memorySet := j.MemoryMB != 0 || p.f.MemoryMB != 0
+	if err := p.fill(ctx, j); err != nil {
+		return err
+	}
+	spec := topology.SpecOf(j.Topology)
+	if err := spec.Validate(); err != nil {
+		return inputf("topology %s: %w", j.Topology.Name, err)
+	}
+	if _, err := os.Stat(j.Kernel.Image); err != nil {
+		return fmt.Errorf("kernel image: %w", err)
+	}
+	if j.MemoryMB == 0 {
+		j.MemoryMB = topology.GuestMemoryMB(spec)
+	}
+	if len(j.Scenario) == 0 {
+		return nil
+	}
+	sc, err := scenario.Parse(j.Scenario)
+	if err != nil {
+		return &InputError{err}
+	}
+	if ok, why := sc.Fits(j.Topology); !ok {
+		return &SkipError{fmt.Sprintf("scenario %s: %s", sc.Name, why)}
+	}
+	if err := sc.Validate(j.Topology, j.Workers); err != nil {
+		return &InputError{err}
+	}
+	if !memorySet {
+		mb := topology.GuestMemoryMB(spec) + workerMemoryMB*sc.MaxWorkers(j.Topology, j.Workers)
+		nodes := j.Topology.NUMANodes
+		j.MemoryMB = mb + (nodes-mb%nodes)%nodes
+	}
+	return nil
+}
+
+// fill applies the flags as defaults to j.
+func (p *Planner) fill(ctx context.Context, j *record.Job) error {
+	f := p.f
+	if j.ID == "" {
+		j.ID = topoID(j.Topology)
+	}
+	if j.Kernel == nil {
+		k, err := p.DefaultKernel(ctx)
+		if err != nil {
+			return err
+		}
+		j.Kernel = k
+	}
+	if j.Exec == "" {
+		j.Exec = f.Exec
+	}
+	if len(j.Include) == 0 {
+		j.Include = slices.Clone(f.Include)
+	}
+	if len(j.BPFObjects) == 0 {
+		j.BPFObjects = slices.Clone(f.BPFObjects)
+	}
+	for _, obj := range j.BPFObjects {
+		if !slices.Contains(j.Include, obj) {
+			j.Include = append(j.Include, obj)
+		}
+	}
+	if err := resolveScheduler(j); err != nil {
+		return err
+	}
+	if j.Accel == "" {
+		j.Accel = f.Accel
+	}
+	if j.MemoryMB == 0 {
+		j.MemoryMB = f.MemoryMB
+	}
+	if j.TimeoutS == 0 {
+		j.TimeoutS = f.TimeoutS
+	}
+	if len(j.KernelArgs) == 0 {
+		j.KernelArgs = f.KernelArgs
+	}
+	j.Dmesg = j.Dmesg || f.Dmesg
+	if len(j.Scenario) > 0 {
+		if j.DurationS == 0 {
+			j.DurationS = f.DurationS
+		}
+		if j.Workers == 0 {
+			j.Workers = f.Workers
+		}
+	}
+	return nil
+}
+
+// resolveScheduler finds a built-in scheduler's binary in the kernel's cache
+// entry and adds the binary to the files the guest gets.
+func resolveScheduler(j *record.Job) error {
+	if j.Scheduler == nil {
+		return nil
+	}
+	// Expanded jobs share their scheduler record: resolve a copy.
+	c := *j.Scheduler
+	s := &c
+	j.Scheduler = s
+	if !j.Kernel.SchedExt {
+		return inputf("scheduler %s: kernel %s has no sched_ext (CONFIG_SCHED_CLASS_EXT)", s.Name, j.Kernel.Image)
+	}
+	if s.Binary == sched.FixtureBinary {
+		return nil // built into the agent: nothing to resolve or include
+	}
+	if !strings.Contains(s.Binary, "/") {
+		path, ok := j.Kernel.Schedulers[s.Binary]
+		if !ok {
+			return inputf("scheduler %s: the kernel's cache entry has no %s (built with --no-schedulers?)", s.Name, s.Binary)
+		}
+		s.Binary = path
+	}
+	if !slices.Contains(j.Include, s.Binary) {
+		j.Include = append(j.Include, s.Binary)
+	}
+	return nil
+}

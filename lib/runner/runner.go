@@ -1,0 +1,287 @@
+// Package runner boots planned jobs: one fresh QEMU VM per job on a pool of
+// workers, with the caches a run needs (the base initramfs per include set,
+// the accelerator choice, the default kernel via the planner), and turns
+// what each VM reported into a run record. Jobs come from lib/plan; the
+// records go to a record.Writer as runs finish.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ktstr-go/ktstr/internal/cachedir"
+	"github.com/ktstr-go/ktstr/lib/host"
+	"github.com/ktstr-go/ktstr/lib/plan"
+	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/vm"
+)
+
+// Config is how a Runner boots its jobs. Zero fields take the defaults
+// named on each.
+type Config struct {
+	// Source names the tool in error and skip records and log lines.
+	Source string
+	// Jobs is how many VMs run at once (default: host CPUs / 2, at least 1).
+	Jobs int
+	// TCGThreads forces the TCG threading mode: "", "auto", "multi" or
+	// "single".
+	TCGThreads string
+	// InitrdCompression is "auto" (default), "zstd", "gzip" or "none".
+	InitrdCompression string
+	// LogDir keeps the console logs (default: <ktstr cache>/logs).
+	LogDir string
+	// Log receives progress lines (default: discarded).
+	Log io.Writer
+	// Console receives the console of jobs with Dmesg set (default: Log).
+	Console io.Writer
+}
+
+// Summary is how a batch of jobs went.
+type Summary struct {
+	// Failed: a run did not complete, or a job could not start.
+	Failed bool
+	// BadInput: an input line, a job or a flag was wrong.
+	BadInput bool
+}
+
+// Runner boots jobs. Its methods are safe for concurrent use.
+type Runner struct {
+	cfg         Config
+	plan        *plan.Planner
+	out         *record.Writer
+	qemu        string
+	qemuVersion string
+	agent       string
+	cacheRoot   string
+	hostCPUs    int
+
+	accelOnce sync.Once
+	accel     vm.AccelChoice
+	accelErr  error
+
+	baseMu sync.Mutex
+	bases  map[string]string
+
+	seq          atomic.Int64
+	runningVCPUs atomic.Int64
+	failed       atomic.Bool
+	badInput     atomic.Bool
+}
+
+// New prepares a Runner: it finds QEMU and the agent (this executable),
+// creates the log directory, removes what killed ktstr processes left
+// behind and prunes old console logs.
+func New(cfg Config, p *plan.Planner, out *record.Writer) (*Runner, error) {
+	qemu, err := vm.QEMUBinary()
+	if err != nil {
+		return nil, err
+	}
+	agent, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own binary for the guest agent: %w", err)
+	}
+	root, err := cachedir.Root()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	if cfg.Console == nil {
+		cfg.Console = cfg.Log
+	}
+	if cfg.InitrdCompression == "" {
+		cfg.InitrdCompression = "auto"
+	}
+	r := &Runner{cfg: cfg, plan: p, out: out, qemu: qemu, qemuVersion: vm.QEMUVersion(qemu),
+		agent: agent, cacheRoot: root, hostCPUs: host.CPUs(), bases: map[string]string{}}
+	if r.cfg.LogDir == "" {
+		r.cfg.LogDir = filepath.Join(root, "logs")
+	}
+	if err := os.MkdirAll(r.cfg.LogDir, 0o755); err != nil {
+		return nil, fmt.Errorf("log dir: %w", err)
+	}
+	if r.cfg.Jobs <= 0 {
+		r.cfg.Jobs = max(1, r.hostCPUs/2)
+	}
+	vm.SweepStaleShm("/dev/shm")
+	pruneLogs(r.cfg.LogDir, logRetention)
+	return r, nil
+}
+
+// HostCPUs is the number of host CPUs the runner sizes against.
+func (r *Runner) HostCPUs() int { return r.hostCPUs }
+
+// logRetention is how long console logs are kept.
+const logRetention = 14 * 24 * time.Hour
+
+// pruneLogs removes console logs older than age.
+func pruneLogs(dir string, age time.Duration) {
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.console.log"))
+	for _, l := range logs {
+		if st, err := os.Stat(l); err == nil && time.Since(st.ModTime()) > age {
+			os.Remove(l)
+		}
+	}
+}
+
+func (r *Runner) logf(format string, args ...any) {
+	fmt.Fprintf(r.cfg.Log, r.cfg.Source+": "+format+"\n", args...)
+}
+
+// Run boots every expansion of jobs.
+func (r *Runner) Run(ctx context.Context, jobs []*record.Job) Summary {
+	return r.pool(ctx, func(send func(*record.Job) error) error {
+		for _, j := range jobs {
+			if err := r.sendExpanded(send, j); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Stream reads records from in: topology and job records become jobs (each
+// expanded by the planner), records of other kinds pass through to the
+// output, and a malformed line becomes an error record. It returns when
+// every job has finished; the error is a failure to read in.
+func (r *Runner) Stream(ctx context.Context, in io.Reader) (Summary, error) {
+	var readErr error
+	s := r.pool(ctx, func(send func(*record.Job) error) error {
+		readErr = r.feed(ctx, in, send)
+		return nil
+	})
+	return s, readErr
+}
+
+// pool runs feed, booting what it sends on cfg.Jobs workers.
+func (r *Runner) pool(ctx context.Context, feed func(send func(*record.Job) error) error) Summary {
+	jobs := make(chan *record.Job)
+	var wg sync.WaitGroup
+	for i := 0; i < r.cfg.Jobs; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				r.boot(ctx, j)
+			}
+		}()
+	}
+	send := func(j *record.Job) error {
+		select {
+		case jobs <- j:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	feed(send)
+	close(jobs)
+	wg.Wait()
+	return Summary{Failed: r.failed.Load(), BadInput: r.badInput.Load()}
+}
+
+func (r *Runner) sendExpanded(send func(*record.Job) error, j *record.Job) error {
+	for _, e := range r.plan.Expand(j) {
+		if err := send(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// feed turns stdin records into jobs.
+func (r *Runner) feed(ctx context.Context, in io.Reader, send func(*record.Job) error) error {
+	rd := record.NewReader(in, r.cfg.Source)
+	for ctx.Err() == nil {
+		line, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read stdin: %w", err)
+		}
+		switch line.Kind {
+		case record.KindTopology:
+			var t record.Topology
+			if err := line.Decode(&t); err != nil {
+				r.inputError(line.Num, err)
+				continue
+			}
+			if err := r.sendExpanded(send, &record.Job{Topology: &t}); err != nil {
+				return nil
+			}
+		case record.KindJob:
+			var j record.Job
+			if err := line.Decode(&j); err != nil {
+				r.inputError(line.Num, err)
+				continue
+			}
+			if j.Topology == nil {
+				r.inputError(line.Num, errors.New("job has no topology"))
+				continue
+			}
+			if err := r.sendExpanded(send, &j); err != nil {
+				return nil
+			}
+		default:
+			if line.Err != nil {
+				r.badInput.Store(true)
+			}
+			r.out.WriteRaw(line.Raw)
+		}
+	}
+	return nil
+}
+
+func (r *Runner) inputError(line int, err error) {
+	r.badInput.Store(true)
+	r.out.Write(&record.Error{Source: r.cfg.Source, Line: line, Message: err.Error()})
+}
+
+// boot completes one job, runs it and writes its run record (or a skip or
+// error record).
+func (r *Runner) boot(ctx context.Context, j *record.Job) {
+	prepStart := time.Now()
+	err := r.plan.Complete(ctx, j)
+	var run *record.Run
+	if err == nil {
+		run, err = r.Boot(ctx, j, prepStart)
+	}
+	var skip *plan.SkipError
+	if errors.As(err, &skip) {
+		r.logf("%s: skipped: %s", j.ID, skip.Reason)
+		r.out.Write(&record.Skip{Source: r.cfg.Source, Subject: j.ID, Reason: "topology_too_small", Detail: skip.Reason, Topology: j.Topology})
+		return
+	}
+	if err != nil {
+		// Could not even start the VM: an error record, the stream goes on.
+		r.failed.Store(true)
+		if plan.IsInputError(err) {
+			r.badInput.Store(true)
+		}
+		r.logf("%s: %v", j.ID, err)
+		r.out.Write(&record.Error{Source: r.cfg.Source, Message: fmt.Sprintf("job %s: %v", j.ID, err)})
+		return
+	}
+	if run.Outcome != record.OutcomeCompleted {
+		r.failed.Store(true)
+	}
+	r.out.Write(run)
+	summary := fmt.Sprintf("%s %s: %s in %.1fs (%s", run.ID, j.ID, run.Outcome, run.Timings.WallS, run.Host.Accel)
+	if run.Host.TCGThreads != "" {
+		summary += "/" + run.Host.TCGThreads
+	}
+	summary += ")"
+	if run.Reason != "" {
+		summary += ": " + run.Reason
+	}
+	r.logf("%s", summary)
+}
