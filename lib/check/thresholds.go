@@ -69,6 +69,10 @@ func ParseThresholds(b []byte) (*record.Thresholds, error) {
 	if err := dec.Decode(&t); err != nil {
 		return nil, fmt.Errorf("thresholds: %w", err)
 	}
+	// A second object after the first would otherwise be ignored silently.
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("thresholds: unexpected data after the JSON object")
+	}
 	return &t, nil
 }
 
