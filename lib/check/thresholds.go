@@ -15,19 +15,24 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
-// Defaults are ktstr's default limits (reference §5.1, its release values):
-// no starved worker, off-CPU spread ≤ 15 %, no gap over 2 s, isolation
-// whenever a cpuset is set. The benchmark-style checks (throughput CV, wake
-// latency, migrations) are off until a layer sets them. A timing violation
-// is inconclusive when the host kept the vCPU waiting ≥ 25 % of the window.
-// Unlike ktstr, the limits do not depend on how the tool was compiled.
+// Defaults are ktstr's default limits (reference §5.1, its release values)
+// and this tool's own: no starved worker (none below 25 % of its cohort's
+// median work), off-CPU spread ≤ 15 points, no off-CPU gap over 2 s,
+// isolation whenever a cpuset is set, equal cgroups within 35 % of each
+// other's CPU, and CPU-bound workers keeping ≥ 75 % of the CPUs they can use
+// busy. The benchmark-style checks (throughput CV, wake latency,
+// migrations) are off until a layer sets them. Host noise is subtracted
+// from a violation, never used to excuse one. Unlike ktstr, the limits do
+// not depend on how the tool was compiled.
 func Defaults() record.Thresholds {
 	return record.Thresholds{
-		NotStarved:     ptr(true),
-		MaxSpreadPct:   ptr(15.0),
-		MaxGapMS:       ptr(2000.0),
-		Isolation:      ptr(true),
-		MaxHostWaitPct: ptr(25.0),
+		NotStarved:         ptr(true),
+		MinCohortWorkPct:   ptr(25.0),
+		MaxSpreadPct:       ptr(15.0),
+		MaxGapMS:           ptr(2000.0),
+		Isolation:          ptr(true),
+		MaxCgroupSpreadPct: ptr(35.0),
+		MinBusyPct:         ptr(75.0),
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ktstr-go/ktstr/lib/cgroup"
+	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/fixture"
 	"github.com/ktstr-go/ktstr/lib/proto"
 	"github.com/ktstr-go/ktstr/lib/record"
@@ -199,6 +200,9 @@ func (a *Agent) startScheduler(s *record.Scheduler) (*sched.Runner, error) {
 		return nil, err
 	}
 	a.logf("scheduler %s attached", s.Name)
+	// Said now, so that a run that later times out still tells whether and
+	// when the scheduler attached; the final message replaces it.
+	a.send(proto.Message{Type: proto.MsgScheduler, Scheduler: r.State()})
 	r.Watch()
 	return r, nil
 }
@@ -217,10 +221,18 @@ func (a *Agent) runScenario(job *record.Job, topo *record.Topology) (*record.Sce
 	if err != nil {
 		exe = "/init"
 	}
+	// Stop early when every worker is stuck for longer than the gap limit:
+	// the verdict is a failed check in seconds, not the kernel's watchdog
+	// 30 s later.
+	var stallAfter time.Duration
+	if limits := check.Merge(job.Thresholds); limits.MaxGapMS != nil {
+		stallAfter = time.Duration(*limits.MaxGapMS * float64(time.Millisecond))
+	}
 	a.logf("scenario %s: %.1fs, %d workers per cgroup", s.Name, job.DurationS, job.Workers)
 	return scenario.Run(context.Background(), s, scenario.Env{
 		Exe: exe, Cgroups: cg, Topology: topo, Duration: time.Duration(job.DurationS * float64(time.Second)),
 		Workers: job.Workers, AgentStart: a.start, Logf: a.logf,
+		StallAfter: stallAfter, Dump: sched.RequestDump,
 	}), nil
 }
 

@@ -391,6 +391,22 @@ type ScenarioResult struct {
 	Steps   []StepResult   `json:"steps"`
 	Cgroups []CgroupResult `json:"cgroups"`
 	Errors  []string       `json:"errors,omitempty"`
+	// Stalled is set when the agent stopped the scenario early because no
+	// worker made progress for longer than the gap limit.
+	Stalled *Stall `json:"stalled,omitempty"`
+}
+
+// Stall is an early stop: every worker stuck at once.
+type Stall struct {
+	// AtS is when the agent stopped the scenario (since its start) and
+	// ForMS how long no worker had made progress by then.
+	AtS   float64 `json:"at_s"`
+	ForMS float64 `json:"for_ms"`
+	// Workers is how many workers were running.
+	Workers int `json:"workers"`
+	// Dump says whether a sched_ext debug dump (SysRq D) was requested;
+	// the dump itself is in the scheduler section.
+	Dump bool `json:"dump,omitempty"`
 }
 
 // StepResult times one scenario step.
@@ -429,13 +445,37 @@ type WorkerReport struct {
 	WallS      float64 `json:"wall_s"`
 	// OffCPUPct is (wall - cpu) / wall × 100.
 	OffCPUPct float64 `json:"off_cpu_pct"`
-	// MaxGapMS is the longest time between two progress checkpoints, when
-	// it started (since the worker started) and the CPU it ended on.
-	MaxGapMS   float64 `json:"max_gap_ms"`
-	MaxGapAtMS float64 `json:"max_gap_at_ms"`
-	MaxGapCPU  int     `json:"max_gap_cpu"`
+	// MaxGapMS is the longest off-CPU gap: wall time that passed between
+	// two progress checkpoints while the worker's own CPU time did not (the
+	// scheduler kept it waiting). Under TCG the guest charges time its
+	// vCPU spent descheduled on the host to the task that was running, so
+	// host noise lands in CPU time, not here. MaxGapAtMS is when it started
+	// (since the worker started), MaxGapCPU the CPU it ended on and
+	// MaxGapFromCPU the one it ran on before.
+	MaxGapMS      float64 `json:"max_gap_ms"`
+	MaxGapAtMS    float64 `json:"max_gap_at_ms"`
+	MaxGapCPU     int     `json:"max_gap_cpu"`
+	MaxGapFromCPU int     `json:"max_gap_from_cpu"`
 	// MaxGapStartT is the agent time (Message.T clock) the gap started.
 	MaxGapStartT float64 `json:"max_gap_start_t"`
+	// MaxOnCPUStallMS is the longest time between two checkpoints that
+	// was charged to the worker as CPU time but did no work: the vCPU was
+	// descheduled on the host (or an interrupt storm). Not the scheduler's
+	// doing; recorded to show how much noise the run had.
+	MaxOnCPUStallMS float64 `json:"max_on_cpu_stall_ms,omitempty"`
+	// StartT is the agent time the worker was released (told to go).
+	StartT float64 `json:"start_t,omitempty"`
+	// AllowedCPUs is the cpu list the worker could run on: its affinity,
+	// else its cgroup's effective cpuset at launch.
+	AllowedCPUs string `json:"allowed_cpus,omitempty"`
+	Nice        int    `json:"nice,omitempty"`
+	// Unreported is true when the worker did not report within the grace
+	// after stop: the agent built the report from the worker's progress
+	// slot and /proc, and killed it. StuckS is how long it had made no
+	// progress when the scenario stopped (all of its wall time if it never
+	// ran).
+	Unreported bool    `json:"unreported,omitempty"`
+	StuckS     float64 `json:"stuck_s,omitempty"`
 	// CPUsUsed is the cpu list the worker was seen running on.
 	CPUsUsed   string `json:"cpus_used"`
 	Migrations uint64 `json:"migrations"`
@@ -453,6 +493,9 @@ type WorkerReport struct {
 	Role string `json:"role,omitempty"`
 	// Affinity is the worker's affinity kind, if it had one.
 	Affinity string `json:"affinity,omitempty"`
+	// CPUBound is true for work types that never sleep: the worker was
+	// runnable from start to stop.
+	CPUBound bool   `json:"cpu_bound,omitempty"`
 	Error    string `json:"error,omitempty"`
 }
 
@@ -461,9 +504,20 @@ type WorkerReport struct {
 // → command line, each set field overriding the layer before. A check whose
 // limit is unset after merging is off.
 type Thresholds struct {
-	NotStarved   *bool    `json:"not_starved,omitempty"`
-	MaxSpreadPct *float64 `json:"max_spread_pct,omitempty"`
-	MaxGapMS     *float64 `json:"max_gap_ms,omitempty"`
+	// NotStarved fails a worker that did no work, did not stop, or did
+	// less than MinCohortWorkPct of the median work of its cohort (workers
+	// of one launch with the same work type, policy, nice and affinity).
+	NotStarved       *bool    `json:"not_starved,omitempty"`
+	MinCohortWorkPct *float64 `json:"min_cohort_work_pct,omitempty"`
+	MaxSpreadPct     *float64 `json:"max_spread_pct,omitempty"`
+	MaxGapMS         *float64 `json:"max_gap_ms,omitempty"`
+	// MaxCgroupSpreadPct bounds how far apart the CPU shares of cgroups
+	// with equal weight and equal demand may be: (max − min) / max × 100.
+	MaxCgroupSpreadPct *float64 `json:"max_cgroup_spread_pct,omitempty"`
+	// MinBusyPct is work conservation: while CPU-bound workers are
+	// runnable, they keep at least this share of the CPUs they may use
+	// (as many as they can occupy) busy.
+	MinBusyPct *float64 `json:"min_busy_pct,omitempty"`
 	// Isolation checks that workers ran only inside their cpuset; on by
 	// default whenever a cpuset is set.
 	Isolation           *bool    `json:"isolation,omitempty"`
@@ -472,9 +526,6 @@ type Thresholds struct {
 	MaxP99WakeLatencyUS *float64 `json:"max_p99_wake_latency_us,omitempty"`
 	MaxWakeLatencyCV    *float64 `json:"max_wake_latency_cv,omitempty"`
 	MaxMigrationRatio   *float64 `json:"max_migration_ratio,omitempty"`
-	// MaxHostWaitPct is how much of a window the host may have kept a
-	// vCPU waiting before a timing violation in it is inconclusive.
-	MaxHostWaitPct *float64 `json:"max_host_wait_pct,omitempty"`
 }
 
 // HostSample is one host-side reading of every vCPU thread.

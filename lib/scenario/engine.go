@@ -17,8 +17,17 @@ import (
 	"github.com/ktstr-go/ktstr/lib/workload"
 )
 
-// collectTimeout bounds how long stopped workers may take to report.
-const collectTimeout = 10 * time.Second
+// collectTimeout bounds how long stopped workers may take to report;
+// collectGrace is how long a worker that shows no sign of stopping (the
+// scheduler is not running it) is waited for before it is killed and
+// reported as stuck: the run then ends in seconds, not when the kernel's
+// sched_ext watchdog (30 s) gives up on the scheduler.
+const (
+	collectTimeout = 10 * time.Second
+	collectGrace   = 2 * time.Second
+	// watchEvery is how often a hold looks at the workers' progress.
+	watchEvery = 100 * time.Millisecond
+)
 
 // Env is what the engine needs from the guest.
 type Env struct {
@@ -32,6 +41,12 @@ type Env struct {
 	// the agent's clock (seconds since AgentStart).
 	AgentStart time.Time
 	Logf       func(format string, args ...any)
+	// StallAfter stops the scenario early when no worker has made
+	// progress for longer than this (0: never); Dump is called then, to
+	// have the kernel dump the scheduler's state, and reports whether it
+	// did.
+	StallAfter time.Duration
+	Dump       func() bool
 }
 
 // live is a cgroup while the scenario runs.
@@ -55,6 +70,8 @@ type engine struct {
 	results []*record.CgroupResult
 	errs    []string
 	pauses  sync.WaitGroup
+	stalled *record.Stall
+	start   time.Time
 }
 
 // Run runs s in the guest and returns what the workers measured. Errors of
@@ -70,6 +87,7 @@ func Run(ctx context.Context, s *Scenario, env Env) *record.ScenarioResult {
 	e := &engine{env: env, s: s, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)), live: map[string]*live{}}
 	res := &record.ScenarioResult{Name: s.Name, DurationS: env.Duration.Seconds(), StartT: time.Since(env.AgentStart).Seconds()}
 	start := time.Now()
+	e.start = start
 	defer func() {
 		if err := env.Cgroups.Cleanup(); err != nil {
 			e.errf("cleanup: %v", err)
@@ -106,7 +124,11 @@ func Run(ctx context.Context, s *Scenario, env Env) *record.ScenarioResult {
 			e.errf("interrupted in step %d", i)
 			break
 		}
+		if e.stalled != nil {
+			break
+		}
 	}
+	res.Stalled = e.stalled
 	e.pauses.Wait()
 	// Stop everyone at once, then collect: stopping one cgroup at a time
 	// would hand the others the freed CPUs at the end of the run.
@@ -134,33 +156,107 @@ func (e *engine) errf(format string, args ...any) {
 	e.env.Logf("scenario %s: %s", e.s.Name, msg)
 }
 
-// hold waits until end, repeating the step's ops every LoopS if set.
+// hold waits until end, repeating the step's ops every LoopS if set, and
+// watching for a stall.
 func (e *engine) hold(ctx context.Context, st Step, end time.Time) {
-	if st.Hold.LoopS <= 0 {
-		select {
-		case <-time.After(time.Until(end)):
-		case <-ctx.Done():
-		}
-		return
-	}
 	every := time.Duration(st.Hold.LoopS * float64(time.Second))
+	nextOps := time.Time{}
+	if every > 0 {
+		nextOps = time.Now().Add(every)
+	}
+	w := stallWatch{after: e.env.StallAfter, last: time.Now()}
 	for {
-		next := time.Now().Add(every)
-		if next.After(end) {
-			next = end
+		wake := time.Now().Add(watchEvery)
+		if end.Before(wake) {
+			wake = end
+		}
+		if !nextOps.IsZero() && nextOps.Before(wake) {
+			wake = nextOps
 		}
 		select {
-		case <-time.After(time.Until(next)):
+		case <-time.After(time.Until(wake)):
 		case <-ctx.Done():
 			return
 		}
-		if !time.Now().Before(end) {
+		now := time.Now()
+		if !now.Before(end) {
 			return
 		}
-		for _, op := range st.Ops {
-			e.apply(op)
+		if st := w.check(now, e.running()); st != nil {
+			e.stall(st)
+			return
+		}
+		if !nextOps.IsZero() && !now.Before(nextOps) {
+			for _, op := range st.Ops {
+				e.apply(op)
+			}
+			nextOps = now.Add(every)
 		}
 	}
+}
+
+// running lists the released workers that publish progress.
+func (e *engine) running() []*workload.Worker {
+	var out []*workload.Worker
+	for _, l := range e.live {
+		for _, w := range l.workers {
+			if !w.Started().IsZero() && w.Task.ProgressFD > 0 {
+				out = append(out, w)
+			}
+		}
+	}
+	return out
+}
+
+// stallWatch decides when every worker has been stuck for longer than
+// after. The agent's own ticks are the control: when they come late, the
+// whole guest was frozen (under TCG: the host descheduled its vCPUs), and
+// the workers' silence in that time proves nothing about the scheduler.
+type stallWatch struct {
+	after time.Duration
+	last  time.Time // the previous tick
+	since time.Time // the guest has run normally since then
+}
+
+func (w *stallWatch) check(now time.Time, ws []*workload.Worker) *record.Stall {
+	late := now.Sub(w.last) > 5*watchEvery
+	w.last = now
+	if w.after <= 0 || len(ws) == 0 {
+		return nil
+	}
+	if late || w.since.IsZero() {
+		w.since = now
+	}
+	var newest time.Time
+	for _, wk := range ws {
+		t := wk.Progress().Last
+		if t.Before(wk.Started()) {
+			t = wk.Started()
+		}
+		newest = later(newest, t)
+	}
+	quiet := now.Sub(later(newest, w.since))
+	if quiet <= w.after {
+		return nil
+	}
+	return &record.Stall{ForMS: float64(now.Sub(newest).Milliseconds()), Workers: len(ws)}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// stall ends the scenario early: every worker is stuck.
+func (e *engine) stall(st *record.Stall) {
+	st.AtS = time.Since(e.start).Seconds()
+	if e.env.Dump != nil {
+		st.Dump = e.env.Dump()
+	}
+	e.env.Logf("scenario %s: no worker made progress for %.0fms; stopping early (dump: %v)", e.s.Name, st.ForMS, st.Dump)
+	e.stalled = st
 }
 
 // create makes a cgroup and launches its workers (not yet released).
@@ -287,11 +383,18 @@ func (e *engine) affinity(a *workload.Affinity, allowed []int, i int) []int {
 }
 
 func (e *engine) collect(l *live) {
-	reps := workload.Collect(l.workers, collectTimeout)
+	reps := workload.Collect(l.workers, collectTimeout, collectGrace)
+	agent := float64(e.env.AgentStart.UnixNano()) / 1e9
 	for i := range reps {
 		reps[i].Cohort = l.cohorts[i]
 		if reps[i].MaxGapStartT > 0 {
-			reps[i].MaxGapStartT -= float64(e.env.AgentStart.UnixNano()) / 1e9
+			reps[i].MaxGapStartT -= agent
+		}
+		if reps[i].StartT > 0 {
+			reps[i].StartT -= agent
+		}
+		if reps[i].Unreported {
+			e.env.Logf("scenario %s: cgroup %s: worker %d stuck %.1fs at stop; killed", e.s.Name, l.def.Name, reps[i].PID, reps[i].StuckS)
 		}
 		if reps[i].Error != "" {
 			e.errf("cgroup %s: worker %d: %s", l.def.Name, reps[i].PID, reps[i].Error)

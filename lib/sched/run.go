@@ -152,6 +152,27 @@ func PinKthreads(comm string, cpu int) int {
 	return n
 }
 
+// State is a copy of the scheduler's story so far.
+func (r *Runner) State() *record.SchedulerRun {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	run := r.run
+	return &run
+}
+
+// RequestDump asks the kernel to dump the running sched_ext scheduler's
+// state (SysRq D) into the trace buffer, where Stop collects it; false when
+// no sched_ext scheduler is enabled or the request failed.
+func RequestDump() bool {
+	if readTrim(stateFile) != "enabled" {
+		return false
+	}
+	if err := os.WriteFile("/proc/sysrq-trigger", []byte("D"), 0); err != nil {
+		return false
+	}
+	return true
+}
+
 // Dead reports whether the scheduler died, and why.
 func (r *Runner) Dead() (bool, string) {
 	r.mu.Lock()

@@ -12,7 +12,7 @@ import (
 func benchWorker() *worker {
 	w := &worker{lastCPU: -1, stride: 1}
 	w.start = time.Now()
-	w.last = w.start
+	w.last, w.markT, w.markCPU = w.start, w.start, threadCPUTime()
 	return w
 }
 
@@ -28,10 +28,7 @@ func BenchmarkCpuSpinUnitWithTelemetry(b *testing.B) {
 	w := benchWorker()
 	for i := 0; i < b.N; i++ {
 		w.spin(1024)
-		w.units++
-		if w.sinceLast++; w.sinceLast >= w.stride {
-			w.checkpoint()
-		}
+		w.done()
 	}
 }
 
@@ -58,10 +55,7 @@ func BenchmarkTelemetryOverhead(b *testing.B) {
 		start = time.Now()
 		for n := 0; ; n++ {
 			tel.spin(1024)
-			tel.units++
-			if tel.sinceLast++; tel.sinceLast >= tel.stride {
-				tel.checkpoint()
-			}
+			tel.done()
 			if n%256 == 255 && time.Since(start) >= chunk {
 				break
 			}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/topology"
 )
 
 // readyTimeout bounds how long a worker may take to start and set up; under
@@ -28,8 +30,22 @@ type Worker struct {
 	stdout  *bufio.Reader
 	custom  bool
 	started time.Time
+	stopped time.Time
 	stderr  *strings.Builder
+	// progress is the launch's shared progress memory (nil for Custom).
+	progress *progressMap
 }
+
+// Progress is what the worker last published (zero for Custom workers).
+func (w *Worker) Progress() Progress {
+	if w.progress == nil {
+		return Progress{}
+	}
+	return w.progress.read(w.Task.ProgressSlot)
+}
+
+// Started is when the worker was released (zero before Go).
+func (w *Worker) Started() time.Time { return w.started }
 
 // PID is the worker's process id.
 func (w *Worker) PID() int { return w.cmd.Process.Pid }
@@ -61,6 +77,15 @@ func Launch(exe, cgroupDir, cgroupName string, spec Spec, n int, affinity func(i
 	}
 	var shared *os.File
 	var pipes [2][2]*os.File // [direction][read, write]: 0 = even→odd, 1 = odd→even
+	var progress *progressMap
+	var progressFile *os.File
+	if spec.Type != "Custom" {
+		progress, progressFile, err = newProgress(n)
+		if err != nil {
+			return nil, err
+		}
+		toClose = append(toClose, progressFile)
+	}
 	for i := 0; i < n; i++ {
 		gi := i % group
 		if gi == 0 && needShared {
@@ -99,10 +124,15 @@ func Launch(exe, cgroupDir, cgroupName string, spec Spec, n int, affinity func(i
 			}
 			extra = append(extra, in, out)
 		}
+		if progressFile != nil {
+			extra = append(extra, progressFile)
+			task.ProgressFD, task.ProgressSlot = 2+len(extra), i
+		}
 		w, err := start(exe, int(cg.Fd()), task, extra)
 		if err != nil {
 			return fail(fmt.Errorf("start %s worker %d: %w", spec.Type, i, err))
 		}
+		w.progress = progress
 		workers = append(workers, w)
 	}
 	for i, w := range workers {
@@ -215,31 +245,132 @@ func Go(workers []*Worker) {
 
 // Stop asks workers to stop; Collect gathers their reports.
 func Stop(workers []*Worker) {
+	now := time.Now()
 	for _, w := range workers {
+		w.stopped = now
+		if w.progress != nil {
+			w.progress.store(w.Task.ProgressSlot, slotStopNS, uint64(now.UnixNano()))
+		}
 		if w.custom {
 			w.cmd.Process.Signal(syscall.SIGTERM)
 		} else {
-			io.WriteString(w.stdin, lineStop+"\n")
+			fmt.Fprintf(w.stdin, "%s %d\n", lineStop, now.UnixNano())
 		}
 	}
 }
 
-// Collect waits for the reports of stopped workers, at most timeout in all;
-// a worker that does not report is killed and reported with an error.
-func Collect(workers []*Worker, timeout time.Duration) []record.WorkerReport {
+// Collect waits for the reports of stopped workers, at most timeout in all.
+// A worker that shows no sign of stopping — it made no progress since the
+// stop, so the scheduler is not running it — is given only grace; then it
+// is killed and reported from its progress slot and /proc, marked
+// Unreported with how long it had been stuck. Every report says when the
+// worker started (StartT, Unix seconds) and where it could run.
+func Collect(workers []*Worker, timeout, grace time.Duration) []record.WorkerReport {
 	deadline := time.Now().Add(timeout)
 	out := make([]record.WorkerReport, len(workers))
+	type result struct {
+		i   int
+		rep record.WorkerReport
+		ok  bool
+	}
+	ch := make(chan result, len(workers))
 	for i, w := range workers {
-		out[i] = w.collect(time.Until(deadline))
+		go func() {
+			rep, ok := w.collect(time.Until(deadline))
+			ch <- result{i, rep, ok}
+		}()
+	}
+	pending := map[int]bool{}
+	for i := range workers {
+		pending[i] = true
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for len(pending) > 0 {
+		select {
+		case r := <-ch:
+			if r.ok || pending[r.i] {
+				out[r.i] = r.rep
+			}
+			delete(pending, r.i)
+		case <-tick.C:
+			for i := range pending {
+				w := workers[i]
+				if w.custom || time.Since(w.stopped) < grace {
+					continue
+				}
+				if p := w.Progress(); p.Stopping || p.Last.After(w.stopped) {
+					continue // alive and on its way out
+				}
+				out[i] = w.unreported()
+				delete(pending, i)
+				// Its collect goroutine ends when the kill lands (or at
+				// the deadline if the task can never run again).
+				syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
+			}
+		}
+	}
+	for i := range out {
+		t, _ := LookupType(workers[i].Task.Spec.Type)
+		out[i].CPUBound = t.CPUBound
+		out[i].StartT = float64(workers[i].started.UnixNano()) / 1e9
+		if out[i].AllowedCPUs == "" {
+			cpus := workers[i].Task.CPUs
+			if len(cpus) == 0 {
+				cpus = workers[i].Task.Allowed
+			}
+			out[i].AllowedCPUs = topology.FormatList(cpus)
+		}
+		out[i].Nice = workers[i].Task.Spec.Nice
 	}
 	return out
 }
 
-func (w *Worker) collect(timeout time.Duration) record.WorkerReport {
+// unreported builds the report of a worker that is stuck: work units from
+// its progress slot, CPU time and run delay of its thread from schedstat,
+// and the time since its last progress as its gap.
+func (w *Worker) unreported() record.WorkerReport {
+	rep := w.baseReport()
+	rep.Unreported = true
+	p := w.Progress()
+	rep.WorkUnits = p.Units
+	rep.WallS = w.stopped.Sub(w.started).Seconds()
+	last := p.Last
+	if last.IsZero() || last.Before(w.started) {
+		last = w.started
+	}
+	rep.StuckS = w.stopped.Sub(last).Seconds()
+	rep.MaxGapMS = rep.StuckS * 1000
+	rep.MaxGapAtMS = last.Sub(w.started).Seconds() * 1000
+	rep.MaxGapStartT = float64(last.UnixNano()) / 1e9
+	rep.MaxGapCPU, rep.MaxGapFromCPU = -1, -1
+	if p.TID > 0 {
+		if run, delay, ok := taskSchedstat(w.cmd.Process.Pid, p.TID); ok {
+			rep.CPUS, rep.RunDelayS = run.Seconds(), delay.Seconds()
+		}
+	}
+	if rep.WallS > 0 {
+		rep.OffCPUPct = max(0, (rep.WallS-rep.CPUS)/rep.WallS*100)
+	}
+	return rep
+}
+
+func (w *Worker) baseReport() record.WorkerReport {
 	rep := record.WorkerReport{PID: w.cmd.Process.Pid, Cgroup: w.Task.Cgroup, WorkType: w.Task.Spec.Type}
 	if w.Task.Spec.Policy != nil {
 		rep.Policy = w.Task.Spec.Policy.Class
 	}
+	if w.Task.Spec.Affinity != nil {
+		rep.Affinity = w.Task.Spec.Affinity.Kind
+	}
+	t, _ := LookupType(w.Task.Spec.Type)
+	rep.CPUBound = t.CPUBound
+	return rep
+}
+
+// collect reads the worker's report; ok is false when it had to be killed.
+func (w *Worker) collect(timeout time.Duration) (record.WorkerReport, bool) {
+	rep := w.baseReport()
 	if w.custom {
 		done := make(chan struct{})
 		go func() { w.cmd.Wait(); close(done) }()
@@ -256,19 +387,47 @@ func (w *Worker) collect(timeout time.Duration) record.WorkerReport {
 		if rep.WallS > 0 {
 			rep.OffCPUPct = max(0, (rep.WallS-rep.CPUS)/rep.WallS*100)
 		}
-		return rep
+		return rep, true
 	}
 	line, err := w.readLine(max(timeout, time.Second))
 	if err == nil {
 		err = json.Unmarshal([]byte(line), &rep)
 	}
+	ok := err == nil
 	if err != nil {
-		w.cmd.Process.Kill()
+		syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
 		rep.Error = "no report: " + err.Error()
 	}
 	w.stdin.Close()
-	w.cmd.Wait()
-	return rep
+	waitExit(w.cmd, 2*time.Second)
+	return rep, ok
+}
+
+// waitExit reaps cmd, waiting at most d: a killed task that its scheduler
+// never runs again cannot exit, and must not hold the scenario up.
+func waitExit(cmd *exec.Cmd, d time.Duration) {
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+// taskSchedstat reads /proc/PID/task/TID/schedstat: time on CPU and time
+// runnable but waiting.
+func taskSchedstat(pid, tid int) (run, delay time.Duration, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/schedstat", pid, tid))
+	if err != nil {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0, 0, false
+	}
+	r, err1 := strconv.ParseInt(f[0], 10, 64)
+	d, err2 := strconv.ParseInt(f[1], 10, 64)
+	return time.Duration(r), time.Duration(d), err1 == nil && err2 == nil
 }
 
 // Pause stops a worker with SIGSTOP for d, then resumes it: a test op that
@@ -286,7 +445,7 @@ func Kill(workers []*Worker) {
 	for _, w := range workers {
 		if w.cmd != nil && w.cmd.Process != nil {
 			syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
-			w.cmd.Wait()
+			waitExit(w.cmd, 2*time.Second)
 		}
 	}
 }

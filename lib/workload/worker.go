@@ -44,9 +44,15 @@ type Task struct {
 	// and 5 (out) are pipes to the partner.
 	Shared bool `json:"shared,omitempty"`
 	Pipes  bool `json:"pipes,omitempty"`
+	// ProgressFD is the fd of the shared progress memory (0: none) and
+	// ProgressSlot the worker's slot in it.
+	ProgressFD   int `json:"progress_fd,omitempty"`
+	ProgressSlot int `json:"progress_slot,omitempty"`
 }
 
-// Protocol lines on the worker's stdin/stdout.
+// Protocol lines on the worker's stdin/stdout. The stop line carries the
+// agent's wall clock (UnixNano) at stop, so that a worker that was not
+// running when told to stop still ends its last gap at the right moment.
 const (
 	lineReady = "ready"
 	lineGo    = "go"
@@ -66,6 +72,10 @@ const (
 	minCheckpointGap = 50 * time.Microsecond
 	maxCheckpointGap = 500 * time.Microsecond
 	maxStride        = 1024
+	// gapProbe is the time between checkpoints beyond which a checkpoint
+	// reads the thread's CPU time to split the interval into off-CPU time
+	// (the scheduler's doing) and on-CPU time (host noise under TCG).
+	gapProbe = 2 * time.Millisecond
 )
 
 // WorkerMain is the worker process: it reads its task, sets itself up,
@@ -90,15 +100,6 @@ func workerMain(stdin io.Reader, stdout io.Writer) int {
 	// The hot loop owns this OS thread: its CPU time and schedstat are the
 	// worker's, and policy/affinity/nice apply to it.
 	runtime.LockOSThread()
-	// Name the thread after its work so sched_ext dumps and ps say what
-	// it is ("init" otherwise: workers are re-executed /init).
-	name := "kt:" + task.Spec.Type
-	if len(name) > 15 {
-		name = name[:15]
-	}
-	if p, err := unix.BytePtrFromString(name); err == nil {
-		unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(p)), 0, 0, 0)
-	}
 	w, err := newWorker(task)
 	rep := record.WorkerReport{PID: os.Getpid(), Cgroup: task.Cgroup, WorkType: task.Spec.Type}
 	if task.Spec.Affinity != nil {
@@ -121,10 +122,18 @@ func workerMain(stdin io.Reader, stdout io.Writer) int {
 		return 3 // the agent gave up on us
 	}
 	if rep.Error == "" {
+		// Named only once working: sched_ext dumps and ps then say what it
+		// is ("init" otherwise: workers are re-executed /init), and a
+		// scheduler that picks on workers by name cannot stall start-up.
+		setThreadName("kt:" + task.Spec.Type)
 		go func() {
 			for {
 				l, err := in.ReadString('\n')
-				if err != nil || strings.TrimSpace(l) == lineStop {
+				cmd, at, _ := strings.Cut(strings.TrimSpace(l), " ")
+				if err != nil || cmd == lineStop {
+					if ns, perr := strconv.ParseInt(at, 10, 64); perr == nil {
+						w.stopAt.Store(ns)
+					}
 					w.stop.Store(true)
 					return
 				}
@@ -153,6 +162,10 @@ type worker struct {
 	region []byte // page-fault region
 	ioFile *os.File
 	tid    int
+	// progress is the shared slot the agent reads (nil without one).
+	progress     *progressMap
+	progressSlot int
+	stopAt       atomic.Int64 // the agent's stop time, UnixNano (0: unknown)
 
 	// telemetry
 	units, iterations uint64
@@ -163,12 +176,18 @@ type worker struct {
 	maxGap            time.Duration
 	maxGapAt          time.Duration
 	maxGapCPU         int
+	maxGapFromCPU     int
 	maxGapStart       time.Time
+	maxStall          time.Duration
 	cpus              cpuSet
 	lastCPU           int
 	pendingGapCPU     bool
 	stride, sinceLast uint64
 	checkpoints       uint64
+	// markT and markCPU are the wall time and thread CPU time at the last
+	// CPU-time reading; off-CPU time since then is wall minus CPU delta.
+	markT   time.Time
+	markCPU time.Duration
 }
 
 // cpuSet is a bitset of CPU numbers (up to 8192, the x86 NR_CPUS limit).
@@ -195,7 +214,15 @@ func (s *cpuSet) list() []int {
 
 func newWorker(t Task) (*worker, error) {
 	w := &worker{task: t, params: t.Spec.Resolved(), rng: rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(time.Now().UnixNano()))),
-		tid: unix.Gettid(), lastCPU: -1, stride: 1}
+		tid: unix.Gettid(), lastCPU: -1, maxGapCPU: -1, maxGapFromCPU: -1, stride: 1}
+	if t.ProgressFD > 0 {
+		m, err := mapProgress(os.NewFile(uintptr(t.ProgressFD), "progress"), t.ProgressSlot+1)
+		if err != nil {
+			return nil, err
+		}
+		w.progress, w.progressSlot = m, t.ProgressSlot
+		m.store(w.progressSlot, slotTID, uint64(w.tid))
+	}
 	if t.Shared {
 		f := os.NewFile(3, "shared")
 		b, err := unix.Mmap(int(f.Fd()), 0, sharedSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
@@ -259,16 +286,25 @@ func (w *worker) run(rep *record.WorkerReport) {
 	delay0, _ := schedstat(w.tid)
 	mig0 := migrations(w.tid)
 	w.start = time.Now()
-	w.last = w.start
+	w.last, w.markT, w.markCPU = w.start, w.start, cpu0
+	w.publish(w.start)
 	w.sampleCPU()
 	for !w.stop.Load() {
 		w.unit()
-		w.units++
-		if w.sinceLast++; w.sinceLast >= w.stride {
-			w.checkpoint()
-		}
+		w.done()
 	}
-	wall := time.Since(w.start)
+	// A last checkpoint at the stop: a stall just before it is a gap like
+	// any other. It ends when the agent said stop, not when this worker
+	// next got a CPU to hear it.
+	end := time.Now()
+	if ns := w.stopAt.Load(); ns > 0 && time.Unix(0, ns).Before(end) && time.Unix(0, ns).After(w.last) {
+		end = time.Unix(0, ns)
+	}
+	w.checkpoint(end, true)
+	if w.progress != nil {
+		w.progress.store(w.progressSlot, slotStopping, 1)
+	}
+	wall := end.Sub(w.start)
 	rep.WorkUnits, rep.Iterations = w.units, w.iterations
 	rep.WallS = wall.Seconds()
 	rep.CPUS = (threadCPUTime() - cpu0).Seconds()
@@ -277,7 +313,8 @@ func (w *worker) run(rep *record.WorkerReport) {
 	}
 	rep.MaxGapMS = float64(w.maxGap) / 1e6
 	rep.MaxGapAtMS = float64(w.maxGapAt) / 1e6
-	rep.MaxGapCPU = w.maxGapCPU
+	rep.MaxGapCPU, rep.MaxGapFromCPU = w.maxGapCPU, w.maxGapFromCPU
+	rep.MaxOnCPUStallMS = float64(w.maxStall) / 1e6
 	if !w.maxGapStart.IsZero() {
 		rep.MaxGapStartT = float64(w.maxGapStart.UnixNano()) / 1e9 // wall clock; the agent converts
 	}
@@ -289,15 +326,45 @@ func (w *worker) run(rep *record.WorkerReport) {
 	rep.WakeLatencyUS, rep.WakeSamples = w.wake, w.wakeTotal
 }
 
-// checkpoint records progress: the time since the previous checkpoint
-// (the largest is the scheduling gap), and every cpuSampleEvery-th time, or
-// right after a new largest gap, the CPU. It adapts the stride.
-func (w *worker) checkpoint() {
-	now := time.Now()
+// checkpoint records progress at now. An interval since the previous
+// checkpoint longer than gapProbe is split, by the thread's CPU time, into
+// off-CPU time — the worker was not running: a scheduling gap — and on-CPU
+// time without progress — under TCG, its vCPU was descheduled on the host
+// and the guest charged that to whatever ran. Every cpuSampleEvery-th
+// checkpoint, or right after a new largest gap, it reads the CPU. It
+// adapts the stride; final says this is the last checkpoint.
+func (w *worker) checkpoint(now time.Time, final bool) {
+	// The agent's stop is in the slot before it is on the pipe: seen here,
+	// the worker stops at once and its last interval ends at the stop, even
+	// if the scheduler kept it off the CPU across it.
+	if !final && w.progress != nil {
+		if ns := w.progress.load(w.progressSlot, slotStopNS); ns != 0 {
+			w.stopAt.Store(int64(ns))
+			w.stop.Store(true)
+			return
+		}
+	}
 	gap := now.Sub(w.last)
-	if gap > w.maxGap {
-		w.maxGap, w.maxGapAt, w.maxGapStart = gap, w.last.Sub(w.start), w.last
-		w.pendingGapCPU = true
+	w.checkpoints++
+	sample := w.checkpoints%cpuSampleEvery == 0
+	if gap > gapProbe || final {
+		cpu := threadCPUTime()
+		// Off-CPU time in [markT, now], which holds the whole gap; the
+		// part of it before the gap is at most a few checkpoints' worth.
+		off := min(max(0, now.Sub(w.markT)-(cpu-w.markCPU)), gap)
+		if off > w.maxGap {
+			w.maxGap, w.maxGapAt, w.maxGapStart = off, w.last.Sub(w.start), w.last
+			w.maxGapFromCPU = w.lastCPU
+			w.pendingGapCPU = !final
+		}
+		w.maxStall = max(w.maxStall, gap-off)
+		w.markT, w.markCPU = now, cpu
+	} else if sample {
+		w.markT, w.markCPU = now, threadCPUTime()
+	}
+	w.publish(now)
+	if final {
+		return
 	}
 	switch {
 	case gap < minCheckpointGap && w.stride < maxStride:
@@ -306,11 +373,27 @@ func (w *worker) checkpoint() {
 		w.stride /= 2
 	}
 	w.last, w.sinceLast = now, 0
-	if w.checkpoints++; w.pendingGapCPU || w.checkpoints%cpuSampleEvery == 0 {
+	if w.pendingGapCPU || sample {
 		c := w.sampleCPU()
 		if w.pendingGapCPU {
 			w.maxGapCPU, w.pendingGapCPU = c, false
 		}
+	}
+}
+
+// done counts one unit and takes a checkpoint every stride units.
+func (w *worker) done() {
+	w.units++
+	if w.sinceLast++; w.sinceLast >= w.stride {
+		w.checkpoint(time.Now(), false)
+	}
+}
+
+// publish stores the progress the agent watches.
+func (w *worker) publish(now time.Time) {
+	if w.progress != nil {
+		w.progress.store(w.progressSlot, slotUnits, w.units)
+		w.progress.store(w.progressSlot, slotLastNS, uint64(now.UnixNano()))
 	}
 }
 
@@ -382,6 +465,16 @@ func threadCPUTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ts.Nano())
+}
+
+// setThreadName names the calling thread (15 bytes at most).
+func setThreadName(name string) {
+	if len(name) > 15 {
+		name = name[:15]
+	}
+	if p, err := unix.BytePtrFromString(name); err == nil {
+		unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(p)), 0, 0, 0)
+	}
 }
 
 func getcpu() int {

@@ -5,8 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ktstr-go/ktstr/lib/cgroup"
 )
@@ -75,7 +78,7 @@ func TestEveryWorkTypeRuns(t *testing.T) {
 			Go(workers)
 			time.Sleep(400 * time.Millisecond)
 			Stop(workers)
-			reps := Collect(workers, 5*time.Second)
+			reps := Collect(workers, 5*time.Second, 5*time.Second)
 			for i, r := range reps {
 				if r.Error != "" {
 					t.Errorf("worker %d: %s", i, r.Error)
@@ -125,7 +128,7 @@ func TestPausedWorkerShowsGap(t *testing.T) {
 	workers[0].Pause(700 * time.Millisecond)
 	time.Sleep(100 * time.Millisecond)
 	Stop(workers)
-	r := Collect(workers, 5*time.Second)[0]
+	r := Collect(workers, 5*time.Second, 5*time.Second)[0]
 	if r.MaxGapMS < 650 || r.MaxGapAtMS < 50 || r.MaxGapCPU < 0 {
 		t.Errorf("gap %.0f ms at %.0f ms on cpu %d; want ≥ 650 ms after ~100 ms", r.MaxGapMS, r.MaxGapAtMS, r.MaxGapCPU)
 	}
@@ -178,8 +181,70 @@ func TestPoliciesApply(t *testing.T) {
 	Go(workers)
 	time.Sleep(200 * time.Millisecond)
 	Stop(workers)
-	r := Collect(workers, 5*time.Second)[0]
+	r := Collect(workers, 5*time.Second, 5*time.Second)[0]
 	if r.Error != "" || r.WorkUnits == 0 || r.CPUsUsed != "0" || r.Policy != "rr" || r.Affinity != "exact" {
 		t.Errorf("%+v", r)
+	}
+}
+
+// A worker stopped just before the scenario ends still shows that gap: the
+// last checkpoint is taken at the agent's stop time.
+func TestGapAtStopIsMeasured(t *testing.T) {
+	m := hostCgroup(t)
+	exe, _ := os.Executable()
+	dir, _ := m.Create("endgap")
+	workers, err := Launch(exe, dir, "endgap", Spec{Type: "CpuSpin"}, 1, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Go(workers)
+	time.Sleep(200 * time.Millisecond)
+	workers[0].cmd.Process.Signal(syscall.SIGSTOP)
+	time.Sleep(400 * time.Millisecond)
+	Stop(workers) // while it cannot run
+	time.Sleep(100 * time.Millisecond)
+	workers[0].cmd.Process.Signal(syscall.SIGCONT)
+	r := Collect(workers, 5*time.Second, 5*time.Second)[0]
+	if r.Unreported || r.MaxGapMS < 350 || r.MaxGapMS > 480 {
+		t.Errorf("gap %.0f ms at +%.0f ms (unreported %v); want the ~400 ms before the stop, not the 100 ms after it", r.MaxGapMS, r.MaxGapAtMS, r.Unreported)
+	}
+	if r.MaxOnCPUStallMS > r.MaxGapMS {
+		t.Errorf("an off-CPU stop counted as on-CPU stall: %.0f ms", r.MaxOnCPUStallMS)
+	}
+}
+
+// A worker that can never run again is reported from its progress slot
+// after the grace, killed, and marked unreported with how long it was stuck.
+func TestStuckWorkerIsReportedAfterGrace(t *testing.T) {
+	m := hostCgroup(t)
+	exe, _ := os.Executable()
+	dir, _ := m.Create("stuck")
+	allowed, _ := m.EffectiveCPUs("stuck")
+	workers, err := Launch(exe, dir, "stuck", Spec{Type: "CpuSpin"}, 2, nil, allowed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Go(workers)
+	time.Sleep(300 * time.Millisecond)
+	workers[1].cmd.Process.Signal(syscall.SIGSTOP)
+	time.Sleep(500 * time.Millisecond)
+	Stop(workers)
+	t0 := time.Now()
+	reps := Collect(workers, 10*time.Second, 500*time.Millisecond)
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Errorf("collect took %s with a 500 ms grace", d)
+	}
+	ok, stuck := reps[0], reps[1]
+	if ok.Unreported || ok.WorkUnits == 0 || ok.StartT == 0 || ok.AllowedCPUs == "" || !ok.CPUBound {
+		t.Errorf("running worker: %+v", ok)
+	}
+	if !stuck.Unreported || stuck.WorkUnits == 0 || stuck.StuckS < 0.45 || stuck.StuckS > 0.7 || stuck.MaxGapMS < 450 || stuck.CPUS <= 0 {
+		t.Errorf("stuck worker: unreported %v, units %d, stuck %.2fs, gap %.0fms, cpu %.2fs", stuck.Unreported, stuck.WorkUnits, stuck.StuckS, stuck.MaxGapMS, stuck.CPUS)
+	}
+	if err := unix.Kill(stuck.PID, 0); err == nil {
+		time.Sleep(200 * time.Millisecond)
+		if unix.Kill(stuck.PID, 0) == nil {
+			t.Errorf("stuck worker %d still alive", stuck.PID)
+		}
 	}
 }

@@ -1,0 +1,180 @@
+package check
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ktstr-go/ktstr/lib/record"
+)
+
+// waits: vCPU i waits rates[i] seconds per second, host t = 0 to 30.
+func waits(rates ...float64) []record.HostSample {
+	var out []record.HostSample
+	for i := 0; i <= 300; i++ {
+		t := float64(i) / 10
+		s := record.HostSample{T: t}
+		for _, r := range rates {
+			s.WaitS = append(s.WaitS, r*t)
+			s.RunS = append(s.RunS, (1-r)*t)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// spinner is a CPU-bound worker that ran from agent time 1 for wall
+// seconds, got cpu seconds of CPU, and could run on allowed.
+func spinner(pid int, units uint64, wall, cpu float64, allowed string) record.WorkerReport {
+	return record.WorkerReport{PID: pid, WorkType: "CpuSpin", CPUBound: true, WorkUnits: units, Iterations: units,
+		WallS: wall, CPUS: cpu, OffCPUPct: (wall - cpu) / wall * 100, StartT: 1, AllowedCPUs: allowed, CPUsUsed: allowed,
+		MaxGapCPU: -1, MaxGapFromCPU: -1, Cohort: 1}
+}
+
+func check(t *testing.T, v *record.Verdict, name string) record.Check {
+	t.Helper()
+	for _, c := range v.Checks {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no check %s in %s", name, failedNames(v))
+	return record.Check{}
+}
+
+func wantStatus(t *testing.T, c record.Check, s record.Status, detail ...string) {
+	t.Helper()
+	if c.Status != s {
+		t.Errorf("%s: %s, want %s: %s", c.Name, c.Status, s, c.Detail)
+	}
+	for _, d := range detail {
+		if !strings.Contains(c.Detail, d) {
+			t.Errorf("%s: detail %q lacks %q", c.Name, c.Detail, d)
+		}
+	}
+}
+
+func gapRun(gapMS, hostWait float64) *record.Run {
+	w1, w2 := spinner(1, 1000, 20, 19, "0-1"), spinner(2, 1000, 20, 19-gapMS/1000, "0-1")
+	w2.MaxGapMS, w2.MaxGapAtMS, w2.MaxGapStartT, w2.MaxGapCPU, w2.MaxGapFromCPU = gapMS, 2000, 3, 0, 0
+	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{w1, w2}}}, waits(hostWait, hostWait))
+	r.Scenario.WallS = 20
+	return r
+}
+
+// The two hand-made records: a 15 s off-CPU gap with 30 % host
+// wait fails (the host explains 4.5 s of it); a 2.5 s gap that the
+// measured host wait explains is inconclusive.
+func TestGapSubtractsHostWait(t *testing.T) {
+	v := Judge(gapRun(15000, 0.3), nil)
+	wantStatus(t, check(t, v, "gap[a]"), record.StatusFail, "pid 2 off-CPU 15000ms on cpu0", "the host took 4500ms (30%) of vCPU 0", "remainder 10500ms > limit 2000ms")
+	if v.Status != record.StatusFail {
+		t.Errorf("verdict %s", v.Status)
+	}
+	v = Judge(gapRun(2500, 0.3), nil)
+	wantStatus(t, check(t, v, "gap[a]"), record.StatusInconclusive, "the host took 750ms (30%) of vCPU 0", "remainder 1750ms ≤ limit 2000ms: inconclusive")
+	// The same gap with a quiet host is the scheduler's.
+	wantStatus(t, check(t, Judge(gapRun(2500, 0.01), nil), "gap[a]"), record.StatusFail)
+}
+
+// Every vCPU waiting 50 % on the host skews no worker against another:
+// only the difference in host wait may excuse a spread.
+func TestSpreadUniformNoiseExcusesNothing(t *testing.T) {
+	ws := []record.WorkerReport{spinner(1, 1000, 10, 9, "0"), spinner(2, 400, 10, 5, "1")} // 10% vs 50% off-CPU
+	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: ws}}, waits(0.5, 0.52))
+	r.Scenario.WallS = 10
+	wantStatus(t, check(t, Judge(r, nil), "spread[a]"), record.StatusFail, "spread 40 points", "the difference explains 2 points, remainder 38 > limit 15")
+}
+
+func TestStarvation(t *testing.T) {
+	never := spinner(3, 0, 6, 0, "0-1")
+	never.Unreported, never.StuckS = true, 6
+	stuck := spinner(4, 300, 6, 1, "0-1")
+	stuck.Unreported, stuck.StuckS = true, 4.5
+	low := spinner(5, 100, 6, 0.5, "0-1")
+	ws := []record.WorkerReport{spinner(1, 1000, 6, 3, "0-1"), spinner(2, 1100, 6, 3, "0-1"), spinner(6, 900, 6, 3, "0-1"), never, stuck, low}
+	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: ws}}, waits(0, 0))
+	c := check(t, Judge(r, nil), "starvation[a]")
+	wantStatus(t, c, record.StatusFail, "3 of 6 workers starved",
+		"pid 3 never ran: 0 work units, stuck 6.0s at stop",
+		"pid 4 stuck 4.5s at stop (300 work units before)",
+		"pid 5 did 100 work units, 11% of its cohort's median 900 (limit 25%)")
+	if c.Value != 3 || c.Limit != "0 starved" {
+		t.Errorf("value %v limit %v", c.Value, c.Limit)
+	}
+	// A healthy cohort passes and the detail says which way the number points.
+	r = scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: ws[:3]}}, waits(0, 0))
+	wantStatus(t, check(t, Judge(r, nil), "starvation[a]"), record.StatusPass, "0 of 3 workers starved; fewest work units: pid 6, 900 (90% of its cohort's median)")
+}
+
+func TestCgroupFairness(t *testing.T) {
+	cg := func(name string, cpu float64) record.CgroupResult {
+		return record.CgroupResult{Name: name, Unrestricted: true, Workers: []record.WorkerReport{spinner(1, 100, 6, cpu, "0-3"), spinner(2, 100, 6, cpu, "0-3")}}
+	}
+	// cg_1 held to ~5 % of cg_0.
+	r := scenarioRun([]record.CgroupResult{cg("cg_0", 5.7), cg("cg_1", 0.3)}, waits(0.5, 0.5, 0.5, 0.5))
+	wantStatus(t, check(t, Judge(r, nil), "cgroup_fairness[cg_0,cg_1]"), record.StatusFail, "cg_1 got 0.10 CPUs, cg_0 1.90 (95% less) with equal weight and demand (2 workers each)", "remainder 95 > limit 35")
+	r = scenarioRun([]record.CgroupResult{cg("cg_0", 3), cg("cg_1", 2.8)}, waits(0, 0, 0, 0))
+	wantStatus(t, check(t, Judge(r, nil), "cgroup_fairness[cg_0,cg_1]"), record.StatusPass)
+	// Unequal demand (3 workers vs 2) is not compared.
+	more := cg("cg_1", 0.3)
+	more.Workers = append(more.Workers, spinner(3, 100, 6, 0.3, "0-3"))
+	v := Judge(scenarioRun([]record.CgroupResult{cg("cg_0", 5.7), more}, waits(0, 0, 0, 0)), nil)
+	for _, c := range v.Checks {
+		if strings.HasPrefix(c.Name, "cgroup_fairness") {
+			t.Errorf("compared unequal cgroups: %+v", c)
+		}
+	}
+}
+
+func TestWorkConservation(t *testing.T) {
+	var ws []record.WorkerReport
+	for i := 0; i < 8; i++ {
+		ws = append(ws, spinner(i+1, 100, 6, 0.75, "0-3")) // 8 × 0.75 s over 6 s = 1 CPU
+	}
+	r := scenarioRun([]record.CgroupResult{{Name: "cg_0", Unrestricted: true, Workers: ws}}, waits(0.5, 0.5, 0.5, 0.5))
+	wantStatus(t, check(t, Judge(r, nil), "work_conservation[cg_0]"), record.StatusFail, "cg_0 used 1.0 of 4 allowed CPUs (0-3) while 8 CPU-bound workers were runnable: 25% busy < 75%")
+	for i := range ws {
+		ws[i].CPUS = 2.9 // 3.9 CPUs
+	}
+	wantStatus(t, check(t, Judge(r, nil), "work_conservation[cg_0]"), record.StatusPass)
+	// Two workers pinned to CPU 0 and one free on 0-3 can occupy 2 CPUs.
+	pinned := []record.WorkerReport{spinner(1, 100, 6, 3, "0"), spinner(2, 100, 6, 3, "0"), spinner(3, 100, 6, 5.8, "0-3")}
+	r = scenarioRun([]record.CgroupResult{{Name: "p", Unrestricted: true, Workers: pinned}}, waits(0, 0, 0, 0))
+	wantStatus(t, check(t, Judge(r, nil), "work_conservation[p]"), record.StatusPass, "(they can occupy 2)")
+	// Disjoint cpusets are judged apart; the idle side names itself.
+	a := []record.WorkerReport{spinner(1, 100, 6, 5.9, "0-1"), spinner(2, 100, 6, 5.9, "0-1")}
+	b := []record.WorkerReport{spinner(3, 100, 6, 3, "2-3"), spinner(4, 100, 6, 3, "2-3")}
+	r = scenarioRun([]record.CgroupResult{{Name: "a", Cpuset: "0-1", CpusetHistory: []string{"0-1"}, Workers: a}, {Name: "b", Cpuset: "2-3", CpusetHistory: []string{"2-3"}, Workers: b}}, waits(0, 0, 0, 0))
+	v := Judge(r, nil)
+	wantStatus(t, check(t, v, "work_conservation[a]"), record.StatusPass)
+	wantStatus(t, check(t, v, "work_conservation[b]"), record.StatusFail, "b used 1.0 of 2 allowed CPUs (2-3)")
+}
+
+func TestCapacityMatching(t *testing.T) {
+	for _, tc := range []struct {
+		allowed []string
+		want    int
+	}{
+		{[]string{"0", "0", "0"}, 1},
+		{[]string{"0", "0-1", "0-3"}, 3},
+		{[]string{"0-1", "0-1", "0-1", "2"}, 3},
+		{[]string{"0-7"}, 1},
+		{nil, 0},
+	} {
+		var ws []record.WorkerReport
+		for _, a := range tc.allowed {
+			ws = append(ws, record.WorkerReport{AllowedCPUs: a})
+		}
+		if got := capacity(ws); got != tc.want {
+			t.Errorf("capacity(%v) = %d, want %d", tc.allowed, got, tc.want)
+		}
+	}
+}
+
+func TestStallFailsUnlessTheHostHeldEveryVCPU(t *testing.T) {
+	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{spinner(1, 100, 3, 1, "0-1")}}}, waits(0.1, 0.9))
+	r.Scenario.Stalled = &record.Stall{AtS: 3, ForMS: 2100, Workers: 4, Dump: true}
+	wantStatus(t, check(t, Judge(r, nil), "stall"), record.StatusFail, "no worker (of 4) made progress for 2100ms; the scenario was stopped early at +3.0s and a sched_ext dump taken", "at least 10% of it (vCPU 0 least), so the guest ran 1890ms without any worker progressing")
+	r.HostSamples = waits(0.95, 0.97)
+	wantStatus(t, check(t, Judge(r, nil), "stall"), record.StatusInconclusive)
+}
