@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -112,6 +113,10 @@ func Parse(b []byte) (*Definition, error) {
 	var d Definition
 	if err := dec.Decode(&d); err != nil {
 		return nil, fmt.Errorf("scheduler definition: %w", err)
+	}
+	// A second object after the first would otherwise be ignored silently.
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("scheduler definition: unexpected data after the JSON object")
 	}
 	return &d, d.Validate()
 }

@@ -1,8 +1,12 @@
 package sched
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -85,16 +89,76 @@ func TestExplain(t *testing.T) {
 	}
 }
 
+// FuzzParse: whatever Parse accepts, encoding/json accepts with the same
+// value; a definition survives a marshal round trip; its profiles are
+// exactly the flag subsets closed under "requires" (counted by brute
+// force), each with a unique name that Profile maps back to it.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"name":"x","binary":"b","flags":[{"name":"a","requires":["b"]},{"name":"b"}]}`))
+	f.Add([]byte(`{"name":"x","binary":"b","args":["-v"],"flags":[{"name":"a","args":["-a"]},{"name":"b","requires":["a"]},{"name":"c","requires":["a","b"]}]}`))
+	f.Add([]byte(`{"name":"x","binary":"b"} {"name":"y","binary":"c"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := Parse(b)
 		if err != nil {
 			return
 		}
-		for _, p := range d.Profiles() {
-			if _, err := d.Profile(p.Flags); err != nil {
-				t.Fatalf("profile %s does not validate: %v", p.Name, err)
+		var ref Definition
+		if err := json.Unmarshal(b, &ref); err != nil {
+			t.Fatalf("Parse accepted %q, encoding/json refuses it: %v", b, err)
+		}
+		if !reflect.DeepEqual(*d, ref) {
+			t.Fatalf("%q: Parse %+v, encoding/json %+v", b, *d, ref)
+		}
+		out, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Parse(out)
+		if err != nil {
+			t.Fatalf("%s does not parse back: %v", out, err)
+		}
+		if again, _ := json.Marshal(back); !bytes.Equal(again, out) {
+			t.Fatalf("round trip %s → %s", out, again)
+		}
+		closed := 0
+		for mask := 0; mask < 1<<len(d.Flags); mask++ {
+			in := func(name string) bool {
+				i := slices.IndexFunc(d.Flags, func(f Flag) bool { return f.Name == name })
+				return mask&(1<<i) != 0
+			}
+			ok := true
+			for i, fl := range d.Flags {
+				for _, r := range fl.Requires {
+					ok = ok && (mask&(1<<i) == 0 || in(r))
+				}
+			}
+			if ok {
+				closed++
+			}
+		}
+		profiles := d.Profiles()
+		if len(profiles) != closed {
+			t.Fatalf("%d profiles, %d subsets closed under requires", len(profiles), closed)
+		}
+		seen := map[string]bool{}
+		for i, p := range profiles {
+			if seen[p.Name] {
+				t.Fatalf("profile name %q twice", p.Name)
+			}
+			seen[p.Name] = true
+			if i > 0 && len(p.Flags) < len(profiles[i-1].Flags) {
+				t.Fatalf("profiles not ordered by size: %s after %s", p.Name, profiles[i-1].Name)
+			}
+			var flags []string
+			if p.Name != "default" {
+				flags = strings.Split(p.Name, "+")
+			}
+			q, err := d.Profile(flags)
+			if err != nil || !reflect.DeepEqual(q, p) {
+				t.Fatalf("profile %s: Profile(%q) = %+v, %v; want %+v", p.Name, flags, q, err, p)
+			}
+			if !slices.Equal(p.Args[:len(d.Args)], d.Args) {
+				t.Fatalf("profile %s args %q do not start with the default args %q", p.Name, p.Args, d.Args)
 			}
 		}
 	})
