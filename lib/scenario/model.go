@@ -14,6 +14,7 @@ package scenario
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -158,6 +159,10 @@ func Parse(data []byte) (*Scenario, error) {
 	var s Scenario
 	if err := dec.Decode(&s); err != nil {
 		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	// A second object after the first would otherwise be ignored silently.
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("scenario: unexpected data after the JSON object")
 	}
 	if s.Name == "" {
 		return nil, fmt.Errorf("scenario: name is required")

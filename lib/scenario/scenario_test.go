@@ -1,8 +1,10 @@
 package scenario
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -143,26 +145,61 @@ func TestWorksResolved(t *testing.T) {
 	}
 }
 
+// FuzzParse: whatever Parse accepts, encoding/json accepts with the same
+// value; a scenario survives a marshal round trip; and a scenario that
+// validates on a topology resolves every cpuset to a sorted, duplicate-free,
+// non-empty set of that topology's CPUs.
 func FuzzParse(f *testing.F) {
 	for _, s := range Catalog()[:5] {
 		b, _ := json.Marshal(s)
 		f.Add(b)
 	}
 	f.Add([]byte(`{"name":"x","steps":[{"cgroups":[{"name":"a","cpuset":{"range":[0.9,0.1]}}]}]}`))
+	f.Add([]byte(`{"name":"x","steps":[{"cgroups":[{"name":"a","cpuset":{"overlap":{"index":1,"of":2,"frac":0.5}}}]}]}`))
+	f.Add([]byte(`{"name":"x","steps":[{"cgroups":[{"name":"a"}]}]} {"name":"y"}`))
 	tp := topo(1, 2, 2, 1)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Parse(data)
 		if err != nil {
 			return
 		}
+		var ref Scenario
+		if err := json.Unmarshal(data, &ref); err != nil {
+			t.Fatalf("Parse accepted %q, encoding/json refuses it: %v", data, err)
+		}
+		if !reflect.DeepEqual(*s, ref) {
+			t.Fatalf("%q: Parse %+v, encoding/json %+v", data, *s, ref)
+		}
+		out, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Parse(out)
+		if err != nil {
+			t.Fatalf("%s does not parse back: %v", out, err)
+		}
+		if again, _ := json.Marshal(back); !bytes.Equal(again, out) {
+			t.Fatalf("round trip %s → %s", out, again)
+		}
 		// Validation must never panic, whatever the input.
-		if s.Validate(tp, 2) == nil {
-			for _, st := range s.Steps {
-				for _, d := range Expand(st.Cgroups, tp) {
-					if d.Cpuset != nil {
-						if _, err := ResolveCpuset(d.Cpuset, tp); err != nil {
-							t.Fatalf("validated scenario has an unresolvable cpuset: %v", err)
-						}
+		if s.Validate(tp, 2) != nil {
+			return
+		}
+		for _, st := range s.Steps {
+			for _, d := range Expand(st.Cgroups, tp) {
+				if d.Cpuset == nil {
+					continue
+				}
+				cpus, err := ResolveCpuset(d.Cpuset, tp)
+				if err != nil {
+					t.Fatalf("validated scenario has an unresolvable cpuset: %v", err)
+				}
+				if len(cpus) == 0 {
+					t.Fatalf("cgroup %s: empty cpuset from %+v", d.Name, d.Cpuset)
+				}
+				for i, c := range cpus {
+					if c < 0 || c >= tp.CPUs || i > 0 && c <= cpus[i-1] {
+						t.Fatalf("cgroup %s: cpuset %v from %+v is not a sorted set of CPUs 0..%d", d.Name, cpus, d.Cpuset, tp.CPUs-1)
 					}
 				}
 			}
