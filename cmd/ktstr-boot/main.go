@@ -39,7 +39,7 @@ const name = "ktstr-boot"
 
 const help = `Boot one fresh QEMU VM per topology or job record on stdin and emit run records.
 
-Records of other kinds pass through. Flags are defaults for every job; fields of a job record win. The kernel defaults to the newest sched_ext kernel in the ktstr cache (build one with: ktstr-kernel build 6.12).
+Records of other kinds pass through. Flags are defaults for every job; fields of a job record win. At most -j VMs run at once, and VMs running a scenario (timing-checked) keep their vCPUs together within host CPUs × --overcommit (default 1): the rest queue, and a VM larger than the host runs alone. The kernel defaults to the newest sched_ext kernel in the ktstr cache (build one with: ktstr-kernel build 6.12).
 
 Examples:
   ktstr-topo 1,2,4,2 | ktstr-boot --kernel 6.12 | ktstr-verify
@@ -49,6 +49,7 @@ Examples:
   ktstr-boot --topology 1,1,2,1 --include ./my-tool --exec '/include/my-tool --selftest'
   ktstr-boot --topology 1,2,2,1 --scenario cgroup_cpuset_llc_steady --duration 5 | ktstr-verify
   ktstr-topo 1,1,2,1 1,2,2,1 | ktstr-boot -j 2 --scenario all | ktstr-verify
+  ktstr-topo 1,1,2,1 1,1,2,1 | ktstr-boot -j 2 --overcommit 2 --scenario cgroup_steady   # timing less trustworthy
   ktstr-boot --topology 1,2,2,1 --scheduler scx_simple --scenario cgroup_steady | ktstr-verify
   ktstr-topo --presets --max-cpus 8 | ktstr-boot --scheduler scx_qmap --all-profiles | ktstr-verify
   ktstr-boot --list-scenarios`
@@ -62,7 +63,8 @@ type options struct {
 	Timeout    float64  `help:"Seconds before a VM is killed (default: boot estimate + duration + 30 s margin)."`
 	Accel      string   `default:"auto" enum:"auto,kvm,tcg" help:"auto = KVM if the CPU has vmx/svm and a boot probe works, else TCG."`
 	TCGThreads string   `name:"tcg-threads" default:"auto" enum:"auto,multi,single" help:"TCG threading: auto = multi for kernels that do not patch their own code at run time, single otherwise. Forcing multi on a patching kernel is for demonstrating why."`
-	Jobs       int      `short:"j" help:"VMs to run at once (default: host CPUs / 2, at least 1)."`
+	Jobs       int      `short:"j" help:"VMs to run at once at most (default: host CPUs / 2, at least 1)."`
+	Overcommit float64  `default:"1.0" help:"vCPUs per host CPU that VMs running a scenario may use together; the rest queue, a VM larger than the host runs alone. The run record's host.vcpu_overcommit says what each VM got."`
 	MemoryMB   int      `name:"memory" help:"Guest memory in MiB (default: max(512, 64/CPU) + 256)."`
 	KernelArgs []string `name:"kernel-arg" help:"Extra kernel command-line argument. Repeatable."`
 	LogDir     string   `name:"log-dir" help:"Where console logs are kept (default: <ktstr cache>/logs)." type:"path"`
@@ -121,8 +123,11 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 			return report(stderr, err)
 		}
 	}
+	if o.Overcommit <= 0 {
+		return report(stderr, cli.Usagef("--overcommit must be > 0"))
+	}
 	out := record.NewWriter(stdout)
-	r, err := runner.New(runner.Config{Source: name, Jobs: o.Jobs, TCGThreads: o.TCGThreads,
+	r, err := runner.New(runner.Config{Source: name, Jobs: o.Jobs, Overcommit: o.Overcommit, TCGThreads: o.TCGThreads,
 		InitrdCompression: o.InitrdCompression, LogDir: o.LogDir, Log: stderr}, planner, out)
 	if err != nil {
 		return report(stderr, err)

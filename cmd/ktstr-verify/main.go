@@ -9,7 +9,8 @@
 // SMT groups, distances) and the exit code of --exec commands. Upstream error
 // records become error verdicts, skip records skip verdicts; other records
 // pass through. A pass/fail table goes to stderr. Exit status 1 if any
-// verdict failed or errored, or if there was nothing to judge.
+// verdict failed or errored, or if there was nothing to judge; 3 if the
+// worst verdict is inconclusive (0 with --allow-inconclusive).
 //
 // Examples:
 //
@@ -34,20 +35,22 @@ const name = "ktstr-verify"
 
 const help = `Judge run records (stdin) and emit verdict records (stdout).
 
-Checks: outcome completed; the scheduler (if any) attached and stayed attached, with its BPF programs' verified instructions against the 1M limit (warning from 75 %); the guest-observed topology equals the requested one (CPUs, LLC groups, NUMA node cpu lists, SMT groups, distances); scenario telemetry per cgroup (starvation, off-CPU spread, scheduling gap, isolation whenever a cpuset is set, and when their limits are set throughput CV, wake-latency p99 and CV, migration ratio); --exec commands exited 0. Limits merge defaults → the job's → --thresholds. A timing check that fails while the host kept a vCPU waiting for a host CPU long enough to explain it is inconclusive, not failed. Error records become error verdicts, skip records skip verdicts; other records pass through. A table goes to stderr. Exit 1 if any verdict failed or errored, or nothing was judged.
+Checks: outcome completed; the scheduler (if any) attached and stayed attached, with its BPF programs' verified instructions against the 1M limit (warning from 75 %); the guest-observed topology equals the requested one (CPUs, LLC groups, NUMA node cpu lists, SMT groups, distances); scenario telemetry per cgroup (starvation, off-CPU spread, scheduling gap, isolation whenever a cpuset is set, and when their limits are set throughput CV, wake-latency p99 and CV, migration ratio); --exec commands exited 0. Limits merge defaults → the job's → --thresholds. A timing check that fails while the host kept a vCPU waiting for a host CPU long enough to explain it is inconclusive, not failed. Error records become error verdicts, skip records skip verdicts; other records pass through. A table goes to stderr. Exit status: 0 all verdicts pass or skip; 1 a verdict failed or errored, or nothing was judged; 2 usage or input error; 3 nothing failed but a verdict is inconclusive (0 with --allow-inconclusive).
 
 Examples:
   ktstr-topo 1,2,4,2 | ktstr-boot --kernel 6.12 | ktstr-verify
   ktstr-verify < runs.ndjson > verdicts.ndjson
   ktstr-verify --thresholds strict.json --show-thresholds
+  ktstr-verify --allow-inconclusive < runs.ndjson      # a noisy host: inconclusive is not a failure here
   ktstr-verify --diff before.ndjson,after.ndjson     # verifier cost per BPF program, B−A`
 
 type options struct {
-	Quiet          bool     `short:"q" help:"No table on stderr."`
-	Thresholds     string   `help:"JSON file of check limits; overrides the defaults and the job's (fields: see --show-thresholds)." type:"existingfile"`
-	ShowThresholds bool     `name:"show-thresholds" help:"Print the merged limits (defaults, then --thresholds) and exit."`
-	Raw            bool     `help:"Do not collapse repeated cycles in scheduler logs."`
-	Diff           []string `help:"Compare BPF verifier cost per program between two files of run records (A,B): delta records on stdout." sep:","`
+	Quiet             bool     `short:"q" help:"No table on stderr."`
+	Thresholds        string   `help:"JSON file of check limits; overrides the defaults and the job's (fields: see --show-thresholds)." type:"existingfile"`
+	ShowThresholds    bool     `name:"show-thresholds" help:"Print the merged limits (defaults, then --thresholds) and exit."`
+	Raw               bool     `help:"Do not collapse repeated cycles in scheduler logs."`
+	Diff              []string `help:"Compare BPF verifier cost per program between two files of run records (A,B): delta records on stdout." sep:","`
+	AllowInconclusive bool     `name:"allow-inconclusive" help:"Exit 0 instead of 3 when the worst verdict is inconclusive."`
 }
 
 func main() { cli.Main(run) }
@@ -129,7 +132,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	if ctx.Err() != nil {
 		return cli.ExitInterrupted
 	}
-	return status(verdicts, stderr)
+	return status(verdicts, o.AllowInconclusive, stderr)
 }
 
 func errorVerdict(subject, msg string) *record.Verdict {
@@ -137,15 +140,24 @@ func errorVerdict(subject, msg string) *record.Verdict {
 		Checks: []record.Check{{Name: "input", Status: record.StatusError, Detail: msg}}}
 }
 
-func status(verdicts []*record.Verdict, stderr io.Writer) int {
+// status is the exit status for verdicts: fail or error beat inconclusive,
+// which beats pass and skip; inconclusive exits 0 only when allowed.
+func status(verdicts []*record.Verdict, allowInconclusive bool, stderr io.Writer) int {
 	if len(verdicts) == 0 {
 		fmt.Fprintf(stderr, "%s: nothing to judge: no run, error or skip records on stdin\n", name)
 		return cli.ExitFail
 	}
+	inconclusive := false
 	for _, v := range verdicts {
-		if v.Status == record.StatusFail || v.Status == record.StatusError {
+		switch v.Status {
+		case record.StatusFail, record.StatusError:
 			return cli.ExitFail
+		case record.StatusInconclusive:
+			inconclusive = true
 		}
+	}
+	if inconclusive && !allowInconclusive {
+		return cli.ExitInconclusive
 	}
 	return cli.ExitOK
 }

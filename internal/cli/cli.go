@@ -24,6 +24,10 @@ const (
 	ExitFail = 1
 	// ExitUsage: bad flags, arguments or input lines.
 	ExitUsage = 2
+	// ExitInconclusive: nothing failed, but the worst verdict is
+	// inconclusive (the measured host noise explains a violation), which is
+	// neither a pass nor a fail.
+	ExitInconclusive = 3
 	// ExitInterrupted: stopped by SIGINT or SIGTERM after cleaning up.
 	ExitInterrupted = 130
 )

@@ -81,6 +81,15 @@ func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string
 	if j.Dmesg {
 		opts.ConsoleStream = r.cfg.Console
 	}
+	if len(j.Scenario) > 0 { // timing-checked: pack by vCPUs
+		err := r.gate.acquire(ctx, cpus, func(used, limit int) {
+			r.logf("%s: queued: %d vCPUs wait while %d of %d (host CPUs %d × overcommit %g) run", j.ID, cpus, used, limit, r.hostCPUs, r.cfg.Overcommit)
+		})
+		if err != nil {
+			return nil, err
+		}
+		defer r.gate.release(cpus)
+	}
 	running := r.runningVCPUs.Add(int64(cpus))
 	defer r.runningVCPUs.Add(-int64(cpus))
 	run.Host.VCPUOvercommit = float64(running) / float64(r.hostCPUs)

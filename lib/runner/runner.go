@@ -28,8 +28,13 @@ import (
 type Config struct {
 	// Source names the tool in error and skip records and log lines.
 	Source string
-	// Jobs is how many VMs run at once (default: host CPUs / 2, at least 1).
+	// Jobs is how many VMs run at once at most (default: host CPUs / 2, at
+	// least 1).
 	Jobs int
+	// Overcommit bounds the vCPUs of timing-checked VMs (those that run a
+	// scenario) running at once to host CPUs × Overcommit (default
+	// DefaultOvercommit); the rest wait. A VM larger than that runs alone.
+	Overcommit float64
 	// TCGThreads forces the TCG threading mode: "", "auto", "multi" or
 	// "single".
 	TCGThreads string
@@ -69,6 +74,7 @@ type Runner struct {
 	baseMu sync.Mutex
 	bases  map[string]string
 
+	gate         *vcpuGate
 	seq          atomic.Int64
 	runningVCPUs atomic.Int64
 	failed       atomic.Bool
@@ -111,6 +117,10 @@ func New(cfg Config, p *plan.Planner, out *record.Writer) (*Runner, error) {
 	if r.cfg.Jobs <= 0 {
 		r.cfg.Jobs = max(1, r.hostCPUs/2)
 	}
+	if r.cfg.Overcommit <= 0 {
+		r.cfg.Overcommit = DefaultOvercommit
+	}
+	r.gate = newVCPUGate(r.hostCPUs, r.cfg.Overcommit)
 	vm.SweepStaleShm("/dev/shm")
 	pruneLogs(r.cfg.LogDir, logRetention)
 	return r, nil
@@ -256,6 +266,10 @@ func (r *Runner) boot(ctx context.Context, j *record.Job) {
 		run, err = r.Boot(ctx, j, prepStart)
 	}
 	var skip *plan.SkipError
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		r.logf("%s: not started: interrupted", j.ID)
+		return
+	}
 	if errors.As(err, &skip) {
 		r.logf("%s: skipped: %s", j.ID, skip.Reason)
 		r.out.Write(&record.Skip{Source: r.cfg.Source, Subject: j.ID, Reason: "topology_too_small", Detail: skip.Reason, Topology: j.Topology})

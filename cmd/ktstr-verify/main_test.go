@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/ktstr-go/ktstr/internal/cli"
+	"github.com/ktstr-go/ktstr/lib/record"
+)
+
+func verdicts(statuses ...record.Status) []*record.Verdict {
+	var out []*record.Verdict
+	for _, s := range statuses {
+		out = append(out, &record.Verdict{Subject: "x", Status: s})
+	}
+	return out
+}
+
+func TestExitStatus(t *testing.T) {
+	pass, fail, errored, inc, skip := record.StatusPass, record.StatusFail, record.StatusError, record.StatusInconclusive, record.StatusSkip
+	cases := []struct {
+		verdicts []*record.Verdict
+		allow    bool
+		want     int
+	}{
+		{verdicts(pass, skip), false, cli.ExitOK},
+		{verdicts(pass, inc, skip), false, cli.ExitInconclusive},
+		{verdicts(pass, inc), true, cli.ExitOK},
+		{verdicts(inc, fail), false, cli.ExitFail},
+		{verdicts(inc, fail), true, cli.ExitFail},
+		{verdicts(errored, inc), true, cli.ExitFail},
+		{nil, true, cli.ExitFail},
+	}
+	for _, c := range cases {
+		if got := status(c.verdicts, c.allow, io.Discard); got != c.want {
+			var s []string
+			for _, v := range c.verdicts {
+				s = append(s, string(v.Status))
+			}
+			t.Errorf("%v allow=%v: exit %d, want %d", s, c.allow, got, c.want)
+		}
+	}
+}
+
+func runVerify(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), strings.NewReader(stdin), &out, &errb, args)
+	return code, out.String(), errb.String()
+}
+
+func TestRunExitStatusAndFlag(t *testing.T) {
+	skip := `{"kind":"skip","v":1,"source":"ktstr-topo","subject":"2n8l16c2t","reason":"does_not_fit","detail":"64 vCPUs"}` + "\n"
+	if code, out, _ := runVerify(t, skip, "-q"); code != cli.ExitOK || !strings.Contains(out, `"status":"skip"`) {
+		t.Errorf("skip only: exit %d, %s", code, out)
+	}
+	upstream := `{"kind":"error","v":1,"source":"ktstr-boot","message":"job x: boom"}` + "\n"
+	if code, _, _ := runVerify(t, skip+upstream, "-q", "--allow-inconclusive"); code != cli.ExitFail {
+		t.Errorf("an error verdict: exit %d, want %d", code, cli.ExitFail)
+	}
+	if code, _, errs := runVerify(t, "", "--allow-inconclusive=maybe"); code != cli.ExitUsage || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+		t.Errorf("bad flag: exit %d, stderr %q", code, errs)
+	}
+}
+
+func TestHelpStatesTheExitStatuses(t *testing.T) {
+	code, out, _ := runVerify(t, "", "--help")
+	if code != cli.ExitOK {
+		t.Fatalf("--help exit %d", code)
+	}
+	for _, want := range []string{"--allow-inconclusive", "3 nothing failed but a verdict is inconclusive", "1 a verdict failed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}
