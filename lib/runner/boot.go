@@ -58,7 +58,7 @@ func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp("", "ktstr-boot-")
+	tmp, err := makeTempDir()
 	if err != nil {
 		return nil, err
 	}

@@ -121,7 +121,7 @@ func New(cfg Config, p *plan.Planner, out *record.Writer) (*Runner, error) {
 		r.cfg.Overcommit = DefaultOvercommit
 	}
 	r.gate = newVCPUGate(r.hostCPUs, r.cfg.Overcommit)
-	vm.SweepStaleShm("/dev/shm")
+	sweepStale()
 	pruneLogs(r.cfg.LogDir, logRetention)
 	return r, nil
 }

@@ -251,17 +251,22 @@ func removeFiles(paths []string) {
 // SweepStaleShm removes guest-RAM files in dir left by ktstr processes that
 // died without cleaning up (SIGKILL). Names carry the owner's pid:
 // ktstr-PID-....
-func SweepStaleShm(dir string) {
-	files, _ := filepath.Glob(filepath.Join(dir, shmPrefix+"*"))
-	for _, f := range files {
-		rest := strings.TrimPrefix(filepath.Base(f), shmPrefix)
-		pidText, _, _ := strings.Cut(rest, "-")
+func SweepStaleShm(dir string) { SweepStale(dir, shmPrefix) }
+
+// SweepStale removes the files and directories in dir named prefix+PID+"-"...
+// whose owner process PID no longer exists: what a ktstr process killed
+// with SIGKILL could not remove itself. Entries of live processes (and this
+// one) and names without a pid stay.
+func SweepStale(dir, prefix string) {
+	entries, _ := filepath.Glob(filepath.Join(dir, prefix+"*"))
+	for _, e := range entries {
+		pidText, _, ok := strings.Cut(strings.TrimPrefix(filepath.Base(e), prefix), "-")
 		pid, err := strconv.Atoi(pidText)
-		if err != nil || pid <= 0 || pid == os.Getpid() {
+		if !ok || err != nil || pid <= 0 || pid == os.Getpid() {
 			continue
 		}
 		if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
-			os.Remove(f)
+			os.RemoveAll(e)
 		}
 	}
 }
