@@ -49,4 +49,3 @@ func TestSIGKILLLeftoversSweptByNextRun(t *testing.T) {
 	}
 	assertNoLeaks(t)
 }
-
