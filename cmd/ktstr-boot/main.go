@@ -1,26 +1,10 @@
-// ktstr-boot boots one fresh QEMU VM per input record and reports what
-// happened in it as run records.
-//
-// Synopsis:
-//
-//	ktstr-topo SPEC... | ktstr-boot [flags]     one VM per topology or job record
-//	ktstr-boot --topology N,L,C,T [flags]       one VM, no stdin
-//
-// The same binary is the guest agent: run as PID 1 (it copies itself into the
-// initramfs as /init) it mounts the pseudo filesystems, reads the job,
-// reports the kernel's view of the topology, runs --exec, and powers off.
-//
-// Examples:
-//
-//	ktstr-topo 1,2,4,2 | ktstr-boot --kernel 6.12 | ktstr-verify
-//	ktstr-topo --presets --max-cpus 16 | ktstr-boot -j 2 | ktstr-verify
-//	ktstr-boot --topology 1,1,2,1 --exec 'cat /proc/cpuinfo | grep -c processor'
-//	ktstr-boot --topology 1,1,1,1 --exec 'sleep 1000' --timeout 30
-//	ktstr-boot --topology 1,1,2,1 --include ./my-tool --exec '/include/my-tool --selftest'
+//go:generate go run ../../internal/cli/gendoc
+
 package main
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"io"
 	"os"
@@ -37,22 +21,11 @@ import (
 
 const name = "ktstr-boot"
 
-const help = `Boot one fresh QEMU VM per topology or job record on stdin and emit run records.
-
-Records of other kinds pass through. Flags are defaults for every job; fields of a job record win. At most -j VMs run at once, and VMs running a scenario (timing-checked) keep their vCPUs together within host CPUs × --overcommit (default 1): the rest queue, and a VM larger than the host runs alone. The kernel defaults to the newest sched_ext kernel in the ktstr cache (build one with: ktstr-kernel build 6.12).
-
-Examples:
-  ktstr-topo 1,2,4,2 | ktstr-boot --kernel 6.12 | ktstr-verify
-  ktstr-topo --presets --max-cpus 16 | ktstr-boot -j 2 | ktstr-verify
-  ktstr-boot --topology 1,1,2,1 --exec 'grep -c processor /proc/cpuinfo'
-  ktstr-boot --topology 1,1,1,1 --exec 'sleep 1000' --timeout 30
-  ktstr-boot --topology 1,1,2,1 --include ./my-tool --exec '/include/my-tool --selftest'
-  ktstr-boot --topology 1,2,2,1 --scenario cgroup_cpuset_llc_steady --duration 5 | ktstr-verify
-  ktstr-topo 1,1,2,1 1,2,2,1 | ktstr-boot -j 2 --scenario all | ktstr-verify
-  ktstr-topo 1,1,2,1 1,1,2,1 | ktstr-boot -j 2 --overcommit 2 --scenario cgroup_steady   # timing less trustworthy
-  ktstr-boot --topology 1,2,2,1 --scheduler scx_simple --scenario cgroup_steady | ktstr-verify
-  ktstr-topo --presets --max-cpus 8 | ktstr-boot --scheduler scx_qmap --all-profiles | ktstr-verify
-  ktstr-boot --list-scenarios`
+// help is the tool's text: --help's description and, via go generate, the
+// package documentation (doc.go).
+//
+//go:embed help.txt
+var help string
 
 type options struct {
 	Kernel     string   `help:"Kernel: a version (6.12), a cache key's source, a tree, a tarball or a bzImage (default: newest cached sched_ext kernel)."`

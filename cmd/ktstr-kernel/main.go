@@ -1,29 +1,10 @@
-// ktstr-kernel resolves, configures, builds and caches sched_ext kernels and
-// the kernel tree's own sched_ext example schedulers.
-//
-// Synopsis:
-//
-//	ktstr-kernel resolve SPEC [--build]    print the kernel record (NDJSON)
-//	ktstr-kernel build SPEC [--force]      build (or find in the cache) and print the record
-//	ktstr-kernel list [--json]             cache entries, newest first; corrupt ones with the reason
-//	ktstr-kernel clean --keep N | --corrupt-only | --all
-//	ktstr-kernel config [--profile P]      print the embedded config fragment
-//
-// A SPEC is a source tree path, a tarball (.tar.xz/.tar.gz/.tar.zst), a
-// version (6.12, 6.12.117: the cache, then /usr/src/linux-source-6.12.tar.xz,
-// then a mirror download), or a prebuilt bzImage.
-//
-// Examples:
-//
-//	ktstr-kernel build 6.12
-//	ktstr-kernel build ~/linux --profile defconfig
-//	ktstr-kernel resolve 6.12 | jq -r .image
-//	ktstr-kernel list
-//	ktstr-kernel clean --keep 2
+//go:generate go run ../../internal/cli/gendoc
+
 package main
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,16 +19,11 @@ import (
 
 const name = "ktstr-kernel"
 
-const help = `Resolve, configure, build and cache sched_ext kernels and their schedulers.
-
-A SPEC is a source tree path, a tarball (.tar.xz/.tar.gz/.tar.zst), a version (6.12 or 6.12.117: the cache, then /usr/src/linux-source-6.12.tar.xz, then a download from --mirror), or a prebuilt bzImage. The cache lives in $KTSTR_CACHE_DIR/kernels, else $XDG_CACHE_HOME/ktstr/kernels, else ~/.cache/ktstr/kernels.
-
-Examples:
-  ktstr-kernel build 6.12
-  ktstr-kernel build ~/linux --profile defconfig
-  ktstr-kernel resolve 6.12 | jq -r .image
-  ktstr-kernel list --json
-  ktstr-kernel clean --keep 2`
+// help is the tool's text: --help's description and, via go generate, the
+// package documentation (doc.go).
+//
+//go:embed help.txt
+var help string
 
 type globals struct {
 	CacheDir string `name:"cache-dir" help:"Kernel cache directory (default: see above)." type:"path"`

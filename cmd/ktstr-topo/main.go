@@ -1,27 +1,10 @@
-// ktstr-topo emits CPU topology records for the ktstr pipeline.
-//
-// Synopsis:
-//
-//	ktstr-topo [flags] [SPEC...]
-//	ktstr-topo --presets [filters] [--fits-host]
-//	ktstr-topo --host
-//
-// A SPEC is N,L,C,T or NnLlCcTt: N NUMA nodes, L last-level caches in all
-// (spread evenly over the nodes), C cores per LLC, T threads per core. With
-// no SPEC, --presets or --host, specs are read from stdin one per line;
-// records on stdin pass through unchanged.
-//
-// Examples:
-//
-//	ktstr-topo 1,2,4,2                        # 16 CPUs: LLCs 0-7, 8-15; SMT pairs
-//	ktstr-topo 2n4l2c1t --distance 21
-//	ktstr-topo --presets --max-cpus 16 | ktstr-boot --kernel 6.12 | ktstr-verify
-//	ktstr-topo --presets --fits-host          # skip records for what this host cannot run
-//	ktstr-topo --host --format text
+//go:generate go run ../../internal/cli/gendoc
+
 package main
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -34,16 +17,11 @@ import (
 
 const name = "ktstr-topo"
 
-const help = `Emit CPU topology records (NDJSON) for the ktstr pipeline.
-
-A SPEC is N,L,C,T or NnLlCcTt: N NUMA nodes, L last-level caches in all, C cores per LLC, T threads per core. With no SPEC, --presets or --host, specs are read from stdin one per line; records on stdin pass through.
-
-Examples:
-  ktstr-topo 1,2,4,2
-  ktstr-topo 2n4l2c1t --distance 21
-  ktstr-topo --presets --max-cpus 16 | ktstr-boot --kernel 6.12 | ktstr-verify
-  ktstr-topo --presets --fits-host
-  ktstr-topo --host --format text`
+// help is the tool's text: --help's description and, via go generate, the
+// package documentation (doc.go).
+//
+//go:embed help.txt
+var help string
 
 type options struct {
 	Specs    []string `arg:"" optional:"" name:"spec" help:"Topologies as N,L,C,T or NnLlCcTt (e.g. 1,2,4,2 or 1n2l4c2t)."`

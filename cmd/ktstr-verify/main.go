@@ -1,25 +1,10 @@
-// ktstr-verify judges run records and emits verdict records.
-//
-// Synopsis:
-//
-//	... | ktstr-boot | ktstr-verify [--quiet]
-//
-// For every run record it checks the outcome, the topology the guest kernel
-// observed against the requested one (CPU count, LLC groups, node cpu lists,
-// SMT groups, distances) and the exit code of --exec commands. Upstream error
-// records become error verdicts, skip records skip verdicts; other records
-// pass through. A pass/fail table goes to stderr. Exit status 1 if any
-// verdict failed or errored, or if there was nothing to judge; 3 if the
-// worst verdict is inconclusive (0 with --allow-inconclusive).
-//
-// Examples:
-//
-//	ktstr-topo 1,2,4,2 | ktstr-boot --kernel 6.12 | ktstr-verify
-//	ktstr-verify < runs.ndjson > verdicts.ndjson
+//go:generate go run ../../internal/cli/gendoc
+
 package main
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -33,16 +18,11 @@ import (
 
 const name = "ktstr-verify"
 
-const help = `Judge run records (stdin) and emit verdict records (stdout).
-
-Checks: outcome completed; the scheduler (if any) attached and stayed attached, with its BPF programs' verified instructions against the 1M limit (warning from 75 %); the guest-observed topology equals the requested one (CPUs, LLC groups, NUMA node cpu lists, SMT groups, distances); scenario telemetry per cgroup (starvation, off-CPU spread, scheduling gap, isolation whenever a cpuset is set, and when their limits are set throughput CV, wake-latency p99 and CV, migration ratio); --exec commands exited 0. Limits merge defaults → the job's → --thresholds. A timing check that fails while the host kept a vCPU waiting for a host CPU long enough to explain it is inconclusive, not failed. Error records become error verdicts, skip records skip verdicts; other records pass through. A table goes to stderr. Exit status: 0 all verdicts pass or skip; 1 a verdict failed or errored, or nothing was judged; 2 usage or input error; 3 nothing failed but a verdict is inconclusive (0 with --allow-inconclusive).
-
-Examples:
-  ktstr-topo 1,2,4,2 | ktstr-boot --kernel 6.12 | ktstr-verify
-  ktstr-verify < runs.ndjson > verdicts.ndjson
-  ktstr-verify --thresholds strict.json --show-thresholds
-  ktstr-verify --allow-inconclusive < runs.ndjson      # a noisy host: inconclusive is not a failure here
-  ktstr-verify --diff before.ndjson,after.ndjson     # verifier cost per BPF program, B−A`
+// help is the tool's text: --help's description and, via go generate, the
+// package documentation (doc.go).
+//
+//go:embed help.txt
+var help string
 
 type options struct {
 	Quiet             bool     `short:"q" help:"No table on stderr."`
@@ -97,7 +77,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		case record.KindRun:
 			var r record.Run
 			if err := line.Decode(&r); err != nil {
-				v = errorVerdict(fmt.Sprintf("line %d", line.Num), err.Error())
+				v = check.InputErrorVerdict(fmt.Sprintf("line %d", line.Num), err.Error())
 			} else {
 				v = check.Judge(&r, override)
 				runs = append(runs, &r)
@@ -105,16 +85,11 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		case record.KindError:
 			var e record.Error
 			line.Decode(&e)
-			subject := e.Source
-			if e.Line > 0 {
-				subject = fmt.Sprintf("%s line %d", e.Source, e.Line)
-			}
-			v = errorVerdict(subject, e.Message)
+			v = check.ErrorVerdict(&e)
 		case record.KindSkip:
 			var s record.Skip
 			line.Decode(&s)
-			v = &record.Verdict{Subject: s.Subject, Status: record.StatusSkip,
-				Checks: []record.Check{{Name: "skipped", Status: record.StatusSkip, Value: s.Reason, Detail: s.Detail}}}
+			v = check.SkipVerdict(&s)
 		default:
 			out.WriteRaw(line.Raw)
 			continue
@@ -133,11 +108,6 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		return cli.ExitInterrupted
 	}
 	return status(verdicts, o.AllowInconclusive, stderr)
-}
-
-func errorVerdict(subject, msg string) *record.Verdict {
-	return &record.Verdict{Subject: subject, Status: record.StatusError,
-		Checks: []record.Check{{Name: "input", Status: record.StatusError, Detail: msg}}}
 }
 
 // status is the exit status for verdicts: fail or error beat inconclusive,
