@@ -19,7 +19,7 @@ func ptr[T any](v T) *T { return &v }
 // and this tool's own: no starved worker (none below 25 % of its cohort's
 // median work), off-CPU spread ≤ 15 points, no off-CPU gap over 2 s,
 // isolation whenever a cpuset is set, equal cgroups within 35 % of each
-// other's CPU, and CPU-bound workers keeping ≥ 75 % of the CPUs they can use
+// other's CPU, and CPU-bound workers keeping ≥ 60 % of the CPUs they can use
 // busy. The benchmark-style checks (throughput CV, wake latency,
 // migrations) are off until a layer sets them. Host noise is subtracted
 // from a violation, never used to excuse one. Unlike ktstr, the limits do
@@ -32,7 +32,7 @@ func Defaults() record.Thresholds {
 		MaxGapMS:           ptr(2000.0),
 		Isolation:          ptr(true),
 		MaxCgroupSpreadPct: ptr(35.0),
-		MinBusyPct:         ptr(75.0),
+		MinBusyPct:         ptr(60.0),
 	}
 }
 

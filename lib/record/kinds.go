@@ -463,6 +463,10 @@ type WorkerReport struct {
 	// descheduled on the host (or an interrupt storm). Not the scheduler's
 	// doing; recorded to show how much noise the run had.
 	MaxOnCPUStallMS float64 `json:"max_on_cpu_stall_ms,omitempty"`
+	// OnCPUStallS sums those stalls (only intervals longer than the gap
+	// probe, 2 ms, are split): CPU time the guest charged to the worker
+	// while it could not have run — under TCG, the host's share of it.
+	OnCPUStallS float64 `json:"on_cpu_stall_s,omitempty"`
 	// StartT is the agent time the worker was released (told to go).
 	StartT float64 `json:"start_t,omitempty"`
 	// AllowedCPUs is the cpu list the worker could run on: its affinity,

@@ -179,6 +179,7 @@ type worker struct {
 	maxGapFromCPU     int
 	maxGapStart       time.Time
 	maxStall          time.Duration
+	stalled           time.Duration // sum of on-CPU stalls
 	cpus              cpuSet
 	lastCPU           int
 	pendingGapCPU     bool
@@ -315,6 +316,7 @@ func (w *worker) run(rep *record.WorkerReport) {
 	rep.MaxGapAtMS = float64(w.maxGapAt) / 1e6
 	rep.MaxGapCPU, rep.MaxGapFromCPU = w.maxGapCPU, w.maxGapFromCPU
 	rep.MaxOnCPUStallMS = float64(w.maxStall) / 1e6
+	rep.OnCPUStallS = w.stalled.Seconds()
 	if !w.maxGapStart.IsZero() {
 		rep.MaxGapStartT = float64(w.maxGapStart.UnixNano()) / 1e9 // wall clock; the agent converts
 	}
@@ -358,6 +360,7 @@ func (w *worker) checkpoint(now time.Time, final bool) {
 			w.pendingGapCPU = !final
 		}
 		w.maxStall = max(w.maxStall, gap-off)
+		w.stalled += gap - off
 		w.markT, w.markCPU = now, cpu
 	} else if sample {
 		w.markT, w.markCPU = now, threadCPUTime()

@@ -1,0 +1,163 @@
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ktstr-go/ktstr/lib/record"
+)
+
+// A scheduler that stays attached but misbehaves must fail our own checks,
+// each with the check that names its fault, on every run; healthy
+// schedulers must pass (inconclusive fails the test). The knob scenarios
+// have more runnable workers than CPUs: unfairness needs contention.
+
+// contended returns the ktstr-boot arguments of a knob's scenario on
+// 1,1,2,1: two equal cgroups of 4 CPU-bound workers each (8 on 2 CPUs), or
+// for faults within a cgroup one cgroup of 8.
+func contended(t *testing.T, oneCgroup bool) string {
+	if !oneCgroup {
+		return "--scenario cgroup_steady --workers 4 --duration 6"
+	}
+	path := filepath.Join(t.TempDir(), "one_cgroup.json")
+	writeFile(t, path, `{"name": "one_cgroup_contended", "steps": [{"cgroups": [{"name": "cg_0"}]}]}`)
+	return "--scenario " + path + " --workers 8 --duration 6"
+}
+
+// failedChecks lists "name:status" of a verdict's checks that did not pass.
+func failedChecks(v *record.Verdict) []string {
+	var out []string
+	for _, c := range v.Checks {
+		if c.Status != record.StatusPass && c.Status != record.StatusSkip {
+			out = append(out, c.Name+":"+string(c.Status))
+		}
+	}
+	return out
+}
+
+// hasFailed reports whether a check whose name starts with prefix failed.
+func hasFailed(v *record.Verdict, prefix string) (record.Check, bool) {
+	for _, c := range v.Checks {
+		if strings.HasPrefix(c.Name, prefix) && c.Status == record.StatusFail {
+			return c, true
+		}
+	}
+	return record.Check{}, false
+}
+
+func TestFidelityKnobsFail(t *testing.T) {
+	e2e(t)
+	for _, tc := range []struct {
+		knob      string
+		oneCgroup bool
+		check     string // the check that must fail
+		detail    string // words its detail must carry
+	}{
+		{"starve", false, "starvation[", "never ran"},
+		{"long-slice", true, "spread[", "off-CPU share spread"},
+		{"one-cpu", false, "work_conservation[", "allowed CPUs (0-1) while 8 CPU-bound workers were runnable"},
+		{"hold-cgroup", false, "cgroup_fairness[cg_0,cg_1]", "cg_1 got"},
+		{"park", false, "gap[", "off-CPU"},
+	} {
+		t.Run(tc.knob, func(t *testing.T) {
+			boot := fmt.Sprintf("ktstr-boot --kernel %s --topology 1,1,2,1 --scheduler ktstr-fixture --flags %s %s", kernelSpec(), tc.knob, contended(t, tc.oneCgroup))
+			r, runs := bootVerify(t, boot, "")
+			verdicts := records(t, r.stdout)[record.KindVerdict]
+			if len(runs) != 1 || len(verdicts) != 1 {
+				t.Fatalf("%d runs, %d verdicts; want 1 and 1", len(runs), len(verdicts))
+			}
+			run, v := runs[0], decodeVerdict(t, verdicts[0])
+			t.Logf("%s: wall %.1fs, verdict %s, not passed: %v", tc.knob, run.Timings.WallS, v.Status, failedChecks(v))
+			// The scheduler stayed attached: the fault was caught by our
+			// checks, not by the kernel's watchdog killing it.
+			if run.Outcome != record.OutcomeCompleted || run.Scheduler == nil || !run.Scheduler.Attached || run.Scheduler.Died {
+				t.Fatalf("outcome %s (%s): the run must complete with the scheduler alive", run.Outcome, run.Reason)
+			}
+			if v.Status != record.StatusFail || r.code != 1 {
+				t.Errorf("verdict %s exit %d, want fail and exit 1", v.Status, r.code)
+			}
+			c, ok := hasFailed(v, tc.check)
+			if !ok {
+				t.Fatalf("no failed %s check; not passed: %v", tc.check, failedChecks(v))
+			}
+			if !strings.Contains(c.Detail, tc.detail) {
+				t.Errorf("%s detail %q lacks %q", c.Name, c.Detail, tc.detail)
+			}
+		})
+	}
+	assertNoLeaks(t)
+}
+
+// TestFidelityStarvedWorkersDoNotWaitForTheWatchdog: starved workers are
+// recorded as stuck at the stop, the run completes with the scheduler alive
+// (the kernel's 30 s watchdog never fired), and no scenario error hides
+// the starvation.
+func TestFidelityStarvedWorkersDoNotWaitForTheWatchdog(t *testing.T) {
+	e2e(t)
+	_, runs := bootVerify(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,1,2,1 --scheduler ktstr-fixture --flags starve --scenario cgroup_steady --workers 2 --duration 6", "")
+	if len(runs) != 1 || runs[0].Scenario == nil {
+		t.Fatalf("%d runs", len(runs))
+	}
+	run := runs[0]
+	t.Logf("wall %.1fs for a 6 s scenario", run.Timings.WallS)
+	if len(run.Scenario.Errors) > 0 {
+		t.Errorf("scenario errors: %v", run.Scenario.Errors)
+	}
+	stuck := 0
+	for _, cg := range run.Scenario.Cgroups {
+		for _, w := range cg.Workers {
+			if w.Unreported {
+				stuck++
+				if w.StuckS < 3 {
+					t.Errorf("pid %d stuck only %.1fs", w.PID, w.StuckS)
+				}
+			}
+		}
+	}
+	if stuck != 2 {
+		t.Errorf("%d workers recorded stuck, want 2 of 4 (every second worker is starved)", stuck)
+	}
+	if run.Scheduler == nil || run.Scheduler.Died {
+		t.Errorf("the scheduler died: the watchdog fired before the run ended")
+	}
+}
+
+// TestFidelityHealthySchedulersPass: EEVDF, the kernel tree's schedulers and
+// the fixture without knobs pass the contended scenario on 1,1,2,1 and
+// 1,2,2,1. Inconclusive is not a pass.
+func TestFidelityHealthySchedulersPass(t *testing.T) {
+	e2e(t)
+	for _, sched := range []string{"", "scx_simple", "scx_qmap", "scx_central", "scx_flatcg", "ktstr-fixture"} {
+		name := sched
+		if name == "" {
+			name = "eevdf"
+		}
+		t.Run(name, func(t *testing.T) {
+			s := ""
+			if sched != "" {
+				s = "--scheduler " + sched
+			}
+			r, runs := bootVerify(t, "ktstr-topo 1,1,2,1 1,2,2,1 | ktstr-boot -j 2 --kernel "+kernelSpec()+" "+s+" "+contended(t, false), "")
+			verdicts := records(t, r.stdout)[record.KindVerdict]
+			if len(runs) != 2 || len(verdicts) != 2 {
+				t.Fatalf("%d runs, %d verdicts; want 2 and 2", len(runs), len(verdicts))
+			}
+			for _, l := range verdicts {
+				v := decodeVerdict(t, l)
+				if v.Status != record.StatusPass {
+					for _, c := range v.Checks {
+						if c.Status != record.StatusPass {
+							t.Errorf("%s: %s %s: %s", v.Subject, c.Name, c.Status, c.Detail)
+						}
+					}
+				}
+			}
+			if r.code != 0 {
+				t.Errorf("ktstr-verify exit %d", r.code)
+			}
+		})
+	}
+	assertNoLeaks(t)
+}
