@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -8,10 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -171,17 +175,43 @@ func TestParseSpec(t *testing.T) {
 	}
 }
 
+// bzImage returns a minimal image whose setup header points at version
+// (boot protocol: "HdrS" at 0x202, version offset − 0x200 at 0x20E).
+func bzImage(version string, at uint16) []byte {
+	img := make([]byte, max(0x210, int(at)+0x200+len(version)+1))
+	copy(img[0x202:], "HdrS")
+	binary.LittleEndian.PutUint16(img[0x20E:], at)
+	copy(img[int(at)+0x200:], version+"\x00")
+	return img
+}
+
+// FuzzImageVersion: a version string placed where the setup header points
+// is read back exactly (up to its first space), and whatever an arbitrary
+// file yields is a non-empty run of non-space bytes of that file.
 func FuzzImageVersion(f *testing.F) {
-	f.Add([]byte("short"))
+	f.Add([]byte("short"), "6.12.7 (root@host) #1 SMP", uint16(0x100))
 	img := make([]byte, 0x220)
 	copy(img[0x202:], "HdrS")
-	f.Add(img)
-	f.Fuzz(func(t *testing.T, data []byte) {
-		p := filepath.Join(t.TempDir(), "img")
+	f.Add(img, "", uint16(0))
+	f.Add(bzImage("6.1.0-rc1", 0x20), "6.12.117-ktstr", uint16(0x10))
+	// One file per worker process (each runs its inputs one at a time):
+	// a directory per input makes the target I/O-bound.
+	p := filepath.Join(f.TempDir(), "img")
+	f.Fuzz(func(t *testing.T, data []byte, version string, at uint16) {
 		os.WriteFile(p, data, 0o644)
 		v, err := ImageVersion(p)
-		if err == nil && (v == "" || strings.ContainsAny(v, " \x00")) {
-			t.Fatalf("version %q", v)
+		if err == nil && (v == "" || len(v) > 256 || strings.ContainsAny(v, "\x00") || len(strings.Fields(v)) != 1 || !bytes.Contains(data, []byte(v))) {
+			t.Fatalf("version %q from a %d-byte file", v, len(data))
+		}
+		// Round trip: the header's pointer must not point into the
+		// header itself, and the kernel's string fits the 256 bytes read.
+		want := strings.Fields(strings.SplitN(version, "\x00", 2)[0])
+		if at < 0x10 || len(version) > 200 || len(want) == 0 {
+			return
+		}
+		os.WriteFile(p, bzImage(version, at), 0o644)
+		if v, err := ImageVersion(p); err != nil || v != want[0] {
+			t.Fatalf("version %q at +%#x read back as %q, %v", version, at, v, err)
 		}
 	})
 }
@@ -394,20 +424,65 @@ func TestHTMLAnswerRejected(t *testing.T) {
 	}
 }
 
+var sumName = regexp.MustCompile(`^linux-(\d+\.\d+)(?:\.(\d+))?\.tar\.xz$`)
+
+// FuzzParseSums: every entry comes from a line of the input, the listing
+// survives a round trip through the sha256sums format, and pick returns the
+// highest patch release of a series (checked against every series in the
+// listing) or, for any version, an entry that the listing has.
 func FuzzParseSums(f *testing.F) {
-	f.Add(strings.Repeat("a", 64) + "  linux-6.12.7.tar.xz\n")
-	f.Add("garbage\n\x00")
-	f.Fuzz(func(t *testing.T, text string) {
+	f.Add(strings.Repeat("a", 64)+"  linux-6.12.7.tar.xz\n"+strings.Repeat("b", 64)+"  linux-6.12.10.tar.xz\n"+strings.Repeat("c", 64)+"  linux-6.12.tar.xz\n", "6.12")
+	f.Add("garbage\n\x00", "6.1")
+	f.Add("-----BEGIN PGP SIGNED MESSAGE-----\n"+strings.Repeat("0", 64)+" linux-6.1.tar.xz\n", "6.1.0")
+	f.Fuzz(func(t *testing.T, text, version string) {
 		l, err := parseSums(strings.NewReader(text))
 		if err != nil {
 			return
 		}
+		lines := map[string]bool{}
+		for _, line := range strings.Split(text, "\n") {
+			lines[strings.Join(strings.Fields(line), " ")] = true
+		}
+		var b strings.Builder
 		for name, sum := range l {
-			if len(sum) != 64 || !strings.HasPrefix(name, "linux-") {
+			if len(sum) != 64 || strings.Trim(sum, "0123456789abcdef") != "" || !sumName.MatchString(name) {
 				t.Fatalf("bad entry %q %q", name, sum)
 			}
+			if !lines[sum+" "+name] {
+				t.Fatalf("entry %s %s is on no line of the input", sum, name)
+			}
+			fmt.Fprintf(&b, "%s  %s\n", sum, name)
 		}
-		l.pick("6.12")
+		back, err := parseSums(strings.NewReader(b.String()))
+		if err != nil || !maps.Equal(back, l) {
+			t.Fatalf("round trip %v → %v, %v", l, back, err)
+		}
+		// The highest patch release of every series in the listing.
+		best := map[string]int{}
+		for name := range l {
+			m := sumName.FindStringSubmatch(name)
+			p, err := strconv.Atoi(m[2])
+			if m[2] != "" && err != nil {
+				continue // beyond int: pick skips it too
+			}
+			if cur, ok := best[m[1]]; !ok || p > cur {
+				best[m[1]] = p
+			}
+		}
+		for series, patch := range best {
+			name, sum, ok := l.pick(series)
+			if !ok || l[name] != sum {
+				t.Fatalf("pick(%s) = %q %q %v, listing %v", series, name, sum, ok, l)
+			}
+			m := sumName.FindStringSubmatch(name)
+			got, _ := strconv.Atoi(m[2])
+			if m[1] != series || got != patch {
+				t.Fatalf("pick(%s) = %s, want patch %d", series, name, patch)
+			}
+		}
+		if name, sum, ok := l.pick(version); ok && (l[name] != sum || !strings.HasPrefix(name, "linux-"+version)) {
+			t.Fatalf("pick(%q) = %q %q: not a listed release of that version", version, name, sum)
+		}
 	})
 }
 
