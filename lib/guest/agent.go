@@ -120,7 +120,7 @@ func (a *Agent) run() error {
 		a.send(proto.Message{Type: proto.MsgBPFObject, BPFObject: &res})
 	}
 	if job.Scheduler != nil {
-		runner, err := a.startScheduler(job.Scheduler)
+		runner, err := a.startScheduler(job.Scheduler, attachBudget(job))
 		if err != nil {
 			// Never attached: running the workload under EEVDF instead
 			// would report on the wrong scheduler.
@@ -155,13 +155,30 @@ func (a *Agent) run() error {
 // attachTimeout bounds how long a scheduler may take to load and enable:
 // BPF verification is slow under TCG (the fixture's verify-loop knob walks
 // the verifier's 1M-instruction limit twice, ~30 s here). The job's own
-// timeout, enforced by the host, is the real bound.
+// timeout, enforced by the host, is the real bound: attachBudget keeps the
+// wait inside it, so the agent says why before the host gives up.
 const attachTimeout = 180 * time.Second
+
+// attachBudget is how long the agent may wait for the scheduler: what is
+// left of the job's timeout (counted, like the host's, from boot) after the
+// scenario and a margin to report, at most attachTimeout.
+func attachBudget(job *record.Job) time.Duration {
+	if job.TimeoutS <= 0 {
+		return attachTimeout
+	}
+	var info unix.Sysinfo_t
+	up := 0.0
+	if unix.Sysinfo(&info) == nil {
+		up = float64(info.Uptime)
+	}
+	left := job.TimeoutS - up - job.DurationS - 10
+	return time.Duration(max(5, min(left, attachTimeout.Seconds())) * float64(time.Second))
+}
 
 // startScheduler applies the scheduler's sysctls, starts it from /include
 // and waits until sched_ext reports it enabled. On failure it reports the
 // scheduler message itself.
-func (a *Agent) startScheduler(s *record.Scheduler) (*sched.Runner, error) {
+func (a *Agent) startScheduler(s *record.Scheduler, budget time.Duration) (*sched.Runner, error) {
 	for k, v := range s.Sysctls {
 		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
 		if err := os.WriteFile(p, []byte(v), 0); err != nil {
@@ -180,7 +197,7 @@ func (a *Agent) startScheduler(s *record.Scheduler) (*sched.Runner, error) {
 		a.send(proto.Message{Type: proto.MsgScheduler, Scheduler: &record.SchedulerRun{Died: true, Reason: err.Error()}})
 		return nil, err
 	}
-	err = r.WaitAttached(attachTimeout)
+	err = r.WaitAttached(budget)
 	if err != nil && s.EnableHelperCPU != nil {
 		first := r.Stop()
 		n := sched.PinKthreads("scx_ops_enable_helper", *s.EnableHelperCPU)
@@ -188,7 +205,7 @@ func (a *Agent) startScheduler(s *record.Scheduler) (*sched.Runner, error) {
 		a.logf("%s", why)
 		if r, err = sched.Start(bin, s.Args, s.Ops, env...); err == nil {
 			r.SetRetried(why)
-			err = r.WaitAttached(attachTimeout)
+			err = r.WaitAttached(budget)
 		}
 		if r == nil {
 			a.send(proto.Message{Type: proto.MsgScheduler, Scheduler: &record.SchedulerRun{Died: true, Reason: err.Error(), Retried: why}})

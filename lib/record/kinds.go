@@ -197,6 +197,8 @@ type Scheduler struct {
 // SchedulerRun is what happened to the scheduler in the guest.
 type SchedulerRun struct {
 	Attached bool `json:"attached"`
+	// Ops is the name sched_ext reported for it (root/ops).
+	Ops string `json:"ops,omitempty"`
 	// Retried says why the first attach was retried, if it was.
 	Retried string `json:"retried,omitempty"`
 	// AttachS is how long it took to reach state enabled.

@@ -73,12 +73,25 @@ func Start(binary string, args []string, ops string, env ...string) (*Runner, er
 // recorded as dead with the reason.
 func (r *Runner) WaitAttached(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
+	var other time.Time // when sched_ext was first seen enabled under another name
 	for {
-		if readTrim(stateFile) == "enabled" && readTrim(opsFile) == r.ops {
+		state, ops := readTrim(stateFile), readTrim(opsFile)
+		if state == "enabled" && ops != "" && (r.ops == "" || ops == r.ops) {
 			r.mu.Lock()
-			r.run.Attached, r.run.AttachS = true, time.Since(r.start).Seconds()
+			r.run.Attached, r.run.AttachS, r.run.Ops = true, time.Since(r.start).Seconds(), ops
 			r.mu.Unlock()
 			return nil
+		}
+		// Enabled under another name: a definition whose "ops" is wrong.
+		// Waiting longer cannot help; a moment's grace covers a name
+		// still being written.
+		if state == "enabled" && ops != "" {
+			if other.IsZero() {
+				other = time.Now()
+			} else if time.Since(other) > 500*time.Millisecond {
+				r.died(fmt.Sprintf("sched_ext enabled scheduler %q, but the definition expects ops %q: set \"ops\": %q in the definition (or leave it out to accept any)", ops, r.ops, ops))
+				return errors.New(r.run.Reason)
+			}
 		}
 		select {
 		case <-r.exited:
