@@ -16,6 +16,7 @@ import (
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/runner"
 	"github.com/ktstr-go/ktstr/lib/scenario"
+	"github.com/ktstr-go/ktstr/lib/sched"
 	"github.com/ktstr-go/ktstr/lib/workload"
 )
 
@@ -55,6 +56,20 @@ type options struct {
 	AllProfiles   bool     `name:"all-profiles" help:"One VM per valid flag profile of the scheduler."`
 	BPFObject     []string `name:"bpf-object" help:"BPF object file to load in the guest for verification only (per-program verifier statistics, or the log of the rejection). Repeatable." type:"existingfile"`
 	Job           string   `default:"default" enum:"default,verifier" help:"verifier: only load the scheduler, list its BPF programs and their verifier cost, and unload it (no scenario or command)."`
+}
+
+// CompletionWords gives shell completion the scenario catalog and the
+// built-in schedulers (cli.Completer).
+func (*options) CompletionWords() map[string][]string {
+	scenarios := []string{"all"}
+	for _, sc := range scenario.Catalog() {
+		scenarios = append(scenarios, sc.Name)
+	}
+	return map[string][]string{
+		"scenario":  append(scenarios, cli.FileWords),
+		"scheduler": append(sched.BuiltinNames(), cli.FileWords),
+		"kernel":    {"6.12", cli.FileWords},
+	}
 }
 
 func main() {

@@ -53,8 +53,9 @@ func Main(run RunFunc) {
 type exitRequest struct{ code int }
 
 // Parse parses args into grammar. It returns the kong context, or done=true
-// and the status to exit with when parsing already finished the job (--help)
-// or failed (a one-line error on stderr, status ExitUsage).
+// and the status to exit with when parsing already finished the job (--help,
+// or --completion SHELL, which prints the shell completion script) or failed
+// (a one-line error on stderr, status ExitUsage).
 func Parse(name, description string, grammar any, args []string, stdout, stderr io.Writer, opts ...kong.Option) (kctx *kong.Context, code int, done bool) {
 	options := append([]kong.Option{
 		kong.Name(name),
@@ -77,6 +78,19 @@ func Parse(name, description string, grammar any, args []string, stdout, stderr 
 			kctx, code, done = nil, req.code, true
 		}
 	}()
+	if shell, ok := completionShell(args); ok {
+		var words map[string][]string
+		if c, ok := grammar.(Completer); ok {
+			words = c.CompletionWords()
+		}
+		script, err := Completion(parser.Model, shell, words)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+			return nil, ExitUsage, true
+		}
+		io.WriteString(stdout, script)
+		return nil, ExitOK, true
+	}
 	kctx, err = parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v (see %s --help)\n", name, err, name)
