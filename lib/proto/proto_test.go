@@ -2,7 +2,9 @@ package proto
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -27,15 +29,63 @@ not json
 	}
 }
 
+// FuzzDecoder: the decoder agrees line by line with encoding/json (a line
+// is a message exactly when it decodes and has a type; every other
+// non-empty line is an error naming its number, a last line without a
+// newline is truncated), and the messages it returns survive being written
+// back as NDJSON and read again.
 func FuzzDecoder(f *testing.F) {
 	f.Add([]byte(`{"type":"done","t":1}` + "\n"))
 	f.Add([]byte("{\n\n{\"type\":\"x\"}"))
+	f.Add([]byte(`{"type":"hello","t":0.1,"hello":{"kernel_release":"6.12"}}` + "\n \n{\"t\":2}\n\n" + `{"type":"log","text":"a\u00e9"}` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		msgs, _ := Collect(bytes.NewReader(data))
-		for _, m := range msgs {
-			if m.Type == "" {
-				t.Fatalf("message without type: %+v", m)
+		msgs, errs := Collect(bytes.NewReader(data))
+		lines := bytes.Split(data, []byte("\n"))
+		var want []Message
+		var wantErrs []int
+		for i, l := range lines {
+			last := i == len(lines)-1
+			switch {
+			case last && len(l) > 0:
+				wantErrs = append(wantErrs, i+1) // truncated
+			case len(l) == 0:
+			default:
+				var m Message
+				if json.Unmarshal(l, &m) != nil || m.Type == "" {
+					wantErrs = append(wantErrs, i+1)
+				} else {
+					want = append(want, m)
+				}
 			}
+		}
+		if !reflect.DeepEqual(msgs, want) {
+			t.Fatalf("messages %+v, encoding/json line by line %+v", msgs, want)
+		}
+		if len(errs) != len(wantErrs) {
+			t.Fatalf("errors %v, want one for each of lines %v", errs, wantErrs)
+		}
+		for i, err := range errs {
+			var me *MalformedError
+			if !errors.As(err, &me) || me.Line != wantErrs[i] {
+				t.Fatalf("error %d is %v, want one for line %d", i, err, wantErrs[i])
+			}
+		}
+		var out bytes.Buffer
+		for _, m := range msgs {
+			b, err := json.Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out.Write(append(b, '\n'))
+		}
+		back, errs := Collect(bytes.NewReader(out.Bytes()))
+		var again bytes.Buffer
+		for _, m := range back {
+			b, _ := json.Marshal(m)
+			again.Write(append(b, '\n'))
+		}
+		if len(errs) != 0 || !bytes.Equal(again.Bytes(), out.Bytes()) {
+			t.Fatalf("round trip %q → %q, errors %v", out.Bytes(), again.Bytes(), errs)
 		}
 	})
 }
