@@ -178,24 +178,66 @@ func TestWriterOneLinePerRecord(t *testing.T) {
 	}
 }
 
+// FuzzReader: every non-blank input line comes out exactly once, under its
+// own line number and in order, and blank ones never; a line that
+// encoding/json reads as an object of a known kind and a supported version
+// passes through byte for byte (trimmed), any other becomes an error record
+// that names its line; every line out is a valid record of its kind.
 func FuzzReader(f *testing.F) {
 	f.Add([]byte("{\"kind\":\"topology\",\"v\":1}\n{bad\n\n"))
 	f.Add([]byte("{\"kind\":\"skip\"}\r\n{\"kind\":\"run\",\"v\":2}"))
 	f.Add([]byte("\xff\xfe{\n"))
+	f.Add([]byte("  {\"kind\":\"verdict\",\"v\":1,\"x\":[1,2]}  \n\u00a0\n{\"v\":1}\n{\"kind\":null}\n[1]"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		rd := NewReader(bytes.NewReader(in), "fuzz")
+		var got []Line
 		for {
 			l, err := rd.Next()
 			if err != nil {
 				if !errors.Is(err, io.EOF) {
 					t.Fatalf("unexpected read error: %v", err)
 				}
-				return
+				break
 			}
+			got = append(got, l)
+		}
+		k := 0
+		for i, text := range bytes.Split(in, []byte("\n")) {
+			text = bytes.TrimSpace(text)
+			if len(text) == 0 {
+				continue
+			}
+			if k == len(got) {
+				t.Fatalf("line %d %q did not come out", i+1, text)
+			}
+			l := got[k]
+			k++
+			if l.Num != i+1 {
+				t.Fatalf("line %d came out as line %d", i+1, l.Num)
+			}
+			var h struct {
+				Kind *Kind `json:"kind"`
+				V    *int  `json:"v"`
+			}
+			good := text[0] == '{' && json.Unmarshal(text, &h) == nil && h.Kind != nil && h.Kind.Known() && (h.V == nil || *h.V <= Version)
+			if good {
+				if l.Err != nil || l.Kind != *h.Kind || !bytes.Equal(l.Raw, text) {
+					t.Fatalf("line %d %q: came out as %s %q (%v), want it unchanged", l.Num, text, l.Kind, l.Raw, l.Err)
+				}
+				continue
+			}
+			var e Error
+			if l.Err == nil || l.Kind != KindError || Unmarshal(l.Raw, &e) != nil || e.Line != l.Num || e.Source != "fuzz" {
+				t.Fatalf("bad line %d %q came out as %s %q (%v), want an error record naming it", i+1, text, l.Kind, l.Raw, l.Err)
+			}
+		}
+		if k != len(got) {
+			t.Fatalf("%d lines came out, the input has %d non-blank ones", len(got), k)
+		}
+		for _, l := range got {
 			if !l.Kind.Known() {
 				t.Fatalf("line %d has unknown kind %q", l.Num, l.Kind)
 			}
-			// Every line, good or bad, must come back as a valid record.
 			var h header
 			if err := json.Unmarshal(l.Raw, &h); err != nil || h.Kind != l.Kind {
 				t.Fatalf("line %d: raw %q is not a %s record: %v", l.Num, l.Raw, l.Kind, err)
