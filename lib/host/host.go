@@ -5,12 +5,13 @@
 package host
 
 import (
-	"bufio"
 	"os"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstr-go/ktstr/internal/meminfo"
 )
 
 // CPUs is the number of CPUs this process may run on (its affinity mask),
@@ -26,24 +27,7 @@ func CPUs() int {
 
 // MemAvailableMB is MemAvailable from /proc/meminfo in MiB, 0 if unknown.
 func MemAvailableMB() int {
-	return meminfoMB("/proc/meminfo", "MemAvailable:")
-}
-
-func meminfoMB(path, field string) int {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == field {
-			kb, _ := strconv.Atoi(fields[1])
-			return kb / 1024
-		}
-	}
-	return 0
+	return meminfo.MB("/proc/meminfo", "MemAvailable")
 }
 
 // CPUFlags returns the flags of the first CPU in /proc/cpuinfo.

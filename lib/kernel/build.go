@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ktstr-go/ktstr/internal/fileutil"
 	"github.com/ktstr-go/ktstr/lib/record"
 )
 
@@ -365,7 +366,7 @@ func (b *builder) collect(ctx context.Context, tree, staging string, m *Metadata
 	m.Sizes = map[string]int64{}
 	copies := map[string]string{"arch/x86/boot/bzImage": m.Image, ".config": m.Config}
 	for from, to := range copies {
-		if err := copyFile(filepath.Join(tree, from), filepath.Join(staging, to)); err != nil {
+		if err := fileutil.Copy(filepath.Join(tree, from), filepath.Join(staging, to)); err != nil {
 			return fmt.Errorf("collect %s: %w", from, err)
 		}
 	}
@@ -380,7 +381,7 @@ func (b *builder) collect(ctx context.Context, tree, staging string, m *Metadata
 		}
 		for _, name := range SchedulerNames {
 			rel := filepath.Join("sched", name)
-			if err := copyFile(filepath.Join(tree, "tools/sched_ext/build/bin", name), filepath.Join(staging, rel)); err != nil {
+			if err := fileutil.Copy(filepath.Join(tree, "tools/sched_ext/build/bin", name), filepath.Join(staging, rel)); err != nil {
 				return fmt.Errorf("collect scheduler %s: %w", name, err)
 			}
 			os.Chmod(filepath.Join(staging, rel), 0o755)
@@ -393,7 +394,7 @@ func (b *builder) collect(ctx context.Context, tree, staging string, m *Metadata
 		}
 	}
 	b.log.Sync()
-	return copyFile(b.logPath, filepath.Join(staging, "build.log"))
+	return fileutil.Copy(b.logPath, filepath.Join(staging, "build.log"))
 }
 
 // estimateObjects is the object count of the newest entry of the same
@@ -493,23 +494,6 @@ func appendFile(path, text string) error {
 		err = cerr
 	}
 	return err
-}
-
-func copyFile(from, to string) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(to)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // tailLines returns the last n lines of a file.

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ktstr-go/ktstr/internal/cachedir"
+	"github.com/ktstr-go/ktstr/internal/fileutil"
 
 	"github.com/ktstr-go/ktstr/lib/record"
 )
@@ -320,16 +320,10 @@ func (c *Cache) SourceSHA256(path string) (string, error) {
 	if b, err := os.ReadFile(memo); err == nil && len(b) == 64 {
 		return string(b), nil
 	}
-	f, err := os.Open(path)
+	sum, err := fileutil.SHA256(path)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
 	writeFileAtomic(memo, []byte(sum))
 	return sum, nil
 }

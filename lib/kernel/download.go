@@ -3,8 +3,6 @@ package kernel
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ktstr-go/ktstr/internal/fileutil"
 )
 
 // DefaultMirror follows kernel.org's layout: MIRROR/v6.x/linux-6.12.117.tar.xz
@@ -93,7 +93,7 @@ func (d *downloader) fetch(ctx context.Context, version string) (path, sum, url 
 	}
 	url = base + name
 	path = filepath.Join(d.dir, name)
-	if got, err := fileSHA256(path); err == nil && got == sum {
+	if got, err := fileutil.SHA256(path); err == nil && got == sum {
 		return path, sum, url, nil
 	}
 	if err := os.MkdirAll(d.dir, 0o755); err != nil {
@@ -104,7 +104,7 @@ func (d *downloader) fetch(ctx context.Context, version string) (path, sum, url 
 	if err := d.get(ctx, url, part); err != nil {
 		return "", "", "", err
 	}
-	got, err := fileSHA256(part)
+	got, err := fileutil.SHA256(part)
 	if err != nil {
 		return "", "", "", err
 	}
@@ -198,17 +198,4 @@ func (p *byteProgress) finish() {
 	if p.w != nil && p.tty {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

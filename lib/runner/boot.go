@@ -3,12 +3,12 @@ package runner
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/ktstr-go/ktstr/internal/fileutil"
 	"github.com/ktstr-go/ktstr/lib/host"
 	"github.com/ktstr-go/ktstr/lib/initramfs"
 	"github.com/ktstr-go/ktstr/lib/kernel"
@@ -220,27 +220,23 @@ func (r *Runner) baseArchive(includes []string, c initramfs.Compression) (string
 	return p, nil
 }
 
-// writeInitrd concatenates the base archive and the job suffix.
+// writeInitrd concatenates the base archive and the job suffix, the
+// suffix 4-byte aligned as the kernel expects of each archive.
 func writeInitrd(path, base string, j *record.Job) error {
 	suffix, err := rootfs.JobSuffix(j)
 	if err != nil {
 		return err
 	}
-	in, err := os.Open(base)
+	if err := fileutil.Copy(base, path); err != nil {
+		return err
+	}
+	out, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return err
 	}
-	defer in.Close()
-	out, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	n, err := io.Copy(out, in)
-	if err == nil && n%4 != 0 { // the kernel expects each archive 4-byte aligned
-		_, err = out.Write(make([]byte, 4-n%4))
-	}
+	st, err := out.Stat()
 	if err == nil {
-		_, err = out.Write(suffix)
+		_, err = out.Write(append(make([]byte, (4-st.Size()%4)%4), suffix...))
 	}
 	if cerr := out.Close(); err == nil {
 		err = cerr

@@ -1,7 +1,6 @@
 package topology
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ktstr-go/ktstr/internal/meminfo"
 	"github.com/ktstr-go/ktstr/lib/record"
 )
 
@@ -140,7 +140,7 @@ func readNodes(sysRoot string, online []int) ([]sysNode, error) {
 		if err != nil {
 			return nil, fmt.Errorf("node%d: %w", id, err)
 		}
-		n := sysNode{id: id, cpus: intersect(cpus, online), memoryMB: nodeMemoryMB(filepath.Join(dir, "meminfo"))}
+		n := sysNode{id: id, cpus: intersect(cpus, online), memoryMB: meminfo.MB(filepath.Join(dir, "meminfo"), "MemTotal")}
 		if text, err := readString(filepath.Join(dir, "distance")); err == nil {
 			for _, f := range strings.Fields(text) {
 				d, err := strconv.Atoi(f)
@@ -182,24 +182,6 @@ func nodeOf(nodes []sysNode, cpu int) int {
 	for _, n := range nodes {
 		if slices.Contains(n.cpus, cpu) {
 			return n.id
-		}
-	}
-	return 0
-}
-
-// nodeMemoryMB parses "Node 0 MemTotal:  123456 kB" from a node meminfo file.
-func nodeMemoryMB(path string) int {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 4 && fields[2] == "MemTotal:" {
-			kb, _ := strconv.Atoi(fields[3])
-			return kb / 1024
 		}
 	}
 	return 0

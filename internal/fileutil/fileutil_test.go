@@ -1,0 +1,27 @@
+package fileutil
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestCopyAndSHA256(t *testing.T) {
+	dir := t.TempDir()
+	from, to := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	os.WriteFile(from, []byte("abc"), 0o644)
+	os.WriteFile(to, []byte("longer old content"), 0o644)
+	if err := Copy(from, to); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(to); string(b) != "abc" {
+		t.Errorf("copied %q", b)
+	}
+	// sha256("abc"), the FIPS 180-2 test vector.
+	if sum, err := SHA256(to); err != nil || sum != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" {
+		t.Errorf("sha256 %s, %v", sum, err)
+	}
+	if err := Copy(filepath.Join(dir, "missing"), to); err == nil {
+		t.Error("copying a missing file succeeded")
+	}
+}
