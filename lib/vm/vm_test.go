@@ -3,8 +3,10 @@ package vm
 import (
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -113,12 +115,35 @@ func TestVCPUParsing(t *testing.T) {
 	}
 }
 
+var decimal = regexp.MustCompile(`^[0-9]+$`)
+
+// FuzzParseSchedstat: /proc/PID/task/TID/schedstat as the kernel writes it
+// ("RUN_NS WAIT_NS SLICES") reads back exactly, and any text is accepted
+// exactly when its first two fields are decimal numbers that fit 64 bits
+// (math/big as the reference), giving those numbers in seconds.
 func FuzzParseSchedstat(f *testing.F) {
-	f.Add("1 2 3")
-	f.Add("x")
-	f.Fuzz(func(t *testing.T, s string) {
-		if u, ok := parseSchedstat(s); ok && (u.CPUS < 0 || u.RunDelayS < 0) {
-			t.Fatalf("%+v", u)
+	f.Add("1 2 3", uint64(0), uint64(0))
+	f.Add("x", uint64(1), uint64(2))
+	f.Add("18446744073709551616 1 0\n", uint64(18446744073709551615), uint64(1e9))
+	f.Add("+1 -2 3", uint64(123456789), uint64(987654321))
+	f.Fuzz(func(t *testing.T, s string, run, wait uint64) {
+		u, ok := parseSchedstat(fmt.Sprintf("%d %d 42\n", run, wait))
+		if !ok || u.CPUS != float64(run)/1e9 || u.RunDelayS != float64(wait)/1e9 {
+			t.Fatalf("%d %d 42 read as %+v (%v)", run, wait, u, ok)
+		}
+		u, ok = parseSchedstat(s)
+		fields := strings.Fields(s)
+		var nums [2]*big.Int
+		want := len(fields) >= 2
+		for i := 0; want && i < 2; i++ {
+			nums[i], want = new(big.Int).SetString(fields[i], 10)
+			want = want && decimal.MatchString(fields[i]) && nums[i].IsUint64()
+		}
+		if ok != want {
+			t.Fatalf("%q: accepted %v, want %v", s, ok, want)
+		}
+		if ok && (u.CPUS != float64(nums[0].Uint64())/1e9 || u.RunDelayS != float64(nums[1].Uint64())/1e9) {
+			t.Fatalf("%q read as %+v", s, u)
 		}
 	})
 }
