@@ -78,7 +78,7 @@ var Builtins = []Definition{
 		{Name: "long-slice", Args: []string{"--long-slice"}},
 		{Name: "one-cpu", Args: []string{"--one-cpu"}},
 		{Name: "hold-cgroup", Args: []string{"--hold-cgroup=cg_1"}},
-		{Name: "park", Args: []string{"--park-after=2000"}},
+		{Name: "park", Args: []string{"--park-after=150"}},
 	}},
 }
 
