@@ -15,7 +15,9 @@ topo=${2:-1,2,2,1}
 kernel=${3:-6.12}
 bin=$(cd "$(dirname "$0")/.." && pwd)/bin
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"; rm -f /dev/shm/ktstr-bench-*' EXIT INT TERM
+# sh runs an INT/TERM trap and carries on: exit from it, so EXIT cleans up.
+trap 'rm -rf "$tmp"; rm -f /dev/shm/ktstr-bench-*' EXIT
+trap 'exit 130' INT TERM
 now() { date +%s.%N; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
