@@ -90,14 +90,14 @@ func TestStarvation(t *testing.T) {
 	never.Unreported, never.StuckS = true, 6
 	stuck := spinner(4, 300, 6, 1, "0-1")
 	stuck.Unreported, stuck.StuckS = true, 4.5
-	low := spinner(5, 100, 6, 0.5, "0-1")
+	low := spinner(5, 50, 6, 0.5, "0-1")
 	ws := []record.WorkerReport{spinner(1, 1000, 6, 3, "0-1"), spinner(2, 1100, 6, 3, "0-1"), spinner(6, 900, 6, 3, "0-1"), never, stuck, low}
 	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: ws}}, waits(0, 0))
 	c := check(t, Judge(r, nil), "starvation[a]")
 	wantStatus(t, c, record.StatusFail, "3 of 6 workers starved",
 		"pid 3 never ran: 0 work units, stuck 6.0s at stop",
 		"pid 4 stuck 4.5s at stop (300 work units before)",
-		"pid 5 did 100 work units, 11% of its cohort's median 900 (limit 25%)")
+		"pid 5 did 50 work units, 6% of its cohort's median 900 (limit 10%)")
 	if c.Value != 3 || c.Limit != "0 starved" {
 		t.Errorf("value %v limit %v", c.Value, c.Limit)
 	}
@@ -126,28 +126,57 @@ func TestCgroupFairness(t *testing.T) {
 	}
 }
 
+// steady gives a run one steady step, held from agent time 1 to 7, with
+// the guest's idle seconds per CPU.
+func steady(r *record.Run, idle ...float64) *record.Run {
+	r.Scenario.Steps = []record.StepResult{{Index: 0, HoldT0: 1, HoldT1: 7, IdleS: idle}}
+	return r
+}
+
 func TestWorkConservation(t *testing.T) {
 	var ws []record.WorkerReport
 	for i := 0; i < 8; i++ {
-		ws = append(ws, spinner(i+1, 100, 6, 0.75, "0-3")) // 8 × 0.75 s over 6 s = 1 CPU
+		ws = append(ws, spinner(i+1, 100, 6, 0.75, "0-3"))
 	}
-	r := scenarioRun([]record.CgroupResult{{Name: "cg_0", Unrestricted: true, Workers: ws}}, waits(0.5, 0.5, 0.5, 0.5))
-	wantStatus(t, check(t, Judge(r, nil), "work_conservation[cg_0]"), record.StatusFail, "cg_0 used 1.0 of 4 allowed CPUs (0-3) while 8 CPU-bound workers were runnable: 25% busy < 60%")
-	for i := range ws {
-		ws[i].CPUS = 2.9 // 3.9 CPUs
+	one := func(idle ...float64) *record.Run {
+		return steady(scenarioRun([]record.CgroupResult{{Name: "cg_0", Unrestricted: true, Workers: ws}}, waits(0.5, 0.5, 0.5, 0.5)), idle...)
 	}
-	wantStatus(t, check(t, Judge(r, nil), "work_conservation[cg_0]"), record.StatusPass)
+	// Only CPU 0 ran anything while 8 spinners could use 4 CPUs.
+	wantStatus(t, check(t, Judge(one(0, 6, 6, 6), nil), "work_conservation[cg_0]"), record.StatusFail,
+		"cg_0 kept 1.0 of 4 allowed CPUs (0-3) busy while 8 CPU-bound workers were runnable (step 0, 6.0s): 25% busy < 60%")
+	wantStatus(t, check(t, Judge(one(0.1, 0.2, 0, 0.3), nil), "work_conservation[cg_0]"), record.StatusPass)
+	// After an op the workers may have moved: that step is not judged.
+	r := one(0, 6, 6, 6)
+	r.Scenario.Steps[0].Ops = []string{"move_all cg_0 -> cg_1"}
+	for _, c := range Judge(r, nil).Checks {
+		if strings.HasPrefix(c.Name, "work_conservation") {
+			t.Errorf("judged a step after an op: %+v", c)
+		}
+	}
 	// Two workers pinned to CPU 0 and one free on 0-3 can occupy 2 CPUs.
 	pinned := []record.WorkerReport{spinner(1, 100, 6, 3, "0"), spinner(2, 100, 6, 3, "0"), spinner(3, 100, 6, 5.8, "0-3")}
-	r = scenarioRun([]record.CgroupResult{{Name: "p", Unrestricted: true, Workers: pinned}}, waits(0, 0, 0, 0))
-	wantStatus(t, check(t, Judge(r, nil), "work_conservation[p]"), record.StatusPass, "(they can occupy 2)")
+	r = steady(scenarioRun([]record.CgroupResult{{Name: "p", Unrestricted: true, Workers: pinned}}, waits(0, 0, 0, 0)), 0, 0, 6, 6)
+	wantStatus(t, check(t, Judge(r, nil), "work_conservation[p]"), record.StatusPass, "; they can occupy 2")
 	// Disjoint cpusets are judged apart; the idle side names itself.
 	a := []record.WorkerReport{spinner(1, 100, 6, 5.9, "0-1"), spinner(2, 100, 6, 5.9, "0-1")}
 	b := []record.WorkerReport{spinner(3, 100, 6, 3, "2-3"), spinner(4, 100, 6, 3, "2-3")}
-	r = scenarioRun([]record.CgroupResult{{Name: "a", Cpuset: "0-1", CpusetHistory: []string{"0-1"}, Workers: a}, {Name: "b", Cpuset: "2-3", CpusetHistory: []string{"2-3"}, Workers: b}}, waits(0, 0, 0, 0))
+	r = steady(scenarioRun([]record.CgroupResult{{Name: "a", Cpuset: "0-1", CpusetHistory: []string{"0-1"}, Workers: a}, {Name: "b", Cpuset: "2-3", CpusetHistory: []string{"2-3"}, Workers: b}}, waits(0, 0, 0, 0)), 0, 0, 3, 3)
 	v := Judge(r, nil)
 	wantStatus(t, check(t, v, "work_conservation[a]"), record.StatusPass)
-	wantStatus(t, check(t, v, "work_conservation[b]"), record.StatusFail, "b used 1.0 of 2 allowed CPUs (2-3)")
+	wantStatus(t, check(t, v, "work_conservation[b]"), record.StatusFail, "b kept 1.0 of 2 allowed CPUs (2-3) busy")
+}
+
+// A worker charged for time its vCPU spent descheduled on the host looks as
+// if it ran more; counted as not running, the spread is the scheduler's.
+func TestSpreadCountsOnCPUStallsAsNotRunning(t *testing.T) {
+	w1, w2 := spinner(1, 1000, 10, 9, "0"), spinner(2, 1000, 10, 5, "1") // 10% vs 50% off-CPU
+	w1.OnCPUStallS = 4                                                   // but 40% of w1's wall was host stalls
+	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{w1, w2}}}, waits(0, 0))
+	r.Scenario.WallS = 10
+	wantStatus(t, check(t, Judge(r, nil), "spread[a]"), record.StatusPass)
+	w1.OnCPUStallS = 0
+	r.Scenario.Cgroups[0].Workers[0] = w1
+	wantStatus(t, check(t, Judge(r, nil), "spread[a]"), record.StatusFail, "not-running share spread 40 points (10–50%; off-CPU alone 10–50%")
 }
 
 func TestCapacityMatching(t *testing.T) {

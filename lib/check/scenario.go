@@ -260,7 +260,19 @@ func (c *scenarioChecker) noiseDiff(ch *record.Check, value, limit float64, cpus
 	}
 }
 
-// spread checks the largest off-CPU spread of any cohort of ≥ 2 workers.
+// idlePct is the share of its wall time a worker was not executing: off
+// the CPU, or on it but stalled (under TCG: its vCPU descheduled on the
+// host while the guest charged the time to it). Host noise lands in the
+// stall share, so this share is the scheduler's alone.
+func idlePct(w record.WorkerReport) float64 {
+	if w.WallS <= 0 {
+		return w.OffCPUPct
+	}
+	return min(100, w.OffCPUPct+w.OnCPUStallS/w.WallS*100)
+}
+
+// spread checks the largest spread of not-executing shares (idlePct) of
+// any cohort of ≥ 2 workers.
 func (c *scenarioChecker) spread(groups [][]record.WorkerReport, nCPUs int) (record.Check, bool) {
 	var worst []record.WorkerReport
 	worstSpread, lo, hi := -1.0, 0.0, 0.0
@@ -270,7 +282,7 @@ func (c *scenarioChecker) spread(groups [][]record.WorkerReport, nCPUs int) (rec
 		}
 		l, h := math.Inf(1), math.Inf(-1)
 		for _, w := range g {
-			l, h = min(l, w.OffCPUPct), max(h, w.OffCPUPct)
+			l, h = min(l, idlePct(w)), max(h, idlePct(w))
 		}
 		if h-l > worstSpread {
 			worst, worstSpread, lo, hi = g, h-l, l, h
@@ -285,7 +297,12 @@ func (c *scenarioChecker) spread(groups [][]record.WorkerReport, nCPUs int) (rec
 		return ch, true
 	}
 	ch.Status = record.StatusFail
-	ch.Detail = fmt.Sprintf("unfair cgroup: off-CPU share spread %.0f points (%.0f–%.0f%%) among %d workers on %d cpus", worstSpread, lo, hi, len(worst), nCPUs)
+	rawLo, rawHi := math.Inf(1), math.Inf(-1)
+	for _, w := range worst {
+		rawLo, rawHi = min(rawLo, w.OffCPUPct), max(rawHi, w.OffCPUPct)
+	}
+	ch.Detail = fmt.Sprintf("unfair cgroup: not-running share spread %.0f points (%.0f–%.0f%%; off-CPU alone %.0f–%.0f%%, the rest on-CPU stalls) among %d workers on %d cpus",
+		worstSpread, lo, hi, rawLo, rawHi, len(worst), nCPUs)
 	t0, t1 := c.window(worst)
 	c.noiseDiff(&ch, worstSpread, limit, usedCPUs(worst, false), t0, t1)
 	return ch, true
@@ -441,12 +458,13 @@ func (c *scenarioChecker) cgroupFairness() {
 		ws := measured(cg)
 		// Churned cgroups, cgroups whose cpuset changed, and cgroups with
 		// workers that failed or are affinity-pinned are not comparable.
-		if cg.Transient || len(cg.CpusetHistory) > 1 || len(ws) == 0 || len(ws) != len(cg.Workers) || len(cohorts(ws)) != len(cohortsAll(ws)) {
+		if cg.Transient || cg.Host || len(cg.CpusetHistory) > 1 || len(ws) == 0 || len(ws) != len(cg.Workers) || len(cohorts(ws)) != len(cohortsAll(ws)) {
 			continue
 		}
+		// CPU the workers executed on: charged CPU less on-CPU stalls.
 		var cpu, wall float64
 		for _, w := range ws {
-			cpu += w.CPUS
+			cpu += max(0, w.CPUS-w.OnCPUStallS)
 			wall += w.WallS
 		}
 		if wall <= 0 {
@@ -516,10 +534,13 @@ func (c *scenarioChecker) fairness(g []cgroupShare, limit float64) {
 }
 
 // workConservation: CPU-bound workers are runnable from start to stop, so
-// while they run, the CPUs they may use must be busy — as many of them as
-// the workers can occupy (a matching of workers to allowed CPUs). The
-// guest charges host-stolen time to the running task, so host noise cannot
-// make a busy CPU look idle: no noise is subtracted.
+// while they run, the CPUs they may use must not be idle — at least as many
+// of them as the workers can occupy (a matching of workers to allowed
+// CPUs). Idle time is the guest's own (/proc/stat, per step): the guest
+// charges host-stolen time to the running task, so host noise cannot make a
+// busy CPU look idle, and any task keeping a CPU busy counts. A step is
+// judged only while the scenario is steady: no op has run yet (ops move
+// workers and change cpusets) and the hold does not loop.
 func (c *scenarioChecker) workConservation() {
 	if c.t.MinBusyPct == nil {
 		return
@@ -538,31 +559,26 @@ func (c *scenarioChecker) workConservation() {
 			}
 		}
 	}
-	for _, batch := range startBatches(ws) {
-		for _, comp := range overlapping(batch) {
-			c.conservation(comp, names)
+	for _, st := range c.sc.Steps {
+		if len(st.Ops) > 0 || st.Looped {
+			return // from here on the workers' cpus may have moved
 		}
-	}
-}
-
-// startBatches groups workers that ran over the same window.
-func startBatches(ws []record.WorkerReport) [][]record.WorkerReport {
-	var out [][]record.WorkerReport
-	for _, w := range ws {
-		placed := false
-		for i, b := range out {
-			tol := b[0].WallS / 10
-			if math.Abs(w.StartT-b[0].StartT) <= tol && math.Abs(w.WallS-b[0].WallS) <= tol {
-				out[i] = append(out[i], w)
-				placed = true
-				break
+		window := st.HoldT1 - st.HoldT0
+		if len(st.IdleS) == 0 || window < 1 {
+			continue
+		}
+		// Workers runnable through the whole hold (a little slack for
+		// the agent's clock reads).
+		var alive []record.WorkerReport
+		for _, w := range ws {
+			if w.StartT <= st.HoldT0+0.25 && w.StartT+w.WallS >= st.HoldT1-0.25 {
+				alive = append(alive, w)
 			}
 		}
-		if !placed {
-			out = append(out, []record.WorkerReport{w})
+		for _, comp := range overlapping(alive) {
+			c.conservation(comp, names, st, window)
 		}
 	}
-	return out
 }
 
 // overlapping splits workers into groups whose allowed CPUs overlap
@@ -638,33 +654,35 @@ func capacity(ws []record.WorkerReport) int {
 	return n
 }
 
-func (c *scenarioChecker) conservation(ws []record.WorkerReport, cgroupOf map[int]string) {
+func (c *scenarioChecker) conservation(ws []record.WorkerReport, cgroupOf map[int]string, st record.StepResult, window float64) {
 	capCPUs := capacity(ws)
 	if capCPUs == 0 {
 		return
 	}
-	var cpu float64
-	var walls []float64
 	var names []string
 	for _, w := range ws {
-		cpu += w.CPUS
-		walls = append(walls, w.WallS)
 		if n := cgroupOf[w.PID]; !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	}
 	slices.Sort(names)
-	used := cpu / Percentile(walls, 0.5)
-	busy := min(100, used/float64(capCPUs)*100)
 	allowed := usedCPUs(ws, true)
-	ch := record.Check{Name: fmt.Sprintf("work_conservation[%s]", strings.Join(names, ",")), Status: record.StatusPass, Value: round(busy), Limit: *c.t.MinBusyPct}
-	ch.Detail = fmt.Sprintf("%s used %.1f of %d allowed CPUs (%s) while %d CPU-bound workers were runnable", strings.Join(names, "+"), used, len(allowed), topology.FormatList(allowed), len(ws))
-	if capCPUs < len(allowed) {
-		ch.Detail += fmt.Sprintf(" (they can occupy %d)", capCPUs)
+	busy := 0.0
+	for _, cpu := range allowed {
+		if cpu < len(st.IdleS) {
+			busy += max(0, 1-st.IdleS[cpu]/window)
+		}
 	}
-	if busy < *c.t.MinBusyPct {
+	pct := min(100, busy/float64(capCPUs)*100)
+	ch := record.Check{Name: fmt.Sprintf("work_conservation[%s]", strings.Join(names, ",")), Status: record.StatusPass, Value: round(pct), Limit: *c.t.MinBusyPct}
+	ch.Detail = fmt.Sprintf("%s kept %.1f of %d allowed CPUs (%s) busy while %d CPU-bound workers were runnable (step %d, %.1fs)",
+		strings.Join(names, "+"), busy, len(allowed), topology.FormatList(allowed), len(ws), st.Index, window)
+	if capCPUs < len(allowed) {
+		ch.Detail += fmt.Sprintf("; they can occupy %d", capCPUs)
+	}
+	if pct < *c.t.MinBusyPct {
 		ch.Status = record.StatusFail
-		ch.Detail += fmt.Sprintf(": %.0f%% busy < %.0f%%", busy, *c.t.MinBusyPct)
+		ch.Detail += fmt.Sprintf(": %.0f%% busy < %.0f%%", pct, *c.t.MinBusyPct)
 	}
 	c.add(ch)
 }

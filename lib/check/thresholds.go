@@ -16,7 +16,7 @@ import (
 func ptr[T any](v T) *T { return &v }
 
 // Defaults are ktstr's default limits (reference §5.1, its release values)
-// and this tool's own: no starved worker (none below 25 % of its cohort's
+// and this tool's own: no starved worker (none below 10 % of its cohort's
 // median work), off-CPU spread ≤ 15 points, no off-CPU gap over 2 s,
 // isolation whenever a cpuset is set, equal cgroups within 35 % of each
 // other's CPU, and CPU-bound workers keeping ≥ 60 % of the CPUs they can use
@@ -27,7 +27,7 @@ func ptr[T any](v T) *T { return &v }
 func Defaults() record.Thresholds {
 	return record.Thresholds{
 		NotStarved:         ptr(true),
-		MinCohortWorkPct:   ptr(25.0),
+		MinCohortWorkPct:   ptr(10.0),
 		MaxSpreadPct:       ptr(15.0),
 		MaxGapMS:           ptr(2000.0),
 		Isolation:          ptr(true),

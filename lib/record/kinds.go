@@ -417,6 +417,15 @@ type StepResult struct {
 	StartS float64  `json:"start_s"`
 	EndS   float64  `json:"end_s"`
 	Ops    []string `json:"ops,omitempty"`
+	// HoldT0 and HoldT1 bound the step's hold on the agent's clock, and
+	// IdleS is each CPU's idle time in it (/proc/stat idle + iowait):
+	// the guest's own view of idle CPUs, which host noise cannot fake
+	// (the guest charges host-stolen time to the task that was running).
+	HoldT0 float64   `json:"hold_t0,omitempty"`
+	HoldT1 float64   `json:"hold_t1,omitempty"`
+	IdleS  []float64 `json:"idle_s,omitempty"`
+	// Looped is true when the step repeated its ops during the hold.
+	Looped bool `json:"looped,omitempty"`
 }
 
 // CgroupResult is one cgroup and the workers that ran in it.
@@ -430,8 +439,11 @@ type CgroupResult struct {
 	// point (isolation does not apply then).
 	Unrestricted bool `json:"unrestricted,omitempty"`
 	// Transient cgroups were churned; starvation and fairness skip them.
-	Transient bool           `json:"transient,omitempty"`
-	Workers   []WorkerReport `json:"workers"`
+	Transient bool `json:"transient,omitempty"`
+	// Host is the root cgroup (workers left outside any scenario cgroup):
+	// it competes with whole cgroups, not as one of equal weight.
+	Host    bool           `json:"host,omitempty"`
+	Workers []WorkerReport `json:"workers"`
 }
 
 // WorkerReport is one worker process's telemetry.

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -117,7 +120,12 @@ func Run(ctx context.Context, s *Scenario, env Env) *record.ScenarioResult {
 		e.release(fresh)
 		// The hold starts once the step's workers run: starting many
 		// worker processes can take longer than a short step under TCG.
+		sr.HoldT0 = time.Since(e.env.AgentStart).Seconds()
+		idle0 := cpuIdle()
 		e.hold(ctx, st, time.Now().Add(durations[i]))
+		sr.HoldT1 = time.Since(e.env.AgentStart).Seconds()
+		sr.IdleS = idleDelta(idle0, cpuIdle())
+		sr.Looped = st.Hold.LoopS > 0 && len(st.Ops) > 0
 		sr.EndS = time.Since(start).Seconds()
 		res.Steps = append(res.Steps, sr)
 		if ctx.Err() != nil {
@@ -264,7 +272,7 @@ func (e *engine) create(d CgroupDef) *live {
 	l := &live{def: d, name: d.Name, result: &record.CgroupResult{Name: d.Name, Transient: d.Transient}}
 	if d.Host {
 		l.name = ""
-		l.result.Unrestricted = true
+		l.result.Unrestricted, l.result.Host = true, true
 	} else {
 		if _, err := e.env.Cgroups.Create(d.Name); err != nil {
 			e.errf("%v", err)
@@ -554,4 +562,56 @@ func (e *engine) remove(name string) {
 		}
 	}
 	delete(e.live, name)
+}
+
+// cpuIdle reads each CPU's idle + iowait time from /proc/stat (nil if
+// unreadable).
+func cpuIdle() []float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return nil
+	}
+	return parseIdle(string(b))
+}
+
+// userHZ is the unit of /proc/stat: USER_HZ, 100 on every architecture
+// Linux supports for sched_ext.
+const userHZ = 100
+
+// parseIdle extracts per-CPU idle + iowait seconds from /proc/stat text,
+// indexed by CPU number.
+func parseIdle(stat string) []float64 {
+	var out []float64
+	for _, line := range strings.Split(stat, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
+			continue
+		}
+		cpu, err := strconv.Atoi(f[0][3:])
+		if err != nil || cpu < 0 || cpu >= 8192 {
+			continue
+		}
+		idle, err1 := strconv.ParseUint(f[4], 10, 64)
+		iowait, err2 := strconv.ParseUint(f[5], 10, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		for len(out) <= cpu {
+			out = append(out, 0)
+		}
+		out[cpu] = float64(idle+iowait) / userHZ
+	}
+	return out
+}
+
+// idleDelta is b − a per CPU, nil when either is missing.
+func idleDelta(a, b []float64) []float64 {
+	if len(a) == 0 || len(a) != len(b) {
+		return nil
+	}
+	out := make([]float64, len(a))
+	for i := range a {
+		out[i] = max(0, b[i]-a[i])
+	}
+	return out
 }

@@ -23,6 +23,9 @@ type Flag struct {
 	Name     string   `json:"name"`
 	Args     []string `json:"args,omitempty"`
 	Requires []string `json:"requires,omitempty"`
+	// Fault marks a fault-injection switch: selectable with --flags, but
+	// left out of --all-profiles, a sweep of working configurations.
+	Fault bool `json:"fault,omitempty"`
 }
 
 // Definition is a scheduler as data.
@@ -68,17 +71,17 @@ var Builtins = []Definition{
 	{Name: "scx_flatcg", Binary: "scx_flatcg", Ops: "flatcg", Flags: []Flag{{Name: "fifo", Args: []string{"-f"}}}},
 	// The fixture is built into the agent; its flags are its fault knobs.
 	{Name: "ktstr-fixture", Binary: FixtureBinary, Ops: "ktstr", Flags: []Flag{
-		{Name: "stall", Args: []string{"--stall-after=300"}},
-		{Name: "error", Args: []string{"--error-after=500"}},
-		{Name: "degrade", Args: []string{"--degrade"}},
-		{Name: "fail-verify", Args: []string{"--fail-verify"}},
-		{Name: "verify-loop", Args: []string{"--verify-loop"}},
+		{Name: "stall", Args: []string{"--stall-after=300"}, Fault: true},
+		{Name: "error", Args: []string{"--error-after=500"}, Fault: true},
+		{Name: "degrade", Args: []string{"--degrade"}, Fault: true},
+		{Name: "fail-verify", Args: []string{"--fail-verify"}, Fault: true},
+		{Name: "verify-loop", Args: []string{"--verify-loop"}, Fault: true},
 		// Live misbehaviour: attached, but wrong (see lib/fixture).
-		{Name: "starve", Args: []string{"--starve"}},
-		{Name: "long-slice", Args: []string{"--long-slice"}},
-		{Name: "one-cpu", Args: []string{"--one-cpu"}},
-		{Name: "hold-cgroup", Args: []string{"--hold-cgroup=cg_1"}},
-		{Name: "park", Args: []string{"--park-after=150"}},
+		{Name: "starve", Args: []string{"--starve"}, Fault: true},
+		{Name: "long-slice", Args: []string{"--long-slice"}, Fault: true},
+		{Name: "one-cpu", Args: []string{"--one-cpu"}, Fault: true},
+		{Name: "hold-cgroup", Args: []string{"--hold-cgroup=cg_1"}, Fault: true},
+		{Name: "park", Args: []string{"--park-after=150"}, Fault: true},
 	}},
 }
 
@@ -166,8 +169,8 @@ type Profile struct {
 	Args []string
 }
 
-// Profiles returns every valid subset of flags (each flag's requirements
-// active too), smallest first.
+// Profiles returns every valid subset of the flags that are not faults
+// (each flag's requirements active too), smallest first.
 func (d *Definition) Profiles() []Profile {
 	n := len(d.Flags)
 	var out []Profile
@@ -177,6 +180,10 @@ func (d *Definition) Profiles() []Profile {
 		for i, f := range d.Flags {
 			if mask&(1<<i) == 0 {
 				continue
+			}
+			if f.Fault {
+				ok = false
+				break
 			}
 			names = append(names, f.Name)
 			for _, r := range f.Requires {

@@ -163,3 +163,22 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Fault switches are chosen by name but never swept by --all-profiles.
+func TestFaultFlagsLeftOutOfProfiles(t *testing.T) {
+	d := &Definition{Name: "s", Binary: "b", Flags: []Flag{{Name: "fast", Args: []string{"-f"}}, {Name: "crash", Args: []string{"-c"}, Fault: true}}}
+	var names []string
+	for _, p := range d.Profiles() {
+		names = append(names, p.Name)
+	}
+	if strings.Join(names, " ") != "default fast" {
+		t.Errorf("profiles %v, want default and fast", names)
+	}
+	if p, err := d.Profile([]string{"crash"}); err != nil || strings.Join(p.Args, " ") != "-c" {
+		t.Errorf("a fault flag by name: %+v %v", p, err)
+	}
+	fx, err := Lookup("ktstr-fixture")
+	if err != nil || len(fx.Profiles()) != 1 {
+		t.Errorf("the fixture's knobs are all faults: %v %v", err, fx)
+	}
+}

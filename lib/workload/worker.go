@@ -75,7 +75,7 @@ const (
 	// gapProbe is the time between checkpoints beyond which a checkpoint
 	// reads the thread's CPU time to split the interval into off-CPU time
 	// (the scheduler's doing) and on-CPU time (host noise under TCG).
-	gapProbe = 2 * time.Millisecond
+	gapProbe = time.Millisecond
 )
 
 // WorkerMain is the worker process: it reads its task, sets itself up,
