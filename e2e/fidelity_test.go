@@ -55,9 +55,9 @@ func TestFidelityKnobsFail(t *testing.T) {
 		check     string // the check that must fail
 		detail    string // words its detail must carry
 	}{
-		{"starve", false, "starvation[", "never ran"},
-		{"long-slice", true, "spread[", "off-CPU share spread"},
-		{"one-cpu", false, "work_conservation[", "allowed CPUs (0-1) while 8 CPU-bound workers were runnable"},
+		{"starve", false, "starvation[", "stuck"},
+		{"long-slice", true, "spread[", "not-running share spread"},
+		{"one-cpu", false, "work_conservation[", "of 2 allowed CPUs (0-1) busy while 8 CPU-bound workers were runnable"},
 		{"hold-cgroup", false, "cgroup_fairness[cg_0,cg_1]", "cg_1 got"},
 		{"park", false, "gap[", "off-CPU"},
 	} {

@@ -571,7 +571,11 @@ func (c *scenarioChecker) workConservation() {
 		// the agent's clock reads).
 		var alive []record.WorkerReport
 		for _, w := range ws {
-			if w.StartT <= st.HoldT0+0.25 && w.StartT+w.WallS >= st.HoldT1-0.25 {
+			stop := w.StopT
+			if stop <= 0 {
+				stop = w.StartT + w.WallS
+			}
+			if w.StartT <= st.HoldT0+0.25 && stop >= st.HoldT1-0.25 {
 				alive = append(alive, w)
 			}
 		}

@@ -481,8 +481,11 @@ type WorkerReport struct {
 	// probe, 2 ms, are split): CPU time the guest charged to the worker
 	// while it could not have run — under TCG, the host's share of it.
 	OnCPUStallS float64 `json:"on_cpu_stall_s,omitempty"`
-	// StartT is the agent time the worker was released (told to go).
+	// StartT is the agent time the worker was released (told to go) and
+	// StopT the agent time it was told to stop: the span it was runnable
+	// for (its own WallS starts when it first ran).
 	StartT float64 `json:"start_t,omitempty"`
+	StopT  float64 `json:"stop_t,omitempty"`
 	// AllowedCPUs is the cpu list the worker could run on: its affinity,
 	// else its cgroup's effective cpuset at launch.
 	AllowedCPUs string `json:"allowed_cpus,omitempty"`

@@ -400,6 +400,7 @@ func (e *engine) collect(l *live) {
 		}
 		if reps[i].StartT > 0 {
 			reps[i].StartT -= agent
+			reps[i].StopT -= agent
 		}
 		if reps[i].Unreported {
 			e.env.Logf("scenario %s: cgroup %s: worker %d stuck %.1fs at stop; killed", e.s.Name, l.def.Name, reps[i].PID, reps[i].StuckS)

@@ -314,6 +314,7 @@ func Collect(workers []*Worker, timeout, grace time.Duration) []record.WorkerRep
 		t, _ := LookupType(workers[i].Task.Spec.Type)
 		out[i].CPUBound = t.CPUBound
 		out[i].StartT = float64(workers[i].started.UnixNano()) / 1e9
+		out[i].StopT = float64(workers[i].stopped.UnixNano()) / 1e9
 		if out[i].AllowedCPUs == "" {
 			cpus := workers[i].Task.CPUs
 			if len(cpus) == 0 {
