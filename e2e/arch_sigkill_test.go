@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,12 +20,13 @@ func TestSIGKILLLeftoversSweptByNextRun(t *testing.T) {
 	tmp := os.Getenv("TMPDIR") // e2e gave this test its own
 	cmd, _, errb := startSh(t, "exec ktstr-boot --kernel "+kernelSpec()+" --topology 1,1,1,1 --exec 'sleep 1000'")
 	pid := cmd.Process.Pid
-	// Wait until the run's temporary directory holds the initrd, i.e. the
-	// VM is being started. No timing assertion: the deadline only bounds a
-	// hang.
-	var left []string
-	for deadline := time.Now().Add(2 * time.Minute); len(left) == 0; {
+	// Wait until the run's temporary directory holds the initrd and QEMU
+	// has created the guest-RAM file: the VM runs. No timing assertion: the
+	// deadline only bounds a hang.
+	var left, shm []string
+	for deadline := time.Now().Add(2 * time.Minute); len(left) == 0 || len(shm) == 0; {
 		left, _ = filepath.Glob(filepath.Join(tmp, "ktstr-boot-*", "initrd"))
+		shm, _ = filepath.Glob(fmt.Sprintf("/dev/shm/ktstr-%d-*", pid))
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
 			cmd.Wait()
