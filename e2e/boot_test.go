@@ -19,15 +19,16 @@ func TestPipelineTopology1242(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("pipeline exit %d", r.code)
 	}
-	v := decodeVerdict(t, records(t, r.stdout)[record.KindVerdict][0])
-	if v.Status != record.StatusPass || len(v.Checks) < 6 {
+	v := onlyVerdict(t, r.stdout)
+	wantPass(t, v)
+	if len(v.Checks) < 6 {
 		t.Fatalf("verdict %+v", v)
 	}
 	if !strings.Contains(r.stderr, "1 pass, 0 fail") {
 		t.Errorf("summary missing from stderr")
 	}
 	// The run record itself, from the same pipeline without verify.
-	run := decodeRun(t, records(t, sh(t, "ktstr-topo 1,2,4,2 | ktstr-boot --kernel "+kernelSpec(), "").stdout)[record.KindRun][0])
+	run := onlyRun(t, sh(t, "ktstr-topo 1,2,4,2 | ktstr-boot --kernel "+kernelSpec(), "").stdout)
 	o := run.ObservedTopology
 	if o == nil || o.CPUs != 16 || o.LLCGroups[0].CPUs != "0-7" || o.LLCGroups[1].CPUs != "8-15" || o.SMTGroups[0] != "0-1" || o.SMTGroups[7] != "14-15" {
 		t.Fatalf("observed topology %+v", o)
@@ -50,6 +51,8 @@ func TestPipelineTopology1242(t *testing.T) {
 func TestPipelineTwoNodes(t *testing.T) {
 	e2e(t)
 	r, runs := bootVerify(t, "ktstr-topo --distance 21 2,4,2,1 | ktstr-boot --kernel "+kernelSpec(), "")
+	wantRuns(t, runs, 1)
+	wantPass(t, onlyVerdict(t, r.stdout))
 	if r.code != 0 {
 		t.Fatalf("pipeline exit %d", r.code)
 	}
@@ -70,14 +73,9 @@ func TestPresetsUpTo16CPUs(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("pipeline exit %d", r.code)
 	}
-	verdicts := records(t, r.stdout)[record.KindVerdict]
-	if len(verdicts) != 8 {
-		t.Fatalf("%d verdicts, want 8 (presets with ≤ 16 CPUs)", len(verdicts))
-	}
-	for _, l := range verdicts {
-		if v := decodeVerdict(t, l); v.Status != record.StatusPass {
-			t.Errorf("%s: %s %+v", v.Subject, v.Status, v.Checks)
-		}
+	// The presets with ≤ 16 CPUs.
+	for _, l := range exactly(t, r.stdout, record.KindVerdict, 8) {
+		wantPass(t, decodeVerdict(t, l))
 	}
 }
 
@@ -86,6 +84,10 @@ func TestPresetsUpTo16CPUs(t *testing.T) {
 func TestKernelPanic(t *testing.T) {
 	e2e(t)
 	r, runs := bootVerify(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,1,2,1 --exec 'echo c > /proc/sysrq-trigger'", "")
+	wantRuns(t, runs, 1)
+	if v := onlyVerdict(t, r.stdout); v.Status != record.StatusFail {
+		t.Errorf("verdict %s, want fail", v.Status)
+	}
 	if r.code != 1 {
 		t.Errorf("exit %d, want 1", r.code)
 	}
@@ -108,7 +110,7 @@ func TestTimeout(t *testing.T) {
 	if r.code != 1 {
 		t.Errorf("exit %d, want 1", r.code)
 	}
-	run := decodeRun(t, records(t, r.stdout)[record.KindRun][0])
+	run := onlyRun(t, r.stdout)
 	if run.Outcome != record.OutcomeTimeout || !strings.Contains(run.Reason, "30s timeout") {
 		t.Errorf("outcome %s reason %q", run.Outcome, run.Reason)
 	}
@@ -203,11 +205,7 @@ for i in $(seq 50); do [ "$(cat /sys/kernel/sched_ext/state)" = disabled ] && br
 echo "off: $(cat /sys/kernel/sched_ext/state)"`
 	jobs := strings.Repeat("1,2,2,1\n", 20)
 	r := sh(t, fmt.Sprintf("ktstr-topo | ktstr-boot -j 2 --kernel %s --include %s --exec '%s'", kernelSpec(), simple, strings.ReplaceAll(script, "'", `'\''`)), jobs)
-	runs := records(t, r.stdout)[record.KindRun]
-	if len(runs) != 20 {
-		t.Fatalf("%d runs, want 20", len(runs))
-	}
-	for _, l := range runs {
+	for _, l := range exactly(t, r.stdout, record.KindRun, 20) {
 		run := decodeRun(t, l)
 		if run.Outcome != record.OutcomeCompleted {
 			t.Errorf("%s: %s: %s\n%s", run.ID, run.Outcome, run.Reason, strings.Join(run.ConsoleTail, "\n"))
@@ -228,7 +226,7 @@ func TestStaticKeyTogglesUnderMTTCG(t *testing.T) {
 for i in $(seq 300); do echo 0 > /proc/sys/kernel/sched_schedstats; echo 1 > /proc/sys/kernel/sched_schedstats; done
 echo toggled 300`
 	r := sh(t, fmt.Sprintf("ktstr-boot --accel tcg --kernel %s --topology 1,1,4,1 --exec '%s'", kernelSpec(), script), "")
-	run := decodeRun(t, records(t, r.stdout)[record.KindRun][0])
+	run := onlyRun(t, r.stdout)
 	if run.Host.TCGThreads != "multi" {
 		t.Fatalf("ran with thread=%s, the test needs multi-threaded TCG", run.Host.TCGThreads)
 	}

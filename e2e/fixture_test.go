@@ -6,28 +6,58 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/ktstr-go/ktstr/lib/record"
 )
 
 // bootFixture runs the fixture scheduler with flags on 1,2,2,1 and returns
-// the run record and ktstr-verify's output.
-func bootFixture(t *testing.T, flags, extra string) (*record.Run, result) {
+// the run record, its verdict and ktstr-verify's output.
+func bootFixture(t *testing.T, flags, extra string) (*record.Run, *record.Verdict, result) {
 	t.Helper()
 	f := ""
 	if flags != "" {
 		f = "--flags " + flags
 	}
 	r, runs := bootVerify(t, fmt.Sprintf("ktstr-boot --kernel %s --topology 1,2,2,1 --scheduler ktstr-fixture %s %s", kernelSpec(), f, extra), "")
-	return runs[0], r
+	wantRuns(t, runs, 1)
+	return runs[0], onlyVerdict(t, r.stdout), r
+}
+
+// wantFail fails the test unless a faulty scheduler's run failed
+// verification (and ktstr-verify said so with exit 1).
+func wantFail(t *testing.T, v *record.Verdict, r result) {
+	t.Helper()
+	if v.Status != record.StatusFail || r.code != 1 {
+		t.Errorf("verdict %s, exit %d; want fail, 1", v.Status, r.code)
+	}
+}
+
+// fixturePrograms is how many BPF programs the fixture's object holds,
+// read from the object itself.
+func fixturePrograms(t *testing.T) int {
+	t.Helper()
+	spec, err := ebpf.LoadCollectionSpec("../lib/fixture/fixture.bpf.o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(spec.Programs) == 0 {
+		t.Fatal("the fixture object has no programs")
+	}
+	return len(spec.Programs)
 }
 
 // TestFixtureKnobs: each fault knob of the fixture is caught and named.
 func TestFixtureKnobs(t *testing.T) {
 	e2e(t)
 	t.Run("healthy", func(t *testing.T) {
-		run, r := bootFixture(t, "", "--scenario cgroup_steady")
-		if run.Outcome != record.OutcomeCompleted || r.code != 0 && !strings.Contains(r.stderr, "INCONCLUSIVE") {
+		run, v, r := bootFixture(t, "", "--scenario cgroup_steady")
+		wantPass(t, v)
+		if run.Outcome != record.OutcomeCompleted || r.code != 0 {
 			t.Errorf("%s %s (exit %d)", run.Outcome, run.Reason, r.code)
+		}
+		if run.Scheduler == nil || len(run.Scheduler.Programs) != fixturePrograms(t) {
+			t.Fatalf("scheduler %+v: want the object's %d programs", run.Scheduler, fixturePrograms(t))
 		}
 		for _, p := range run.Scheduler.Programs {
 			if p.VerifiedInsns == 0 || !strings.Contains(p.VerifierStats, "processed") {
@@ -36,19 +66,22 @@ func TestFixtureKnobs(t *testing.T) {
 		}
 	})
 	t.Run("stall", func(t *testing.T) {
-		run, _ := bootFixture(t, "stall", "--scenario cgroup_steady --duration 8")
+		run, v, r := bootFixture(t, "stall", "--scenario cgroup_steady --duration 8")
+		wantFail(t, v, r)
 		if run.Outcome != record.OutcomeSchedulerDied || !strings.Contains(run.Reason, "runnable task stall") {
 			t.Errorf("%s %q", run.Outcome, run.Reason)
 		}
 	})
 	t.Run("error", func(t *testing.T) {
-		run, _ := bootFixture(t, "error", "--scenario cgroup_steady")
+		run, v, r := bootFixture(t, "error", "--scenario cgroup_steady")
+		wantFail(t, v, r)
 		if run.Outcome != record.OutcomeSchedulerDied || !strings.Contains(run.Reason, "ktstr fixture: error after 500 enqueues") {
 			t.Errorf("%s %q", run.Outcome, run.Reason)
 		}
 	})
 	t.Run("fail-verify", func(t *testing.T) {
-		run, r := bootFixture(t, "fail-verify", "")
+		run, v, r := bootFixture(t, "fail-verify", "")
+		wantFail(t, v, r)
 		if run.Outcome != record.OutcomeSchedulerDied || !strings.Contains(run.Reason, "load failed") {
 			t.Errorf("%s %q", run.Outcome, run.Reason)
 		}
@@ -57,7 +90,8 @@ func TestFixtureKnobs(t *testing.T) {
 		}
 	})
 	t.Run("verify-loop", func(t *testing.T) {
-		run, r := bootFixture(t, "verify-loop", "--timeout 240")
+		run, v, r := bootFixture(t, "verify-loop", "--timeout 240")
+		wantFail(t, v, r)
 		if run.Outcome != record.OutcomeSchedulerDied || !strings.Contains(run.Scheduler.Log, "BPF program is too large") {
 			t.Errorf("%s %q", run.Outcome, run.Reason)
 		}
@@ -73,13 +107,19 @@ func TestFixtureVerifierDiff(t *testing.T) {
 	e2e(t)
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.ndjson"), filepath.Join(dir, "b.ndjson")
-	sh(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,1,2,1 --scheduler ktstr-fixture --job verifier > "+a, "")
-	sh(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,1,2,1 --scheduler ktstr-fixture --flags degrade,error --job verifier > "+b, "")
+	for _, side := range []struct{ file, flags string }{{a, ""}, {b, "--flags degrade,error"}} {
+		sh(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,1,2,1 --scheduler ktstr-fixture "+side.flags+" --job verifier > "+side.file, "")
+		run := onlyRun(t, readFile(t, side.file))
+		if run.Outcome != record.OutcomeCompleted || run.Scheduler == nil || len(run.Scheduler.Programs) != fixturePrograms(t) {
+			t.Fatalf("%s: %s %q, scheduler %+v", side.file, run.Outcome, run.Reason, run.Scheduler)
+		}
+	}
 	r := sh(t, "ktstr-verify --diff "+a+","+b, "")
 	if r.code != 0 || !strings.Contains(r.stderr, "PROGRAM") {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	deltas := records(t, r.stdout)[record.KindDelta]
+	// One delta per program: both sides load the same object.
+	deltas := exactly(t, r.stdout, record.KindDelta, fixturePrograms(t))
 	changed := 0
 	for _, l := range deltas {
 		var d record.Delta
@@ -90,8 +130,8 @@ func TestFixtureVerifierDiff(t *testing.T) {
 			changed++
 		}
 	}
-	if len(deltas) < 5 || changed == 0 {
-		t.Errorf("%d deltas, %d changed: %s", len(deltas), changed, r.stderr)
+	if changed == 0 {
+		t.Errorf("no program changed: %s", r.stderr)
 	}
 }
 
@@ -101,10 +141,12 @@ func TestBPFObjectVerification(t *testing.T) {
 	e2e(t)
 	obj, _ := filepath.Abs("../lib/fixture/fixture.bpf.o")
 	r, runs := bootVerify(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,1,2,1 --bpf-object "+obj+" --job verifier", "")
+	wantRuns(t, runs, 1)
+	wantPass(t, onlyVerdict(t, r.stdout))
 	if r.code != 0 {
 		t.Fatalf("exit %d", r.code)
 	}
-	if len(runs[0].BPFObjects) != 1 || len(runs[0].BPFObjects[0].Programs) != 5 {
+	if len(runs[0].BPFObjects) != 1 || len(runs[0].BPFObjects[0].Programs) != fixturePrograms(t) {
 		t.Fatalf("objects %+v", runs[0].BPFObjects)
 	}
 	for _, p := range runs[0].BPFObjects[0].Programs {

@@ -133,6 +133,60 @@ func records(t *testing.T, out string) map[record.Kind][]string {
 	return byKind
 }
 
+// exactly returns the records of kind in out, failing the test at once
+// unless there are n: a test must never pass on fewer runs or verdicts
+// than it asked for (all skipped, none produced).
+func exactly(t *testing.T, out string, kind record.Kind, n int) []string {
+	t.Helper()
+	got := records(t, out)[kind]
+	if len(got) != n {
+		t.Fatalf("%d %s records, want %d", len(got), kind, n)
+	}
+	return got
+}
+
+// onlyRun and onlyVerdict return the one record of their kind in out.
+func onlyRun(t *testing.T, out string) *record.Run {
+	t.Helper()
+	return decodeRun(t, exactly(t, out, record.KindRun, 1)[0])
+}
+
+func onlyVerdict(t *testing.T, out string) *record.Verdict {
+	t.Helper()
+	return decodeVerdict(t, exactly(t, out, record.KindVerdict, 1)[0])
+}
+
+// wantRuns fails the test at once unless runs has n entries.
+func wantRuns(t *testing.T, runs []*record.Run, n int) {
+	t.Helper()
+	if len(runs) != n {
+		t.Fatalf("%d run records, want %d", len(runs), n)
+	}
+}
+
+// wantPass fails the test unless v passed. A healthy scheduler on a
+// healthy kernel must pass: inconclusive (host noise explained a
+// violation) is not a pass.
+func wantPass(t *testing.T, v *record.Verdict) {
+	t.Helper()
+	if v.Status != record.StatusPass {
+		t.Errorf("%s: %s, want pass: %s", v.Subject, v.Status, notPassed(v))
+	}
+}
+
+// notPassed lists the checks of v that failed, errored or were
+// inconclusive, with their details.
+func notPassed(v *record.Verdict) string {
+	var out []string
+	for _, c := range v.Checks {
+		switch c.Status {
+		case record.StatusFail, record.StatusError, record.StatusInconclusive:
+			out = append(out, fmt.Sprintf("%s %s: %s", c.Name, c.Status, c.Detail))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
 func decodeRun(t *testing.T, line string) *record.Run {
 	t.Helper()
 	var r record.Run

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/scenario"
+	"github.com/ktstr-go/ktstr/lib/topology"
 )
 
 // TestScenarioCpusetIsolation: a cpuset scenario records the CPUs each
@@ -13,6 +15,7 @@ import (
 func TestScenarioCpusetIsolation(t *testing.T) {
 	e2e(t)
 	r, runs := bootVerify(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,2,2,1 --scenario cgroup_cpuset_llc_steady --duration 3", "")
+	wantRuns(t, runs, 1)
 	run := runs[0]
 	if run.Scenario == nil || len(run.Scenario.Cgroups) != 2 {
 		t.Fatalf("scenario result %+v", run.Scenario)
@@ -28,7 +31,7 @@ func TestScenarioCpusetIsolation(t *testing.T) {
 			}
 		}
 	}
-	v := decodeVerdict(t, records(t, r.stdout)[record.KindVerdict][0])
+	v := onlyVerdict(t, r.stdout)
 	iso := 0
 	for _, c := range v.Checks {
 		if strings.HasPrefix(c.Name, "isolation[") {
@@ -41,8 +44,9 @@ func TestScenarioCpusetIsolation(t *testing.T) {
 	if iso != 2 {
 		t.Errorf("%d isolation checks, want 2 (one per cpuset cgroup)", iso)
 	}
-	if v.Status == record.StatusFail || r.code == 1 && v.Status != record.StatusInconclusive {
-		t.Errorf("verdict %s (exit %d)", v.Status, r.code)
+	wantPass(t, v)
+	if r.code != 0 {
+		t.Errorf("exit %d", r.code)
 	}
 }
 
@@ -54,7 +58,10 @@ func TestScenarioPausedWorkerFailsGap(t *testing.T) {
 	if r.code != 1 {
 		t.Errorf("exit %d, want 1", r.code)
 	}
-	v := decodeVerdict(t, records(t, r.stdout)[record.KindVerdict][0])
+	v := onlyVerdict(t, r.stdout)
+	if v.Status != record.StatusFail {
+		t.Errorf("verdict %s, want fail", v.Status)
+	}
 	found := false
 	for _, c := range v.Checks {
 		if c.Name == "gap[cg_0]" {
@@ -79,6 +86,7 @@ func TestBadScenarioRejectedBeforeBoot(t *testing.T) {
 	if r.code != 2 {
 		t.Errorf("exit %d, want 2", r.code)
 	}
+	exactly(t, r.stdout, record.KindRun, 0)
 	if !strings.Contains(r.stderr, "cgroup a: cpuset.llc: index 7 out of range 0..1") {
 		t.Errorf("stderr does not name the field: %s", r.stderr)
 	}
@@ -90,42 +98,40 @@ func TestBadScenarioRejectedBeforeBoot(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "PipeIo requires num_workers divisible by 2, got 3") {
 		t.Errorf("exit %d, stderr %s", r.code, r.stderr)
 	}
+	exactly(t, r.stdout, record.KindRun, 0)
 	r = sh(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,2,2,1 --scenario no_such_scenario", "")
 	if r.code != 2 || !strings.Contains(r.stderr, "neither a catalog name nor a file") {
 		t.Errorf("exit %d, stderr %s", r.code, r.stderr)
 	}
+	exactly(t, r.stdout, record.KindRun, 0)
 }
 
 // TestCatalogSweep runs every catalog scenario once on 1,1,2,1 and 1,2,2,1
-// under EEVDF: each passes, or is inconclusive with the host starvation
-// shown, or is skipped because the topology is too small; none fails.
+// under EEVDF: one verdict per scenario and topology; each passes, or is
+// skipped exactly when the scenario needs a larger topology. A healthy
+// kernel's own scheduler must pass: inconclusive fails too.
 func TestCatalogSweep(t *testing.T) {
 	e2e(t)
 	r, _ := bootVerify(t, "ktstr-topo 1,1,2,1 1,2,2,1 | ktstr-boot -j 2 --kernel "+kernelSpec()+" --scenario all", "-q")
-	verdicts := records(t, r.stdout)[record.KindVerdict]
-	counts := map[record.Status]int{}
-	for _, l := range verdicts {
-		v := decodeVerdict(t, l)
-		counts[v.Status]++
-		switch v.Status {
-		case record.StatusFail, record.StatusError:
-			var why []string
-			for _, c := range v.Checks {
-				if c.Status == record.StatusFail || c.Status == record.StatusError {
-					why = append(why, c.Name+": "+c.Detail)
-				}
-			}
-			t.Errorf("%s: %s: %s", v.Subject, v.Status, strings.Join(why, "; "))
-		case record.StatusInconclusive:
-			for _, c := range v.Checks {
-				if c.Status == record.StatusInconclusive && !strings.Contains(c.Detail, "the host kept vCPU") {
-					t.Errorf("%s: inconclusive without the host starvation shown: %s", v.Subject, c.Detail)
-				}
+	cat := scenario.Catalog()
+	wantSkip := 0
+	for _, spec := range []topology.Spec{{NUMANodes: 1, LLCs: 1, CoresPerLLC: 2, ThreadsPerCore: 1}, {NUMANodes: 1, LLCs: 2, CoresPerLLC: 2, ThreadsPerCore: 1}} {
+		for _, sc := range cat {
+			if ok, _ := sc.Fits(spec.Record(20)); !ok {
+				wantSkip++
 			}
 		}
 	}
-	t.Logf("catalog sweep: %d verdicts: %v", len(verdicts), counts)
-	if counts[record.StatusPass] < 100 {
-		t.Errorf("only %d passes", counts[record.StatusPass])
+	counts := map[record.Status]int{}
+	for _, l := range exactly(t, r.stdout, record.KindVerdict, 2*len(cat)) {
+		v := decodeVerdict(t, l)
+		counts[v.Status]++
+		if v.Status != record.StatusPass && v.Status != record.StatusSkip {
+			t.Errorf("%s: %s: %s", v.Subject, v.Status, notPassed(v))
+		}
+	}
+	t.Logf("catalog sweep: %d scenarios × 2 topologies: %v", len(cat), counts)
+	if counts[record.StatusSkip] != wantSkip {
+		t.Errorf("%d skipped, want %d (the scenarios that need a larger topology)", counts[record.StatusSkip], wantSkip)
 	}
 }

@@ -8,8 +8,9 @@ import (
 )
 
 // TestKernelTreeSchedulersRunBasicScenarios: scx_simple, scx_qmap,
-// scx_central and scx_flatcg each attach in a 1,2,2,1 VM, run the basic
-// scenarios and pass, with their programs listed with verified_insns > 0.
+// scx_central and scx_flatcg each attach in a 1,2,2,1 VM, run the three
+// basic scenarios (three runs, three verdicts each) and pass, inconclusive
+// included as a failure, with their programs listed with verified_insns > 0.
 func TestKernelTreeSchedulersRunBasicScenarios(t *testing.T) {
 	e2e(t)
 	for _, s := range []string{"scx_simple", "scx_qmap", "scx_central", "scx_flatcg"} {
@@ -19,11 +20,12 @@ func TestKernelTreeSchedulersRunBasicScenarios(t *testing.T) {
 			if !strings.Contains(r.stderr, "=== BPF programs") {
 				t.Errorf("no program table on stderr")
 			}
-			for _, l := range records(t, r.stdout)[record.KindVerdict] {
-				v := decodeVerdict(t, l)
-				if v.Status == record.StatusFail || v.Status == record.StatusError {
-					t.Errorf("%s: %s: %s", v.Subject, v.Status, failedDetail(v))
-				}
+			wantRuns(t, runs, 3)
+			for _, l := range exactly(t, r.stdout, record.KindVerdict, 3) {
+				wantPass(t, decodeVerdict(t, l))
+			}
+			if r.code != 0 {
+				t.Errorf("exit %d", r.code)
 			}
 			for _, run := range runs {
 				if run.Scheduler == nil || !run.Scheduler.Attached || len(run.Scheduler.Programs) == 0 {
@@ -39,23 +41,14 @@ func TestKernelTreeSchedulersRunBasicScenarios(t *testing.T) {
 	}
 }
 
-func failedDetail(v *record.Verdict) string {
-	var out []string
-	for _, c := range v.Checks {
-		if c.Status == record.StatusFail || c.Status == record.StatusError {
-			out = append(out, c.Name+": "+c.Detail)
-		}
-	}
-	return strings.Join(out, "; ")
-}
-
 // TestSchedulerErrorExitIsNamed: scx_qmap's error knob (-e: scx_bpf_error
 // after N enqueues) gives scheduler_died with the exit reason text.
 func TestSchedulerErrorExitIsNamed(t *testing.T) {
 	e2e(t)
 	r, runs := bootVerify(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,2,2,1 --scheduler scx_qmap --scheduler-args=\"-e 200\" --scenario cgroup_steady", "")
-	if r.code != 1 {
-		t.Errorf("exit %d, want 1", r.code)
+	wantRuns(t, runs, 1)
+	if v := onlyVerdict(t, r.stdout); v.Status != record.StatusFail || r.code != 1 {
+		t.Errorf("verdict %s, exit %d; want fail, 1", v.Status, r.code)
 	}
 	run := runs[0]
 	if run.Outcome != record.OutcomeSchedulerDied || !strings.Contains(run.Reason, "EXIT: scx_bpf_error (test triggering error)") ||
@@ -72,7 +65,7 @@ func TestSchedulerErrorExitIsNamed(t *testing.T) {
 func TestSchedulerStallIsCaught(t *testing.T) {
 	e2e(t)
 	r := sh(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,2,2,1 --scheduler scx_qmap --scheduler-args=\"-t 20\" --scenario cgroup_steady --duration 10", "")
-	run := decodeRun(t, records(t, r.stdout)[record.KindRun][0])
+	run := onlyRun(t, r.stdout)
 	if run.Outcome != record.OutcomeSchedulerDied || !strings.Contains(run.Reason, "runnable task stall") {
 		t.Errorf("outcome %s reason %q", run.Outcome, run.Reason)
 	}
@@ -86,7 +79,7 @@ func TestAllProfiles(t *testing.T) {
 	e2e(t)
 	r := sh(t, "ktstr-topo 1,1,2,1 | ktstr-boot -j 2 --kernel "+kernelSpec()+" --scheduler scx_simple --all-profiles --exec 'cat /sys/kernel/sched_ext/root/ops'", "")
 	var profiles []string
-	for _, l := range records(t, r.stdout)[record.KindRun] {
+	for _, l := range exactly(t, r.stdout, record.KindRun, 2) {
 		run := decodeRun(t, l)
 		profiles = append(profiles, run.Job.Scheduler.Profile+"="+strings.Join(run.Job.Scheduler.Args, " "))
 		if run.Outcome != record.OutcomeCompleted || strings.TrimSpace(run.Exec.Stdout) != "simple" {
