@@ -236,14 +236,18 @@ func ownerGone(name, prefix string) bool {
 	return syscall.Kill(pid, 0) == syscall.ESRCH
 }
 
-// findLeaks returns one line per thing a ktstr run left behind in p:
-// tool or QEMU processes of this test still running, temporary entries
-// and guest-RAM files whose owner is gone, and ktstr cgroups. Entries of a
-// live owner are some other run's work in progress; if that owner is this
-// test's, the process check reports it.
-func findLeaks(p leakPlaces) []string {
-	var leaks []string
-	tmp := filepath.Clean(p.tmp)
+// process is a running process: its pid and command line.
+type process struct {
+	pid  int
+	args []string
+}
+
+// toolProcesses returns the running ktstr-* tools and QEMUs whose
+// temporary directory is tmp: their $TMPDIR (else /tmp) is tmp, or their
+// command line names a ktstr entry in it (QEMU's initrd and result file).
+func toolProcesses(tmp string) []process {
+	tmp = filepath.Clean(tmp)
+	var out []process
 	procs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, dir := range procs {
 		cmdline, err := os.ReadFile(filepath.Join(dir, "cmdline"))
@@ -263,8 +267,22 @@ func findLeaks(p leakPlaces) []string {
 			}
 		}
 		if procTmp == tmp || strings.Contains(string(cmdline), tmp+"/ktstr-") {
-			leaks = append(leaks, fmt.Sprintf("process %s still running: %.200s", filepath.Base(dir), strings.Join(args, " ")))
+			pid, _ := strconv.Atoi(filepath.Base(dir))
+			out = append(out, process{pid, args})
 		}
+	}
+	return out
+}
+
+// findLeaks returns one line per thing a ktstr run left behind in p:
+// tool or QEMU processes of this test still running, temporary entries
+// and guest-RAM files whose owner is gone, and ktstr cgroups. Entries of a
+// live owner are some other run's work in progress; if that owner is this
+// test's, the process check reports it.
+func findLeaks(p leakPlaces) []string {
+	var leaks []string
+	for _, pr := range toolProcesses(p.tmp) {
+		leaks = append(leaks, fmt.Sprintf("process %d still running: %.200s", pr.pid, strings.Join(pr.args, " ")))
 	}
 	entries, _ := filepath.Glob(filepath.Join(p.tmp, "ktstr-*"))
 	for _, e := range entries {
