@@ -36,7 +36,7 @@ type options struct {
 	Dmesg      bool     `help:"Verbose kernel console, streamed to stderr."`
 	Timeout    float64  `help:"Seconds before a VM is killed (default: boot estimate + duration + 30 s margin)."`
 	Accel      string   `default:"auto" enum:"auto,kvm,tcg" help:"auto = KVM if the CPU has vmx/svm and a boot probe works, else TCG."`
-	TCGThreads string   `name:"tcg-threads" default:"auto" enum:"auto,multi,single" help:"TCG threading: auto = multi for kernels that do not patch their own code at run time, single otherwise. Forcing multi on a patching kernel is for demonstrating why."`
+	TCGThreads string   `name:"tcg-threads" default:"auto" enum:"auto,multi,single,icount" help:"TCG threading: auto = multi for kernels that do not patch their own code at run time, single otherwise. Forcing multi on a patching kernel is for demonstrating why. icount = single-threaded with the guest clock counting instructions, not host time (an experiment)."`
 	Jobs       int      `short:"j" help:"VMs to run at once at most (default: host CPUs / 2, at least 1)."`
 	Overcommit float64  `default:"1.0" help:"vCPUs per host CPU that VMs running a scenario may use together; the rest queue, a VM larger than the host runs alone. The run record's host.vcpu_overcommit says what each VM got."`
 	MemoryMB   int      `name:"memory" help:"Guest memory in MiB (default: max(512, 64/CPU) + 256)."`

@@ -24,6 +24,13 @@ const (
 	AccelTCG    = "tcg"
 	TCGMulti    = "multi"
 	TCGSingle   = "single"
+	// TCGIcount is single-threaded TCG whose guest clock counts executed
+	// instructions (-icount shift=N,sleep=off) instead of following the
+	// host's clock: the guest's view of time no longer depends on host
+	// load. An experiment (issue 9): see scripts/bench-icount.sh.
+	TCGIcount = "icount"
+	// icountShift makes one guest instruction 2^shift ns of guest time.
+	icountShift = 3
 	shmPrefix   = "ktstr-"
 	defaultQEMU = "qemu-system-x86_64"
 )
@@ -89,7 +96,11 @@ func (m *Machine) Args() ([]string, error) {
 		args = append(args, "-accel", "kvm", "-cpu", cpu)
 	case AccelTCG:
 		// An Intel model: AMD models lose SMT and LLC information under TCG.
-		args = append(args, "-accel", "tcg,thread="+m.TCGThreads, "-cpu", "Skylake-Server")
+		if m.TCGThreads == TCGIcount {
+			args = append(args, "-accel", "tcg,thread=single", "-icount", fmt.Sprintf("shift=%d,sleep=off", icountShift), "-cpu", "Skylake-Server")
+		} else {
+			args = append(args, "-accel", "tcg,thread="+m.TCGThreads, "-cpu", "Skylake-Server")
+		}
 	default:
 		return nil, fmt.Errorf("unknown accelerator %q", m.Accel)
 	}
@@ -187,7 +198,7 @@ func BootEstimateS(accel, tcgThreads string, cpus, hostCPUs int) float64 {
 		return 5
 	}
 	est := 10 + 0.5*float64(cpus)*max(1, float64(cpus)/float64(max(hostCPUs, 1))/4)
-	if tcgThreads == TCGSingle {
+	if tcgThreads == TCGSingle || tcgThreads == TCGIcount {
 		est *= 2
 	}
 	return est
