@@ -106,32 +106,48 @@ func TestBadScenarioRejectedBeforeBoot(t *testing.T) {
 	exactly(t, r.stdout, record.KindRun, 0)
 }
 
-// TestCatalogSweep runs every catalog scenario once on 1,1,2,1 and 1,2,2,1
-// under EEVDF: one verdict per scenario and topology; each passes, or is
-// skipped exactly when the scenario needs a larger topology. A healthy
-// kernel's own scheduler must pass: inconclusive fails too.
+// TestCatalogSweep runs every catalog scenario on 1,2,2,1 (two LLCs: the
+// topology most scenarios need) under EEVDF, a healthy scheduler: each must
+// pass, or be skipped exactly when the catalog says the topology is too
+// small. A fail is never retried. An inconclusive verdict says the measured
+// host noise explains a violation, so its scenario is run once more, and
+// that run must pass. (1,1,2,1 too is swept by scripts/catalog-sweep.sh;
+// here the time goes to one topology, its VMs one at a time.)
 func TestCatalogSweep(t *testing.T) {
 	e2e(t)
-	r, _ := bootVerify(t, "ktstr-topo 1,1,2,1 1,2,2,1 | ktstr-boot -j 2 --kernel "+kernelSpec()+" --scenario all", "-q")
+	r, _ := bootVerify(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,2,2,1 --scenario all", "-q")
 	cat := scenario.Catalog()
 	wantSkip := 0
-	for _, spec := range []topology.Spec{{NUMANodes: 1, LLCs: 1, CoresPerLLC: 2, ThreadsPerCore: 1}, {NUMANodes: 1, LLCs: 2, CoresPerLLC: 2, ThreadsPerCore: 1}} {
-		for _, sc := range cat {
-			if ok, _ := sc.Fits(spec.Record(20)); !ok {
-				wantSkip++
-			}
+	for _, sc := range cat {
+		if ok, _ := sc.Fits(topology.Spec{NUMANodes: 1, LLCs: 2, CoresPerLLC: 2, ThreadsPerCore: 1}.Record(20)); !ok {
+			wantSkip++
 		}
 	}
 	counts := map[record.Status]int{}
-	for _, l := range exactly(t, r.stdout, record.KindVerdict, 2*len(cat)) {
+	var again []string
+	for _, l := range exactly(t, r.stdout, record.KindVerdict, len(cat)) {
 		v := decodeVerdict(t, l)
 		counts[v.Status]++
-		if v.Status != record.StatusPass && v.Status != record.StatusSkip {
+		switch v.Status {
+		case record.StatusPass, record.StatusSkip:
+		case record.StatusInconclusive:
+			_, name, _ := strings.Cut(v.Subject, "/")
+			again = append(again, name)
+			t.Logf("%s: inconclusive, run again: %s", v.Subject, notPassed(v))
+		default:
 			t.Errorf("%s: %s: %s", v.Subject, v.Status, notPassed(v))
 		}
 	}
-	t.Logf("catalog sweep: %d scenarios × 2 topologies: %v", len(cat), counts)
+	t.Logf("catalog sweep: %d scenarios on 1,2,2,1: %v; %d run again", len(cat), counts, len(again))
 	if counts[record.StatusSkip] != wantSkip {
 		t.Errorf("%d skipped, want %d (the scenarios that need a larger topology)", counts[record.StatusSkip], wantSkip)
+	}
+	if len(again) > 0 {
+		r, _ := bootVerify(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,2,2,1 --scenario "+strings.Join(again, ","), "-q")
+		for _, l := range exactly(t, r.stdout, record.KindVerdict, len(again)) {
+			if v := decodeVerdict(t, l); v.Status != record.StatusPass {
+				t.Errorf("%s: %s twice: %s", v.Subject, v.Status, notPassed(v))
+			}
+		}
 	}
 }
