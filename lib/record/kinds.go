@@ -160,6 +160,10 @@ type Job struct {
 	Workers  int             `json:"workers,omitempty"`
 	// Thresholds are the job's layer of check limits.
 	Thresholds *Thresholds `json:"thresholds,omitempty"`
+	// StallAfterMS: the agent stops the scenario early when no worker has
+	// made progress for this long (the merged gap limit, filled in by
+	// ktstr-boot; 0: never).
+	StallAfterMS float64 `json:"stall_after_ms,omitempty"`
 	// Scheduler is the sched_ext scheduler to run; nil means EEVDF.
 	Scheduler *Scheduler `json:"scheduler,omitempty"`
 	// BPFObjects are BPF object files (host paths) the guest loads for

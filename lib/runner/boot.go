@@ -12,6 +12,7 @@ import (
 	"github.com/ktstr-go/ktstr/lib/host"
 	"github.com/ktstr-go/ktstr/lib/initramfs"
 	"github.com/ktstr-go/ktstr/lib/kernel"
+	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/proto"
 	"github.com/ktstr-go/ktstr/lib/record"
@@ -53,6 +54,11 @@ func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string
 		j.TimeoutS = vm.DefaultTimeoutS(vm.BootEstimateS(accel.Accel, run.Host.TCGThreads, cpus, r.hostCPUs), j.DurationS, cpus, r.hostCPUs)
 	}
 	run.Timings.TimeoutS = j.TimeoutS
+	// The agent stops a scenario in which every worker is stuck for longer
+	// than the gap limit; it is resolved here, where the limits live.
+	if limits := check.Merge(j.Thresholds); j.StallAfterMS == 0 && limits.MaxGapMS != nil {
+		j.StallAfterMS = *limits.MaxGapMS
+	}
 
 	base, err := r.baseArchive(j.Include, initrdCompression(r.cfg.InitrdCompression, accel.Accel, j.Kernel))
 	if err != nil {
