@@ -572,6 +572,48 @@ type Delta struct {
 	Delta   float64 `json:"delta"`
 	// Missing is "a" or "b" when the subject appears on one side only.
 	Missing string `json:"missing,omitempty"`
+	// The fields below are ktstr-stats compare's: A and B are the sides'
+	// means over NA and NB runs, Unit the metric's unit, Rel |Delta/A|.
+	Unit string  `json:"unit,omitempty"`
+	NA   int     `json:"n_a,omitempty"`
+	NB   int     `json:"n_b,omitempty"`
+	Rel  float64 `json:"rel,omitempty"`
+	// AbsGate and RelGate are the dual gate: a change counts only when
+	// |Delta| ≥ AbsGate and Rel ≥ RelGate.
+	AbsGate float64 `json:"abs_gate,omitempty"`
+	RelGate float64 `json:"rel_gate,omitempty"`
+	// P is the one-sided exact Mann–Whitney U p-value of the change, when
+	// both sides have enough runs; nil when the gate alone decided.
+	P *float64 `json:"p,omitempty"`
+	// Verdict is "regression", "improvement", "unchanged" or "noisy" (the
+	// gate fired but the runs do not tell the sides apart).
+	Verdict string `json:"verdict,omitempty"`
 }
 
 func (*Delta) Kind() Kind { return KindDelta }
+
+// Stats summarises one metric over the runs of one group (ktstr-stats
+// summary): a group is one scenario × topology × scheduler × profile ×
+// kernel.
+type Stats struct {
+	Scenario  string  `json:"scenario"`
+	Topology  string  `json:"topology"`
+	Scheduler string  `json:"scheduler"`
+	Profile   string  `json:"profile"`
+	Kernel    string  `json:"kernel"`
+	Metric    string  `json:"metric"`
+	Unit      string  `json:"unit,omitempty"`
+	N         int     `json:"n"`
+	Mean      float64 `json:"mean"`
+	Median    float64 `json:"median"`
+	P95       float64 `json:"p95"`
+	Min       float64 `json:"min"`
+	Max       float64 `json:"max"`
+	Stddev    float64 `json:"stddev"`
+	// CV is Stddev / Mean (0 when the mean is 0).
+	CV float64 `json:"cv"`
+	// Outliers are the runs whose value lies more than 2σ from the mean.
+	Outliers []string `json:"outliers,omitempty"`
+}
+
+func (*Stats) Kind() Kind { return KindStats }
