@@ -161,3 +161,25 @@ func TestFidelityHealthySchedulersPass(t *testing.T) {
 	}
 	assertNoLeaks(t)
 }
+
+// TestTimeoutRecordKeepsWhatIsKnown: a run that times out still says that
+// the scheduler attached and when, carries the host's vCPU samples and the
+// console's last lines, so a hang explains itself.
+func TestTimeoutRecordKeepsWhatIsKnown(t *testing.T) {
+	e2e(t)
+	_, runs := bootVerify(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,1,2,1 --scheduler scx_simple --exec 'sleep 1000' --timeout 25", "")
+	if len(runs) != 1 {
+		t.Fatalf("%d runs", len(runs))
+	}
+	r := runs[0]
+	if r.Outcome != record.OutcomeTimeout {
+		t.Fatalf("outcome %s (%s), want timeout", r.Outcome, r.Reason)
+	}
+	if r.Scheduler == nil || !r.Scheduler.Attached || r.Scheduler.AttachS <= 0 || r.Scheduler.Ops != "simple" {
+		t.Errorf("scheduler section of a timed-out run: %+v", r.Scheduler)
+	}
+	if len(r.HostSamples) < 10 || len(r.ConsoleTail) == 0 || !strings.Contains(r.Reason, "last agent message") {
+		t.Errorf("%d host samples, %d console lines, reason %q", len(r.HostSamples), len(r.ConsoleTail), r.Reason)
+	}
+	assertNoLeaks(t)
+}
