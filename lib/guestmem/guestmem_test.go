@@ -167,11 +167,11 @@ func TestKernelTranslation(t *testing.T) {
 				va, pa uint64
 			}{
 				{StartKernelMap + 0x1234, 0x1234 + physBase}, // image
-				{wantPO + 0x345678, 0x345678},                 // direct map
-				{vmalloc + 0x10, 0x300010},                    // 4 KiB page
-				{vmalloc + 4*kib + 8, 0x500008},               // next 4 KiB page
-				{vmalloc + 0x200000 + 0x12345, 0x612345},      // 2 MiB page
-				{vmalloc + gib + 0xabcdef, 0xabcdef},          // 1 GiB page
+				{wantPO + 0x345678, 0x345678},                // direct map
+				{vmalloc + 0x10, 0x300010},                   // 4 KiB page
+				{vmalloc + 4*kib + 8, 0x500008},              // next 4 KiB page
+				{vmalloc + 0x200000 + 0x12345, 0x612345},     // 2 MiB page
+				{vmalloc + gib + 0xabcdef, 0xabcdef},         // 1 GiB page
 			} {
 				got, err := k.Phys(tc.va)
 				if err != nil || got != tc.pa {
