@@ -17,7 +17,7 @@ import (
 	"github.com/ktstr-go/ktstr/lib/runner"
 	"github.com/ktstr-go/ktstr/lib/scenario"
 	"github.com/ktstr-go/ktstr/lib/sched"
-	"github.com/ktstr-go/ktstr/lib/workload"
+	"github.com/ktstr-go/ktstr/lib/workload/worker"
 )
 
 const name = "ktstr-boot"
@@ -76,9 +76,9 @@ func main() {
 	switch {
 	case guest.IsAgent():
 		guest.Main() // never returns
-	case workload.IsWorker():
-		workload.WorkerMain() // a scenario's worker process in the guest
-	case os.Getenv(workload.RoleEnv) == fixture.Role:
+	case worker.IsWorker():
+		worker.Main() // a scenario's worker process in the guest
+	case os.Getenv(worker.RoleEnv) == fixture.Role:
 		os.Exit(fixture.Main(os.Args[1:], os.Stdout, os.Stderr)) // the fixture scheduler in the guest
 	}
 	cli.Main(run)

@@ -21,14 +21,15 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ktstr-go/ktstr/lib/cgroup"
-	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/fixture"
 	"github.com/ktstr-go/ktstr/lib/proto"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/scenario"
+	"github.com/ktstr-go/ktstr/lib/scenario/engine"
 	"github.com/ktstr-go/ktstr/lib/sched"
+	"github.com/ktstr-go/ktstr/lib/sched/live"
 	"github.com/ktstr-go/ktstr/lib/topology"
-	"github.com/ktstr-go/ktstr/lib/workload"
+	"github.com/ktstr-go/ktstr/lib/workload/worker"
 )
 
 // IsAgent reports whether this process is the guest's init: the agent role
@@ -115,7 +116,7 @@ func (a *Agent) run() error {
 		a.send(proto.Message{Type: proto.MsgTopology, Topology: observed})
 	}
 	for _, obj := range job.BPFObjects {
-		res := sched.VerifyObject(filepath.Join(proto.IncludeDir, filepath.Base(obj)))
+		res := live.VerifyObject(filepath.Join(proto.IncludeDir, filepath.Base(obj)))
 		res.Path = obj
 		a.send(proto.Message{Type: proto.MsgBPFObject, BPFObject: &res})
 	}
@@ -178,7 +179,7 @@ func attachBudget(job *record.Job) time.Duration {
 // startScheduler applies the scheduler's sysctls, starts it from /include
 // and waits until sched_ext reports it enabled. On failure it reports the
 // scheduler message itself.
-func (a *Agent) startScheduler(s *record.Scheduler, budget time.Duration) (*sched.Runner, error) {
+func (a *Agent) startScheduler(s *record.Scheduler, budget time.Duration) (*live.Runner, error) {
 	for k, v := range s.Sysctls {
 		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
 		if err := os.WriteFile(p, []byte(v), 0); err != nil {
@@ -189,10 +190,10 @@ func (a *Agent) startScheduler(s *record.Scheduler, budget time.Duration) (*sche
 	var env []string
 	if s.Binary == sched.FixtureBinary {
 		bin, _ = os.Executable()
-		env = []string{workload.RoleEnv + "=" + fixture.Role}
+		env = []string{worker.RoleEnv + "=" + fixture.Role}
 	}
 	a.logf("starting scheduler %s (%s %s)", s.Name, bin, strings.Join(s.Args, " "))
-	r, err := sched.Start(bin, s.Args, s.Ops, env...)
+	r, err := live.Start(bin, s.Args, s.Ops, env...)
 	if err != nil {
 		a.send(proto.Message{Type: proto.MsgScheduler, Scheduler: &record.SchedulerRun{Died: true, Reason: err.Error()}})
 		return nil, err
@@ -200,10 +201,10 @@ func (a *Agent) startScheduler(s *record.Scheduler, budget time.Duration) (*sche
 	err = r.WaitAttached(budget)
 	if err != nil && s.EnableHelperCPU != nil {
 		first := r.Stop()
-		n := sched.PinKthreads("scx_ops_enable_helper", *s.EnableHelperCPU)
+		n := live.PinKthreads("scx_ops_enable_helper", *s.EnableHelperCPU)
 		why := fmt.Sprintf("first attach failed (%s); pinned %d scx_ops_enable_helper kthread(s) to CPU %d and retried", first.Reason, n, *s.EnableHelperCPU)
 		a.logf("%s", why)
-		if r, err = sched.Start(bin, s.Args, s.Ops, env...); err == nil {
+		if r, err = live.Start(bin, s.Args, s.Ops, env...); err == nil {
 			r.SetRetried(why)
 			err = r.WaitAttached(budget)
 		}
@@ -241,15 +242,12 @@ func (a *Agent) runScenario(job *record.Job, topo *record.Topology) (*record.Sce
 	// Stop early when every worker is stuck for longer than the gap limit:
 	// the verdict is a failed check in seconds, not the kernel's watchdog
 	// 30 s later.
-	var stallAfter time.Duration
-	if limits := check.Merge(job.Thresholds); limits.MaxGapMS != nil {
-		stallAfter = time.Duration(*limits.MaxGapMS * float64(time.Millisecond))
-	}
+	stallAfter := time.Duration(job.StallAfterMS * float64(time.Millisecond))
 	a.logf("scenario %s: %.1fs, %d workers per cgroup", s.Name, job.DurationS, job.Workers)
-	return scenario.Run(context.Background(), s, scenario.Env{
+	return engine.Run(context.Background(), s, engine.Env{
 		Exe: exe, Cgroups: cg, Topology: topo, Duration: time.Duration(job.DurationS * float64(time.Second)),
 		Workers: job.Workers, AgentStart: a.start, Logf: a.logf,
-		StallAfter: stallAfter, Dump: sched.RequestDump,
+		StallAfter: stallAfter, Dump: live.RequestDump,
 	}), nil
 }
 

@@ -13,16 +13,26 @@ import (
 const module = "github.com/ktstr-go/ktstr/"
 
 // guestSide are the packages that only make sense inside the VM (the agent
-// and what it runs) plus the BPF library they pull in. The host-side tools
-// reach the guest through lib/proto only.
+// and what it runs: the scenario engine, the worker processes, the live
+// scheduler, the fixture, the cgroup manager) plus the BPF library they
+// pull in. The host-side tools reach the guest through lib/proto only.
 var guestSide = []string{
 	module + "lib/guest",
-	module + "lib/scenario",
-	module + "lib/workload",
-	module + "lib/sched",
+	module + "lib/scenario/engine",
+	module + "lib/workload/worker",
+	module + "lib/sched/live",
 	module + "lib/fixture",
 	module + "lib/cgroup",
 	"github.com/cilium/ebpf",
+}
+
+// hostSide are packages the host runs. The models of scenarios, work types
+// and schedulers are among them: the planner validates jobs with them
+// before any VM boots, so they must not pull their in-guest runtime along.
+var hostSide = []string{
+	"lib/vm", "lib/rootfs", "lib/plan", "lib/runner", "lib/check",
+	"lib/scenario", "lib/workload", "lib/sched",
+	"cmd/ktstr-topo", "cmd/ktstr-verify",
 }
 
 // deps lists the packages pkg reaches (itself included), via the go tool the
@@ -65,8 +75,9 @@ func statSources(t *testing.T) {
 }
 
 // TestHostGuestLine pins the import facts that keep the host and the guest
-// apart: the protocol is a leaf, the VM layer does not link the agent, and
-// ktstr-topo links nothing of the guest (and no cilium/ebpf).
+// apart: the protocol is a leaf, and no host-side package — the VM layer,
+// the planner and runner, the checks, the models, the host-only tools —
+// links anything of the guest (or cilium/ebpf).
 func TestHostGuestLine(t *testing.T) {
 	statSources(t)
 	for _, d := range deps(t, module+"lib/proto") {
@@ -74,7 +85,7 @@ func TestHostGuestLine(t *testing.T) {
 			t.Errorf("lib/proto imports %s: it must stay a leaf (stdlib and lib/record only)", d)
 		}
 	}
-	for _, pkg := range []string{"lib/vm", "lib/rootfs", "cmd/ktstr-topo"} {
+	for _, pkg := range hostSide {
 		for _, d := range deps(t, module+pkg) {
 			for _, g := range guestSide {
 				if d == g || strings.HasPrefix(d, g+"/") {

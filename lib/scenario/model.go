@@ -1,7 +1,8 @@
 // Package scenario is ktstr's scenario language as JSON data: cgroups with
 // cpusets and workloads, steps of operations and holds, a backdrop that
 // persists across steps; validation against a topology before any VM boots;
-// the embedded catalog; and the engine that runs a scenario in the guest.
+// and the embedded catalog. This is the host's side (the planner uses it);
+// lib/scenario/engine runs a scenario in the guest.
 //
 // A minimal scenario:
 //

@@ -1,8 +1,8 @@
 // Package sched describes sched_ext schedulers as data — binary, arguments,
 // flags with their requirements, sysctls, kernel arguments, a default
-// topology and threshold overrides — expands flags into profiles, and runs a
-// scheduler in the guest: start, wait until sched_ext reports it enabled
-// under its name, watch it for the whole run, and capture why it died.
+// topology and threshold overrides — and expands flags into profiles. This
+// is the host's side (the planner uses it); lib/sched/live runs a
+// scheduler in the guest.
 package sched
 
 import (

@@ -81,14 +81,6 @@ func TestLookup(t *testing.T) {
 	}
 }
 
-func TestExplain(t *testing.T) {
-	got := explain("sched_ext state became disabling", "x\nEXIT: runnable task stall (init[69] failed to run for 5.040s)\ny", `sched_ext: BPF scheduler "qmap" disabled (runnable task stall)`)
-	want := `sched_ext state became disabling; EXIT: runnable task stall (init[69] failed to run for 5.040s); kernel: sched_ext: BPF scheduler "qmap" disabled (runnable task stall)`
-	if got != want {
-		t.Errorf("%s", got)
-	}
-}
-
 // FuzzParse: whatever Parse accepts, encoding/json accepts with the same
 // value; a definition survives a marshal round trip; its profiles are
 // exactly the flag subsets closed under "requires" (counted by brute

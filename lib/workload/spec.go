@@ -1,8 +1,8 @@
-// Package workload runs scheduler workloads in the guest: the 20 work types
-// of ktstr, each in its own worker process (re-executed from /init, started
-// directly in its cgroup), with telemetry: work units, CPU and wall time,
-// off-CPU share, the longest gap without progress (when and where), CPUs
-// used, migrations, schedstat run delay and wake-latency samples.
+// Package workload is the model of scheduler workloads: the 20 work types
+// of ktstr with their parameters and defaults, and the specification of a
+// group of workers (count, policy, nice, affinity, memory policy) with its
+// validation. The host validates scenarios with it before any VM boots;
+// the in-guest runtime that runs workers is lib/workload/worker.
 package workload
 
 import (

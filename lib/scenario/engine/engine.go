@@ -1,4 +1,9 @@
-package scenario
+// Package engine runs a scenario (lib/scenario) in the guest: it creates
+// the cgroups, launches and releases the workers (lib/workload/worker),
+// applies each step's operations, holds while watching the workers'
+// progress for a stall, measures each step's idle time, and collects every
+// worker's report into the scenario result.
+package engine
 
 import (
 	"context"
@@ -16,8 +21,10 @@ import (
 
 	"github.com/ktstr-go/ktstr/lib/cgroup"
 	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/scenario"
 	"github.com/ktstr-go/ktstr/lib/topology"
 	"github.com/ktstr-go/ktstr/lib/workload"
+	"github.com/ktstr-go/ktstr/lib/workload/worker"
 )
 
 // collectTimeout bounds how long stopped workers may take to report;
@@ -54,11 +61,11 @@ type Env struct {
 
 // live is a cgroup while the scenario runs.
 type live struct {
-	def     CgroupDef
+	def     scenario.CgroupDef
 	name    string // cgroup name under the manager; "" for host
 	cpus    []int  // current cpuset, nil for none
 	result  *record.CgroupResult
-	workers []*workload.Worker
+	workers []*worker.Worker
 	movedTo []string // cgroups its tasks were moved into
 	spawned int
 	cohorts []int // cohort of each worker, parallel to workers
@@ -66,7 +73,7 @@ type live struct {
 
 type engine struct {
 	env     Env
-	s       *Scenario
+	s       *scenario.Scenario
 	rng     *rand.Rand
 	cohort  int // launch batches, so fairness compares peers that ran together
 	live    map[string]*live
@@ -80,9 +87,9 @@ type engine struct {
 // Run runs s in the guest and returns what the workers measured. Errors of
 // individual operations are recorded in the result and the scenario goes
 // on; every worker is stopped and every cgroup removed before Run returns.
-func Run(ctx context.Context, s *Scenario, env Env) *record.ScenarioResult {
+func Run(ctx context.Context, s *scenario.Scenario, env Env) *record.ScenarioResult {
 	if env.Workers <= 0 {
-		env.Workers = DefaultWorkers
+		env.Workers = scenario.DefaultWorkers
 	}
 	if env.Logf == nil {
 		env.Logf = func(string, ...any) {}
@@ -98,7 +105,7 @@ func Run(ctx context.Context, s *Scenario, env Env) *record.ScenarioResult {
 	}()
 
 	var fresh []*live
-	for _, d := range Expand(s.Backdrop, env.Topology) {
+	for _, d := range scenario.Expand(s.Backdrop, env.Topology) {
 		if l := e.create(d); l != nil {
 			fresh = append(fresh, l)
 		}
@@ -112,7 +119,7 @@ func Run(ctx context.Context, s *Scenario, env Env) *record.ScenarioResult {
 			sr.Ops = append(sr.Ops, op.String())
 		}
 		fresh = nil
-		for _, d := range Expand(st.Cgroups, env.Topology) {
+		for _, d := range scenario.Expand(st.Cgroups, env.Topology) {
 			if l := e.create(d); l != nil {
 				fresh = append(fresh, l)
 			}
@@ -143,7 +150,7 @@ func Run(ctx context.Context, s *Scenario, env Env) *record.ScenarioResult {
 	var all []*live
 	for _, r := range e.results {
 		if l := e.live[r.Name]; l != nil && l.result == r {
-			workload.Stop(l.workers)
+			worker.Stop(l.workers)
 			all = append(all, l)
 		}
 	}
@@ -166,7 +173,7 @@ func (e *engine) errf(format string, args ...any) {
 
 // hold waits until end, repeating the step's ops every LoopS if set, and
 // watching for a stall.
-func (e *engine) hold(ctx context.Context, st Step, end time.Time) {
+func (e *engine) hold(ctx context.Context, st scenario.Step, end time.Time) {
 	every := time.Duration(st.Hold.LoopS * float64(time.Second))
 	nextOps := time.Time{}
 	if every > 0 {
@@ -204,8 +211,8 @@ func (e *engine) hold(ctx context.Context, st Step, end time.Time) {
 }
 
 // running lists the released workers that publish progress.
-func (e *engine) running() []*workload.Worker {
-	var out []*workload.Worker
+func (e *engine) running() []*worker.Worker {
+	var out []*worker.Worker
 	for _, l := range e.live {
 		for _, w := range l.workers {
 			if !w.Started().IsZero() && w.Task.ProgressFD > 0 {
@@ -226,7 +233,7 @@ type stallWatch struct {
 	since time.Time // the guest has run normally since then
 }
 
-func (w *stallWatch) check(now time.Time, ws []*workload.Worker) *record.Stall {
+func (w *stallWatch) check(now time.Time, ws []*worker.Worker) *record.Stall {
 	late := now.Sub(w.last) > 5*watchEvery
 	w.last = now
 	if w.after <= 0 || len(ws) == 0 {
@@ -268,7 +275,7 @@ func (e *engine) stall(st *record.Stall) {
 }
 
 // create makes a cgroup and launches its workers (not yet released).
-func (e *engine) create(d CgroupDef) *live {
+func (e *engine) create(d scenario.CgroupDef) *live {
 	l := &live{def: d, name: d.Name, result: &record.CgroupResult{Name: d.Name, Transient: d.Transient}}
 	if d.Host {
 		l.name = ""
@@ -279,7 +286,7 @@ func (e *engine) create(d CgroupDef) *live {
 			return nil
 		}
 		if d.Cpuset != nil {
-			cpus, err := ResolveCpuset(d.Cpuset, e.env.Topology)
+			cpus, err := scenario.ResolveCpuset(d.Cpuset, e.env.Topology)
 			if err == nil {
 				err = e.env.Cgroups.SetCpus(d.Name, topology.FormatList(cpus))
 			}
@@ -328,7 +335,7 @@ func (e *engine) launch(l *live, w workload.Spec) {
 	}
 	base := l.spawned
 	affinity := func(i int) []int { return e.affinity(w.Affinity, allowed, base+i) }
-	ws, err := workload.Launch(e.env.Exe, e.dir(l), l.def.Name, w, w.Workers, affinity, allowed)
+	ws, err := worker.Launch(e.env.Exe, e.dir(l), l.def.Name, w, w.Workers, affinity, allowed)
 	if err != nil {
 		e.errf("cgroup %s: %v", l.def.Name, err)
 		return
@@ -345,7 +352,7 @@ func (e *engine) launch(l *live, w workload.Spec) {
 // second phase of the two-phase start).
 func (e *engine) release(ls []*live) {
 	for _, l := range ls {
-		workload.Go(l.workers)
+		worker.Go(l.workers)
 	}
 }
 
@@ -391,7 +398,7 @@ func (e *engine) affinity(a *workload.Affinity, allowed []int, i int) []int {
 }
 
 func (e *engine) collect(l *live) {
-	reps := workload.Collect(l.workers, collectTimeout, collectGrace)
+	reps := worker.Collect(l.workers, collectTimeout, collectGrace)
 	agent := float64(e.env.AgentStart.UnixNano()) / 1e9
 	for i := range reps {
 		reps[i].Cohort = l.cohorts[i]
@@ -413,7 +420,7 @@ func (e *engine) collect(l *live) {
 	l.workers, l.cohorts = nil, nil
 }
 
-func (e *engine) need(op Op, name string) *live {
+func (e *engine) need(op scenario.Op, name string) *live {
 	l := e.live[name]
 	if l == nil {
 		e.errf("%s: no cgroup %s", op.Op, name)
@@ -422,37 +429,37 @@ func (e *engine) need(op Op, name string) *live {
 }
 
 // apply performs one operation.
-func (e *engine) apply(op Op) {
+func (e *engine) apply(op scenario.Op) {
 	switch op.Op {
-	case OpAddCgroup:
+	case scenario.OpAddCgroup:
 		if l := e.create(*op.Def); l != nil {
 			e.release([]*live{l})
 		}
-	case OpToggleCgroup:
+	case scenario.OpToggleCgroup:
 		if e.live[op.Def.Name] != nil {
 			e.remove(op.Def.Name)
 		} else if l := e.create(*op.Def); l != nil {
 			e.release([]*live{l})
 		}
-	case OpRemoveCgroup:
+	case scenario.OpRemoveCgroup:
 		if e.need(op, op.Cgroup) != nil {
 			e.remove(op.Cgroup)
 		}
-	case OpSetCpuset, OpClearCpuset:
+	case scenario.OpSetCpuset, scenario.OpClearCpuset:
 		l := e.need(op, op.Cgroup)
 		if l == nil {
 			return
 		}
 		var cpus []int // nil: cleared
-		if op.Op == OpSetCpuset {
+		if op.Op == scenario.OpSetCpuset {
 			var err error
-			if cpus, err = ResolveCpuset(op.Cpuset, e.env.Topology); err != nil {
+			if cpus, err = scenario.ResolveCpuset(op.Cpuset, e.env.Topology); err != nil {
 				e.errf("%s %s: %v", op.Op, op.Cgroup, err)
 				return
 			}
 		}
 		e.setCpus(l, cpus)
-	case OpSwapCpusets:
+	case scenario.OpSwapCpusets:
 		a, b := e.need(op, op.Cgroup), e.need(op, op.Other)
 		if a == nil || b == nil {
 			return
@@ -460,7 +467,7 @@ func (e *engine) apply(op Op) {
 		ac, bc := a.cpus, b.cpus
 		e.setCpus(a, bc)
 		e.setCpus(b, ac)
-	case OpSpawn:
+	case scenario.OpSpawn:
 		l := e.need(op, op.Cgroup)
 		if l == nil {
 			return
@@ -471,13 +478,13 @@ func (e *engine) apply(op Op) {
 		}
 		before := len(l.workers)
 		e.launch(l, w)
-		workload.Go(l.workers[before:])
-	case OpStopCgroup:
+		worker.Go(l.workers[before:])
+	case scenario.OpStopCgroup:
 		if l := e.need(op, op.Cgroup); l != nil {
-			workload.Stop(l.workers)
+			worker.Stop(l.workers)
 			e.collect(l)
 		}
-	case OpSetAffinity:
+	case scenario.OpSetAffinity:
 		l := e.need(op, op.Cgroup)
 		if l == nil {
 			return
@@ -496,7 +503,7 @@ func (e *engine) apply(op Op) {
 				e.errf("set_affinity %s: %v", op.Cgroup, err)
 			}
 		}
-	case OpMoveAllTasks:
+	case scenario.OpMoveAllTasks:
 		from, to := e.need(op, op.Cgroup), e.need(op, op.Other)
 		if from == nil || to == nil {
 			return
@@ -507,7 +514,7 @@ func (e *engine) apply(op Op) {
 		// Their CPUs are now the target's: widen what isolation allows.
 		from.movedTo = append(from.movedTo, to.def.Name)
 		e.widen(from, to)
-	case OpPauseWorker:
+	case scenario.OpPauseWorker:
 		l := e.need(op, op.Cgroup)
 		if l == nil || op.Worker >= len(l.workers) {
 			e.errf("pause_worker: %s has no worker %d", op.Cgroup, op.Worker)
@@ -555,7 +562,7 @@ func (e *engine) widen(from, to *live) {
 
 func (e *engine) remove(name string) {
 	l := e.live[name]
-	workload.Stop(l.workers)
+	worker.Stop(l.workers)
 	e.collect(l)
 	if l.name != "" {
 		if err := e.env.Cgroups.Remove(l.name); err != nil {

@@ -1,4 +1,4 @@
-package sched
+package live
 
 import (
 	"errors"

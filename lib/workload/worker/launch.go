@@ -1,4 +1,4 @@
-package workload
+package worker
 
 import (
 	"bufio"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/topology"
+	"github.com/ktstr-go/ktstr/lib/workload"
 )
 
 // readyTimeout bounds how long a worker may take to start and set up; under
@@ -55,7 +56,7 @@ func (w *Worker) PID() int { return w.cmd.Process.Pid }
 // until each has set itself up. They do not work until Go. affinity(i)
 // gives worker i's CPUs (nil: the cgroup's cpuset); allowed is the cgroup's
 // effective CPUs.
-func Launch(exe, cgroupDir, cgroupName string, spec Spec, n int, affinity func(i int) []int, allowed []int) ([]*Worker, error) {
+func Launch(exe, cgroupDir, cgroupName string, spec workload.Spec, n int, affinity func(i int) []int, allowed []int) ([]*Worker, error) {
 	cg, err := os.Open(cgroupDir)
 	if err != nil {
 		return nil, fmt.Errorf("open cgroup %s: %w", cgroupDir, err)
@@ -311,7 +312,7 @@ func Collect(workers []*Worker, timeout, grace time.Duration) []record.WorkerRep
 		}
 	}
 	for i := range out {
-		t, _ := LookupType(workers[i].Task.Spec.Type)
+		t, _ := workload.LookupType(workers[i].Task.Spec.Type)
 		out[i].CPUBound = t.CPUBound
 		out[i].StartT = float64(workers[i].started.UnixNano()) / 1e9
 		out[i].StopT = float64(workers[i].stopped.UnixNano()) / 1e9
@@ -364,7 +365,7 @@ func (w *Worker) baseReport() record.WorkerReport {
 	if w.Task.Spec.Affinity != nil {
 		rep.Affinity = w.Task.Spec.Affinity.Kind
 	}
-	t, _ := LookupType(w.Task.Spec.Type)
+	t, _ := workload.LookupType(w.Task.Spec.Type)
 	rep.CPUBound = t.CPUBound
 	return rep
 }

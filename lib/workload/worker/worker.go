@@ -1,4 +1,11 @@
-package workload
+// Package worker is the in-guest runtime of lib/workload: each worker is a
+// process (re-executed from /init, started directly in its cgroup) that
+// runs one work type's unit in a loop, with telemetry: work units, CPU and
+// wall time, off-CPU share, the longest gap without progress (when and
+// where), on-CPU stalls, CPUs used, migrations, schedstat run delay and
+// wake-latency samples; and the launcher that starts, releases, stops and
+// collects them, watching their shared progress slots.
+package worker
 
 import (
 	"bufio"
@@ -18,6 +25,7 @@ import (
 
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/topology"
+	"github.com/ktstr-go/ktstr/lib/workload"
 )
 
 // The worker role: the agent re-executes its own binary with RoleEnv set.
@@ -31,8 +39,8 @@ func IsWorker() bool { return os.Getenv(RoleEnv) == RoleWorker }
 
 // Task is what the agent hands one worker on its stdin.
 type Task struct {
-	Spec   Spec   `json:"spec"`
-	Cgroup string `json:"cgroup"`
+	Spec   workload.Spec `json:"spec"`
+	Cgroup string        `json:"cgroup"`
 	// GroupIndex is the worker's place in its cooperating group.
 	GroupIndex int `json:"group_index"`
 	GroupSize  int `json:"group_size"`
@@ -78,10 +86,10 @@ const (
 	gapProbe = time.Millisecond
 )
 
-// WorkerMain is the worker process: it reads its task, sets itself up,
+// Main is the worker process: it reads its task, sets itself up,
 // reports ready, waits for go, works until told to stop, and writes its
 // report. It never returns.
-func WorkerMain() {
+func Main() {
 	os.Exit(workerMain(os.Stdin, os.Stdout))
 }
 
@@ -537,7 +545,7 @@ func setPolicy(class string, prio int) error {
 var memModes = map[string]int{"default": 0, "preferred": 1, "bind": 2, "interleave": 3, "local": 4, "preferred_many": 5, "weighted_interleave": 6}
 var memFlagBits = map[string]int{"static_nodes": 1 << 15, "relative_nodes": 1 << 14, "numa_balancing": 1 << 13}
 
-func setMemPolicy(m *MemPolicy) error {
+func setMemPolicy(m *workload.MemPolicy) error {
 	nodes, err := topology.ParseList(m.Nodes)
 	if err != nil {
 		return err

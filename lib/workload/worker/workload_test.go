@@ -1,4 +1,4 @@
-package workload
+package worker
 
 import (
 	"fmt"
@@ -12,12 +12,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ktstr-go/ktstr/lib/cgroup"
+	"github.com/ktstr-go/ktstr/lib/workload"
 )
 
 // TestMain lets this test binary serve as the worker executable.
 func TestMain(m *testing.M) {
 	if IsWorker() {
-		WorkerMain()
+		Main()
 	}
 	os.Exit(m.Run())
 }
@@ -46,14 +47,14 @@ func TestEveryWorkTypeRuns(t *testing.T) {
 	m := hostCgroup(t)
 	exe, _ := os.Executable()
 	allowed, _ := m.EffectiveCPUs("")
-	for _, ty := range Types {
-		spec := Spec{Type: ty.Name}
+	for _, ty := range workload.Types {
+		spec := workload.Spec{Type: ty.Name}
 		n := max(2, spec.GroupSize())
 		switch ty.Name {
 		case "Custom":
 			spec.Command = []string{"sh", "-c", "while :; do :; done"}
 		case "Sequence":
-			spec.Phases = []Phase{{"spin", 5}, {"sleep", 2}, {"yield", 2}, {"io", 2}}
+			spec.Phases = []workload.Phase{{Kind: "spin", MS: 5}, {Kind: "sleep", MS: 2}, {Kind: "yield", MS: 2}, {Kind: "io", MS: 2}}
 		case "PolicyChurn", "NiceSweep":
 			// real-time and negative nice need root, which the test has
 		}
@@ -119,7 +120,7 @@ func TestPausedWorkerShowsGap(t *testing.T) {
 	m := hostCgroup(t)
 	exe, _ := os.Executable()
 	dir, _ := m.Create("gap")
-	workers, err := Launch(exe, dir, "gap", Spec{Type: "CpuSpin"}, 1, nil, nil)
+	workers, err := Launch(exe, dir, "gap", workload.Spec{Type: "CpuSpin"}, 1, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,34 +135,6 @@ func TestPausedWorkerShowsGap(t *testing.T) {
 	}
 }
 
-func TestValidate(t *testing.T) {
-	cases := map[string]struct {
-		spec Spec
-		n    int
-	}{
-		"unknown work type": {Spec{Type: "Spinny"}, 1},
-		"PipeIo requires num_workers divisible by 2, got 3": {Spec{Type: "PipeIo"}, 3},
-		"FutexFanOut requires num_workers divisible by 3":   {Spec{Type: "FutexFanOut", Params: map[string]float64{"fan_out": 2}}, 4},
-		"unknown parameter":           {Spec{Type: "Bursty", Params: map[string]float64{"burst": 1}}, 1},
-		"fifo priority must be 1..99": {Spec{Type: "CpuSpin", Policy: &Policy{Class: "fifo"}}, 1},
-		"policy class":                {Spec{Type: "CpuSpin", Policy: &Policy{Class: "deadline"}}, 1},
-		"affinity kind":               {Spec{Type: "CpuSpin", Affinity: &Affinity{Kind: "some"}}, 1},
-		"command is required":         {Spec{Type: "Custom"}, 1},
-		"phases are required":         {Spec{Type: "Sequence"}, 1},
-		"workers must be ≥ 1":         {Spec{Type: "CpuSpin"}, 0},
-		"nice must be -20..19":        {Spec{Type: "CpuSpin", Nice: 30}, 1},
-	}
-	for want, c := range cases {
-		err := c.spec.Validate(c.n)
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%+v: %v, want %q", c.spec, err, want)
-		}
-	}
-	if err := (Spec{Type: "MutexContention", Params: map[string]float64{"contenders": 3}}).Validate(6); err != nil {
-		t.Error(err)
-	}
-}
-
 // TestPoliciesApply: nice, a real-time class, an exact affinity and a
 // memory policy are applied before the worker starts (an error would be in
 // its report).
@@ -169,8 +142,8 @@ func TestPoliciesApply(t *testing.T) {
 	m := hostCgroup(t)
 	exe, _ := os.Executable()
 	dir, _ := m.Create("policies")
-	spec := Spec{Type: "CpuSpin", Nice: 5, Policy: &Policy{Class: "rr", Priority: 1},
-		Affinity: &Affinity{Kind: "exact", CPUs: "0"}, MemPolicy: &MemPolicy{Kind: "bind", Nodes: "0"}}
+	spec := workload.Spec{Type: "CpuSpin", Nice: 5, Policy: &workload.Policy{Class: "rr", Priority: 1},
+		Affinity: &workload.Affinity{Kind: "exact", CPUs: "0"}, MemPolicy: &workload.MemPolicy{Kind: "bind", Nodes: "0"}}
 	if err := spec.Validate(1); err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +166,7 @@ func TestGapAtStopIsMeasured(t *testing.T) {
 	m := hostCgroup(t)
 	exe, _ := os.Executable()
 	dir, _ := m.Create("endgap")
-	workers, err := Launch(exe, dir, "endgap", Spec{Type: "CpuSpin"}, 1, nil, nil)
+	workers, err := Launch(exe, dir, "endgap", workload.Spec{Type: "CpuSpin"}, 1, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +193,7 @@ func TestStuckWorkerIsReportedAfterGrace(t *testing.T) {
 	exe, _ := os.Executable()
 	dir, _ := m.Create("stuck")
 	allowed, _ := m.EffectiveCPUs("stuck")
-	workers, err := Launch(exe, dir, "stuck", Spec{Type: "CpuSpin"}, 2, nil, allowed)
+	workers, err := Launch(exe, dir, "stuck", workload.Spec{Type: "CpuSpin"}, 2, nil, allowed)
 	if err != nil {
 		t.Fatal(err)
 	}
