@@ -284,9 +284,29 @@ type Run struct {
 	Scheduler *SchedulerRun `json:"scheduler,omitempty"`
 	// BPFObjects are the verifications of Job.BPFObjects.
 	BPFObjects []BPFObject `json:"bpf_objects,omitempty"`
+	// Stored is set on the copy ktstr-stats store keeps.
+	Stored *Stored `json:"stored,omitempty"`
 }
 
 func (*Run) Kind() Kind { return KindRun }
+
+// Stored is what ktstr-stats store adds to each run and verdict record it
+// keeps: where and when, and the labels that identify what ran.
+type Stored struct {
+	// Segment is the store segment holding the record.
+	Segment  string `json:"segment"`
+	StoredAt string `json:"stored_at"`
+	// Labels are the --label values of the store command.
+	Labels []string `json:"labels,omitempty"`
+	// KernelHash identifies the kernel's source: its git head, tarball
+	// sha256 or cache key.
+	KernelHash string `json:"kernel_hash,omitempty"`
+	// SchedulerHash is the sha256 of the scheduler binary that ran.
+	SchedulerHash string `json:"scheduler_hash,omitempty"`
+	// ProjectCommit is the git HEAD of the directory the store command ran
+	// in, "-dirty" appended when the tree had changes.
+	ProjectCommit string `json:"project_commit,omitempty"`
+}
 
 // RunHost is what the host ran the VM with.
 type RunHost struct {
@@ -370,6 +390,8 @@ type Verdict struct {
 	Subject string  `json:"subject"`
 	Status  Status  `json:"status"`
 	Checks  []Check `json:"checks"`
+	// Stored is set on the copy ktstr-stats store keeps.
+	Stored *Stored `json:"stored,omitempty"`
 }
 
 func (*Verdict) Kind() Kind { return KindVerdict }
