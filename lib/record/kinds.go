@@ -286,6 +286,9 @@ type Run struct {
 	BPFObjects []BPFObject `json:"bpf_objects,omitempty"`
 	// Stored is set on the copy ktstr-stats store keeps.
 	Stored *Stored `json:"stored,omitempty"`
+	// Monitor is the host's view of the guest's runqueues, read from guest
+	// memory (absent with --no-monitor).
+	Monitor *Monitor `json:"monitor,omitempty"`
 }
 
 func (*Run) Kind() Kind { return KindRun }
@@ -573,6 +576,16 @@ type Thresholds struct {
 	MaxP99WakeLatencyUS *float64 `json:"max_p99_wake_latency_us,omitempty"`
 	MaxWakeLatencyCV    *float64 `json:"max_wake_latency_cv,omitempty"`
 	MaxMigrationRatio   *float64 `json:"max_migration_ratio,omitempty"`
+	// Host-side monitor limits (Run.Monitor), each violation sustained for
+	// MonitorSustainedSamples consecutive samples inside the scenario:
+	// max(nr_running)/max(1, min(nr_running)) across CPUs, a CPU's local
+	// DSQ depth, a CPU's rq->clock not advancing while its vCPU ran, and
+	// CPUs idle while tasks wait on other CPUs or in a DSQ.
+	MaxImbalanceRatio       *float64 `json:"max_imbalance_ratio,omitempty"`
+	MaxLocalDSQDepth        *int     `json:"max_local_dsq_depth,omitempty"`
+	FailOnRqClockStall      *bool    `json:"fail_on_rq_clock_stall,omitempty"`
+	MonitorWorkConservation *bool    `json:"monitor_work_conservation,omitempty"`
+	MonitorSustainedSamples *int     `json:"monitor_sustained_samples,omitempty"`
 }
 
 // HostSample is one host-side reading of every vCPU thread.
@@ -639,3 +652,98 @@ type Stats struct {
 }
 
 func (*Stats) Kind() Kind { return KindStats }
+
+// Monitor is what the host read of the guest's scheduler state from guest
+// memory while the VM ran: no guest instrumentation, so it sees a wedged
+// guest too.
+type Monitor struct {
+	// HZ is the sampling rate; Samples how many samples were taken and
+	// ReadErrors how many failed (before the kernel was up, mostly).
+	HZ         float64 `json:"hz"`
+	Samples    int     `json:"samples"`
+	ReadErrors int     `json:"read_errors,omitempty"`
+	// FirstT is the host time (seconds since QEMU start) of the first
+	// valid sample.
+	FirstT float64 `json:"first_t,omitempty"`
+	// Absent lists fields the kernel lacks, as "field: reason".
+	Absent []string `json:"absent,omitempty"`
+	// Error says why the monitor could not run at all.
+	Error string `json:"error,omitempty"`
+	// CostUS is the host CPU time (this process's thread) per sample,
+	// mean and max, in microseconds.
+	CostUSMean float64 `json:"cost_us_mean"`
+	CostUSMax  float64 `json:"cost_us_max"`
+	// PerCPU summarises each CPU over the run.
+	PerCPU []MonitorCPU `json:"per_cpu,omitempty"`
+	// Timeline holds every sample, or every Stride-th once the run had more
+	// than the bound (Stride > 1); Windows keep full-rate samples around
+	// each violation the runner saw with the job's thresholds; Last the
+	// final samples of a run that did not complete.
+	Timeline []MonitorSample `json:"timeline,omitempty"`
+	Stride   int             `json:"stride,omitempty"`
+	Windows  []MonitorWindow `json:"windows,omitempty"`
+	Last     []MonitorSample `json:"last,omitempty"`
+	// Watchdog is the sched_ext watchdog override, if requested.
+	Watchdog *MonitorWatchdog `json:"watchdog,omitempty"`
+}
+
+// MonitorSample is one reading of every CPU. Pointer fields are absent
+// when the kernel lacks them (see Monitor.Absent).
+type MonitorSample struct {
+	// T is seconds since QEMU start (host clock).
+	T    float64            `json:"t"`
+	CPUs []MonitorCPUSample `json:"cpus"`
+	// SCXState is sched_ext's enable state ("enabled", "disabled", ...).
+	SCXState string `json:"scx,omitempty"`
+	// GlobalDSQ is each NUMA node's global DSQ depth.
+	GlobalDSQ []uint32 `json:"gdsq,omitempty"`
+}
+
+// MonitorCPUSample is one CPU's runqueue in a sample.
+type MonitorCPUSample struct {
+	// Nr is rq->nr_running (all classes, the running task included).
+	Nr uint32 `json:"nr"`
+	// SCXNr is rq->scx.nr_running and DSQ rq->scx.local_dsq.nr.
+	SCXNr *uint32 `json:"scx_nr,omitempty"`
+	DSQ   *uint32 `json:"dsq,omitempty"`
+	// Clock is rq->clock (ns).
+	Clock uint64 `json:"clock"`
+	// PID and Comm are rq->curr's (0 / "swapper/N" when idle).
+	PID  int32  `json:"pid"`
+	Comm string `json:"comm,omitempty"`
+	// VCPURunS is the vCPU thread's cumulative host CPU time at the sample.
+	VCPURunS float64 `json:"vcpu_s"`
+}
+
+// MonitorCPU summarises one CPU over the samples.
+type MonitorCPU struct {
+	CPU int `json:"cpu"`
+	// MeanNr and MaxNr are nr_running's mean and max; IdlePct the share of
+	// samples with nothing runnable; MaxDSQ the deepest local DSQ.
+	MeanNr  float64 `json:"mean_nr"`
+	MaxNr   uint32  `json:"max_nr"`
+	IdlePct float64 `json:"idle_pct"`
+	MaxDSQ  *uint32 `json:"max_dsq,omitempty"`
+}
+
+// MonitorWindow is the full-rate samples around one violation.
+type MonitorWindow struct {
+	// Check names the violated limit; AtT is when it began (host time).
+	Check   string          `json:"check"`
+	AtT     float64         `json:"at_t"`
+	Detail  string          `json:"detail,omitempty"`
+	Samples []MonitorSample `json:"samples"`
+}
+
+// MonitorWatchdog is the sched_ext watchdog override (--watchdog-timeout).
+type MonitorWatchdog struct {
+	// RequestedS is the timeout asked for; Jiffies what was written.
+	RequestedS float64 `json:"requested_s"`
+	Jiffies    uint64  `json:"jiffies"`
+	// Writes counts writes (the kernel resets the value whenever a
+	// scheduler attaches); FirstT is the host time of the first.
+	Writes int     `json:"writes"`
+	FirstT float64 `json:"first_t,omitempty"`
+	// Error says why it could not be written.
+	Error string `json:"error,omitempty"`
+}
