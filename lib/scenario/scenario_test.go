@@ -93,10 +93,10 @@ func ptr(i int) *int { return &i }
 func TestValidateNamesTheField(t *testing.T) {
 	tp := topo(1, 2, 2, 1)
 	cases := map[string]string{
-		`{"name":"x","steps":[{"cgroups":[{"name":"a","cpuset":{"llc":5}}]}]}`:                           "scenario x: steps[0]: cgroup a: cpuset.llc: index 5 out of range 0..1",
+		`{"name":"x","steps":[{"cgroups":[{"name":"a","cpuset":{"llc":5}}]}]}`:                           "scenario x: steps[0].cgroups[0]: cgroup a: cpuset.llc: index 5 out of range 0..1",
 		`{"name":"x","steps":[{"cgroups":[{"name":"a","works":[{"type":"Spinny"}]}]}]}`:                  "cgroup a: works[0]: unknown work type \"Spinny\"",
 		`{"name":"x","steps":[{"cgroups":[{"name":"a","works":[{"type":"PipeIo","workers":3}]}]}]}`:      "PipeIo requires num_workers divisible by 2, got 3",
-		`{"name":"x","steps":[{"ops":[{"op":"remove_cgroup","cgroup":"ghost"}]}]}`:                       "steps[0]: remove_cgroup: no cgroup \"ghost\" at this point",
+		`{"name":"x","steps":[{"ops":[{"op":"remove_cgroup","cgroup":"ghost"}]}]}`:                       "steps[0].ops[0]: remove_cgroup: no cgroup \"ghost\" at this point",
 		`{"name":"x","backdrop":[{"name":"b"}],"steps":[{"ops":[{"op":"remove_cgroup","cgroup":"b"}]}]}`: "cannot remove backdrop cgroup b",
 		`{"name":"x","backdrop":[{"name":"b"}],"steps":[{"cgroups":[{"name":"b"}]}]}`:                    "cgroup b shadows a backdrop cgroup",
 		`{"name":"x","steps":[{"ops":[{"op":"explode"}]}]}`:                                              `unknown op "explode"`,
@@ -116,6 +116,54 @@ func TestValidateNamesTheField(t *testing.T) {
 	}
 	if _, err := Parse([]byte(`{"steps":[{}]}`)); err == nil || !strings.Contains(err.Error(), "name is required") {
 		t.Errorf("no name: %v", err)
+	}
+}
+
+// TestDuplicateCgroupNames: a cgroup defined while one of the same name
+// (in any spelling of its path) exists is an error naming the field. The
+// engine keys cgroups by name: it would lose the first one's workers and
+// the run would still pass with fewer of them (issue 17, bug 3).
+func TestDuplicateCgroupNames(t *testing.T) {
+	tp := topo(1, 2, 2, 1)
+	bad := map[string]string{
+		`{"name":"dup","steps":[{"cgroups":[{"name":"a"},{"name":"a"}]}]}`:                                     "scenario dup: steps[0].cgroups[1].name: cgroup a defined twice (steps[0].cgroups[0] has it",
+		`{"name":"dup","steps":[{"cgroups":[{"name":"a"}]},{"cgroups":[{"name":"a"}]}]}`:                       "steps[1].cgroups[0].name: cgroup a defined twice (steps[0].cgroups[0] has it",
+		`{"name":"dup","steps":[{"cgroups":[{"name":"a"},{"name":"a","host":true}]}]}`:                         "steps[0].cgroups[1].name: cgroup a defined twice",
+		`{"name":"dup","steps":[{"cgroups":[{"name":"c","per_cpu":true},{"name":"c_1"}]}]}`:                    "steps[0].cgroups[1].name: cgroup c_1 defined twice (steps[0].cgroups[0] has it",
+		`{"name":"dup","backdrop":[{"name":"b"},{"name":"b"}],"steps":[{}]}`:                                   "backdrop[1].name: cgroup b defined twice (backdrop[0] has it",
+		`{"name":"dup","steps":[{"cgroups":[{"name":"a"}]},{"ops":[{"op":"add_cgroup","def":{"name":"a"}}]}]}`: "steps[1].ops[0]: def.name: cgroup a defined twice (steps[0].cgroups[0] has it",
+		`{"name":"dup","steps":[{"ops":[{"op":"add_cgroup","def":{"name":"a"}}],"cgroups":[{"name":"a"}]}]}`:   "steps[0].cgroups[0].name: cgroup a defined twice (steps[0].ops[0] has it",
+		`{"name":"dup","steps":[{"cgroups":[{"name":"a/b"},{"name":"a//b"}]}]}`:                                `steps[0].cgroups[1].name: cgroup "a//b": write it as "a/b"`,
+		`{"name":"dup","steps":[{"cgroups":[{"name":"a/b/"}]}]}`:                                               `steps[0].cgroups[0].name: cgroup "a/b/": write it as "a/b"`,
+		`{"name":"dup","steps":[{"cgroups":[{"name":"./a"}]}]}`:                                                `steps[0].cgroups[0].name: cgroup "./a": write it as "a"`,
+		`{"name":"dup","steps":[{"cgroups":[{"name":"a/../b"}]}]}`:                                             `steps[0].cgroups[0].name: cgroup "a/../b": must be a path below`,
+		`{"name":"dup","steps":[{"cgroups":[{"name":"/a"}]}]}`:                                                 `steps[0].cgroups[0].name: cgroup "/a": must be a path below`,
+		`{"name":"dup","steps":[{"ops":[{"op":"toggle_cgroup","def":{"name":"a//b"}}]}]}`:                      `steps[0].ops[0]: def.name: cgroup "a//b": write it as "a/b"`,
+	}
+	for in, want := range bad {
+		s, err := Parse([]byte(in))
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if err := s.Validate(tp, 2); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s:\n got %v\nwant %q", in, err, want)
+		}
+	}
+	// A name is free again once its cgroup is removed; toggling churns it;
+	// nesting is not duplication.
+	good := []string{
+		`{"name":"ok","steps":[{"cgroups":[{"name":"a"}]},{"ops":[{"op":"remove_cgroup","cgroup":"a"}],"cgroups":[{"name":"a"}]}]}`,
+		`{"name":"ok","steps":[{"cgroups":[{"name":"a"}]},{"ops":[{"op":"toggle_cgroup","def":{"name":"a"}}],"hold":{"loop_s":0.5}}]}`,
+		`{"name":"ok","steps":[{"cgroups":[{"name":"a","works":[]},{"name":"a/b"}]}]}`,
+	}
+	for _, in := range good {
+		s, err := Parse([]byte(in))
+		if err == nil {
+			err = s.Validate(tp, 2)
+		}
+		if err != nil {
+			t.Errorf("%s: %v", in, err)
+		}
 	}
 }
 
