@@ -1,0 +1,427 @@
+// Package metrics is ktstr's metric registry: every number ktstr-stats
+// summarises and compares, with its polarity, its dual gate and its unit,
+// and how it is taken from a run (and its verdict).
+//
+// The registry is the only definition: `ktstr-stats metrics` prints it, the
+// README's list is generated from that output, and a policy file naming a
+// metric not in it is rejected.
+package metrics
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/ktstr-go/ktstr/lib/check"
+	"github.com/ktstr-go/ktstr/lib/record"
+)
+
+// Polarity says which direction of change is worse.
+type Polarity string
+
+// Polarities.
+const (
+	// LowerBetter: an increase is a regression.
+	LowerBetter Polarity = "lower"
+	// HigherBetter: a decrease is a regression.
+	HigherBetter Polarity = "higher"
+	// Info: shown, never gated (host noise: the host's doing, not the
+	// scheduler's).
+	Info Polarity = "info"
+)
+
+// Metric is one registry entry.
+type Metric struct {
+	Name     string   `json:"name"`
+	Polarity Polarity `json:"polarity"`
+	// Abs and Rel are the dual gate: a change counts only when |B−A| ≥ Abs
+	// and |B−A|/|A| ≥ Rel (a fraction). A change away from A = 0 has an
+	// infinite relative size, so the absolute gate alone decides it.
+	Abs  float64 `json:"abs"`
+	Rel  float64 `json:"rel"`
+	Unit string  `json:"unit,omitempty"`
+	// Source is where the value comes from: "scenario" (guest telemetry),
+	// "check" (a verdict's check value), "run", "verifier", "host",
+	// "monitor" (the host-side monitor) or "exec" (benchmark output).
+	Source string `json:"source"`
+	// Family marks a metric with one instance per name in brackets, e.g.
+	// verified_insns[enqueue]; the gate applies to each instance.
+	Family bool   `json:"family,omitempty"`
+	Doc    string `json:"doc"`
+}
+
+// Registry lists every metric, in a stable order.
+var Registry = []Metric{
+	{Name: "passed", Polarity: HigherBetter, Abs: 0.5, Rel: 0.5, Source: "check", Doc: "1 when the verdict passed, 0 when it failed or errored (inconclusive and skip runs have no value); the mean is the pass rate"},
+	{Name: "completed", Polarity: HigherBetter, Abs: 0.5, Rel: 0.5, Source: "run", Doc: "1 when the run's outcome is completed, else 0"},
+	{Name: "worst_spread", Polarity: LowerBetter, Abs: 5, Rel: 0.25, Unit: "%", Source: "check", Doc: "largest spread check value: not-running share spread among a cohort's workers, in points"},
+	{Name: "worst_gap_ms", Polarity: LowerBetter, Abs: 500, Rel: 0.5, Unit: "ms", Source: "check", Doc: "largest gap check value: a worker's longest off-CPU gap"},
+	{Name: "starved_workers", Polarity: LowerBetter, Abs: 1, Rel: 0.5, Source: "check", Doc: "workers the starvation checks found starved, summed over cgroups"},
+	{Name: "worst_cgroup_spread_pct", Polarity: LowerBetter, Abs: 10, Rel: 0.25, Unit: "%", Source: "check", Doc: "largest cgroup_fairness check value: CPU-share spread among cgroups of equal weight and demand"},
+	{Name: "min_busy_pct", Polarity: HigherBetter, Abs: 10, Rel: 0.1, Unit: "%", Source: "check", Doc: "smallest work_conservation check value: busy share of the CPUs runnable CPU-bound workers could use"},
+	{Name: "stall_count", Polarity: LowerBetter, Abs: 1, Rel: 0.5, Source: "scenario", Doc: "1 when the agent stopped the scenario early because every worker was stuck, else 0"},
+	{Name: "total_migrations", Polarity: LowerBetter, Abs: 10, Rel: 0.3, Source: "scenario", Doc: "migrations of all workers"},
+	{Name: "worst_migration_ratio", Polarity: LowerBetter, Abs: 0.05, Rel: 0.2, Source: "scenario", Doc: "largest per-cgroup migrations per iteration"},
+	{Name: "worst_p99_wake_latency_us", Polarity: LowerBetter, Abs: 50, Rel: 0.25, Unit: "µs", Source: "scenario", Doc: "largest per-cgroup p99 of the wake-latency samples"},
+	{Name: "worst_median_wake_latency_us", Polarity: LowerBetter, Abs: 20, Rel: 0.25, Unit: "µs", Source: "scenario", Doc: "largest per-cgroup median wake latency"},
+	{Name: "worst_wake_latency_cv", Polarity: LowerBetter, Abs: 0.1, Rel: 0.25, Source: "scenario", Doc: "largest per-cgroup coefficient of variation of wake latency"},
+	{Name: "worst_wake_latency_tail_ratio", Polarity: LowerBetter, Abs: 0.5, Rel: 0.25, Unit: "x", Source: "scenario", Doc: "largest per-cgroup p99/median wake latency, over cgroups with at least 100 samples"},
+	{Name: "worst_run_delay_pct", Polarity: LowerBetter, Abs: 5, Rel: 0.25, Unit: "%", Source: "scenario", Doc: "largest share of a worker's wall time spent runnable but waiting (schedstat run delay)"},
+	{Name: "total_iterations", Polarity: HigherBetter, Abs: 100, Rel: 0.1, Source: "scenario", Doc: "outer-loop iterations of all workers"},
+	{Name: "worst_iterations_per_worker", Polarity: HigherBetter, Abs: 10, Rel: 0.1, Source: "scenario", Doc: "fewest iterations of any worker"},
+	{Name: "work_rate", Polarity: HigherBetter, Abs: 0, Rel: 0.1, Unit: "units/s", Source: "scenario", Doc: "work units of all workers per second of scenario wall time: the built-in workloads' benchmark number"},
+	{Name: "max_imbalance_ratio", Polarity: LowerBetter, Abs: 1, Rel: 0.25, Unit: "x", Source: "monitor", Doc: "largest max(nr_running)/max(1, min(nr_running)) across CPUs in one monitor sample"},
+	{Name: "max_dsq_depth", Polarity: LowerBetter, Abs: 10, Rel: 0.5, Source: "monitor", Doc: "deepest local DSQ the monitor saw"},
+	{Name: "verified_insns", Polarity: LowerBetter, Abs: 100, Rel: 0.05, Unit: "insns", Source: "verifier", Family: true, Doc: "instructions the BPF verifier processed, per program (scheduler programs and verified objects)"},
+	{Name: "wall_s", Polarity: LowerBetter, Abs: 5, Rel: 0.25, Unit: "s", Source: "run", Doc: "wall time of the whole run, QEMU start to exit"},
+	{Name: "boot_s", Polarity: LowerBetter, Abs: 1, Rel: 0.25, Unit: "s", Source: "run", Doc: "QEMU start to the guest agent's first message"},
+	{Name: "host_wait_pct", Polarity: Info, Unit: "%", Source: "host", Doc: "largest share of the run a vCPU thread waited for a host CPU: host noise, never gated"},
+	{Name: "exec", Polarity: HigherBetter, Abs: 0, Rel: 0.1, Source: "exec", Family: true, Doc: `benchmark numbers the --exec command printed as JSON lines {"metric":NAME,"value":X,"unit":U,"polarity":"lower"|"higher"}; exec[NAME] takes the line's polarity and unit`},
+}
+
+// Lookup returns the registry entry for a metric name; an instance of a
+// family (verified_insns[dispatch]) resolves to the family's entry under
+// the instance's name.
+func Lookup(name string) (Metric, bool) {
+	base := name
+	if i := strings.IndexByte(name, '['); i > 0 && strings.HasSuffix(name, "]") {
+		base = name[:i]
+	}
+	for _, m := range Registry {
+		if m.Name == base && (m.Family == (base != name)) {
+			m.Name = name
+			return m, true
+		}
+	}
+	return Metric{}, false
+}
+
+// Sample is one metric's value in one run, with the metric as it applies
+// (an exec metric's polarity and unit come from the benchmark's output).
+type Sample struct {
+	Metric Metric
+	Value  float64
+}
+
+// Extract takes every metric the run (and its verdict, when one is given)
+// carries. Without a verdict the checks are computed from the run with the
+// default and job limits, as ktstr-verify would.
+func Extract(r *record.Run, v *record.Verdict) map[string]Sample {
+	out := map[string]Sample{}
+	set := func(name string, x float64) {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return
+		}
+		if m, ok := Lookup(name); ok {
+			out[name] = Sample{Metric: m, Value: x}
+		}
+	}
+	if v == nil && r != nil {
+		v = check.Judge(r, nil)
+	}
+	if v != nil {
+		fromChecks(v, set)
+	}
+	if r == nil {
+		return out
+	}
+	set("completed", b2f(r.Outcome == record.OutcomeCompleted))
+	set("wall_s", r.Timings.WallS)
+	if r.Timings.AgentStartS > 0 {
+		set("boot_s", r.Timings.AgentStartS)
+	}
+	if r.Timings.WallS > 0 && len(r.VCPUs) > 0 {
+		worst := 0.0
+		for _, c := range r.VCPUs {
+			worst = max(worst, c.RunDelayS/r.Timings.WallS*100)
+		}
+		set("host_wait_pct", worst)
+	}
+	if r.Scenario != nil {
+		fromScenario(r.Scenario, set)
+	}
+	progs := func(ps []record.BPFProgram) {
+		for _, p := range ps {
+			if p.Name != "" && p.VerifiedInsns > 0 {
+				set("verified_insns["+p.Name+"]", float64(p.VerifiedInsns))
+			}
+		}
+	}
+	if r.Scheduler != nil {
+		progs(r.Scheduler.Programs)
+	}
+	for _, o := range r.BPFObjects {
+		progs(o.Programs)
+	}
+	if r.Monitor != nil {
+		fromMonitor(r.Monitor, set)
+	}
+	if r.Exec != nil {
+		for name, s := range ExecMetrics(r.Exec.Stdout) {
+			out[name] = s
+		}
+	}
+	return out
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// checkValue is a check's numeric value, if it has one.
+func checkValue(c record.Check) (float64, bool) {
+	switch x := c.Value.(type) {
+	case float64:
+		return x, true
+	case int:
+		return float64(x), true
+	case json.Number:
+		f, err := x.Float64()
+		return f, err == nil
+	}
+	return 0, false
+}
+
+func checkBase(name string) string {
+	if i := strings.IndexByte(name, '['); i > 0 {
+		return name[:i]
+	}
+	return name
+}
+
+func fromChecks(v *record.Verdict, set func(string, float64)) {
+	switch v.Status {
+	case record.StatusPass:
+		set("passed", 1)
+	case record.StatusFail, record.StatusError:
+		set("passed", 0)
+	}
+	agg := map[string]float64{}
+	seen := map[string]bool{}
+	for _, c := range v.Checks {
+		x, ok := checkValue(c)
+		if !ok {
+			continue
+		}
+		var name string
+		combine := math.Max
+		switch checkBase(c.Name) {
+		case "spread":
+			name = "worst_spread"
+		case "gap":
+			name = "worst_gap_ms"
+		case "starvation":
+			name, combine = "starved_workers", func(a, b float64) float64 { return a + b }
+		case "cgroup_fairness":
+			name = "worst_cgroup_spread_pct"
+		case "work_conservation":
+			name, combine = "min_busy_pct", math.Min
+		default:
+			continue
+		}
+		if seen[name] {
+			agg[name] = combine(agg[name], x)
+		} else {
+			agg[name], seen[name] = x, true
+		}
+	}
+	for n, x := range agg {
+		set(n, x)
+	}
+}
+
+func fromScenario(sc *record.ScenarioResult, set func(string, float64)) {
+	set("stall_count", b2f(sc.Stalled != nil))
+	var migrations, iterations, units float64
+	worstIter := math.Inf(1)
+	worstRatio, p99, p50, cv, tail, runDelay := -1.0, -1.0, -1.0, -1.0, -1.0, -1.0
+	for _, cg := range sc.Cgroups {
+		var mig, it float64
+		var lat []float64
+		for _, w := range cg.Workers {
+			if w.WorkType == "Custom" || w.Error != "" {
+				continue
+			}
+			mig += float64(w.Migrations)
+			it += float64(w.Iterations)
+			units += float64(w.WorkUnits)
+			worstIter = min(worstIter, float64(w.Iterations))
+			lat = append(lat, w.WakeLatencyUS...)
+			if w.WallS > 0 {
+				runDelay = max(runDelay, w.RunDelayS/w.WallS*100)
+			}
+		}
+		migrations += mig
+		iterations += it
+		if it > 0 {
+			worstRatio = max(worstRatio, mig/it)
+		}
+		if len(lat) > 0 {
+			q99, q50 := check.Percentile(lat, 0.99), check.Percentile(lat, 0.5)
+			p99, p50 = max(p99, q99), max(p50, q50)
+			cv = max(cv, coefVar(lat))
+			if len(lat) >= 100 && q50 > 0 {
+				tail = max(tail, q99/q50)
+			}
+		}
+	}
+	set("total_migrations", migrations)
+	set("total_iterations", iterations)
+	if !math.IsInf(worstIter, 1) {
+		set("worst_iterations_per_worker", worstIter)
+	}
+	if sc.WallS > 0 {
+		set("work_rate", units/sc.WallS)
+	}
+	for name, x := range map[string]float64{"worst_migration_ratio": worstRatio, "worst_p99_wake_latency_us": p99,
+		"worst_median_wake_latency_us": p50, "worst_wake_latency_cv": cv, "worst_wake_latency_tail_ratio": tail,
+		"worst_run_delay_pct": runDelay} {
+		if x >= 0 {
+			set(name, x)
+		}
+	}
+}
+
+func fromMonitor(m *record.Monitor, set func(string, float64)) {
+	imbalance, depth := -1.0, -1.0
+	for _, s := range append(append([]record.MonitorSample{}, m.Timeline...), m.Last...) {
+		if len(s.CPUs) == 0 {
+			continue
+		}
+		lo, hi := uint32(math.MaxUint32), uint32(0)
+		for _, c := range s.CPUs {
+			lo, hi = min(lo, c.Nr), max(hi, c.Nr)
+			if c.DSQ != nil {
+				depth = max(depth, float64(*c.DSQ))
+			}
+		}
+		imbalance = max(imbalance, float64(hi)/float64(max(1, lo)))
+	}
+	for _, c := range m.PerCPU {
+		if c.MaxDSQ != nil {
+			depth = max(depth, float64(*c.MaxDSQ))
+		}
+	}
+	if imbalance >= 0 {
+		set("max_imbalance_ratio", imbalance)
+	}
+	if depth >= 0 {
+		set("max_dsq_depth", depth)
+	}
+}
+
+func coefVar(xs []float64) float64 {
+	if len(xs) < 2 {
+		return 0
+	}
+	var sum float64
+	for _, x := range xs {
+		sum += x
+	}
+	mean := sum / float64(len(xs))
+	if mean == 0 {
+		return 0
+	}
+	var ss float64
+	for _, x := range xs {
+		ss += (x - mean) * (x - mean)
+	}
+	return math.Sqrt(ss/float64(len(xs)-1)) / mean
+}
+
+// execLine is one benchmark number an --exec command printed.
+type execLine struct {
+	Metric   string   `json:"metric"`
+	Value    *float64 `json:"value"`
+	Unit     string   `json:"unit"`
+	Polarity Polarity `json:"polarity"`
+}
+
+// ExecMetrics reads the benchmark numbers in an exec command's output: JSON
+// lines with "metric" and "value" (other lines are ignored). The polarity
+// hint decides the direction of a regression; without one, higher is
+// better. Names must be simple words, so a hostile line cannot collide
+// with another family.
+func ExecMetrics(stdout string) map[string]Sample {
+	out := map[string]Sample{}
+	family, _ := Lookup("exec")
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if !strings.HasPrefix(l, "{") {
+			continue
+		}
+		var e execLine
+		if json.Unmarshal([]byte(l), &e) != nil || e.Value == nil || !simpleName(e.Metric) {
+			continue
+		}
+		m := family
+		m.Name = "exec[" + e.Metric + "]"
+		m.Unit = e.Unit
+		if e.Polarity == LowerBetter {
+			m.Polarity = LowerBetter
+		}
+		if !math.IsNaN(*e.Value) && !math.IsInf(*e.Value, 0) {
+			out[m.Name] = Sample{Metric: m, Value: *e.Value}
+		}
+	}
+	return out
+}
+
+func simpleName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c == '_' || c == '-' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// Names returns the metric names in samples, sorted in registry order,
+// then by instance name.
+func Names(samples ...map[string]Sample) []string {
+	rank := map[string]int{}
+	for i, m := range Registry {
+		rank[m.Name] = i
+	}
+	seen := map[string]bool{}
+	var names []string
+	for _, s := range samples {
+		for n := range s {
+			if !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	sort.Slice(names, func(i, j int) bool {
+		ri, rj := rank[checkBase(names[i])], rank[checkBase(names[j])]
+		if ri != rj {
+			return ri < rj
+		}
+		return names[i] < names[j]
+	})
+	return names
+}
+
+// Format prints a value with its unit, for tables.
+func Format(x float64, unit string) string {
+	s := fmt.Sprintf("%.4g", x)
+	if math.Abs(x) >= 1e4 && x == math.Trunc(x) {
+		s = fmt.Sprintf("%.0f", x)
+	}
+	if unit == "" {
+		return s
+	}
+	return s + unit
+}

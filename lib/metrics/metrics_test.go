@@ -1,0 +1,88 @@
+package metrics
+
+import (
+	"math"
+	"testing"
+
+	"github.com/ktstr-go/ktstr/lib/record"
+)
+
+func TestRegistryIsWellFormed(t *testing.T) {
+	seen := map[string]bool{}
+	for _, m := range Registry {
+		if seen[m.Name] || m.Name == "" || m.Doc == "" || m.Source == "" {
+			t.Errorf("bad or duplicate entry %+v", m)
+		}
+		seen[m.Name] = true
+		switch m.Polarity {
+		case LowerBetter, HigherBetter:
+			if m.Rel <= 0 {
+				t.Errorf("%s: a gated metric needs a relative gate", m.Name)
+			}
+		case Info:
+		default:
+			t.Errorf("%s: polarity %q", m.Name, m.Polarity)
+		}
+	}
+}
+
+func TestLookup(t *testing.T) {
+	if m, ok := Lookup("verified_insns[dispatch]"); !ok || m.Name != "verified_insns[dispatch]" || m.Unit != "insns" {
+		t.Errorf("family instance: %+v %v", m, ok)
+	}
+	for _, bad := range []string{"verified_insns", "worst_spread[x]", "nope", "exec[", ""} {
+		if _, ok := Lookup(bad); ok {
+			t.Errorf("%q resolved", bad)
+		}
+	}
+}
+
+func TestExtract(t *testing.T) {
+	r := &record.Run{ID: "r", Outcome: record.OutcomeCompleted, Timings: record.Timings{WallS: 10, AgentStartS: 2},
+		VCPUs: []record.VCPUUsage{{CPU: 0, RunDelayS: 1}, {CPU: 1, RunDelayS: 3}},
+		Scheduler: &record.SchedulerRun{Programs: []record.BPFProgram{{Name: "enqueue", VerifiedInsns: 1234}}},
+		Exec:      &record.ExecResult{Stdout: "hello\n{\"metric\":\"lat\",\"value\":12.5,\"unit\":\"us\",\"polarity\":\"lower\"}\n{\"metric\":\"a b\",\"value\":1}\n"},
+		Scenario: &record.ScenarioResult{Name: "s", WallS: 2, Cgroups: []record.CgroupResult{
+			{Name: "cg0", Workers: []record.WorkerReport{
+				{WorkUnits: 100, Iterations: 10, Migrations: 2, WallS: 2, RunDelayS: 0.5, WakeLatencyUS: []float64{10, 20, 30}},
+				{WorkUnits: 300, Iterations: 30, Migrations: 1, WallS: 2, RunDelayS: 0.1},
+			}},
+			{Name: "cg1", Workers: []record.WorkerReport{{WorkUnits: 50, Iterations: 5, Migrations: 5, WallS: 2}}},
+		}}}
+	v := &record.Verdict{Status: record.StatusFail, Checks: []record.Check{
+		{Name: "spread[cg0]", Value: 12.0}, {Name: "spread[cg1]", Value: 30.0},
+		{Name: "starvation[cg0]", Value: 1}, {Name: "starvation[cg1]", Value: 2.0},
+		{Name: "work_conservation[cg0,cg1]", Value: 80.0}, {Name: "work_conservation[cg2]", Value: 60.0},
+		{Name: "gap[cg0]", Value: "n/a"},
+	}}
+	got := Extract(r, v)
+	want := map[string]float64{"passed": 0, "completed": 1, "wall_s": 10, "boot_s": 2, "host_wait_pct": 30,
+		"worst_spread": 30, "starved_workers": 3, "min_busy_pct": 60, "stall_count": 0,
+		"total_migrations": 8, "total_iterations": 45, "worst_iterations_per_worker": 5, "work_rate": 225,
+		"worst_migration_ratio": 1, "worst_p99_wake_latency_us": 30, "worst_median_wake_latency_us": 20,
+		"worst_wake_latency_cv": 0.5, "worst_run_delay_pct": 25, "verified_insns[enqueue]": 1234, "exec[lat]": 12.5}
+	for n, w := range want {
+		s, ok := got[n]
+		if !ok || math.Abs(s.Value-w) > 1e-9 {
+			t.Errorf("%s = %v (present %v), want %v", n, s.Value, ok, w)
+		}
+	}
+	for n := range got {
+		if _, ok := want[n]; !ok {
+			t.Errorf("unexpected metric %s = %v", n, got[n].Value)
+		}
+	}
+	if got["exec[lat]"].Metric.Polarity != LowerBetter || got["exec[lat]"].Metric.Unit != "us" {
+		t.Errorf("exec hint lost: %+v", got["exec[lat]"].Metric)
+	}
+}
+
+// TestExtractJudgesWithoutVerdict: a run stored before ktstr-verify still
+// has the checks' metrics.
+func TestExtractJudgesWithoutVerdict(t *testing.T) {
+	r := &record.Run{ID: "r", Outcome: record.OutcomeTimeout}
+	got := Extract(r, nil)
+	if got["passed"].Value != 0 || got["completed"].Value != 0 {
+		t.Errorf("timeout: %+v", got)
+	}
+}
