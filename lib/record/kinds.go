@@ -170,6 +170,11 @@ type Job struct {
 	// verification only: each program's verifier statistics, or the log of
 	// the rejection.
 	BPFObjects []string `json:"bpf_objects,omitempty"`
+	// Probes asks the guest to trace the job (auto-repro, lib/probe);
+	// probes patch kernel text, so the VM runs single-threaded TCG.
+	Probes *Probes `json:"probes,omitempty"`
+	// ReproOf names the failed run this job reproduces (ktstr-repro).
+	ReproOf *ReproOrigin `json:"repro_of,omitempty"`
 }
 
 // BPFObject is the verification of one BPF object file in the guest.
@@ -289,6 +294,8 @@ type Run struct {
 	// Monitor is the host's view of the guest's runqueues, read from guest
 	// memory (absent with --no-monitor).
 	Monitor *Monitor `json:"monitor,omitempty"`
+	// Probe is what the job's probes saw (Job.Probes).
+	Probe *ProbeResult `json:"probe,omitempty"`
 }
 
 func (*Run) Kind() Kind { return KindRun }
@@ -747,3 +754,101 @@ type MonitorWatchdog struct {
 	// Error says why it could not be written.
 	Error string `json:"error,omitempty"`
 }
+
+// Probes is the tracing a repro job asks of the guest: fentry (and fexit)
+// on kernel functions and on the scheduler's BPF programs, events kept in a
+// per-CPU ring of the last PerCPU events, flushed when Trigger fires.
+type Probes struct {
+	// Functions are kernel functions to trace, in chain order.
+	Functions []string `json:"functions,omitempty"`
+	// BPF are the scheduler's BPF program names to trace; empty traces
+	// every struct_ops program the scheduler loads.
+	BPF []string `json:"bpf,omitempty"`
+	// Trigger is "sched_ext_exit" (the scheduler exits) or "panic".
+	Trigger string `json:"trigger"`
+	// PerCPU is how many events each CPU keeps (default 64).
+	PerCPU int `json:"per_cpu,omitempty"`
+}
+
+// ReproOrigin is the failure a repro job reruns.
+type ReproOrigin struct {
+	RunID   string  `json:"run_id"`
+	Subject string  `json:"subject,omitempty"`
+	Outcome Outcome `json:"outcome"`
+	// Class is "scheduler_died", "kernel_panic" or "check" (a failed
+	// stall/starvation check, named in Checks).
+	Class  string   `json:"class"`
+	Reason string   `json:"reason,omitempty"`
+	Checks []string `json:"checks,omitempty"`
+}
+
+// ProbeResult is what the guest's probes attached and recorded.
+type ProbeResult struct {
+	// Targets are the probes, attached or not (Error says why).
+	Targets []ProbeTarget `json:"targets"`
+	// Trigger is how the events were flushed: "sched_ext_exit", "panic"
+	// (from the console's trace dump) or "end" (the run ended without it).
+	Trigger string `json:"trigger,omitempty"`
+	// Fired is the trigger event itself, when it fired.
+	Fired  *ProbeEvent  `json:"fired,omitempty"`
+	Events []ProbeEvent `json:"events,omitempty"`
+	// Lost counts events overwritten in the per-CPU rings.
+	Lost   uint64   `json:"lost,omitempty"`
+	Errors []string `json:"errors,omitempty"`
+}
+
+// ProbeTarget is one probe: a kernel function or a BPF program.
+type ProbeTarget struct {
+	Name string `json:"name"`
+	// Type is "kernel", "bpf" or "trigger"; Attach "fentry", "fexit" or
+	// "fentry+fexit".
+	Type   string `json:"type"`
+	Attach string `json:"attach,omitempty"`
+	// ProgID is the traced BPF program's id in the repro guest.
+	ProgID uint32 `json:"prog_id,omitempty"`
+	Events int    `json:"events,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// ProbeEvent is one traced call, its arguments decoded through the
+// kernel's BTF (task pid and comm, cpu, dsq id, enqueue flags, exit kind).
+type ProbeEvent struct {
+	// TNS is the guest's monotonic clock (ktime) in nanoseconds.
+	TNS  uint64 `json:"t_ns"`
+	CPU  int    `json:"cpu"`
+	Func string `json:"func"`
+	// Exit is true for a function's return (fexit).
+	Exit bool   `json:"exit,omitempty"`
+	PID  int    `json:"pid"`
+	Comm string `json:"comm,omitempty"`
+	// Args are the decoded arguments, "name=value" in order; Ret the
+	// return value of an exit.
+	Args []string `json:"args,omitempty"`
+	Ret  string   `json:"ret,omitempty"`
+}
+
+// Repro is ktstr-repro's report on one rerun of a failed run.
+type Repro struct {
+	// RunID is the original (failed) run; ReproRunID the rerun.
+	RunID      string `json:"run_id"`
+	ReproRunID string `json:"repro_run_id,omitempty"`
+	Subject    string `json:"subject,omitempty"`
+	// Original is the original failure; Observed what the rerun did.
+	Original ReproOrigin `json:"original"`
+	Observed string      `json:"observed"`
+	// Reproduced: the rerun failed the same way (class); ReasonMatched:
+	// with the same reason (numbers aside).
+	Reproduced    bool   `json:"reproduced"`
+	ReasonMatched bool   `json:"reason_matched"`
+	Detail        string `json:"detail,omitempty"`
+	// TCGThreads is the rerun's TCG mode ("single": probes patch text).
+	TCGThreads string `json:"tcg_threads,omitempty"`
+	// Chain is the probes in chain order; Events the timeline (oldest
+	// first), Fired the trigger.
+	Chain   []ProbeTarget `json:"chain"`
+	Trigger string        `json:"trigger,omitempty"`
+	Fired   *ProbeEvent   `json:"fired,omitempty"`
+	Events  []ProbeEvent  `json:"events,omitempty"`
+}
+
+func (*Repro) Kind() Kind { return KindRepro }
