@@ -1,0 +1,85 @@
+package query
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ktstr-go/ktstr/lib/record"
+)
+
+func line(t *testing.T, r record.Record) string {
+	b, err := record.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func run(id, sched, kernel string, labels ...string) *record.Run {
+	return &record.Run{ID: id, Outcome: record.OutcomeCompleted,
+		Job: &record.Job{Topology: &record.Topology{Name: "1n1l2c1t"}, Scenario: []byte(`{"name":"cgroup_steady"}`),
+			Kernel: &record.Kernel{Version: kernel}, Scheduler: &record.Scheduler{Name: sched, Profile: "default"}},
+		Stored: &record.Stored{Segment: "seg-" + id, StoredAt: "2026-11-29T04:00:00Z", Labels: labels, KernelHash: "abcdef12"}}
+}
+
+func TestRowsJoinAndFilter(t *testing.T) {
+	in := strings.Join([]string{
+		line(t, run("r1", "scx_simple", "6.12.117", "a")),
+		line(t, &record.Verdict{RunID: "r1", Subject: "x", Status: record.StatusPass}),
+		line(t, run("r2", "scx_qmap", "6.13.1", "b", "nightly")),
+		`{"kind":"run","v":1,"id":5}`,
+		`garbage`,
+		line(t, &record.Verdict{RunID: "gone", Subject: "1n1l2c1t", Status: record.StatusFail}),
+	}, "\n")
+	rows, errs, err := FromReader(strings.NewReader(in), "in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(errs) != 2 || !strings.Contains(errs[0].Message, "line 4") && !strings.Contains(errs[1].Message, "line 4") {
+		t.Errorf("errors: %+v %+v", errs[0], errs[1])
+	}
+	if len(rows) != 3 {
+		t.Fatalf("%d rows", len(rows))
+	}
+	r1 := Select(rows, Filter{"run": {"r1"}})
+	if len(r1) != 1 || r1[0].Status != "pass" || r1[0].Scenario != "cgroup_steady" || len(r1[0].Lines) != 2 || r1[0].Metrics["passed"].Value != 1 {
+		t.Errorf("r1: %+v", r1)
+	}
+	cases := []struct {
+		terms []string
+		want  int
+	}{
+		{[]string{"kernel=6.12"}, 1},
+		{[]string{"kernel=6.1"}, 0},
+		{[]string{"kernel=6.12.117,6.13.1"}, 2},
+		{[]string{"label=nightly"}, 1},
+		{[]string{"label=a", "scheduler=scx_qmap"}, 0},
+		{[]string{"kernel_hash=abc"}, 2},
+		{[]string{"status=fail"}, 1},
+		{[]string{"since=2026-11-29"}, 2},
+		{[]string{"since=2026-11-29T05:00:00Z"}, 0},
+		{nil, 3},
+	}
+	for _, c := range cases {
+		f, err := ParseFilter(c.terms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(Select(rows, f)); got != c.want {
+			t.Errorf("%v: %d rows, want %d", c.terms, got, c.want)
+		}
+	}
+	for _, bad := range []string{"colour=red", "kernel", "since=yesterday", "label="} {
+		if _, err := ParseFilter([]string{bad}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	if got, _ := parseSince("2h", now); !got.Equal(now.Add(-2 * time.Hour)) {
+		t.Errorf("2h: %v", got)
+	}
+}
