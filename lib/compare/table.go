@@ -1,0 +1,65 @@
+package compare
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/ktstr-go/ktstr/lib/metrics"
+)
+
+// WriteTable prints the comparison for people: the header says what was
+// sliced and paired, the table every judged metric (unchanged ones only
+// with all), then the runs present on one side only and the summary,
+// regressions named.
+func WriteTable(w io.Writer, r *Result, all bool) {
+	slicing := strings.Join(r.Slicing, ", ")
+	if slicing == "" {
+		slicing = "(none: the sides are told apart by their sources)"
+	}
+	fmt.Fprintf(w, "slicing dimensions: %s\n", slicing)
+	fmt.Fprintf(w, "pairing on: %s\n", strings.Join(r.PairOn, ", "))
+	fmt.Fprintf(w, "averaged across %d runs (A) and %d runs (B); significance: one-sided Mann–Whitney U at %.2g with ≥ %d runs per side, else the gate alone\n",
+		r.RunsA, r.RunsB, r.Alpha, r.MinRuns)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TEST\tMETRIC\tA\tB\tDELTA\tREL\tN\tP\tVERDICT")
+	var missing []string
+	for _, d := range r.Deltas {
+		if d.Missing != "" {
+			side, other := "B", "A"
+			n := d.NA
+			if d.Missing == "a" {
+				side, other, n = "A", "B", d.NB
+			}
+			missing = append(missing, fmt.Sprintf("  %s: %d runs in %s, none in %s", d.Subject, n, other, side))
+			continue
+		}
+		if !all && (d.Verdict == Unchanged || d.Verdict == Info) {
+			continue
+		}
+		rel := "∞"
+		if d.A != 0 {
+			rel = fmt.Sprintf("%.0f%%", d.Rel*100)
+		}
+		p := "-"
+		if d.P != nil {
+			p = fmt.Sprintf("%.3g", *d.P)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%+.4g%s\t%s\t%d/%d\t%s\t%s\n", d.Subject, d.Metric, metrics.Format(d.A, d.Unit),
+			metrics.Format(d.B, d.Unit), d.Delta, d.Unit, rel, d.NA, d.NB, p, strings.ToUpper(d.Verdict))
+	}
+	tw.Flush()
+	if len(missing) > 0 {
+		fmt.Fprintln(w, "on one side only:")
+		for _, m := range missing {
+			fmt.Fprintln(w, m)
+		}
+	}
+	fmt.Fprintf(w, "summary: %d regressions, %d improvements, %d unchanged, %d noisy\n",
+		r.Counts[Regression], r.Counts[Improvement], r.Counts[Unchanged], r.Counts[Noisy])
+	for _, d := range r.Regressions() {
+		fmt.Fprintf(w, "REGRESSION %s %s: %s → %s (gate ≥ %.4g%s and ≥ %.0f%%)\n", d.Subject, d.Metric,
+			metrics.Format(d.A, d.Unit), metrics.Format(d.B, d.Unit), d.AbsGate, d.Unit, d.RelGate*100)
+	}
+}
