@@ -64,72 +64,6 @@ type Phase struct {
 	MS   float64 `json:"ms"`
 }
 
-// Type describes a work type.
-type Type struct {
-	Name string
-	// Params are the parameters and their defaults.
-	Params map[string]float64
-	// Group is how many workers cooperate (0: none); worker counts must be
-	// a multiple of it. For fan-out types it depends on the parameters.
-	Group func(params map[string]float64) int
-	// Wakes says whether it records wake-latency samples.
-	Wakes bool
-	// Summary says what it stresses.
-	Summary string
-	// CPUBound says it never sleeps: its workers are runnable all the
-	// time, so a scheduler must keep the CPUs they may use busy (the work
-	// conservation check counts on it).
-	CPUBound bool
-}
-
-func fixed(n int) func(map[string]float64) int { return func(map[string]float64) int { return n } }
-func param(name string, plus int) func(map[string]float64) int {
-	return func(p map[string]float64) int { return int(p[name]) + plus }
-}
-
-// Types are the 20 work types, with ktstr's names and defaults.
-var Types = []Type{
-	{"CpuSpin", nil, fixed(0), false, "1024 spin iterations per unit; pure CPU", true},
-	{"YieldHeavy", nil, fixed(0), false, "sched_yield every iteration; wake and sleep paths", true},
-	{"Mixed", nil, fixed(0), false, "1024 spins then a yield", true},
-	{"IoSync", nil, fixed(0), true, "write 64 KB to a tmpfs file, then sleep 100 µs", false},
-	{"Bursty", map[string]float64{"burst_ms": 50, "sleep_ms": 100}, fixed(0), true, "CPU bursts and sleeps; CPU borrowing", false},
-	{"PipeIo", map[string]float64{"burst_iters": 1024}, fixed(2), true, "burst, then 1-byte pipe ping-pong with a partner", false},
-	{"FutexPingPong", map[string]float64{"spin_iters": 1024}, fixed(2), true, "spin, wake the partner, wait on a shared futex", false},
-	{"CachePressure", map[string]float64{"size_kb": 32, "stride": 64}, fixed(0), false, "strided read-modify-write over a per-worker buffer", true},
-	{"CacheYield", map[string]float64{"size_kb": 32, "stride": 64}, fixed(0), true, "cache pressure then yield", false},
-	{"CachePipe", map[string]float64{"size_kb": 32, "burst_iters": 1024}, fixed(2), true, "cache burst then pipe exchange", false},
-	{"FutexFanOut", map[string]float64{"fan_out": 4, "spin_iters": 1024}, param("fan_out", 1), true, "one messenger spins then wakes N receivers", false},
-	{"FanOutCompute", map[string]float64{"fan_out": 4, "cache_footprint_kb": 256, "operations": 5, "sleep_usec": 100}, param("fan_out", 1), true, "messenger stamps and wakes N workers that compute", false},
-	{"Sequence", nil, fixed(0), true, "loop over phases: spin, sleep, yield, io", false},
-	{"ForkExit", nil, fixed(0), true, "fork a child that exits, wait for it; task creation and exit", false},
-	{"NiceSweep", nil, fixed(0), true, "512 spins, cycle nice -20..19, yield", false},
-	{"AffinityChurn", map[string]float64{"spin_iters": 1024}, fixed(0), true, "spin, move to a random allowed CPU, yield", false},
-	{"PolicyChurn", map[string]float64{"spin_iters": 1024}, fixed(0), true, "spin, cycle OTHER→BATCH→IDLE→FIFO→RR, yield", false},
-	{"PageFaultChurn", map[string]float64{"region_kb": 4096, "touches_per_cycle": 256, "spin_iters": 64}, fixed(0), false, "write-fault random pages of a region, then drop them", true},
-	{"MutexContention", map[string]float64{"contenders": 4, "hold_iters": 256, "work_iters": 1024}, param("contenders", 0), true, "futex mutex: work, acquire, hold, release", false},
-	{"Custom", nil, fixed(0), false, "a user command as the worker (no telemetry beyond time)", false},
-}
-
-// LookupType finds a work type by its exact name.
-func LookupType(name string) (Type, bool) {
-	for _, t := range Types {
-		if t.Name == name {
-			return t, true
-		}
-	}
-	return Type{}, false
-}
-
-// TypeNames lists the work type names.
-func TypeNames() []string {
-	var out []string
-	for _, t := range Types {
-		out = append(out, t.Name)
-	}
-	return out
-}
-
 // Resolved returns the parameters with defaults filled in.
 func (s Spec) Resolved() map[string]float64 {
 	t, _ := LookupType(s.Type)
@@ -156,7 +90,6 @@ var policyClasses = []string{"normal", "batch", "idle", "fifo", "rr"}
 var affinityKinds = []string{"inherit", "random_subset", "llc_aligned", "cross_cgroup", "single_cpu", "exact"}
 var memKinds = []string{"default", "bind", "preferred", "interleave", "local", "preferred_many", "weighted_interleave"}
 var memFlags = []string{"static_nodes", "relative_nodes", "numa_balancing"}
-var phaseKinds = []string{"spin", "sleep", "yield", "io"}
 
 // Validate checks s with workers resolved to n; errors name the field.
 func (s Spec) Validate(n int) error {
@@ -211,19 +144,9 @@ func (s Spec) Validate(n int) error {
 			}
 		}
 	}
-	switch s.Type {
-	case "Custom":
-		if len(s.Command) == 0 {
-			return fmt.Errorf("Custom: command is required")
-		}
-	case "Sequence":
-		if len(s.Phases) == 0 {
-			return fmt.Errorf("Sequence: phases are required")
-		}
-		for i, p := range s.Phases {
-			if !slices.Contains(phaseKinds, p.Kind) || p.MS <= 0 {
-				return fmt.Errorf("Sequence: phase %d: kind must be one of %s and ms > 0", i, strings.Join(phaseKinds, ", "))
-			}
+	if t.Check != nil {
+		if err := t.Check(s); err != nil {
+			return fmt.Errorf("%s: %w", s.Type, err)
 		}
 	}
 	return nil

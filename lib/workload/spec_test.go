@@ -32,3 +32,33 @@ func TestValidate(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestTypesTable: the table is the only list of work types, so it must be
+// whole: unique names, a unit for every type but the command one, parameter
+// defaults that validate, and pipes only between pairs.
+func TestTypesTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, ty := range Types {
+		if seen[ty.Name] {
+			t.Errorf("%s listed twice", ty.Name)
+		}
+		seen[ty.Name] = true
+		if (ty.Unit == nil) != (ty.Name == "Custom") {
+			t.Errorf("%s: unit %v", ty.Name, ty.Unit != nil)
+		}
+		if ty.Summary == "" {
+			t.Errorf("%s: no summary", ty.Name)
+		}
+		s := Spec{Type: ty.Name, Params: ty.Params, Command: []string{"true"}, Phases: []Phase{{Kind: "spin", MS: 1}}}
+		n := max(1, s.GroupSize())
+		if err := s.Validate(n); err != nil {
+			t.Errorf("%s with its defaults: %v", ty.Name, err)
+		}
+		if ty.Pipes && s.GroupSize() != 2 {
+			t.Errorf("%s: pipes need groups of 2, got %d", ty.Name, s.GroupSize())
+		}
+	}
+	if len(Types) != 20 {
+		t.Errorf("%d work types, want ktstr's 20", len(Types))
+	}
+}

@@ -19,7 +19,7 @@ func benchWorker() *worker {
 func BenchmarkCpuSpinUnitBare(b *testing.B) {
 	w := benchWorker()
 	for i := 0; i < b.N; i++ {
-		w.spin(1024)
+		w.Spin(1024)
 		w.units++
 	}
 }
@@ -27,7 +27,7 @@ func BenchmarkCpuSpinUnitBare(b *testing.B) {
 func BenchmarkCpuSpinUnitWithTelemetry(b *testing.B) {
 	w := benchWorker()
 	for i := 0; i < b.N; i++ {
-		w.spin(1024)
+		w.Spin(1024)
 		w.done()
 	}
 }
@@ -44,7 +44,7 @@ func BenchmarkTelemetryOverhead(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
 		for n := 0; ; n++ {
-			bare.spin(1024)
+			bare.Spin(1024)
 			bare.units++
 			if n%256 == 255 && time.Since(start) >= chunk {
 				break
@@ -54,7 +54,7 @@ func BenchmarkTelemetryOverhead(b *testing.B) {
 		bareUnits = bare.units
 		start = time.Now()
 		for n := 0; ; n++ {
-			tel.spin(1024)
+			tel.Spin(1024)
 			tel.done()
 			if n%256 == 255 && time.Since(start) >= chunk {
 				break

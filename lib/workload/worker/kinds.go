@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ktstr-go/ktstr/lib/workload"
 )
 
 // sharedSize is the size of a group's shared memory. Layout: a futex word
@@ -44,146 +46,110 @@ func futexWake(addr *uint32, n int) {
 func (w *worker) sinceStamp(stamp int64) {
 	if stamp > 0 {
 		if d := time.Now().UnixNano() - stamp; d >= 0 {
-			w.wakeSample(time.Duration(d))
+			w.Sample(time.Duration(d))
 		}
 	}
 }
 
-// pick returns the work unit of the task's type.
+// pick builds the work unit of the task's type from the one table of work
+// types (workload.Types), on this worker as its Kit.
 func (w *worker) pick() (func(), error) {
-	p := w.params
-	n := func(name string) int { return int(p[name]) }
-	switch w.task.Spec.Type {
-	case "CpuSpin":
-		return func() { w.spin(1024) }, nil
-	case "YieldHeavy":
-		return func() { w.yield(false); w.iterations++ }, nil
-	case "Mixed":
-		return func() { w.spin(1024); w.yield(false) }, nil
-	case "IoSync":
-		f, err := os.CreateTemp("/tmp", "ktstr-io-")
-		if err != nil {
-			return nil, err
-		}
-		w.ioFile = f
-		data := make([]byte, 64<<10)
-		return func() {
-			f.WriteAt(data, 0)
-			w.sleepFor(100 * time.Microsecond)
-			w.iterations++
-		}, nil
-	case "Bursty":
-		burst, sleep := time.Duration(p["burst_ms"]*1e6), time.Duration(p["sleep_ms"]*1e6)
-		return func() { w.spinFor(burst); w.sleepFor(sleep) }, nil
-	case "PipeIo":
-		if err := w.needPipes(); err != nil {
-			return nil, err
-		}
-		return func() { w.spin(n("burst_iters")); w.pipeExchange() }, nil
-	case "FutexPingPong":
-		if err := w.needShared(); err != nil {
-			return nil, err
-		}
-		return func() { w.pingPong(n("spin_iters")) }, nil
-	case "CachePressure":
-		w.buf = make([]byte, n("size_kb")<<10)
-		return func() { w.cachePass(n("stride")) }, nil
-	case "CacheYield":
-		w.buf = make([]byte, n("size_kb")<<10)
-		return func() { w.cachePass(n("stride")); w.yield(true) }, nil
-	case "CachePipe":
-		if err := w.needPipes(); err != nil {
-			return nil, err
-		}
-		w.buf = make([]byte, n("size_kb")<<10)
-		return func() { w.cachePass(64); w.spin(n("burst_iters")); w.pipeExchange() }, nil
-	case "FutexFanOut":
-		if err := w.needShared(); err != nil {
-			return nil, err
-		}
-		return w.fanOut(n("spin_iters"), nil), nil
-	case "FanOutCompute":
-		if err := w.needShared(); err != nil {
-			return nil, err
-		}
-		dim := max(4, int(math.Sqrt(p["cache_footprint_kb"]*1024/3/8)))
-		a, b, c := make([]uint64, dim*dim), make([]uint64, dim*dim), make([]uint64, dim*dim)
-		for i := range a {
-			a[i], b[i] = uint64(i), uint64(i*7)
-		}
-		sleep, ops := time.Duration(p["sleep_usec"]*1e3), n("operations")
-		return w.fanOut(1024, func() {
-			ts := unix.NsecToTimespec(int64(sleep))
-			unix.Nanosleep(&ts, nil)
-			for o := 0; o < ops; o++ {
-				matmul(a, b, c, dim)
-			}
-		}), nil
-	case "Sequence":
-		return w.sequence, nil
-	case "ForkExit":
-		return w.forkExit, nil
-	case "NiceSweep":
-		nice := -20
-		return func() {
-			w.spin(512)
-			unix.Setpriority(unix.PRIO_PROCESS, w.tid, nice)
-			if nice++; nice > 19 {
-				nice = -20
-			}
-			w.yield(true)
-		}, nil
-	case "AffinityChurn":
-		allowed := w.task.Allowed
-		if len(allowed) == 0 {
-			return nil, fmt.Errorf("AffinityChurn: no allowed CPUs")
-		}
-		return func() {
-			w.spin(n("spin_iters"))
-			setAffinity([]int{allowed[w.rng.IntN(len(allowed))]})
-			w.yield(true)
-		}, nil
-	case "PolicyChurn":
-		classes := []string{"normal", "batch", "idle", "fifo", "rr"}
-		i := 0
-		return func() {
-			w.spin(n("spin_iters"))
-			prio := 0
-			if classes[i] == "fifo" || classes[i] == "rr" {
-				prio = 1
-			}
-			setPolicy(classes[i], prio)
-			i = (i + 1) % len(classes)
-			w.yield(true)
-		}, nil
-	case "PageFaultChurn":
-		region, err := unix.Mmap(-1, 0, n("region_kb")<<10, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-		if err != nil {
-			return nil, err
-		}
-		unix.Madvise(region, unix.MADV_NOHUGEPAGE)
-		w.region = region
-		pages := len(region) / os.Getpagesize()
-		x := uint64(os.Getpid())*2654435761 + 1
-		return func() {
-			for t := 0; t < n("touches_per_cycle"); t++ {
-				x ^= x << 13
-				x ^= x >> 7
-				x ^= x << 17
-				region[int(x%uint64(pages))*os.Getpagesize()]++
-			}
-			w.spin(n("spin_iters"))
-			unix.Madvise(region, unix.MADV_DONTNEED)
-		}, nil
-	case "MutexContention":
-		if err := w.needShared(); err != nil {
-			return nil, err
-		}
-		return func() { w.mutexRound(n("work_iters"), n("hold_iters")) }, nil
-	case "Custom":
-		return nil, fmt.Errorf("Custom workers run their command directly")
+	t, ok := workload.LookupType(w.task.Spec.Type)
+	if !ok {
+		return nil, fmt.Errorf("unknown work type %q", w.task.Spec.Type)
 	}
-	return nil, fmt.Errorf("unknown work type %q", w.task.Spec.Type)
+	if t.Unit == nil {
+		return nil, fmt.Errorf("%s workers run their command directly", t.Name)
+	}
+	return t.Unit(w, w.task.Spec, w.params)
+}
+
+// The Kit of the work units (see workload.Kit): the system interfaces they
+// use, on the worker's own thread.
+var _ workload.Kit = (*worker)(nil)
+
+// Count counts one iteration.
+func (w *worker) Count() { w.iterations++ }
+
+// Stopped says the worker was told to stop.
+func (w *worker) Stopped() bool { return w.stop.Load() }
+
+// Rand returns a pseudo-random number in [0, n).
+func (w *worker) Rand(n int) int { return w.rng.IntN(n) }
+
+// Allowed is the cgroup's effective CPUs.
+func (w *worker) Allowed() []int { return w.task.Allowed }
+
+// MoveTo pins the worker's thread to cpu.
+func (w *worker) MoveTo(cpu int) { setAffinity([]int{cpu}) }
+
+// SetNice sets the worker thread's nice value.
+func (w *worker) SetNice(nice int) { unix.Setpriority(unix.PRIO_PROCESS, w.tid, nice) }
+
+// SetPolicy sets the worker thread's scheduling class.
+func (w *worker) SetPolicy(class string, priority int) { setPolicy(class, priority) }
+
+// Nanosleep sleeps d on the worker's thread, without a wake sample.
+func (w *worker) Nanosleep(d time.Duration) {
+	ts := unix.NsecToTimespec(int64(d))
+	unix.Nanosleep(&ts, nil)
+}
+
+// TempFile creates a file in /tmp (the guest's tmpfs), removed at teardown.
+func (w *worker) TempFile() (*os.File, error) {
+	f, err := os.CreateTemp("/tmp", "ktstr-io-")
+	if err != nil {
+		return nil, err
+	}
+	w.ioFile = f
+	return f, nil
+}
+
+// Map maps size bytes of private anonymous memory without huge pages,
+// unmapped at teardown.
+func (w *worker) Map(size int) ([]byte, error) {
+	region, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, err
+	}
+	unix.Madvise(region, unix.MADV_NOHUGEPAGE)
+	w.region = region
+	return region, nil
+}
+
+// DropPages discards region's pages: the next touch faults.
+func (w *worker) DropPages(region []byte) { unix.Madvise(region, unix.MADV_DONTNEED) }
+
+// PipeExchange returns the pipe ping-pong round.
+func (w *worker) PipeExchange() (func(), error) {
+	if err := w.needPipes(); err != nil {
+		return nil, err
+	}
+	return w.pipeExchange, nil
+}
+
+// PingPong returns the futex ping-pong round.
+func (w *worker) PingPong(spinIters int) (func(), error) {
+	if err := w.needShared(); err != nil {
+		return nil, err
+	}
+	return func() { w.pingPong(spinIters) }, nil
+}
+
+// FanOut returns the fan-out round of this worker's role in its group.
+func (w *worker) FanOut(spinIters int, work func()) (func(), error) {
+	if err := w.needShared(); err != nil {
+		return nil, err
+	}
+	return w.fanOut(spinIters, work), nil
+}
+
+// MutexRound returns the futex-mutex round.
+func (w *worker) MutexRound(workIters, holdIters int) (func(), error) {
+	if err := w.needShared(); err != nil {
+		return nil, err
+	}
+	return func() { w.mutexRound(workIters, holdIters) }, nil
 }
 
 func (w *worker) needShared() error {
@@ -198,14 +164,6 @@ func (w *worker) needPipes() error {
 		return fmt.Errorf("%s: no partner pipes", w.task.Spec.Type)
 	}
 	return nil
-}
-
-func (w *worker) cachePass(stride int) {
-	stride = max(stride, 1)
-	for i := 0; i < len(w.buf); i += stride {
-		w.buf[i]++
-	}
-	w.iterations++
 }
 
 // waitReadable polls fd until it is readable or the worker is stopped.
@@ -263,7 +221,7 @@ func (w *worker) pingPong(spinIters int) {
 		futexWait(word, 1-me)
 	}
 	w.sinceStamp(atomic.LoadInt64(w.slot(int(me))))
-	w.spin(spinIters)
+	w.Spin(spinIters)
 	atomic.StoreInt64(w.slot(int(1-me)), time.Now().UnixNano())
 	atomic.StoreUint32(word, 1-me)
 	futexWake(word, 1)
@@ -280,7 +238,7 @@ func (w *worker) fanOut(spinIters int, work func()) func() {
 	seen := uint32(0)
 	if w.task.GroupIndex%w.task.GroupSize == 0 {
 		return func() {
-			w.spin(spinIters)
+			w.Spin(spinIters)
 			if work != nil {
 				atomic.StoreUint32(done, 0)
 			}
@@ -312,23 +270,11 @@ func (w *worker) fanOut(spinIters int, work func()) func() {
 	}
 }
 
-func matmul(a, b, c []uint64, n int) {
-	for i := 0; i < n; i++ {
-		for j := 0; j < n; j++ {
-			var s uint64
-			for k := 0; k < n; k++ {
-				s += a[i*n+k] * b[k*n+j]
-			}
-			c[i*n+j] = s
-		}
-	}
-}
-
 // mutexRound: work, take the shared futex mutex (recording how long a
 // contended acquire waited), hold it, release it.
 func (w *worker) mutexRound(workIters, holdIters int) {
 	m := w.word(offWord)
-	w.spin(workIters)
+	w.Spin(workIters)
 	if !atomic.CompareAndSwapUint32(m, 0, 1) {
 		t0 := time.Now()
 		for atomic.SwapUint32(m, 2) != 0 {
@@ -337,40 +283,18 @@ func (w *worker) mutexRound(workIters, holdIters int) {
 			}
 			futexWait(m, 2)
 		}
-		w.wakeSample(time.Since(t0))
+		w.Sample(time.Since(t0))
 	}
-	w.spin(holdIters)
+	w.Spin(holdIters)
 	if atomic.SwapUint32(m, 0) == 2 {
 		futexWake(m, 1)
 	}
 }
 
-// sequence runs one pass over the phases.
-func (w *worker) sequence() {
-	for _, ph := range w.task.Spec.Phases {
-		d := time.Duration(ph.MS * 1e6)
-		switch ph.Kind {
-		case "spin":
-			w.spinFor(d)
-		case "sleep":
-			w.sleepFor(d)
-		case "yield":
-			for end := time.Now().Add(d); time.Now().Before(end) && !w.stop.Load(); {
-				w.yield(true)
-			}
-		case "io":
-			data := make([]byte, 4096)
-			for end := time.Now().Add(d); time.Now().Before(end) && !w.stop.Load(); {
-				os.WriteFile("/tmp/ktstr-seq-io", data, 0o644)
-			}
-		}
-	}
-}
-
-// forkExit forks a child that exits at once and waits for it; the time
+// ForkExit forks a child that exits at once and waits for it; the time
 // until the parent runs again is the sample. The raw fork copies only this
 // thread and the child calls exit_group before any Go code runs.
-func (w *worker) forkExit() {
+func (w *worker) ForkExit() {
 	t0 := time.Now()
 	pid, _, errno := syscall.RawSyscall(syscall.SYS_FORK, 0, 0, 0)
 	if errno != 0 {
@@ -381,6 +305,6 @@ func (w *worker) forkExit() {
 	}
 	var ws unix.WaitStatus
 	unix.Wait4(int(pid), &ws, 0, nil)
-	w.wakeSample(time.Since(t0))
+	w.Sample(time.Since(t0))
 	w.iterations++
 }

@@ -62,9 +62,14 @@ func Launch(exe, cgroupDir, cgroupName string, spec workload.Spec, n int, affini
 		return nil, fmt.Errorf("open cgroup %s: %w", cgroupDir, err)
 	}
 	defer cg.Close()
+	t, ok := workload.LookupType(spec.Type)
+	if !ok {
+		return nil, fmt.Errorf("unknown work type %q", spec.Type)
+	}
 	group := max(1, spec.GroupSize())
 	needShared := group > 1
-	needPipes := spec.Type == "PipeIo" || spec.Type == "CachePipe"
+	needPipes := t.Pipes
+	command := t.Unit == nil // the worker is the spec's command
 	var workers []*Worker
 	var toClose []*os.File
 	defer func() {
@@ -80,7 +85,7 @@ func Launch(exe, cgroupDir, cgroupName string, spec workload.Spec, n int, affini
 	var pipes [2][2]*os.File // [direction][read, write]: 0 = even→odd, 1 = odd→even
 	var progress *progressMap
 	var progressFile *os.File
-	if spec.Type != "Custom" {
+	if !command {
 		progress, progressFile, err = newProgress(n)
 		if err != nil {
 			return nil, err
@@ -129,7 +134,7 @@ func Launch(exe, cgroupDir, cgroupName string, spec workload.Spec, n int, affini
 			extra = append(extra, progressFile)
 			task.ProgressFD, task.ProgressSlot = 2+len(extra), i
 		}
-		w, err := start(exe, int(cg.Fd()), task, extra)
+		w, err := start(exe, int(cg.Fd()), task, command, extra)
 		if err != nil {
 			return fail(fmt.Errorf("start %s worker %d: %w", spec.Type, i, err))
 		}
@@ -144,10 +149,12 @@ func Launch(exe, cgroupDir, cgroupName string, spec workload.Spec, n int, affini
 	return workers, nil
 }
 
-func start(exe string, cgroupFD int, task Task, extra []*os.File) (*Worker, error) {
+// start starts one worker: the worker role of exe, or the spec's own
+// command when command is set.
+func start(exe string, cgroupFD int, task Task, command bool, extra []*os.File) (*Worker, error) {
 	w := &Worker{Task: task, stderr: &strings.Builder{}}
 	var cmd *exec.Cmd
-	if task.Spec.Type == "Custom" {
+	if command {
 		w.custom = true
 		cmd = exec.Command(task.Spec.Command[0], task.Spec.Command[1:]...)
 		cmd.Stdout = io.Discard

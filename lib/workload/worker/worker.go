@@ -113,7 +113,7 @@ func workerMain(stdin io.Reader, stdout io.Writer) int {
 	if task.Spec.Affinity != nil {
 		rep.Affinity = task.Spec.Affinity.Kind
 	}
-	if (task.Spec.Type == "FutexFanOut" || task.Spec.Type == "FanOutCompute") && task.GroupIndex == 0 {
+	if t, _ := workload.LookupType(task.Spec.Type); t.Messenger && task.GroupIndex == 0 {
 		rep.Role = "messenger"
 	}
 	if task.Spec.Policy != nil {
@@ -415,8 +415,8 @@ func (w *worker) sampleCPU() int {
 	return c
 }
 
-// wakeSample records a wake latency, keeping a uniform reservoir.
-func (w *worker) wakeSample(d time.Duration) {
+// Sample records a wake latency, keeping a uniform reservoir.
+func (w *worker) Sample(d time.Duration) {
 	w.wakeTotal++
 	us := float64(d) / 1e3
 	if len(w.wake) < maxWakeSamples {
@@ -428,8 +428,8 @@ func (w *worker) wakeSample(d time.Duration) {
 	}
 }
 
-// spin burns n iterations of integer work.
-func (w *worker) spin(n int) {
+// Spin burns n iterations of integer work.
+func (w *worker) Spin(n int) {
 	x := w.sink
 	for i := 0; i < n; i++ {
 		x = x*6364136223846793005 + 1442695040888963407
@@ -438,33 +438,33 @@ func (w *worker) spin(n int) {
 	w.iterations++
 }
 
-// spinFor spins until d has passed.
-func (w *worker) spinFor(d time.Duration) {
+// SpinFor spins until d has passed.
+func (w *worker) SpinFor(d time.Duration) {
 	end := time.Now().Add(d)
 	for time.Now().Before(end) && !w.stop.Load() {
-		w.spin(1024)
+		w.Spin(1024)
 	}
 }
 
-// sleepFor sleeps d and records how late it woke. It calls nanosleep on the
+// SleepFor sleeps d and records how late it woke. It calls nanosleep on the
 // worker's own thread: Go's timers wake through the runtime's poller, which
 // adds about a millisecond that is not the scheduler's doing.
-func (w *worker) sleepFor(d time.Duration) {
+func (w *worker) SleepFor(d time.Duration) {
 	t0 := time.Now()
 	ts := unix.NsecToTimespec(int64(d))
 	for unix.Nanosleep(&ts, &ts) == unix.EINTR {
 	}
 	if late := time.Since(t0) - d; late >= 0 {
-		w.wakeSample(late)
+		w.Sample(late)
 	}
 }
 
-// yield calls sched_yield and records how long it took to run again.
-func (w *worker) yield(record bool) {
+// Yield calls sched_yield and records how long it took to run again.
+func (w *worker) Yield(sample bool) {
 	t0 := time.Now()
 	unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
-	if record {
-		w.wakeSample(time.Since(t0))
+	if sample {
+		w.Sample(time.Since(t0))
 	}
 }
 

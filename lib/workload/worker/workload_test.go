@@ -96,6 +96,9 @@ func TestEveryWorkTypeRuns(t *testing.T) {
 				if r.CPUsUsed == "" {
 					t.Errorf("worker %d: no CPUs recorded", i)
 				}
+				if messenger := ty.Messenger && i%spec.GroupSize() == 0; messenger != (r.Role == "messenger") {
+					t.Errorf("worker %d: role %q, messenger %v", i, r.Role, messenger)
+				}
 			}
 			if ty.Wakes && ty.Name != "Custom" {
 				total := uint64(0)
