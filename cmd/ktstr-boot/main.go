@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/fixture"
@@ -56,6 +57,10 @@ type options struct {
 	AllProfiles   bool     `name:"all-profiles" help:"One VM per valid flag profile of the scheduler."`
 	BPFObject     []string `name:"bpf-object" help:"BPF object file to load in the guest for verification only (per-program verifier statistics, or the log of the rejection). Repeatable." type:"existingfile"`
 	Job           string   `default:"default" enum:"default,verifier" help:"verifier: only load the scheduler, list its BPF programs and their verifier cost, and unload it (no scenario or command)."`
+
+	MonitorHZ       float64       `name:"monitor-hz" default:"10" help:"Host-side monitor sampling rate: each CPU's runqueue read from guest memory, paired with the vCPU threads' host CPU time."`
+	NoMonitor       bool          `name:"no-monitor" help:"Do not read the guest's runqueues from its memory."`
+	WatchdogTimeout time.Duration `name:"watchdog-timeout" help:"Write this sched_ext watchdog timeout (e.g. 3s) into the guest's memory whenever a scheduler runs with another, so a stall ends the run in seconds (recorded in the run's monitor section)."`
 }
 
 // CompletionWords gives shell completion the scenario catalog and the
@@ -114,9 +119,13 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	if o.Overcommit <= 0 {
 		return report(stderr, cli.Usagef("--overcommit must be > 0"))
 	}
+	if o.MonitorHZ <= 0 || o.MonitorHZ > 100 || o.WatchdogTimeout < 0 || (o.NoMonitor && o.WatchdogTimeout > 0) {
+		return report(stderr, cli.Usagef("--monitor-hz must be in (0, 100], --watchdog-timeout ≥ 0 and needs the monitor"))
+	}
 	out := record.NewWriter(stdout)
 	r, err := runner.New(runner.Config{Source: name, Jobs: o.Jobs, Overcommit: o.Overcommit, TCGThreads: o.TCGThreads,
-		InitrdCompression: o.InitrdCompression, LogDir: o.LogDir, Log: stderr}, planner, out)
+		InitrdCompression: o.InitrdCompression, LogDir: o.LogDir, Log: stderr,
+		NoMonitor: o.NoMonitor, MonitorHZ: o.MonitorHZ, WatchdogTimeout: o.WatchdogTimeout}, planner, out)
 	if err != nil {
 		return report(stderr, err)
 	}

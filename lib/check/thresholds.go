@@ -33,6 +33,12 @@ func Defaults() record.Thresholds {
 		Isolation:          ptr(true),
 		MaxCgroupSpreadPct: ptr(35.0),
 		MinBusyPct:         ptr(60.0),
+		// The host-side monitor's (reference §5.2), inside the scenario.
+		MaxImbalanceRatio:       ptr(4.0),
+		MaxLocalDSQDepth:        ptr(50),
+		FailOnRqClockStall:      ptr(true),
+		MonitorWorkConservation: ptr(true),
+		MonitorSustainedSamples: ptr(5),
 	}
 }
 

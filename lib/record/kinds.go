@@ -591,8 +591,8 @@ type Thresholds struct {
 	MaxImbalanceRatio       *float64 `json:"max_imbalance_ratio,omitempty"`
 	MaxLocalDSQDepth        *int     `json:"max_local_dsq_depth,omitempty"`
 	FailOnRqClockStall      *bool    `json:"fail_on_rq_clock_stall,omitempty"`
-	MonitorWorkConservation *bool    `json:"monitor_work_conservation,omitempty"`
-	MonitorSustainedSamples *int     `json:"monitor_sustained_samples,omitempty"`
+	MonitorWorkConservation *bool    `json:"monitor_work_conserving,omitempty"`
+	MonitorSustainedSamples *int     `json:"sustained_samples,omitempty"`
 }
 
 // HostSample is one host-side reading of every vCPU thread.

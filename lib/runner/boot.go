@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/ktstr-go/ktstr/lib/host"
 	"github.com/ktstr-go/ktstr/lib/initramfs"
 	"github.com/ktstr-go/ktstr/lib/kernel"
+	"github.com/ktstr-go/ktstr/lib/monitor"
 	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/proto"
@@ -101,12 +103,48 @@ func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string
 	run.Host.VCPUOvercommit = float64(running) / float64(r.hostCPUs)
 	run.Timings.PrepareMS = float64(time.Since(prepStart).Microseconds()) / 1000
 
+	mon := r.newMonitor(j, m)
+	if mon != nil {
+		defer mon.Close()
+		opts.Period, opts.OnTick = time.Duration(float64(time.Second)/r.monitorHZ()), mon.Sample
+	}
 	res, err := vm.Run(ctx, m, opts)
 	if err != nil {
 		return nil, err
 	}
 	fillRun(run, res)
+	if mon != nil {
+		run.Monitor = mon.Record(run.Outcome == record.OutcomeCompleted)
+		run.Monitor.Windows = check.MonitorWindows(run, mon.Samples(), check.Merge(j.Thresholds))
+	}
 	return run, nil
+}
+
+func (r *Runner) monitorHZ() float64 {
+	if r.cfg.MonitorHZ > 0 {
+		return r.cfg.MonitorHZ
+	}
+	return monitor.DefaultHZ
+}
+
+// newMonitor prepares the host-side monitor of a VM, nil when it is off.
+func (r *Runner) newMonitor(j *record.Job, m *vm.Machine) *monitor.Monitor {
+	if r.cfg.NoMonitor {
+		return nil
+	}
+	cfg := monitor.Config{ShmFiles: m.ShmFiles(), CPUs: j.Topology.CPUs, Nodes: j.Topology.NUMANodes,
+		HZ: r.monitorHZ(), Watchdog: r.cfg.WatchdogTimeout}
+	if j.Kernel != nil {
+		cfg.Vmlinux = j.Kernel.Vmlinux
+		if f, err := os.Open(j.Kernel.Config); err == nil {
+			c, err := kernel.ParseConfig(f)
+			f.Close()
+			if err == nil {
+				cfg.KernelHZ, _ = strconv.Atoi(c["CONFIG_HZ"])
+			}
+		}
+	}
+	return monitor.New(cfg)
 }
 
 // fillRun copies a run's facts into the record.

@@ -46,6 +46,13 @@ type Config struct {
 	Log io.Writer
 	// Console receives the console of jobs with Dmesg set (default: Log).
 	Console io.Writer
+	// NoMonitor turns the host-side monitor (lib/monitor) off; MonitorHZ
+	// is its sampling rate (default monitor.DefaultHZ).
+	NoMonitor bool
+	MonitorHZ float64
+	// WatchdogTimeout, if positive, overrides sched_ext's watchdog timeout
+	// through guest memory (needs the monitor).
+	WatchdogTimeout time.Duration
 }
 
 // Summary is how a batch of jobs went.

@@ -33,6 +33,13 @@ type RunOptions struct {
 	PowerOffGrace time.Duration
 	// Series keeps every vCPU sample (100 ms apart), not just the totals.
 	Series bool
+	// Period is the poll period: vCPU samples, result channel, OnTick
+	// (default 100 ms).
+	Period time.Duration
+	// OnTick, if set, is called after every vCPU sample with the time since
+	// QEMU started and each vCPU thread's usage so far (the host-side
+	// monitor pairs its guest-memory reads with them).
+	OnTick func(t time.Duration, vcpus []record.VCPUUsage)
 }
 
 // Result is what a run produced. It states facts; classifying them into an
@@ -96,7 +103,10 @@ func Run(ctx context.Context, m *Machine, opts RunOptions) (*Result, error) {
 	vcpus := newVCPUSampler(cmd.Process.Pid, start, opts.Series)
 	deadline := time.NewTimer(opts.Timeout)
 	defer deadline.Stop()
-	tick := time.NewTicker(100 * time.Millisecond)
+	if opts.Period <= 0 {
+		opts.Period = 100 * time.Millisecond
+	}
+	tick := time.NewTicker(opts.Period)
 	defer tick.Stop()
 	var doneAt time.Time
 	kill := func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
@@ -144,6 +154,9 @@ loop:
 			ctx = context.Background() // fire once
 		case <-tick.C:
 			vcpus.sample()
+			if opts.OnTick != nil {
+				opts.OnTick(time.Since(start), vcpus.usage())
+			}
 			drain()
 			if res.Done && !res.KilledAfterDone && time.Since(doneAt) > opts.PowerOffGrace {
 				res.KilledAfterDone = true

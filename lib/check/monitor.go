@@ -1,0 +1,346 @@
+package check
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ktstr-go/ktstr/lib/record"
+)
+
+// Monitor check names.
+const (
+	CheckMonitorImbalance = "monitor_imbalance"
+	CheckMonitorLocalDSQ  = "monitor_local_dsq_depth"
+	CheckMonitorStall     = "monitor_rq_clock_stall"
+	CheckMonitorWorkCons  = "monitor_work_conservation"
+)
+
+// stallMinVCPURunS is how much host CPU a vCPU thread must have had in an
+// interval for a still rq->clock to count as a stall: 10 ticks at HZ 250
+// (reference §5.2). Less, and the vCPU simply did not run on the host.
+const stallMinVCPURunS = 0.040
+
+// MonitorViolation is one sustained violation found in monitor samples:
+// samples[Start..End] (inclusive) all violated the check.
+type MonitorViolation struct {
+	Check      string
+	Start, End int
+	Detail     string
+}
+
+// ScenarioWindow is the scenario's span in host time (seconds since QEMU
+// start), from its start on the agent clock and the agent→host offset.
+func ScenarioWindow(r *record.Run) (t0, t1 float64, ok bool) {
+	if r.Scenario == nil || r.Timings.AgentClockS == 0 {
+		return 0, 0, false
+	}
+	t0 = r.Scenario.StartT + r.Timings.AgentClockS
+	return t0, t0 + r.Scenario.WallS, true
+}
+
+// MonitorViolations finds, among samples with t0 ≤ T ≤ t1, every run of at
+// least MonitorSustainedSamples consecutive samples violating one monitor
+// limit: imbalance, local DSQ depth, rq->clock stall (per CPU, exempt when
+// the CPU had nothing runnable or its vCPU thread barely ran on the host)
+// and work conservation (a CPU idle while another has a task waiting or a
+// global DSQ holds tasks). skipWorkCons turns the last off (cpusets: a
+// waiting task may not be allowed on the idle CPU).
+func MonitorViolations(samples []record.MonitorSample, t record.Thresholds, t0, t1 float64, skipWorkCons bool) []MonitorViolation {
+	n := 5
+	if t.MonitorSustainedSamples != nil {
+		n = max(1, *t.MonitorSustainedSamples)
+	}
+	var in []int // indices inside the window
+	for i, s := range samples {
+		if s.T >= t0 && s.T <= t1 && len(s.CPUs) > 0 {
+			in = append(in, i)
+		}
+	}
+	var out []MonitorViolation
+	// runs reports maximal runs of consecutive window samples where bad
+	// holds, at least n long.
+	runs := func(check string, bad func(k int) (bool, string)) {
+		start, last := -1, ""
+		flush := func(end int) {
+			if start >= 0 && end-start+1 >= n {
+				out = append(out, MonitorViolation{Check: check, Start: in[start], End: in[end], Detail: last})
+			}
+			start = -1
+		}
+		for k := range in {
+			ok, why := bad(k)
+			if ok {
+				if start < 0 {
+					start, last = k, why
+				}
+				continue
+			}
+			flush(k - 1)
+		}
+		flush(len(in) - 1)
+	}
+	if t.MaxImbalanceRatio != nil {
+		limit := *t.MaxImbalanceRatio
+		runs(CheckMonitorImbalance, func(k int) (bool, string) {
+			s := samples[in[k]]
+			lo, hi, loCPU, hiCPU := s.CPUs[0].Nr, s.CPUs[0].Nr, 0, 0
+			for i, c := range s.CPUs {
+				if c.Nr < lo {
+					lo, loCPU = c.Nr, i
+				}
+				if c.Nr > hi {
+					hi, hiCPU = c.Nr, i
+				}
+			}
+			ratio := float64(hi) / float64(max(1, lo))
+			return ratio > limit, fmt.Sprintf("nr_running %d on cpu%d vs %d on cpu%d (ratio %.1f)", hi, hiCPU, lo, loCPU, ratio)
+		})
+	}
+	if t.MaxLocalDSQDepth != nil {
+		limit := uint32(max(0, *t.MaxLocalDSQDepth))
+		runs(CheckMonitorLocalDSQ, func(k int) (bool, string) {
+			for i, c := range samples[in[k]].CPUs {
+				if c.DSQ != nil && *c.DSQ > limit {
+					return true, fmt.Sprintf("cpu%d local DSQ %d deep", i, *c.DSQ)
+				}
+			}
+			return false, ""
+		})
+	}
+	if t.FailOnRqClockStall != nil && *t.FailOnRqClockStall {
+		for cpu := range samples[0].CPUs {
+			runs(CheckMonitorStall, func(k int) (bool, string) {
+				if k == 0 {
+					return false, ""
+				}
+				a, b := samples[in[k-1]], samples[in[k]]
+				if cpu >= len(a.CPUs) || cpu >= len(b.CPUs) {
+					return false, ""
+				}
+				ca, cb := a.CPUs[cpu], b.CPUs[cpu]
+				if cb.Clock != ca.Clock || (ca.Nr == 0 && cb.Nr == 0) || cb.VCPURunS-ca.VCPURunS < stallMinVCPURunS {
+					return false, ""
+				}
+				return true, fmt.Sprintf("cpu%d rq->clock stuck at %d ns with %d runnable while its vCPU ran %.0f ms on the host", cpu, cb.Clock, cb.Nr, (cb.VCPURunS-ca.VCPURunS)*1000)
+			})
+		}
+	}
+	if !skipWorkCons && t.MonitorWorkConservation != nil && *t.MonitorWorkConservation {
+		runs(CheckMonitorWorkCons, func(k int) (bool, string) {
+			s := samples[in[k]]
+			var idle []int
+			waiting, busiest := 0, 0
+			for i, c := range s.CPUs {
+				if c.Nr == 0 {
+					idle = append(idle, i)
+				}
+				if c.Nr > 1 {
+					waiting += int(c.Nr) - 1
+					if c.Nr > s.CPUs[busiest].Nr {
+						busiest = i
+					}
+				}
+			}
+			for _, g := range s.GlobalDSQ {
+				waiting += int(g)
+			}
+			if len(idle) == 0 || waiting == 0 {
+				return false, ""
+			}
+			return true, fmt.Sprintf("cpu %s idle while %d tasks waited (cpu%d had %d runnable)", cpuList(idle), waiting, busiest, s.CPUs[busiest].Nr)
+		})
+	}
+	return out
+}
+
+// Monitor judges a run's monitor samples inside its scenario window. A run
+// without monitor data, or without a scenario, gets no monitor checks.
+func Monitor(r *record.Run, t record.Thresholds) []record.Check {
+	m := r.Monitor
+	if m == nil {
+		return nil
+	}
+	names := []string{CheckMonitorImbalance, CheckMonitorLocalDSQ, CheckMonitorStall, CheckMonitorWorkCons}
+	skipAll := func(why string) []record.Check {
+		var out []record.Check
+		for _, n := range names {
+			out = append(out, record.Check{Name: n, Status: record.StatusSkip, Detail: why})
+		}
+		return out
+	}
+	t0, t1, ok := ScenarioWindow(r)
+	switch {
+	case m.Error != "":
+		return skipAll("monitor: " + m.Error)
+	case !ok:
+		return skipAll("no scenario window")
+	}
+	skipWC := restricted(r)
+	vs := MonitorViolations(m.Timeline, t, t0, t1, skipWC)
+	n := 5
+	if t.MonitorSustainedSamples != nil {
+		n = *t.MonitorSustainedSamples
+	}
+	inWindow := 0
+	for _, s := range m.Timeline {
+		if s.T >= t0 && s.T <= t1 {
+			inWindow++
+		}
+	}
+	var out []record.Check
+	for _, name := range names {
+		c := record.Check{Name: name, Status: record.StatusPass, Limit: limitOf(name, t, n)}
+		switch {
+		case c.Limit == nil:
+			c.Status, c.Detail = record.StatusSkip, "off"
+		case name == CheckMonitorWorkCons && skipWC:
+			c.Status, c.Detail = record.StatusSkip, "a cgroup has a cpuset or a worker an affinity: a waiting task may not be allowed on an idle CPU"
+		case inWindow < n:
+			c.Status, c.Detail = record.StatusSkip, fmt.Sprintf("%d monitor samples in the scenario window, fewer than %d", inWindow, n)
+		}
+		if c.Status != record.StatusPass {
+			out = append(out, c)
+			continue
+		}
+		var worst *MonitorViolation
+		count := 0
+		for i := range vs {
+			if vs[i].Check != name {
+				continue
+			}
+			count++
+			if worst == nil || vs[i].End-vs[i].Start > worst.End-worst.Start {
+				worst = &vs[i]
+			}
+		}
+		c.Value = fmt.Sprintf("%d sustained violations in %d samples", count, inWindow)
+		if worst != nil {
+			c.Status = record.StatusFail
+			a, b := m.Timeline[worst.Start].T, m.Timeline[worst.End].T
+			c.Detail = fmt.Sprintf("%s for %d samples (%.1f s, t=%.1f–%.1f s host, %.1f s into the scenario)", worst.Detail, worst.End-worst.Start+1, b-a, a, b, a-t0)
+		}
+		if m.Stride > 1 {
+			c.Detail = strings.TrimSpace(c.Detail + fmt.Sprintf(" (timeline thinned: every %d-th sample)", m.Stride))
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func limitOf(name string, t record.Thresholds, n int) any {
+	switch name {
+	case CheckMonitorImbalance:
+		if t.MaxImbalanceRatio != nil {
+			return fmt.Sprintf("ratio ≤ %g (sustained %d)", *t.MaxImbalanceRatio, n)
+		}
+	case CheckMonitorLocalDSQ:
+		if t.MaxLocalDSQDepth != nil {
+			return fmt.Sprintf("≤ %d (sustained %d)", *t.MaxLocalDSQDepth, n)
+		}
+	case CheckMonitorStall:
+		if t.FailOnRqClockStall != nil && *t.FailOnRqClockStall {
+			return fmt.Sprintf("rq->clock advances (sustained %d)", n)
+		}
+	case CheckMonitorWorkCons:
+		if t.MonitorWorkConservation != nil && *t.MonitorWorkConservation {
+			return fmt.Sprintf("no CPU idle while tasks wait (sustained %d)", n)
+		}
+	}
+	return nil
+}
+
+// restricted reports whether any scenario cgroup had a cpuset or any
+// worker an affinity.
+func restricted(r *record.Run) bool {
+	if r.Scenario == nil {
+		return false
+	}
+	for _, cg := range r.Scenario.Cgroups {
+		if cg.Cpuset != "" || len(cg.CpusetHistory) > 0 {
+			return true
+		}
+		for _, w := range cg.Workers {
+			if w.Affinity != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func cpuList(cpus []int) string {
+	var parts []string
+	for i := 0; i < len(cpus); {
+		j := i
+		for j+1 < len(cpus) && cpus[j+1] == cpus[j]+1 {
+			j++
+		}
+		if j > i {
+			parts = append(parts, fmt.Sprintf("%d-%d", cpus[i], cpus[j]))
+		} else {
+			parts = append(parts, fmt.Sprint(cpus[i]))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ",")
+}
+
+// MonitorLast renders a failed run's last monitor samples as a short
+// per-CPU table (nr_running/local DSQ depth and the current task), or ""
+// when the record has none.
+func MonitorLast(r *record.Run) string {
+	if r.Monitor == nil || len(r.Monitor.Last) == 0 {
+		return ""
+	}
+	last := r.Monitor.Last
+	if len(last) > 10 {
+		last = last[len(last)-10:]
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "last monitor samples (host t, per CPU nr_running/local DSQ, current task):\n")
+	for _, s := range last {
+		fmt.Fprintf(&b, "  t=%6.1fs", s.T)
+		if s.SCXState != "" {
+			fmt.Fprintf(&b, " %-9s", s.SCXState)
+		}
+		for i, c := range s.CPUs {
+			dsq := "-"
+			if c.DSQ != nil {
+				dsq = fmt.Sprint(*c.DSQ)
+			}
+			comm := c.Comm
+			if c.PID == 0 {
+				comm = "idle"
+			}
+			if len(comm) > 8 {
+				comm = comm[:8]
+			}
+			fmt.Fprintf(&b, " | %d: %d/%s %-8s", i, c.Nr, dsq, comm)
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// windowPad is how many samples a violation window keeps on each side.
+const windowPad = 10
+
+// MonitorWindows finds the monitor violations of a run (its scenario
+// window, thresholds t) in samples, the full-rate series, and returns each
+// with the samples around it, for the run record: ktstr-verify may only
+// have a thinned timeline.
+func MonitorWindows(r *record.Run, samples []record.MonitorSample, t record.Thresholds) []record.MonitorWindow {
+	t0, t1, ok := ScenarioWindow(r)
+	if !ok {
+		return nil
+	}
+	var out []record.MonitorWindow
+	for _, v := range MonitorViolations(samples, t, t0, t1, restricted(r)) {
+		lo, hi := max(0, v.Start-windowPad), min(len(samples), v.End+windowPad+1)
+		out = append(out, record.MonitorWindow{Check: v.Check, AtT: samples[v.Start].T, Detail: v.Detail, Samples: samples[lo:hi]})
+		if len(out) == 20 {
+			break
+		}
+	}
+	return out
+}
