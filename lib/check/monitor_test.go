@@ -1,0 +1,135 @@
+package check
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ktstr-go/ktstr/lib/record"
+)
+
+// monitorRun is a run whose scenario spans host t = 10..20 s, with
+// monitor samples every 0.1 s from t = 5 built by cpus(i, t).
+func monitorRun(cpus func(i int, t float64) []record.MonitorCPUSample) *record.Run {
+	r := &record.Run{
+		Outcome:  record.OutcomeCompleted,
+		Job:      &record.Job{Scenario: []byte(`{}`)},
+		Scenario: &record.ScenarioResult{StartT: 7, WallS: 10},
+		Timings:  record.Timings{AgentClockS: 3},
+		Monitor:  &record.Monitor{HZ: 10, Stride: 1},
+	}
+	for i := 0; i < 200; i++ {
+		t := 5 + float64(i)/10
+		r.Monitor.Timeline = append(r.Monitor.Timeline, record.MonitorSample{T: t, CPUs: cpus(i, t)})
+	}
+	return r
+}
+
+func u32(v uint32) *uint32 { return &v }
+
+// healthy: 4 CPUs, two tasks each, clocks and vCPUs advancing.
+func healthy(i int, t float64) []record.MonitorCPUSample {
+	out := make([]record.MonitorCPUSample, 4)
+	for c := range out {
+		out[c] = record.MonitorCPUSample{Nr: 1, DSQ: u32(0), Clock: uint64(i) * 100e6, PID: int32(100 + c), Comm: "w", VCPURunS: float64(i) * 0.09}
+	}
+	return out
+}
+
+func monitorStatus(t *testing.T, r *record.Run) map[string]record.Check {
+	t.Helper()
+	out := map[string]record.Check{}
+	for _, c := range Monitor(r, Defaults()) {
+		out[c.Name] = c
+	}
+	if len(out) != 4 {
+		t.Fatalf("%d monitor checks: %+v", len(out), out)
+	}
+	return out
+}
+
+func TestMonitorChecksPassHealthy(t *testing.T) {
+	for name, c := range monitorStatus(t, monitorRun(healthy)) {
+		if c.Status != record.StatusPass {
+			t.Errorf("%s: %s %s", name, c.Status, c.Detail)
+		}
+	}
+}
+
+// TestMonitorChecksFail shows each check failing on its own violation,
+// sustained for 5 samples inside the window, and passing when it is too
+// short or outside the scenario.
+func TestMonitorChecksFail(t *testing.T) {
+	inside := func(t float64, from, n int) bool { return t >= float64(from)/10 && t < float64(from+n)/10 }
+	for _, tc := range []struct {
+		check  string
+		mutate func(c []record.MonitorCPUSample, i int)
+		detail string
+	}{
+		{CheckMonitorImbalance, func(c []record.MonitorCPUSample, i int) { c[0].Nr = 5 }, "ratio 5.0"},
+		{CheckMonitorLocalDSQ, func(c []record.MonitorCPUSample, i int) { c[2].DSQ = u32(51) }, "cpu2 local DSQ 51"},
+		{CheckMonitorStall, func(c []record.MonitorCPUSample, i int) { c[1].Clock = 42 }, "cpu1 rq->clock stuck"},
+		{CheckMonitorWorkCons, func(c []record.MonitorCPUSample, i int) { c[0].Nr, c[3].Nr = 2, 0 }, "cpu 3 idle while 1 tasks waited"},
+	} {
+		for _, span := range []struct {
+			from, n int
+			fail    bool
+		}{{120, 6, true}, {120, 4, false}, {50, 30, false}} {
+			r := monitorRun(func(i int, t float64) []record.MonitorCPUSample {
+				c := healthy(i, t)
+				if inside(t, span.from, span.n) {
+					tc.mutate(c, i)
+				}
+				return c
+			})
+			got := monitorStatus(t, r)
+			for name, c := range got {
+				want := record.StatusPass
+				if name == tc.check && span.fail {
+					want = record.StatusFail
+				}
+				if c.Status != want {
+					t.Errorf("%s at %d×%d: %s = %s (%s), want %s", tc.check, span.from, span.n, name, c.Status, c.Detail, want)
+				}
+			}
+			if c := got[tc.check]; span.fail && !strings.Contains(c.Detail, tc.detail) {
+				t.Errorf("%s detail %q lacks %q", tc.check, c.Detail, tc.detail)
+			}
+		}
+	}
+}
+
+func TestMonitorStallExemptions(t *testing.T) {
+	// Clock still, but the vCPU did not run on the host: exempt.
+	r := monitorRun(func(i int, t float64) []record.MonitorCPUSample {
+		c := healthy(i, t)
+		if t >= 12 && t < 14 {
+			c[1].Clock, c[1].VCPURunS = 42, 1.0
+		}
+		return c
+	})
+	if c := monitorStatus(t, r)[CheckMonitorStall]; c.Status != record.StatusPass {
+		t.Errorf("vCPU descheduled on the host: %s %s", c.Status, c.Detail)
+	}
+	// Work conservation is off with cpusets.
+	r = monitorRun(func(i int, t float64) []record.MonitorCPUSample {
+		c := healthy(i, t)
+		c[0].Nr, c[3].Nr = 5, 0
+		return c
+	})
+	r.Scenario.Cgroups = []record.CgroupResult{{Name: "a", Cpuset: "0"}}
+	if c := monitorStatus(t, r)[CheckMonitorWorkCons]; c.Status != record.StatusSkip {
+		t.Errorf("with a cpuset: %s", c.Status)
+	}
+	if w := MonitorWindows(r, r.Monitor.Timeline, Defaults()); len(w) != 1 || w[0].Check != CheckMonitorImbalance || len(w[0].Samples) != 101+20 {
+		t.Errorf("windows %d", len(w))
+	}
+}
+
+func TestMonitorLastTable(t *testing.T) {
+	r := monitorRun(healthy)
+	r.Monitor.Last = r.Monitor.Timeline[len(r.Monitor.Timeline)-3:]
+	out := MonitorLast(r)
+	if strings.Count(out, "\n") != 4 || !strings.Contains(out, "| 3: 1/0 w") {
+		t.Errorf("table:\n%s", out)
+	}
+}
