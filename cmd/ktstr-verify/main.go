@@ -101,6 +101,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	}
 	if !o.Quiet {
 		writeSchedulerLogs(stderr, runs, o.Raw)
+		writeMonitorTails(stderr, runs)
 		writePrograms(stderr, runs)
 		writeTable(stderr, verdicts)
 	}
