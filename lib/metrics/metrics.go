@@ -14,6 +14,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/record"
@@ -420,8 +421,12 @@ func Format(x float64, unit string) string {
 	if math.Abs(x) >= 1e4 && x == math.Trunc(x) {
 		s = fmt.Sprintf("%.0f", x)
 	}
-	if unit == "" {
+	switch {
+	case unit == "":
 		return s
+	case utf8.RuneCountInString(unit) > 2:
+		// A word (insns, units/s) reads better apart.
+		return s + " " + unit
 	}
 	return s + unit
 }

@@ -1,0 +1,466 @@
+//go:generate go run ../../internal/cli/gendoc
+
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/ktstr-go/ktstr/internal/cli"
+	"github.com/ktstr-go/ktstr/internal/fileutil"
+	"github.com/ktstr-go/ktstr/lib/compare"
+	"github.com/ktstr-go/ktstr/lib/query"
+	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/store"
+)
+
+const name = "ktstr-stats"
+
+// help is the tool's text: --help's description and, via go generate, the
+// package documentation (doc.go).
+//
+//go:embed help.txt
+var help string
+
+type formatFlag struct {
+	Format string `default:"json" enum:"json,text" help:"json: NDJSON records; text: a table."`
+}
+
+type options struct {
+	Store string `help:"Store directory (default: $XDG_DATA_HOME/ktstr/runs)." type:"path" env:"KTSTR_STORE"`
+	Quiet bool   `short:"q" help:"No table or summary on stderr."`
+
+	StoreCmd struct {
+		Label         []string `help:"Label kept with every run of this session (repeatable)." sep:"none"`
+		ProjectCommit string   `name:"project-commit" help:"Project commit to record (default: git HEAD of the working directory, -dirty when changed)."`
+	} `cmd:"" name:"store" help:"Pass every record through; keep run and verdict records in the store."`
+	List struct {
+		Filter []string `arg:"" optional:"" help:"KEY=VALUE filters."`
+		From   string   `help:"Read runs from this NDJSON file (- for stdin) or store directory instead of the store." type:"path"`
+		formatFlag
+	} `cmd:"" help:"Stored run and verdict records that match the filters."`
+	Metrics struct {
+		Format string `default:"text" enum:"text,json,markdown" help:"text: a table; json: one JSON array; markdown: the README's table."`
+	} `cmd:"" help:"The metric registry."`
+	Summary struct {
+		Filter []string `arg:"" optional:"" help:"KEY=VALUE filters."`
+		From   string   `help:"Read runs from this NDJSON file (- for stdin) or store directory instead of the store." type:"path"`
+		formatFlag
+	} `cmd:"" help:"Per group and metric: n, mean, median, p95, CV and 2σ outliers."`
+	Compare struct {
+		A      []string `name:"a" help:"Side A filter KEY=VALUE (repeatable)." sep:"none"`
+		B      []string `name:"b" help:"Side B filter KEY=VALUE (repeatable)." sep:"none"`
+		AFrom  string   `name:"a-from" help:"Read side A from this NDJSON file or store directory (default: the store)." type:"path"`
+		BFrom  string   `name:"b-from" help:"Read side B from this NDJSON file or store directory (default: the store)." type:"path"`
+		PairOn []string `name:"pair-on" help:"Dimensions to pair runs on (default: scenario,topology,scheduler,profile,kernel less the slicing ones)."`
+		Policy string   `help:"JSON policy file: gates per metric, alpha, min_runs." type:"existingfile"`
+		// Threshold sets every metric's relative gate, as ktstr's --threshold.
+		Threshold float64 `help:"Relative gate for every metric, in percent (a policy's per-metric values still win)."`
+		All       bool    `help:"List unchanged metrics in the table too."`
+	} `cmd:"" help:"Compare side A with side B: delta records, a table on stderr, exit 1 iff a regression."`
+	Report struct {
+		Output string   `short:"o" required:"" help:"HTML file to write." type:"path"`
+		Filter []string `arg:"" optional:"" help:"KEY=VALUE filters for the heat-map and the run charts."`
+		From   string   `help:"Read runs from this NDJSON file (- for stdin) or store directory instead of the store." type:"path"`
+		A      []string `name:"a" help:"Side A filter of the A/B chart." sep:"none"`
+		B      []string `name:"b" help:"Side B filter of the A/B chart." sep:"none"`
+		PairOn []string `name:"pair-on" help:"Dimensions to pair A and B on (see compare)."`
+		Run    string   `help:"Run id for the wake-latency and host-wait charts (default: the latest run with a scenario)."`
+	} `cmd:"" help:"Write one self-contained HTML report with SVG charts."`
+	Prune struct {
+		Before string `required:"" help:"Remove segments stored before this time (RFC 3339, a date, or a duration back from now)."`
+	} `cmd:"" help:"Remove old segments from the store (the only way anything leaves it)."`
+}
+
+func main() { cli.Main(run) }
+
+func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string) int {
+	var o options
+	kctx, code, done := cli.Parse(name, help, &o, args, stdout, stderr)
+	if done {
+		return code
+	}
+	t := &tool{o: &o, stdin: stdin, stdout: stdout, stderr: stderr}
+	var err error
+	switch cmd := kctx.Command(); {
+	case cmd == "store":
+		code, err = t.store(ctx)
+	case strings.HasPrefix(cmd, "list"):
+		code, err = t.list()
+	case cmd == "metrics":
+		err = writeMetrics(stdout, o.Metrics.Format)
+	case strings.HasPrefix(cmd, "summary"):
+		code, err = t.summary()
+	case cmd == "compare":
+		code, err = t.compare()
+	case strings.HasPrefix(cmd, "report"):
+		code, err = t.report()
+	case cmd == "prune":
+		err = t.prune()
+	default:
+		err = cli.Usagef("unknown command %q", cmd)
+	}
+	if err != nil {
+		return cli.Report(stderr, name, err)
+	}
+	if ctx.Err() != nil {
+		return cli.ExitInterrupted
+	}
+	return code
+}
+
+type tool struct {
+	o              *options
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+func (t *tool) openStore() (*store.Store, error) {
+	dir := t.o.Store
+	if dir == "" {
+		d, err := store.DefaultDir()
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	return store.Open(dir)
+}
+
+// rows reads the runs of from ("" the store, "-" stdin, else a file or a
+// store directory).
+func (t *tool) rows(from string) ([]*query.Row, []*record.Error, error) {
+	switch from {
+	case "":
+		s, err := t.openStore()
+		if err != nil {
+			return nil, nil, err
+		}
+		return query.FromStore(s)
+	case "-":
+		return query.FromReader(t.stdin, "stdin")
+	}
+	rows, errs, err := query.FromPath(from)
+	if err != nil {
+		return nil, nil, &cli.UsageError{Err: err}
+	}
+	return rows, errs, nil
+}
+
+// problems writes error records for what could not be read; reading
+// problems are failures (a store that silently lost runs would hide them).
+func (t *tool) problems(out *record.Writer, errs []*record.Error) int {
+	for _, e := range errs {
+		out.Write(e)
+		if !t.o.Quiet {
+			fmt.Fprintf(t.stderr, "%s: %s\n", name, e.Message)
+		}
+	}
+	if len(errs) > 0 {
+		return cli.ExitFail
+	}
+	return cli.ExitOK
+}
+
+func filter(terms []string) (query.Filter, error) {
+	f, err := query.ParseFilter(terms)
+	if err != nil {
+		return nil, &cli.UsageError{Err: err}
+	}
+	return f, nil
+}
+
+// storedRun and storedVerdict overlay the Stored field on a record kept in
+// the store, leaving every other field as it came.
+type storedRun struct {
+	Stored *record.Stored `json:"stored"`
+}
+
+func (storedRun) Kind() record.Kind { return record.KindRun }
+
+type storedVerdict struct {
+	Stored *record.Stored `json:"stored"`
+}
+
+func (storedVerdict) Kind() record.Kind { return record.KindVerdict }
+
+// store passes stdin to stdout unchanged and keeps the run and verdict
+// records in one new segment.
+func (t *tool) store(ctx context.Context) (int, error) {
+	s, err := t.openStore()
+	if err != nil {
+		return 0, err
+	}
+	commit := t.o.StoreCmd.ProjectCommit
+	if commit == "" {
+		commit = projectCommit(ctx)
+	}
+	var w *store.Writer
+	defer func() {
+		if w != nil {
+			w.Abort()
+		}
+	}()
+	out := record.NewWriter(t.stdout)
+	rd := record.NewReader(t.stdin, name)
+	hashes := map[string]string{}
+	byRun := map[string]*record.Stored{}
+	runs, verdicts, bad := 0, 0, 0
+	for ctx.Err() == nil {
+		line, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read stdin: %w", err)
+		}
+		// Downstream first: the store must never hold a pipeline up.
+		if err := out.WriteRaw(line.Raw); err != nil {
+			return 0, err
+		}
+		if line.Err != nil {
+			bad++
+			continue
+		}
+		if line.Kind != record.KindRun && line.Kind != record.KindVerdict {
+			continue
+		}
+		if w == nil {
+			if w, err = s.Create(t.o.StoreCmd.Label); err != nil {
+				return 0, err
+			}
+		}
+		st := &record.Stored{Segment: w.ID(), StoredAt: w.StoredAt().Format(time.RFC3339Nano), Labels: t.o.StoreCmd.Label, ProjectCommit: commit}
+		var kept []byte
+		if line.Kind == record.KindRun {
+			var r record.Run
+			if err := line.Decode(&r); err != nil {
+				out.Write(&record.Error{Source: name, Line: line.Num, Message: "not stored: " + err.Error()})
+				bad++
+				continue
+			}
+			st.KernelHash, st.SchedulerHash = kernelHash(r.Job), schedulerHash(r.Job, hashes)
+			byRun[r.ID] = st
+			kept, err = record.Overlay(line.Raw, storedRun{st})
+			runs++
+		} else {
+			var v record.Verdict
+			if err := line.Decode(&v); err != nil {
+				out.Write(&record.Error{Source: name, Line: line.Num, Message: "not stored: " + err.Error()})
+				bad++
+				continue
+			}
+			if r, ok := byRun[v.RunID]; ok {
+				st = r
+			}
+			kept, err = record.Overlay(line.Raw, storedVerdict{st})
+			verdicts++
+		}
+		if err != nil {
+			return 0, err
+		}
+		if err := w.Append(kept); err != nil {
+			return 0, err
+		}
+	}
+	if w == nil {
+		if !t.o.Quiet {
+			fmt.Fprintf(t.stderr, "%s: no run or verdict records; nothing stored in %s\n", name, s.Dir)
+		}
+	} else {
+		// Close even when interrupted: what arrived is kept.
+		e, err := w.Close()
+		w = nil
+		if err != nil {
+			return 0, err
+		}
+		if !t.o.Quiet {
+			fmt.Fprintf(t.stderr, "%s: stored %d runs and %d verdicts in %s segment %s\n", name, runs, verdicts, s.Dir, e.ID)
+		}
+	}
+	if bad > 0 {
+		return cli.ExitUsage, nil
+	}
+	return cli.ExitOK, nil
+}
+
+// kernelHash identifies a kernel's source: a clean tree's git head, a
+// tarball's sha256, else the cache key.
+func kernelHash(j *record.Job) string {
+	if j == nil || j.Kernel == nil {
+		return ""
+	}
+	k := j.Kernel
+	switch {
+	case k.Source.GitHead != "":
+		if k.Source.Dirty {
+			return k.Source.GitHead + "-dirty"
+		}
+		return k.Source.GitHead
+	case k.Source.SHA256 != "":
+		return k.Source.SHA256
+	}
+	return k.Key
+}
+
+// schedulerHash is the sha256 of the scheduler binary, when the host still
+// has it.
+func schedulerHash(j *record.Job, cache map[string]string) string {
+	if j == nil || j.Scheduler == nil || j.Scheduler.Binary == "" {
+		return ""
+	}
+	b := j.Scheduler.Binary
+	if h, ok := cache[b]; ok {
+		return h
+	}
+	h, err := fileutil.SHA256(b)
+	if err != nil {
+		h = ""
+	}
+	cache[b] = h
+	return h
+}
+
+// projectCommit is git HEAD of the working directory (12 hex digits),
+// "-dirty" when the tree has changes, "" outside a repository.
+func projectCommit(ctx context.Context) string {
+	head, err := exec.CommandContext(ctx, "git", "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	c := strings.TrimSpace(string(head))
+	if st, err := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {
+		c += "-dirty"
+	}
+	return c
+}
+
+func (t *tool) prune() error {
+	before, err := parseTime(t.o.Prune.Before)
+	if err != nil {
+		return &cli.UsageError{Err: err}
+	}
+	s, err := t.openStore()
+	if err != nil {
+		return err
+	}
+	removed, err := s.Prune(before)
+	if err != nil {
+		return err
+	}
+	for _, e := range removed {
+		fmt.Fprintf(t.stderr, "%s: removed segment %s (%d records, stored %s)\n", name, e.ID, e.Records, e.StoredAt.Format(time.RFC3339))
+	}
+	fmt.Fprintf(t.stderr, "%s: pruned %d segments from %s\n", name, len(removed), s.Dir)
+	return nil
+}
+
+func parseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return time.Now().Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("--before %q: want an RFC 3339 time, a date (2006-01-02) or a duration (720h)", s)
+}
+
+// compare gates side B against side A.
+func (t *tool) compare() (int, error) {
+	c := &t.o.Compare
+	if len(c.A) == 0 && len(c.B) == 0 && c.AFrom == "" && c.BFrom == "" {
+		return 0, cli.Usagef("compare needs two sides: --a/--b filters or --a-from/--b-from sources")
+	}
+	fa, err := filter(c.A)
+	if err != nil {
+		return 0, err
+	}
+	fb, err := filter(c.B)
+	if err != nil {
+		return 0, err
+	}
+	var policy *compare.Policy
+	if c.Policy != "" {
+		if policy, err = compare.LoadPolicy(c.Policy); err != nil {
+			return 0, &cli.UsageError{Err: err}
+		}
+	}
+	if c.Threshold > 0 {
+		if policy == nil {
+			policy = &compare.Policy{}
+		}
+		if policy.DefaultPercent == nil {
+			policy.DefaultPercent = &c.Threshold
+		}
+	}
+	out := record.NewWriter(t.stdout)
+	rowsA, errsA, err := t.rows(c.AFrom)
+	if err != nil {
+		return 0, err
+	}
+	var rowsB []*query.Row
+	var errsB []*record.Error
+	if c.BFrom == c.AFrom {
+		rowsB = rowsA
+	} else if rowsB, errsB, err = t.rows(c.BFrom); err != nil {
+		return 0, err
+	}
+	problems := t.problems(out, append(errsA, errsB...))
+	a, b := query.Select(rowsA, fa), query.Select(rowsB, fb)
+	if len(a) == 0 || len(b) == 0 {
+		return 0, cli.Usagef("side A (%s) has %d runs and side B (%s) %d: nothing to compare", fa, len(a), fb, len(b))
+	}
+	slicing := compare.SlicingDims(fa, fb)
+	if len(slicing) == 0 && c.AFrom == c.BFrom {
+		return 0, cli.Usagef("the A and B filters are the same (%s): nothing tells the sides apart", fa)
+	}
+	pairOn := c.PairOn
+	if len(pairOn) == 0 {
+		pairOn = compare.PairOn(slicing)
+	}
+	for _, d := range pairOn {
+		if !known(d) {
+			return 0, cli.Usagef("--pair-on %s: unknown dimension (use %s)", d, strings.Join(compare.DefaultPairOn, ", "))
+		}
+	}
+	if len(slicing) > 1 && !t.o.Quiet {
+		fmt.Fprintf(t.stderr, "%s: warning: the sides differ on %d dimensions (%s); a change cannot be put down to one of them\n", name, len(slicing), strings.Join(slicing, ", "))
+	}
+	res := compare.Compare(a, b, compare.Options{Policy: policy, Slicing: slicing, PairOn: pairOn})
+	for _, d := range res.Deltas {
+		if err := out.Write(d); err != nil {
+			return 0, err
+		}
+	}
+	if !t.o.Quiet {
+		compare.WriteTable(t.stderr, res, c.All)
+	}
+	if res.RunsA == 0 {
+		return 0, cli.Usagef("no run of A pairs with a run of B on %s (see --pair-on)", strings.Join(pairOn, ", "))
+	}
+	if len(res.Regressions()) > 0 {
+		return cli.ExitFail, nil
+	}
+	if problems != cli.ExitOK {
+		return cli.ExitUsage, nil
+	}
+	return cli.ExitOK, nil
+}
+
+func known(dim string) bool {
+	for _, d := range query.Dims {
+		if d == dim && d != "since" {
+			return true
+		}
+	}
+	return false
+}
