@@ -39,7 +39,7 @@ func TestLookup(t *testing.T) {
 
 func TestExtract(t *testing.T) {
 	r := &record.Run{ID: "r", Outcome: record.OutcomeCompleted, Timings: record.Timings{WallS: 10, AgentStartS: 2},
-		VCPUs: []record.VCPUUsage{{CPU: 0, RunDelayS: 1}, {CPU: 1, RunDelayS: 3}},
+		VCPUs:     []record.VCPUUsage{{CPU: 0, RunDelayS: 1}, {CPU: 1, RunDelayS: 3}},
 		Scheduler: &record.SchedulerRun{Programs: []record.BPFProgram{{Name: "enqueue", VerifiedInsns: 1234}}},
 		Exec:      &record.ExecResult{Stdout: "hello\n{\"metric\":\"lat\",\"value\":12.5,\"unit\":\"us\",\"polarity\":\"lower\"}\n{\"metric\":\"a b\",\"value\":1}\n"},
 		Scenario: &record.ScenarioResult{Name: "s", WallS: 2, Cgroups: []record.CgroupResult{
