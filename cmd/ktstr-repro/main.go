@@ -1,0 +1,148 @@
+//go:generate go run ../../internal/cli/gendoc
+
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/ktstr-go/ktstr/internal/cli"
+	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/repro"
+)
+
+const name = "ktstr-repro"
+
+// help is the tool's text: --help's description and, via go generate, the
+// package documentation (doc.go).
+//
+//go:embed help.txt
+var help string
+
+type options struct {
+	OnlyFailures bool `name:"only-failures" help:"Write only repro jobs, skips and repro records: drop passing runs, verdicts and other records instead of passing them on."`
+	PerCPU       int  `name:"per-cpu" default:"64" help:"Events each CPU keeps before the trigger."`
+	Quiet        bool `short:"q" help:"No summary on stderr."`
+}
+
+func main() { cli.Main(run) }
+
+// input is one run of the input with its verdict, if one came.
+type input struct {
+	line int
+	run  *record.Run
+	raw  []byte
+}
+
+func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string) int {
+	var o options
+	if _, code, done := cli.Parse(name, help, &o, args, stdout, stderr); done {
+		return code
+	}
+	if o.PerCPU < 1 || o.PerCPU > 4096 {
+		return cli.Report(stderr, name, cli.Usagef("--per-cpu must be 1..4096, not %d", o.PerCPU))
+	}
+	out := record.NewWriter(stdout)
+	rd := record.NewReader(stdin, name)
+	// Verdicts may come after their runs (cat runs verdicts): read all
+	// first, then decide.
+	var runs []input
+	verdicts := map[string]*record.Verdict{}
+	bad := false
+	for ctx.Err() == nil {
+		line, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return cli.Report(stderr, name, fmt.Errorf("read stdin: %w", err))
+		}
+		switch line.Kind {
+		case record.KindRun:
+			var r record.Run
+			if err := line.Decode(&r); err != nil {
+				bad = true
+				out.Write(&record.Error{Source: name, Line: line.Num, Message: err.Error()})
+				continue
+			}
+			runs = append(runs, input{line.Num, &r, line.Raw})
+		case record.KindVerdict:
+			var v record.Verdict
+			if err := line.Decode(&v); err == nil && v.RunID != "" {
+				verdicts[v.RunID] = &v
+			}
+			if !o.OnlyFailures {
+				out.WriteRaw(line.Raw)
+			}
+		default:
+			if line.Err != nil {
+				bad = true
+			}
+			if !o.OnlyFailures || line.Err != nil {
+				out.WriteRaw(line.Raw)
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return cli.ExitInterrupted
+	}
+	var jobs, skips, reports, reproduced int
+	for _, in := range runs {
+		r, v := in.run, verdicts[in.run.ID]
+		if r.Job != nil && r.Job.ReproOf != nil {
+			rep := repro.Report(r, v)
+			reports++
+			if rep.Reproduced {
+				reproduced++
+			}
+			if err := out.Write(rep); err != nil {
+				return cli.Report(stderr, name, err)
+			}
+			if !o.OnlyFailures {
+				out.WriteRaw(in.raw)
+			}
+			if !o.Quiet {
+				fmt.Fprintf(stderr, "%s: %s: %s\n", name, rep.Subject, rep.Detail)
+			}
+			continue
+		}
+		j, err := repro.Derive(r, v)
+		var skip *repro.SkipError
+		switch {
+		case errors.As(err, &skip):
+			skips++
+			subject := r.ID
+			if r.Job != nil {
+				subject = r.Job.ID
+			}
+			out.Write(&record.Skip{Source: name, Subject: subject, Reason: skip.Reason, Detail: "no repro of run " + r.ID + ": " + skip.Detail})
+		case err != nil:
+			return cli.Report(stderr, name, err)
+		case j == nil:
+			if !o.OnlyFailures {
+				out.WriteRaw(in.raw)
+			}
+		default:
+			jobs++
+			j.Probes.PerCPU = o.PerCPU
+			if err := out.Write(j); err != nil {
+				return cli.Report(stderr, name, err)
+			}
+			if !o.Quiet {
+				fmt.Fprintf(stderr, "%s: %s: rerun for %s with %d kernel probes %v and BPF programs %v\n",
+					name, j.ID, j.ReproOf.Class, len(j.Probes.Functions), j.Probes.Functions, j.Probes.BPF)
+			}
+		}
+	}
+	if !o.Quiet {
+		fmt.Fprintf(stderr, "%s: %d runs: %d repro jobs, %d skipped; %d reruns reported, %d reproduced\n",
+			name, len(runs), jobs, skips, reports, reproduced)
+	}
+	if bad {
+		return cli.ExitUsage
+	}
+	return cli.ExitOK
+}

@@ -1,0 +1,53 @@
+package repro
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// FuzzFrames: whatever the text, every function Frames returns is named in
+// a reliable frame of it (as itself or as a BPF program's symbol), at a
+// non-zero offset, once; lines that are not frames change nothing; and
+// CallTrace only returns frames Frames would.
+func FuzzFrames(f *testing.F) {
+	f.Add(dump)
+	f.Add(strings.Join(panicConsole, "\n"))
+	f.Add("  ? foo+0x1/0x2\n [<ffffffff81000000>] bar+0x10/0x20 [mod]\nbpf_prog_0123456789abcdef_x_enqueue+0x1/0x2\n")
+	f.Add("a+0x0/0x1\nb+0x1/0x1\nb+0x2/0x3")
+	f.Fuzz(func(t *testing.T, text string) {
+		got := Frames(text)
+		seen := map[string]bool{}
+		for _, fn := range got {
+			if seen[fn] {
+				t.Fatalf("%q returned twice: %v", fn, got)
+			}
+			seen[fn] = true
+			q := regexp.QuoteMeta(fn)
+			re := regexp.MustCompile(`(?m)^\s*(\[<?[0-9a-fA-F]+>?\]\s*)?(bpf_prog_[0-9a-f]{16}_)?` + q + `\+0x[0-9a-fA-F]*[1-9a-fA-F][0-9a-fA-F]*/0x`)
+			if !re.MatchString(text) {
+				t.Fatalf("%q is not a reliable frame of the text", fn)
+			}
+		}
+		noise := text + "\nnot a frame at all\n  ? x+0x1/0x1\n"
+		if g2 := Frames(noise); !slices.Equal(g2[:min(len(got), len(g2))], got) {
+			t.Fatalf("appending non-frames changed the result: %v → %v", got, g2)
+		}
+		stripped := strings.Split(text, "\n")
+		for i, l := range stripped {
+			stripped[i] = consoleStrip(l)
+		}
+		inStripped := Frames(strings.Join(stripped, "\n"))
+		for _, fn := range CallTrace(strings.Split("Call Trace:\n"+text, "\n")) {
+			if !slices.Contains(inStripped, fn) {
+				t.Fatalf("CallTrace returned %q, not a frame of the text", fn)
+			}
+		}
+		for _, p := range BPFFrames(text) {
+			if !seen[p] {
+				t.Fatalf("BPF frame %q not among the frames %v", p, got)
+			}
+		}
+	})
+}
