@@ -237,21 +237,49 @@ func usedCPUs(ws []record.WorkerReport, allowed bool) []int {
 	return slices.Compact(out)
 }
 
-// noiseDiff judges a spread-like violation (value > limit, in points): the
-// guest charges a task for the time its vCPU was descheduled, so workers
-// on vCPUs the host treated differently can differ by at most the
-// difference in host wait between those vCPUs. Only that difference is
-// subtracted.
-func (c *scenarioChecker) noiseDiff(ch *record.Check, value, limit float64, cpus []int, t0, t1 float64) {
-	lo, hi, loCPU, hiCPU, ok := c.host.shares(cpus, t0, t1)
-	if !ok {
+// party is one side of a fairness comparison: a worker, or a cgroup.
+type party struct {
+	name string
+	ws   []record.WorkerReport
+}
+
+// noiseDiff judges a spread-like violation (value > limit, in points)
+// between parties (workers, or cgroups: each a set of workers). A party's
+// exposure to host noise is the mean host wait, over the window, of the
+// vCPUs its workers ran on; parties that shared vCPUs were exposed alike.
+// Only the difference between the most and the least exposed party is
+// subtracted: host wait that hit everyone alike skews no one's share.
+func (c *scenarioChecker) noiseDiff(ch *record.Check, value, limit float64, parties []party, t0, t1 float64) {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	var loName, hiName string
+	for _, p := range parties {
+		var sum float64
+		n := 0
+		for _, cpu := range usedCPUs(p.ws, false) {
+			if s, ok := c.host.waitShare(cpu, t0, t1); ok {
+				sum += s
+				n++
+			}
+		}
+		if n == 0 {
+			continue // never ran: no exposure to judge
+		}
+		e := sum / float64(n)
+		if e < lo {
+			lo, loName = e, p.name
+		}
+		if e > hi {
+			hi, hiName = e, p.name
+		}
+	}
+	if math.IsInf(lo, 1) {
 		ch.Detail += "; no host samples for the window, so no noise was subtracted"
 		return
 	}
 	allowance := (hi - lo) * 100
 	remainder := value - allowance
-	ch.Detail += fmt.Sprintf("; host wait %.0f%% (vCPU %d) to %.0f%% (vCPU %d) over the window: the difference explains %.0f points, remainder %.0f",
-		lo*100, loCPU, hi*100, hiCPU, allowance, remainder)
+	ch.Detail += fmt.Sprintf("; host wait on the vCPUs each ran on: %.0f%% (%s) to %.0f%% (%s), a difference that explains %.0f points, remainder %.0f",
+		lo*100, loName, hi*100, hiName, allowance, remainder)
 	if remainder <= limit {
 		ch.Status = record.StatusInconclusive
 		ch.Detail += fmt.Sprintf(" ≤ limit %.0f: inconclusive", limit)
@@ -304,7 +332,11 @@ func (c *scenarioChecker) spread(groups [][]record.WorkerReport, nCPUs int) (rec
 	ch.Detail = fmt.Sprintf("unfair cgroup: not-running share spread %.0f points (%.0f–%.0f%%; off-CPU alone %.0f–%.0f%%, the rest on-CPU stalls) among %d workers on %d cpus",
 		worstSpread, lo, hi, rawLo, rawHi, len(worst), nCPUs)
 	t0, t1 := c.window(worst)
-	c.noiseDiff(&ch, worstSpread, limit, usedCPUs(worst, false), t0, t1)
+	var parties []party
+	for _, w := range worst {
+		parties = append(parties, party{fmt.Sprintf("pid %d", w.PID), []record.WorkerReport{w}})
+	}
+	c.noiseDiff(&ch, worstSpread, limit, parties, t0, t1)
 	return ch, true
 }
 
@@ -528,7 +560,11 @@ func (c *scenarioChecker) fairness(g []cgroupShare, limit float64) {
 		ch.Status = record.StatusFail
 		ch.Detail += fmt.Sprintf(" (%.0f%% less) with equal weight and demand (%d workers each)", value, len(lo.ws))
 		t0, t1 := c.window(all)
-		c.noiseDiff(&ch, value, limit, usedCPUs(all, false), t0, t1)
+		var parties []party
+		for _, s := range g {
+			parties = append(parties, party{s.name, s.ws})
+		}
+		c.noiseDiff(&ch, value, limit, parties, t0, t1)
 	}
 	c.add(ch)
 }
