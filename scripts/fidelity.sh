@@ -33,7 +33,7 @@ run() { # label, then ktstr-boot arguments
 	label=$1
 	shift
 	# shellcheck disable=SC2086
-	ktstr-boot $kernel "$@" 2>>"$out/boot.log" | ktstr-verify --allow-inconclusive 2>/dev/null |
+	ktstr-boot $kernel "$@" 2>>"$out/boot.log" | tee -a "$out/runs.ndjson" | ktstr-verify --allow-inconclusive 2>/dev/null |
 		jq -c --arg case "$label" 'select(.kind == "verdict") | {case: $case, status,
 			fired: [.checks[] | select(.status != "pass" and .status != "skip") | (.name | sub("\\[.*"; "")) + ":" + .status]}' >>"$out/verdicts.ndjson" || true
 }
@@ -63,4 +63,4 @@ jq -rs 'group_by(.case)[] | [.[0].case,
 	while IFS="$(printf '\t')" read -r c p f in e fired; do
 		printf '%-26s %5s %5s %5s %5s  %s\n' "$c" "$p" "$f" "$in" "$e" "$fired"
 	done
-echo "records: $out/verdicts.ndjson" >&2
+echo "records: $out/runs.ndjson (runs), $out/verdicts.ndjson (verdict summaries)" >&2
