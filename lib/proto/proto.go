@@ -37,9 +37,13 @@ const (
 	MsgScenario  = "scenario"
 	MsgScheduler = "scheduler"
 	MsgBPFObject = "bpf_object"
-	MsgLog       = "log"
-	MsgError     = "error"
-	MsgDone      = "done"
+	// MsgProbe is what the job's probes attached and recorded (sent when
+	// they are attached, and again with the events when the trigger fires
+	// or the run ends: the last one wins).
+	MsgProbe = "probe"
+	MsgLog   = "log"
+	MsgError = "error"
+	MsgDone  = "done"
 )
 
 // Message is one line on the result channel.
@@ -53,6 +57,7 @@ type Message struct {
 	Scenario  *record.ScenarioResult `json:"scenario,omitempty"`
 	Scheduler *record.SchedulerRun   `json:"scheduler,omitempty"`
 	BPFObject *record.BPFObject      `json:"bpf_object,omitempty"`
+	Probe     *record.ProbeResult    `json:"probe,omitempty"`
 	// Text is the message of a log or error.
 	Text string `json:"text,omitempty"`
 }

@@ -46,8 +46,11 @@ func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string
 	}
 	run := &record.Run{ID: runID, Job: j, Host: record.RunHost{Accel: accel.Accel, HostCPUs: r.hostCPUs, QEMUVersion: r.qemuVersion, MemoryMB: j.MemoryMB}}
 	if accel.Accel == vm.AccelTCG {
-		run.Host.TCGThreads, run.Host.TCGThreadsReason = vm.TCGThreads(j.Kernel, false)
-		if force := r.cfg.TCGThreads; force != "" && force != "auto" && force != run.Host.TCGThreads {
+		// Probes patch kernel text: single-threaded TCG, whatever was
+		// asked (multi-threaded TCG crashes such guests).
+		probes := j.Probes != nil
+		run.Host.TCGThreads, run.Host.TCGThreadsReason = vm.TCGThreads(j.Kernel, probes)
+		if force := r.cfg.TCGThreads; force != "" && force != "auto" && force != run.Host.TCGThreads && !probes {
 			run.Host.TCGThreads, run.Host.TCGThreadsReason = force, "forced by --tcg-threads (auto would choose "+run.Host.TCGThreads+": "+run.Host.TCGThreadsReason+")"
 		}
 	}
@@ -168,6 +171,8 @@ func fillRun(r *record.Run, res *vm.Result) {
 			r.Scenario = m.Scenario
 		case proto.MsgScheduler:
 			r.Scheduler = m.Scheduler
+		case proto.MsgProbe:
+			r.Probe = m.Probe
 		case proto.MsgBPFObject:
 			r.BPFObjects = append(r.BPFObjects, *m.BPFObject)
 		case proto.MsgError:
