@@ -206,7 +206,8 @@ func PairOn(slicing []string) []string {
 	return out
 }
 
-func key(r *query.Row, dims []string) string {
+// Key is the pairing key of a row: its values of dims joined with "/".
+func Key(r *query.Row, dims []string) string {
 	var parts []string
 	for _, d := range dims {
 		parts = append(parts, r.Value(d))
@@ -229,7 +230,7 @@ func Compare(a, b []*query.Row, o Options) *Result {
 	group := func(rows []*query.Row) map[string][]*query.Row {
 		g := map[string][]*query.Row{}
 		for _, r := range rows {
-			k := key(r, o.PairOn)
+			k := Key(r, o.PairOn)
 			g[k] = append(g[k], r)
 		}
 		return g

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/metrics"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/store"
@@ -29,7 +30,8 @@ type Row struct {
 	// The dimensions runs are grouped and paired on.
 	Scenario, Topology, Scheduler, Profile, Kernel string
 	KernelHash, SchedulerHash, Commit              string
-	// Outcome is the run's; Status the verdict's ("" without a verdict).
+	// Outcome is the run's; Status the verdict's, or for a run stored
+	// without one, ktstr-verify's judgement with the default and job limits.
 	Outcome string
 	Status  string
 	Run     *record.Run
@@ -223,7 +225,14 @@ func (r *Row) fill() {
 	if r.Kernel == "unknown" && run.Guest != nil && run.Guest.KernelRelease != "" {
 		r.Kernel = run.Guest.KernelRelease
 	}
-	r.Metrics = metrics.Extract(run, r.Verdict)
+	v := r.Verdict
+	if v == nil {
+		// A run stored before ktstr-verify: judge it as ktstr-verify
+		// would with the default and job limits.
+		v = check.Judge(run, nil)
+		r.Status = string(v.Status)
+	}
+	r.Metrics = metrics.Extract(run, v)
 }
 
 // FromStore reads every row of a store; unreadable manifest lines and

@@ -56,7 +56,9 @@ func TestRowsJoinAndFilter(t *testing.T) {
 		{[]string{"label=nightly"}, 1},
 		{[]string{"label=a", "scheduler=scx_qmap"}, 0},
 		{[]string{"kernel_hash=abc"}, 2},
-		{[]string{"status=fail"}, 1},
+		// r2 has no verdict: judged here, its missing scenario result fails.
+		{[]string{"status=fail"}, 2},
+		{[]string{"status=pass"}, 1},
 		{[]string{"since=2026-11-29"}, 2},
 		{[]string{"since=2026-11-29T05:00:00Z"}, 0},
 		{nil, 3},
