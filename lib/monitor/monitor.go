@@ -266,8 +266,9 @@ func (m *Monitor) read(t time.Duration) (record.MonitorSample, error) {
 // ops.timeout_ms at every attach). The kernel's first watchdog pass after
 // attach was queued for half the old timeout; until it has run, the tick
 // would judge the watchdog itself late against the new, shorter timeout, so
-// the monitor keeps scx_watchdog_timestamp fresh (as that pass would) until
-// then.
+// the monitor keeps scx_watchdog_timestamp fresh (as that pass would) for as
+// long as the new timeout would otherwise expire before that pass is due —
+// not at all when the old timeout was under twice the new one.
 func (m *Monitor) overrideWatchdog(t time.Duration) {
 	w := m.wd
 	if w == nil || w.rec.Jiffies == 0 || m.k == nil {
@@ -289,8 +290,13 @@ func (m *Monitor) overrideWatchdog(t time.Duration) {
 	jiffies, jerr := k.U64(l.Jiffies)
 	if cur != w.rec.Jiffies {
 		if l.WatchdogTimestamp != 0 && jerr == nil && cur > w.rec.Jiffies {
+			// The tick judges at timestamp + new timeout: stop refreshing
+			// early enough that this lands half a second after the pass
+			// is due, and not at all when it already does.
 			if ts, err := k.U64(l.WatchdogTimestamp); err == nil {
-				w.refreshUntil = ts + cur/2 + uint64(m.cfg.KernelHZ)/2
+				if due := ts + cur/2 + uint64(m.cfg.KernelHZ)/2; due > w.rec.Jiffies {
+					w.refreshUntil = due - w.rec.Jiffies
+				}
 			}
 		}
 		if err := k.WriteU64(l.WatchdogTimeout, w.rec.Jiffies); err != nil {

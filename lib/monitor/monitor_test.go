@@ -110,12 +110,12 @@ func TestWatchdogOverride(t *testing.T) {
 	if got := binary.LittleEndian.Uint64(ram[0x5008:]); got != 750 {
 		t.Fatalf("watchdog timeout = %d jiffies, want 750", got)
 	}
-	// The first watchdog pass is due at 1000 + 7500/2: until then the
-	// timestamp follows jiffies.
+	// The first watchdog pass is due at 1000 + 7500/2: until 750 jiffies
+	// before that (+ HZ/2) the timestamp follows jiffies.
 	if got := binary.LittleEndian.Uint64(ram[0x5010:]); got != 1100 {
 		t.Errorf("watchdog timestamp = %d, want refreshed to 1100", got)
 	}
-	binary.LittleEndian.PutUint64(ram[0x5018:], 1000+3750+200)
+	binary.LittleEndian.PutUint64(ram[0x5018:], 1000+3750+125-750)
 	binary.LittleEndian.PutUint64(ram[0x5010:], 4700)
 	m.Sample(2*time.Second, nil)
 	if got := binary.LittleEndian.Uint64(ram[0x5010:]); got != 4700 {
@@ -129,5 +129,19 @@ func TestWatchdogOverride(t *testing.T) {
 	m.Sample(3*time.Second, nil)
 	if got := binary.LittleEndian.Uint64(ram[0x5008:]); got != 750 || m.wd.rec.Writes != 2 {
 		t.Errorf("after re-attach: %d jiffies, %d writes", got, m.wd.rec.Writes)
+	}
+}
+
+// TestWatchdogNoRefresh: a scheduler timeout under twice the new one needs
+// no timestamp refresh (its first pass comes before the new timeout).
+func TestWatchdogNoRefresh(t *testing.T) {
+	m, ram := synthetic(t, 3*time.Second)
+	binary.LittleEndian.PutUint64(ram[0x5008:], 5*250)
+	m.Sample(time.Second, nil)
+	if got := binary.LittleEndian.Uint64(ram[0x5008:]); got != 750 {
+		t.Fatalf("timeout = %d", got)
+	}
+	if got := binary.LittleEndian.Uint64(ram[0x5010:]); got != 1000 {
+		t.Errorf("timestamp rewritten to %d", got)
 	}
 }
