@@ -1,7 +1,91 @@
 package main
 
-import "github.com/ktstr-go/ktstr/internal/cli"
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
 
+	"github.com/ktstr-go/ktstr/internal/cli"
+	"github.com/ktstr-go/ktstr/lib/compare"
+	"github.com/ktstr-go/ktstr/lib/query"
+	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/report"
+)
+
+// report writes the HTML report of the matching runs.
 func (t *tool) report() (int, error) {
-	return 0, cli.Usagef("report: not written yet")
+	o := &t.o.Report
+	f, err := filter(o.Filter)
+	if err != nil {
+		return 0, err
+	}
+	rows, errs, err := t.rows(o.From)
+	if err != nil {
+		return 0, err
+	}
+	code := t.problems(record.NewWriter(t.stdout), errs)
+	sel := query.Select(rows, f)
+	in := report.Input{Rows: sel, Now: time.Now()}
+	if len(o.A) > 0 || len(o.B) > 0 {
+		fa, err := filter(o.A)
+		if err != nil {
+			return 0, err
+		}
+		fb, err := filter(o.B)
+		if err != nil {
+			return 0, err
+		}
+		in.A, in.B = query.Select(rows, fa), query.Select(rows, fb)
+		if len(in.A) == 0 || len(in.B) == 0 {
+			return 0, cli.Usagef("report: side A (%s) has %d runs and side B (%s) %d", fa, len(in.A), fb, len(in.B))
+		}
+		slicing := compare.SlicingDims(fa, fb)
+		pairOn := o.PairOn
+		if len(pairOn) == 0 {
+			pairOn = compare.PairOn(slicing)
+		}
+		in.Compare = compare.Compare(in.A, in.B, compare.Options{Slicing: slicing, PairOn: pairOn})
+	}
+	for i := len(sel) - 1; i >= 0; i-- {
+		r := sel[i]
+		if r.Run == nil {
+			continue
+		}
+		if o.Run != "" && r.RunID == o.Run || o.Run == "" && r.Run.Scenario != nil {
+			in.Run = r.Run
+			break
+		}
+	}
+	if o.Run != "" && in.Run == nil {
+		return 0, cli.Usagef("report: no run %q among the %d selected", o.Run, len(sel))
+	}
+	var b bytes.Buffer
+	counts, err := report.Write(&b, in)
+	if err != nil {
+		return 0, err
+	}
+	// Write beside the target and rename: a reader never sees half a file.
+	tmp, err := os.CreateTemp(filepath.Dir(o.Output), ".ktstr-report-*")
+	if err != nil {
+		return 0, fmt.Errorf("report: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b.Bytes()); err != nil {
+		tmp.Close()
+		return 0, fmt.Errorf("report: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return 0, fmt.Errorf("report: %w", err)
+	}
+	os.Chmod(tmp.Name(), 0o644)
+	if err := os.Rename(tmp.Name(), o.Output); err != nil {
+		return 0, fmt.Errorf("report: %w", err)
+	}
+	if !t.o.Quiet {
+		fmt.Fprintf(t.stderr, "%s: wrote %s: %d runs, %d heat-maps (%d cells), %d A/B charts, %d CDF charts, %d timeline charts\n",
+			name, o.Output, len(sel), counts.HeatMaps, counts.Cells, counts.ABCharts, counts.CDFCharts, counts.TimelineCharts)
+	}
+	return code, nil
 }
