@@ -38,6 +38,7 @@ type options struct {
 	Timeout    float64  `help:"Seconds before a VM is killed (default: boot estimate + duration + 30 s margin)."`
 	Accel      string   `default:"auto" enum:"auto,kvm,tcg" help:"auto = KVM if the CPU has vmx/svm and a boot probe works, else TCG."`
 	TCGThreads string   `name:"tcg-threads" default:"auto" enum:"auto,multi,single,icount" help:"TCG threading: auto = multi for kernels that do not patch their own code at run time, single otherwise. Forcing multi on a patching kernel is for demonstrating why. icount = single-threaded with the guest clock counting instructions, not host time (an experiment)."`
+	Boot       string   `name:"boot" default:"auto" enum:"auto,pvh,bzimage" help:"How to enter the kernel: auto = the vmlinux through PVH when the kernel has a PVH entry (faster under TCG), else the bzImage."`
 	Jobs       int      `short:"j" help:"VMs to run at once at most (default: host CPUs / 2, at least 1)."`
 	Overcommit float64  `default:"1.0" help:"vCPUs per host CPU that VMs running a scenario may use together; the rest queue, a VM larger than the host runs alone. The run record's host.vcpu_overcommit says what each VM got."`
 	MemoryMB   int      `name:"memory" help:"Guest memory in MiB (default: max(512, 64/CPU) + 256)."`
@@ -123,7 +124,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		return report(stderr, cli.Usagef("--monitor-hz must be in (0, 100], --watchdog-timeout ≥ 0 and needs the monitor"))
 	}
 	out := record.NewWriter(stdout)
-	r, err := runner.New(runner.Config{Source: name, Jobs: o.Jobs, Overcommit: o.Overcommit, TCGThreads: o.TCGThreads,
+	r, err := runner.New(runner.Config{Source: name, Jobs: o.Jobs, Overcommit: o.Overcommit, TCGThreads: o.TCGThreads, Boot: o.Boot,
 		InitrdCompression: o.InitrdCompression, LogDir: o.LogDir, Log: stderr,
 		NoMonitor: o.NoMonitor, MonitorHZ: o.MonitorHZ, WatchdogTimeout: o.WatchdogTimeout}, planner, out)
 	if err != nil {

@@ -332,7 +332,10 @@ type RunHost struct {
 	// VCPUOvercommit is the vCPUs of all VMs running at once divided by the
 	// host CPUs, at this VM's start.
 	VCPUOvercommit float64 `json:"vcpu_overcommit"`
-	MemoryMB       int     `json:"memory_mb"`
+	// Boot is how the kernel was entered: "pvh" (the vmlinux at its PVH
+	// entry) or "bzimage".
+	Boot     string `json:"boot,omitempty"`
+	MemoryMB int    `json:"memory_mb"`
 }
 
 // GuestInfo is what the agent saw of its kernel.

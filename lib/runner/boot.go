@@ -79,9 +79,14 @@ func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string
 		return nil, err
 	}
 	run.ConsoleLog = filepath.Join(r.cfg.LogDir, runID+".console.log")
+	image, method, err := kernel.BootImage(j.Kernel, r.cfg.Boot)
+	if err != nil {
+		return nil, &plan.InputError{Err: err}
+	}
+	run.Host.Boot = method
 	m := &vm.Machine{
 		Name: vmName, Topology: j.Topology, MemoryMB: j.MemoryMB,
-		Kernel: j.Kernel.Image, Initrd: initrd, Cmdline: vm.KernelCmdline(j.Dmesg, j.KernelArgs),
+		Kernel: image, Initrd: initrd, Cmdline: vm.KernelCmdline(j.Dmesg, j.KernelArgs),
 		Accel: accel.Accel, TCGThreads: run.Host.TCGThreads, CPUVendor: host.CPUVendor(),
 		ConsoleLog: run.ConsoleLog, Results: filepath.Join(tmp, "results.ndjson"),
 	}

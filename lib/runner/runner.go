@@ -38,6 +38,9 @@ type Config struct {
 	// TCGThreads forces the TCG threading mode: "", "auto", "multi" or
 	// "single".
 	TCGThreads string
+	// Boot is the boot method: "auto" (PVH when the kernel has it, else
+	// bzImage), "pvh" or "bzimage".
+	Boot string
 	// InitrdCompression is "auto" (default), "zstd", "gzip" or "none".
 	InitrdCompression string
 	// LogDir keeps the console logs (default: <ktstr cache>/logs).
