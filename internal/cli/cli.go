@@ -37,10 +37,12 @@ type RunFunc func(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 
 // Main runs run with the process's streams and arguments and exits with its
 // status. SIGINT and SIGTERM cancel the context; run is expected to clean up
-// and return, after which Main exits with ExitInterrupted.
+// and return, after which Main exits with ExitInterrupted. A read of stdin
+// blocked when the signal arrives returns the context's error (see
+// CancelReader), so a tool waiting for input stops too.
 func Main(run RunFunc) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Stdin, os.Stdout, os.Stderr, os.Args[1:])
+	code := run(ctx, CancelReader(ctx, os.Stdin), os.Stdout, os.Stderr, os.Args[1:])
 	interrupted := ctx.Err() != nil
 	stop()
 	if interrupted && code == ExitOK {
