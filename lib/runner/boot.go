@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/ktstr-go/ktstr/internal/fileutil"
+	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/host"
 	"github.com/ktstr-go/ktstr/lib/initramfs"
 	"github.com/ktstr-go/ktstr/lib/kernel"
 	"github.com/ktstr-go/ktstr/lib/monitor"
-	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/proto"
 	"github.com/ktstr-go/ktstr/lib/record"

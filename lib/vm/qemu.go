@@ -20,10 +20,10 @@ import (
 
 // Accelerators and TCG modes.
 const (
-	AccelKVM    = "kvm"
-	AccelTCG    = "tcg"
-	TCGMulti    = "multi"
-	TCGSingle   = "single"
+	AccelKVM  = "kvm"
+	AccelTCG  = "tcg"
+	TCGMulti  = "multi"
+	TCGSingle = "single"
 	// TCGIcount is single-threaded TCG whose guest clock counts executed
 	// instructions (-icount shift=N,sleep=off) instead of following the
 	// host's clock: the guest's view of time no longer depends on host
