@@ -18,5 +18,5 @@
 //	ktstr-verify < runs.ndjson > verdicts.ndjson
 //	ktstr-verify --thresholds strict.json --show-thresholds
 //	ktstr-verify --allow-inconclusive < runs.ndjson      # a noisy host: inconclusive is not a failure here
-//	ktstr-verify --diff before.ndjson,after.ndjson       # verifier cost per BPF program, B−A
+//	ktstr-verify --diff before.ndjson,after.ndjson       # verifier cost per BPF program, B−A, like with like
 package main

@@ -29,7 +29,7 @@ type options struct {
 	Thresholds        string   `help:"JSON file of check limits; overrides the defaults and the job's (fields: see --show-thresholds)." type:"existingfile"`
 	ShowThresholds    bool     `name:"show-thresholds" help:"Print the merged limits (defaults, then --thresholds) and exit."`
 	Raw               bool     `help:"Do not collapse repeated cycles in scheduler logs."`
-	Diff              []string `help:"Compare BPF verifier cost per program between two files of run records (A,B): delta records on stdout." sep:","`
+	Diff              []string `help:"Compare BPF verifier cost per program between two files of run records (A,B), paired by program, flag profile, topology and kernel (a dimension with one value per file that differs between them is compared across): delta records on stdout, a table and what could not be paired on stderr." sep:","`
 	AllowInconclusive bool     `name:"allow-inconclusive" help:"Exit 0 instead of 3 when the worst verdict is inconclusive."`
 }
 
@@ -58,7 +58,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		if len(o.Diff) != 2 {
 			return cli.Report(stderr, name, cli.Usagef("--diff takes two files: --diff A,B"))
 		}
-		return cli.Report(stderr, name, diff(o.Diff[0], o.Diff[1], stdout, stderr))
+		return cli.Report(stderr, name, diff(o.Diff[0], o.Diff[1], o.Quiet, stdout, stderr))
 	}
 	out := record.NewWriter(stdout)
 	rd := record.NewReader(stdin, name)

@@ -109,8 +109,9 @@ func readRuns(path string) ([]*record.Run, error) {
 }
 
 // diff compares the verified-instruction counts per program between two
-// files of run records: delta records on stdout, a table on stderr.
-func diff(a, b string, stdout, stderr io.Writer) error {
+// files of run records: delta records on stdout; unless quiet, a table of
+// the paired programs and a summary of what could not be paired on stderr.
+func diff(a, b string, quiet bool, stdout, stderr io.Writer) error {
 	ra, err := readRuns(a)
 	if err != nil {
 		return err
@@ -119,38 +120,76 @@ func diff(a, b string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	progs := func(runs []*record.Run) []record.BPFProgram {
-		var out []record.BPFProgram
-		for _, r := range runs {
-			if r.Scheduler != nil {
-				out = append(out, r.Scheduler.Programs...)
-			}
-			for _, o := range r.BPFObjects {
-				out = append(out, o.Programs...)
-			}
-		}
-		return out
+	sa, sb := verifier.Samples(ra), verifier.Samples(rb)
+	if len(sa) == 0 || len(sb) == 0 {
+		return cli.Usagef("--diff: no BPF programs in %s", map[bool]string{true: a, false: b}[len(sa) == 0])
 	}
-	pa, pb := progs(ra), progs(rb)
-	if len(pa) == 0 || len(pb) == 0 {
-		return cli.Usagef("--diff: no BPF programs in %s", map[bool]string{true: a, false: b}[len(pa) == 0])
-	}
+	c := verifier.Compare(sa, sb)
 	out := record.NewWriter(stdout)
-	tw := tabwriter.NewWriter(stderr, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROGRAM\tA\tB\tDELTA (B-A)")
-	for _, d := range verifier.Compare(pa, pb) {
-		rec := &record.Delta{Subject: d.Program, Metric: "verified_insns", A: float64(d.A), B: float64(d.B), Delta: float64(d.Diff())}
-		av, bv := fmt.Sprint(d.A), fmt.Sprint(d.B)
+	for _, d := range c.Deltas {
+		rec := &record.Delta{Subject: d.Key.String(), Metric: "verified_insns", A: float64(d.A), B: float64(d.B), Delta: float64(d.Diff())}
 		switch {
 		case !d.InA:
-			rec.Missing, av = "a", "-"
+			rec.Missing = "a"
 		case !d.InB:
-			rec.Missing, bv = "b", "-"
+			rec.Missing = "b"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%+d\n", d.Program, av, bv, d.Diff())
 		if err := out.Write(rec); err != nil {
 			return err
 		}
 	}
-	return tw.Flush()
+	if quiet {
+		return nil
+	}
+	for _, x := range c.Across {
+		fmt.Fprintf(stderr, "comparing across %s (each file has one)\n", x)
+	}
+	tw := tabwriter.NewWriter(stderr, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROGRAM\tPROFILE\tTOPOLOGY\tKERNEL\tA\tB\tDELTA (B-A)")
+	paired := 0
+	for _, d := range c.Deltas {
+		if d.Paired() {
+			paired++
+			fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%d\t%d\t%+d\n", d.Source, d.Program, dash(d.Profile), dash(d.Topology), dash(d.Kernel), d.A, d.B, d.Diff())
+		}
+	}
+	if paired > 0 {
+		tw.Flush()
+	} else {
+		fmt.Fprintf(stderr, "no program pairs up: the files share no (program, profile, topology, kernel)\n")
+	}
+	writeUnpaired(stderr, c.Deltas, a, b)
+	return nil
+}
+
+// writeUnpaired says, per side and per (profile, topology, kernel), how
+// many programs had no counterpart on the other side.
+func writeUnpaired(w io.Writer, deltas []verifier.Delta, a, b string) {
+	type group struct{ side, file, source, profile, topology, kernel string }
+	counts := map[group]int{}
+	var order []group
+	for _, d := range deltas {
+		if d.Paired() {
+			continue
+		}
+		g := group{"A", a, d.Source, d.Profile, d.Topology, d.Kernel}
+		if !d.InA {
+			g.side, g.file = "B", b
+		}
+		if counts[g] == 0 {
+			order = append(order, g)
+		}
+		counts[g]++
+	}
+	for _, g := range order {
+		fmt.Fprintf(w, "not paired: only in %s (%s): %s profile %s, topology %s, kernel %s: %d program(s)\n",
+			g.side, g.file, g.source, dash(g.profile), dash(g.topology), dash(g.kernel), counts[g])
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -3,11 +3,8 @@ package verifier
 import (
 	"fmt"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/ktstr-go/ktstr/lib/record"
 )
 
 // InsnLimit is the verifier's per-program instruction budget.
@@ -63,44 +60,3 @@ func (s Stats) String() string {
 
 // NearLimit reports whether a program used WarnFraction of the budget.
 func NearLimit(insns uint32) bool { return float64(insns) >= WarnFraction*InsnLimit }
-
-// Delta is one program's verified-instruction count in two runs.
-type Delta struct {
-	Program string
-	A, B    uint32
-	// InA, InB say whether the program was seen in that run.
-	InA, InB bool
-}
-
-// Diff is B − A.
-func (d Delta) Diff() int64 { return int64(d.B) - int64(d.A) }
-
-// Compare pairs programs by name across two sets of runs, using each
-// program's largest count in a set (profiles and topologies can differ).
-func Compare(a, b []record.BPFProgram) []Delta {
-	largest := func(ps []record.BPFProgram) map[string]uint32 {
-		m := map[string]uint32{}
-		for _, p := range ps {
-			m[p.Name] = max(m[p.Name], p.VerifiedInsns)
-		}
-		return m
-	}
-	ma, mb := largest(a), largest(b)
-	var names []string
-	for n := range ma {
-		names = append(names, n)
-	}
-	for n := range mb {
-		if _, ok := ma[n]; !ok {
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
-	var out []Delta
-	for _, n := range names {
-		va, ina := ma[n]
-		vb, inb := mb[n]
-		out = append(out, Delta{Program: n, A: va, B: vb, InA: ina, InB: inb})
-	}
-	return out
-}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,18 +90,55 @@ func TestParseStats(t *testing.T) {
 }
 
 func TestCompare(t *testing.T) {
-	a := []record.BPFProgram{{Name: "enq", VerifiedInsns: 100}, {Name: "enq", VerifiedInsns: 150}, {Name: "gone", VerifiedInsns: 5}}
-	b := []record.BPFProgram{{Name: "enq", VerifiedInsns: 120}, {Name: "new", VerifiedInsns: 9}}
-	got := fmt.Sprint(Compare(a, b))
-	want := "[{enq 150 120 true true} {gone 5 0 true false} {new 0 9 false true}]"
-	if got != want {
-		t.Errorf("%s", got)
+	k := func(prog, profile string) Key {
+		return Key{Source: "s", Program: prog, Profile: profile, Topology: "1n1l2c1t", Kernel: "6.12.117"}
 	}
-	if d := Compare(a, b)[0].Diff(); d != -30 {
+	a := []Sample{{k("enq", "default"), 100}, {k("enq", "default"), 150}, {k("gone", "default"), 5}, {k("enq", "llc"), 9000}}
+	b := []Sample{{k("enq", "default"), 120}, {k("new", "default"), 9}}
+	c := Compare(a, b)
+	var got []string
+	for _, d := range c.Deltas {
+		got = append(got, fmt.Sprintf("%s %d %d %v %v", d.Key, d.A, d.B, d.InA, d.InB))
+	}
+	want := []string{
+		"s/enq default 1n1l2c1t 6.12.117 150 120 true true",
+		"s/enq llc 1n1l2c1t 6.12.117 9000 0 true false",
+		"s/gone default 1n1l2c1t 6.12.117 5 0 true false",
+		"s/new default 1n1l2c1t 6.12.117 0 9 false true",
+	}
+	if !slices.Equal(got, want) || len(c.Across) != 0 {
+		t.Errorf("got %q, across %v\nwant %q", got, c.Across, want)
+	}
+	if d := c.Deltas[0].Diff(); d != -30 {
 		t.Errorf("diff %d (B−A)", d)
+	}
+	// One kernel per side, different: compared across, still paired.
+	b2 := []Sample{{Key{Source: "s", Program: "enq", Profile: "default", Topology: "1n1l2c1t", Kernel: "6.13"}, 170}}
+	c = Compare(a[:2], b2)
+	if len(c.Across) != 1 || c.Across[0].String() != "kernel 6.12.117 → 6.13" || len(c.Deltas) != 1 || !c.Deltas[0].Paired() || c.Deltas[0].Diff() != 20 {
+		t.Errorf("across kernels: %+v", c)
 	}
 	if !NearLimit(750_000) || NearLimit(749_999) {
 		t.Error("NearLimit")
+	}
+}
+
+// TestSamplesKeys: a run's scheduler programs carry its profile, topology
+// and kernel; a BPF object's programs its file name and no profile.
+func TestSamplesKeys(t *testing.T) {
+	r := &record.Run{
+		Job: &record.Job{Topology: &record.Topology{Name: "1n2l2c1t"}, Kernel: &record.Kernel{Key: "k1"},
+			Scheduler: &record.Scheduler{Name: "scx_qmap", Profile: "llc"}},
+		Scheduler:  &record.SchedulerRun{Programs: []record.BPFProgram{{Name: "p", VerifiedInsns: 3}}},
+		BPFObjects: []record.BPFObject{{Path: "/x/y.bpf.o", Programs: []record.BPFProgram{{Name: "q", VerifiedInsns: 4}}}},
+	}
+	var got []string
+	for _, s := range Samples([]*record.Run{r}) {
+		got = append(got, fmt.Sprintf("%q %d", []string{s.Source, s.Program, s.Profile, s.Topology, s.Kernel}, s.VerifiedInsns))
+	}
+	want := []string{`["scx_qmap" "p" "llc" "1n2l2c1t" "k1"] 3`, `["y.bpf.o" "q" "" "1n2l2c1t" "k1"] 4`}
+	if !slices.Equal(got, want) {
+		t.Errorf("%s, want %s", got, want)
 	}
 }
 
