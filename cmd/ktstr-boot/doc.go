@@ -9,6 +9,8 @@
 //
 // Records of other kinds pass through. Flags are defaults for every job; fields of a job record win. At most -j VMs run at once, and VMs running a scenario (timing-checked) keep their vCPUs together within host CPUs × --overcommit (default 1): the rest queue, and a VM larger than the host runs alone. The kernel defaults to the newest sched_ext kernel in the ktstr cache (build one with: ktstr-kernel build 6.12).
 //
+// While a VM runs, the host reads each CPU's runqueue from the guest's memory (nr_running, rq->clock, sched_ext's nr_running and local DSQ depth, the current task; --monitor-hz, default 10; --no-monitor) using the kernel's vmlinux symbols and BTF, without touching the guest; the run record's monitor section has a per-CPU summary, the timeline, the samples around each violation and, for a run that did not complete, the last samples. --watchdog-timeout writes sched_ext's watchdog timeout through guest memory.
+//
 // The same binary is the guest agent: run as PID 1 (it copies itself into the initramfs as /init) it mounts the pseudo filesystems, reads the job, reports the kernel's view of the topology, runs the scheduler, the scenario or --exec, and powers off.
 //
 // Examples:
@@ -23,5 +25,6 @@
 //	ktstr-topo 1,1,2,1 1,1,2,1 | ktstr-boot -j 2 --overcommit 2 --scenario cgroup_steady   # timing less trustworthy
 //	ktstr-boot --topology 1,2,2,1 --scheduler scx_simple --scenario cgroup_steady | ktstr-verify
 //	ktstr-topo --presets --max-cpus 8 | ktstr-boot --scheduler scx_qmap --all-profiles | ktstr-verify
+//	ktstr-boot --topology 1,1,2,1 --scheduler ktstr-fixture --flags stall --scenario cgroup_steady --watchdog-timeout 3s | ktstr-verify
 //	ktstr-boot --list-scenarios
 package main
