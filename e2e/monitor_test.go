@@ -172,7 +172,10 @@ func TestMonitorAgreesWithGuest(t *testing.T) {
 		}
 		return float64(good) / float64(n), n
 	}
-	lo, hi := phase("idle")
+	// Idle: the quiet stretch before the first reading, while the guest
+	// only sleeps (the readings themselves are runnable tasks).
+	lo, _ := phase("idle")
+	lo, hi := lo-1.5, lo-0.15
 	idle, n := frac(lo, hi, func(s record.MonitorSample) bool {
 		for _, c := range s.CPUs {
 			if c.Nr != 0 {
@@ -182,7 +185,7 @@ func TestMonitorAgreesWithGuest(t *testing.T) {
 		return true
 	})
 	t.Logf("idle: %.0f%% of %d samples with nothing runnable", idle*100, n)
-	if idle < 0.8 {
+	if idle < 0.9 {
 		t.Errorf("idle guest: only %.0f%% of samples with nothing runnable", idle*100)
 	}
 	lo, hi = phase("spin")
@@ -195,7 +198,7 @@ func TestMonitorAgreesWithGuest(t *testing.T) {
 		return true
 	})
 	t.Logf("spinning: %.0f%% of %d samples with every CPU busy", busy*100, n)
-	if busy < 0.9 {
+	if busy < 0.8 {
 		t.Errorf("spinning guest: only %.0f%% of samples with every CPU busy", busy*100)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/ktstr-go/ktstr/lib/fixture"
 	"github.com/ktstr-go/ktstr/lib/guest"
 	"github.com/ktstr-go/ktstr/lib/plan"
+	"github.com/ktstr-go/ktstr/lib/probe"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/runner"
 	"github.com/ktstr-go/ktstr/lib/scenario"
@@ -86,6 +87,8 @@ func main() {
 		worker.Main() // a scenario's worker process in the guest
 	case os.Getenv(worker.RoleEnv) == fixture.Role:
 		os.Exit(fixture.Main(os.Args[1:], os.Stdout, os.Stderr)) // the fixture scheduler in the guest
+	case os.Getenv(worker.RoleEnv) == probe.Role:
+		os.Exit(probe.Main(os.Args[1:], os.Stdout, os.Stderr)) // the auto-repro probes in the guest
 	}
 	cli.Main(run)
 }

@@ -120,6 +120,7 @@ func (a *Agent) run() error {
 		res.Path = obj
 		a.send(proto.Message{Type: proto.MsgBPFObject, BPFObject: &res})
 	}
+	probes := a.startProbes(job.Probes)
 	if job.Scheduler != nil {
 		runner, err := a.startScheduler(job.Scheduler, attachBudget(job))
 		if err != nil {
@@ -147,6 +148,7 @@ func (a *Agent) run() error {
 	if job.Exec != "" {
 		a.send(proto.Message{Type: proto.MsgExec, Exec: runExec(job.Exec)})
 	}
+	probes.stop()
 	if job.Scheduler == nil {
 		a.send(proto.Message{Type: proto.MsgDone})
 	}

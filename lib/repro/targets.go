@@ -40,7 +40,8 @@ var skipPrefixes = []string{
 	"asm_", "entry_", "sysvec_", "__sysvec_", "irq_", "__irq_", "ct_", "pv_native_", "native_",
 	"__hrtimer_", "hrtimer_interrupt", "tick_", "update_process_times", "bpf_prog_", "bpf_trampoline_",
 	"__bpf_prog_", "bpf__", "__traceiter_", "trace_", "__x64_sys_", "x64_sys_call", "clear_bss", "reserve_bios",
-	"do_one_initcall", "kernel_init", "rcu_",
+	"do_one_initcall", "kernel_init", "rcu_", "__bstr_format", "bstr_printf", "vscnprintf", "sched_clock", "local_clock",
+	"irqentry_", "syscall_exit_", "exit_to_user_mode", "__bpf_",
 }
 
 // Skipped reports whether a function is plumbing that a chain leaves out.
@@ -184,9 +185,11 @@ type Chain struct {
 // Targets derives the probe chain of a failed run.
 func Targets(r *record.Run) Chain {
 	c := Chain{Sources: map[string]string{}}
+	var bpfFrames []string // BPF programs seen in frames: not kernel functions
 	add := func(src string, fns ...string) {
 		for _, fn := range fns {
-			if fn == "" || Skipped(fn) || slices.Contains(c.Functions, fn) || slices.Contains(c.BPF, fn) || len(c.Functions) >= MaxFunctions {
+			if fn == "" || Skipped(fn) || slices.Contains(c.Functions, fn) || slices.Contains(c.BPF, fn) ||
+				slices.Contains(bpfFrames, fn) || len(c.Functions) >= MaxFunctions {
 				continue
 			}
 			c.Functions = append(c.Functions, fn)
@@ -204,10 +207,14 @@ func Targets(r *record.Run) Chain {
 			}
 		}
 		btText := section(s.Dump, "Backtrace:", "CPU states")
-		// A BPF program in the backtrace is a scheduler operation: probe
-		// it, and the kernel function that called it, first.
+		// A BPF program in the backtrace is a scheduler operation: the
+		// kernel function that called it comes first. Without the
+		// scheduler's program list (a scheduler that died has unloaded
+		// its programs before they were listed) c.BPF stays empty: the
+		// guest then traces every struct_ops program it loads.
+		bpfFrames = append(BPFFrames(btText), BPFFrames(s.Log)...)
 		for _, p := range BPFFrames(btText) {
-			if !slices.Contains(c.BPF, p) {
+			if len(progs) > 0 && !slices.Contains(c.BPF, p) {
 				c.BPF = append(c.BPF, p)
 			}
 			add("bpf_op", OpCaller(p))
