@@ -6,17 +6,20 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ktstr-go/ktstr/internal/cachedir"
+	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/host"
 	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/record"
@@ -56,6 +59,14 @@ type Config struct {
 	// WatchdogTimeout, if positive, overrides sched_ext's watchdog timeout
 	// through guest memory (needs the monitor).
 	WatchdogTimeout time.Duration
+	// Keep, when set, filters expanded jobs and skip records by id (a
+	// shard, plan.Shard.Has); the rest are dropped silently.
+	Keep func(id string) bool
+	// Progress draws one status line on Log (a terminal): done/total,
+	// verdicts so far, ETA. Estimate gives a job's expected seconds for the
+	// ETA (default plan.EstimateS).
+	Progress bool
+	Estimate func(*record.Job) float64
 }
 
 // Summary is how a batch of jobs went.
@@ -85,6 +96,7 @@ type Runner struct {
 	bases  map[string]string
 
 	gate         *vcpuGate
+	progress     *progress
 	seq          atomic.Int64
 	runningVCPUs atomic.Int64
 	failed       atomic.Bool
@@ -131,6 +143,12 @@ func New(cfg Config, p *plan.Planner, out *record.Writer) (*Runner, error) {
 		r.cfg.Overcommit = DefaultOvercommit
 	}
 	r.gate = newVCPUGate(r.hostCPUs, r.cfg.Overcommit)
+	if r.cfg.Estimate == nil {
+		r.cfg.Estimate = func(j *record.Job) float64 { return plan.EstimateS(j, r.hostCPUs) }
+	}
+	if r.cfg.Progress {
+		r.progress = newProgress(r.cfg.Log, r.cfg.Estimate)
+	}
 	sweepStale()
 	pruneLogs(r.cfg.LogDir, logRetention)
 	return r, nil
@@ -153,32 +171,58 @@ func pruneLogs(dir string, age time.Duration) {
 }
 
 func (r *Runner) logf(format string, args ...any) {
+	if r.progress != nil {
+		r.progress.logf(r.cfg.Source+": "+format, args...)
+		return
+	}
 	fmt.Fprintf(r.cfg.Log, r.cfg.Source+": "+format+"\n", args...)
 }
 
 // Run boots every expansion of jobs.
 func (r *Runner) Run(ctx context.Context, jobs []*record.Job) Summary {
 	return r.pool(ctx, func(send func(*record.Job) error) error {
+		var all []*record.Job
 		for _, j := range jobs {
-			if err := r.sendExpanded(send, j); err != nil {
-				return err
-			}
+			all = r.expand(all, j)
 		}
-		return nil
+		return r.dispatch(send, all)
 	})
 }
 
 // Stream reads records from in: topology and job records become jobs (each
 // expanded by the planner), records of other kinds pass through to the
-// output, and a malformed line becomes an error record. It returns when
+// output, and a malformed line becomes an error record. The jobs start once
+// in is read to its end, biggest first (see dispatch). It returns when
 // every job has finished; the error is a failure to read in.
 func (r *Runner) Stream(ctx context.Context, in io.Reader) (Summary, error) {
 	var readErr error
 	s := r.pool(ctx, func(send func(*record.Job) error) error {
-		readErr = r.feed(ctx, in, send)
-		return nil
+		var jobs []*record.Job
+		jobs, readErr = r.feed(ctx, in)
+		if readErr != nil || ctx.Err() != nil {
+			return nil
+		}
+		return r.dispatch(send, jobs)
 	})
 	return s, readErr
+}
+
+// dispatch sends jobs biggest first (most vCPUs; input order among equals):
+// while a large VM runs alone the small ones queue behind it, and at the
+// end the small ones fill the gaps the large ones leave, rather than a
+// large VM waiting for the host to drain at the end of the batch.
+func (r *Runner) dispatch(send func(*record.Job) error, jobs []*record.Job) error {
+	slices.SortStableFunc(jobs, func(a, b *record.Job) int { return cmp.Compare(b.Topology.CPUs, a.Topology.CPUs) })
+	if r.progress != nil {
+		r.progress.start(jobs)
+		defer r.progress.finish()
+	}
+	for _, j := range jobs {
+		if err := send(j); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // pool runs feed, booting what it sends on cfg.Jobs workers.
@@ -208,25 +252,41 @@ func (r *Runner) pool(ctx context.Context, feed func(send func(*record.Job) erro
 	return Summary{Failed: r.failed.Load(), BadInput: r.badInput.Load()}
 }
 
-func (r *Runner) sendExpanded(send func(*record.Job) error, j *record.Job) error {
+// expand appends j's expansions that Keep keeps to jobs.
+func (r *Runner) expand(jobs []*record.Job, j *record.Job) []*record.Job {
 	for _, e := range r.plan.Expand(j) {
-		if err := send(e); err != nil {
-			return err
+		if r.cfg.Keep != nil {
+			id := e.ID
+			if id == "" {
+				id = topoName(e.Topology)
+			}
+			if !r.cfg.Keep(id) {
+				continue
+			}
 		}
+		jobs = append(jobs, e)
 	}
-	return nil
+	return jobs
+}
+
+func topoName(t *record.Topology) string {
+	if t.Preset != "" {
+		return t.Preset
+	}
+	return t.Name
 }
 
 // feed turns stdin records into jobs.
-func (r *Runner) feed(ctx context.Context, in io.Reader, send func(*record.Job) error) error {
+func (r *Runner) feed(ctx context.Context, in io.Reader) ([]*record.Job, error) {
+	var jobs []*record.Job
 	rd := record.NewReader(in, r.cfg.Source)
 	for ctx.Err() == nil {
 		line, err := rd.Next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return jobs, nil
 		}
 		if err != nil {
-			return fmt.Errorf("read stdin: %w", err)
+			return nil, fmt.Errorf("read stdin: %w", err)
 		}
 		switch line.Kind {
 		case record.KindTopology:
@@ -235,9 +295,7 @@ func (r *Runner) feed(ctx context.Context, in io.Reader, send func(*record.Job) 
 				r.inputError(line.Num, err)
 				continue
 			}
-			if err := r.sendExpanded(send, &record.Job{Topology: &t}); err != nil {
-				return nil
-			}
+			jobs = r.expand(jobs, &record.Job{Topology: &t})
 		case record.KindJob:
 			var j record.Job
 			if err := line.Decode(&j); err != nil {
@@ -248,9 +306,13 @@ func (r *Runner) feed(ctx context.Context, in io.Reader, send func(*record.Job) 
 				r.inputError(line.Num, errors.New("job has no topology"))
 				continue
 			}
-			if err := r.sendExpanded(send, &j); err != nil {
-				return nil
+			jobs = r.expand(jobs, &j)
+		case record.KindSkip:
+			var s record.Skip
+			if r.cfg.Keep != nil && line.Decode(&s) == nil && !r.cfg.Keep(s.Subject) {
+				continue // another shard's
 			}
+			r.out.WriteRaw(line.Raw)
 		default:
 			if line.Err != nil {
 				r.badInput.Store(true)
@@ -258,7 +320,7 @@ func (r *Runner) feed(ctx context.Context, in io.Reader, send func(*record.Job) 
 			r.out.WriteRaw(line.Raw)
 		}
 	}
-	return nil
+	return jobs, nil
 }
 
 func (r *Runner) inputError(line int, err error) {
@@ -281,6 +343,7 @@ func (r *Runner) boot(ctx context.Context, j *record.Job) {
 		return
 	}
 	if errors.As(err, &skip) {
+		r.progress.done(j, record.StatusSkip)
 		r.logf("%s: skipped: %s", j.ID, skip.Reason)
 		r.out.Write(&record.Skip{Source: r.cfg.Source, Subject: j.ID, Reason: "topology_too_small", Detail: skip.Reason, Topology: j.Topology})
 		return
@@ -291,6 +354,7 @@ func (r *Runner) boot(ctx context.Context, j *record.Job) {
 		if plan.IsInputError(err) {
 			r.badInput.Store(true)
 		}
+		r.progress.done(j, record.StatusError)
 		r.logf("%s: %v", j.ID, err)
 		r.out.Write(&record.Error{Source: r.cfg.Source, Message: fmt.Sprintf("job %s: %v", j.ID, err)})
 		return
@@ -299,6 +363,11 @@ func (r *Runner) boot(ctx context.Context, j *record.Job) {
 		r.failed.Store(true)
 	}
 	r.out.Write(run)
+	if r.progress != nil {
+		// ktstr-boot judges nothing; this in-process verdict (default and
+		// job limits) only counts for the progress line.
+		r.progress.done(j, check.Judge(run, nil).Status)
+	}
 	summary := fmt.Sprintf("%s %s: %s in %.1fs (%s", run.ID, j.ID, run.Outcome, run.Timings.WallS, run.Host.Accel)
 	if run.Host.TCGThreads != "" {
 		summary += "/" + run.Host.TCGThreads

@@ -33,8 +33,7 @@ not json
 {"kind":"job","v":1,"id":"j2"}
 {"kind":"job","v":1,"id":"j3","topology":{"name":"1n1l1c1t","numa_nodes":1,"llcs":1,"cores_per_llc":1,"threads_per_core":1,"cpus":1}}
 `
-	var jobs []*record.Job
-	err := r.feed(context.Background(), strings.NewReader(in), func(j *record.Job) error { jobs = append(jobs, j); return nil })
+	jobs, err := r.feed(context.Background(), strings.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,168 @@
+package plan
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/sched"
+	"github.com/ktstr-go/ktstr/lib/topology"
+)
+
+// planLines writes the plan of the topology specs (with --scenario sc and
+// scx_qmap's every profile) and returns its lines.
+func planLines(t *testing.T, k *record.Kernel, o Options, specs ...string) []string {
+	t.Helper()
+	f := flags()
+	f.Scenario, f.Scheduler, f.AllProfiles = "cgroup_steady,cgroup_cpuset_llc_steady", "scx_qmap", true
+	p, err := New(f, fixed(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in bytes.Buffer
+	w := record.NewWriter(&in)
+	for _, s := range specs {
+		sp, err := topology.ParseSpec(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(sp.Record(topology.DefaultRemoteDistance))
+	}
+	var out bytes.Buffer
+	o.Source = "test"
+	if _, err := p.WriteJobs(context.Background(), &in, record.NewWriter(&out), o); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSpace(out.String()), "\n")
+}
+
+func mustLookup(t *testing.T, name string) *sched.Definition {
+	t.Helper()
+	d, err := sched.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func subjectOf(t *testing.T, line string) string {
+	t.Helper()
+	var j record.Job
+	if record.Unmarshal([]byte(line), &j) == nil {
+		return j.ID
+	}
+	var s record.Skip
+	if err := record.Unmarshal([]byte(line), &s); err != nil {
+		t.Fatalf("%s: %v", line, err)
+	}
+	return "skip:" + s.Subject
+}
+
+func TestWriteJobsExpandsCompletesAndNamesDeterministically(t *testing.T) {
+	k := testKernel(t, true)
+	lines := planLines(t, k, Options{}, "1,1,2,1", "1,2,2,1", "1,1,2,1")
+	var ids []string
+	for _, l := range lines {
+		ids = append(ids, subjectOf(t, l))
+	}
+	// 3 topologies × 2 scenarios × scx_qmap's profiles; cgroup_cpuset_llc_steady
+	// needs 2 LLCs: skips on 1n1l2c1t; the repeated topology gets #2.
+	profiles := len(mustLookup(t, "scx_qmap").Profiles())
+	if len(lines) != 3*2*profiles {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), 3*2*profiles, strings.Join(ids, "\n"))
+	}
+	for _, want := range []string{"1n1l2c1t/cgroup_steady/scx_qmap:default", "1n1l2c1t/cgroup_steady/scx_qmap:default#2",
+		"skip:1n1l2c1t/cgroup_cpuset_llc_steady/scx_qmap:default", "1n2l2c1t/cgroup_cpuset_llc_steady/scx_qmap:default"} {
+		if !slices.Contains(ids, want) {
+			t.Errorf("no %s in %v", want, ids)
+		}
+	}
+	var j record.Job
+	if err := record.Unmarshal([]byte(lines[0]), &j); err != nil || j.Kernel == nil || j.Kernel.Image != k.Image || j.MemoryMB == 0 {
+		t.Errorf("first job not complete: %v %+v", err, j)
+	}
+	if again := planLines(t, k, Options{}, "1,1,2,1", "1,2,2,1", "1,1,2,1"); !slices.Equal(again, lines) {
+		t.Error("the same input planned twice differs")
+	}
+	if ids := slices.Compact(slices.Sorted(slices.Values(ids))); len(ids) != len(lines) {
+		t.Error("duplicate ids")
+	}
+}
+
+func TestWriteJobsMultipliesByKernel(t *testing.T) {
+	k1, k2 := testKernel(t, true), testKernel(t, true)
+	k1.Version, k2.Version = "6.12.1", "6.13.0"
+	lines := planLines(t, nil, Options{Kernels: []*record.Kernel{k1, k2}}, "1,1,2,1")
+	seen := map[string]bool{}
+	for _, l := range lines {
+		seen[subjectOf(t, l)] = true
+	}
+	if !seen["1n1l2c1t/cgroup_steady/scx_qmap:default@6.12.1"] || !seen["1n1l2c1t/cgroup_steady/scx_qmap:default@6.13.0"] {
+		t.Errorf("ids %v", seen)
+	}
+}
+
+func TestShardsPartitionThePlan(t *testing.T) {
+	k := testKernel(t, true)
+	specs := []string{"1,1,2,1", "1,2,2,1", "1,2,2,2", "2,2,2,1"}
+	whole := planLines(t, k, Options{}, specs...)
+	for _, n := range []int{1, 2, 3, 5} {
+		var union []string
+		for i := 1; i <= n; i++ {
+			part := planLines(t, k, Options{Shard: Shard{K: i, N: n}}, specs...)
+			if again := planLines(t, k, Options{Shard: Shard{K: i, N: n}}, specs...); !slices.Equal(again, part) {
+				t.Errorf("shard %d/%d differs between two runs", i, n)
+			}
+			if len(part) == 1 && part[0] == "" {
+				continue
+			}
+			union = append(union, part...)
+		}
+		slices.Sort(union)
+		w := slices.Sorted(slices.Values(whole))
+		if !slices.Equal(union, w) {
+			t.Errorf("N=%d: the union of the shards (%d lines) is not the plan (%d lines)", n, len(union), len(w))
+		}
+	}
+}
+
+func TestShardHasIsStableAndBalanced(t *testing.T) {
+	// FNV-1a of fixed ids: the same on every host and build.
+	if shardHash("") != 0xcbf29ce484222325 || shardHash("a") != 0xaf63dc4c8601ec8c {
+		t.Fatal("shardHash is not FNV-1a")
+	}
+	counts := make([]int, 4)
+	for i := 0; i < 4000; i++ {
+		id := fmt.Sprintf("job-%d", i)
+		in := 0
+		for k := 1; k <= 4; k++ {
+			if (Shard{K: k, N: 4}).Has(id) {
+				in++
+				counts[k-1]++
+			}
+		}
+		if in != 1 {
+			t.Fatalf("%s is in %d shards", id, in)
+		}
+	}
+	for k, c := range counts {
+		if c < 800 || c > 1200 {
+			t.Errorf("shard %d/4 has %d of 4000", k+1, c)
+		}
+	}
+}
+
+func TestParseShard(t *testing.T) {
+	if s, err := ParseShard("2/4"); err != nil || s != (Shard{2, 4}) {
+		t.Errorf("2/4: %v %v", s, err)
+	}
+	for _, bad := range []string{"", "0/4", "5/4", "1/0", "a/b", "2", "-1/3"} {
+		if _, err := ParseShard(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
