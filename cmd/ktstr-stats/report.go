@@ -48,16 +48,7 @@ func (t *tool) report() (int, error) {
 		}
 		in.Compare = compare.Compare(in.A, in.B, compare.Options{Slicing: slicing, PairOn: pairOn})
 	}
-	for i := len(sel) - 1; i >= 0; i-- {
-		r := sel[i]
-		if r.Run == nil {
-			continue
-		}
-		if o.Run != "" && r.RunID == o.Run || o.Run == "" && r.Run.Scenario != nil {
-			in.Run = r.Run
-			break
-		}
-	}
+	in.Run = pickRun(sel, o.Run)
 	if o.Run != "" && in.Run == nil {
 		return 0, cli.Usagef("report: no run %q among the %d selected", o.Run, len(sel))
 	}
@@ -88,4 +79,33 @@ func (t *tool) report() (int, error) {
 			name, o.Output, len(sel), counts.HeatMaps, counts.Cells, counts.ABCharts, counts.CDFCharts, counts.TimelineCharts)
 	}
 	return code, nil
+}
+
+// pickRun is the run whose wake latencies and host wait the report draws:
+// the one named, else the latest with wake-latency samples, else the latest
+// with a scenario.
+func pickRun(rows []*query.Row, id string) *record.Run {
+	var withScenario *record.Run
+	for i := len(rows) - 1; i >= 0; i-- {
+		r := rows[i].Run
+		switch {
+		case r == nil:
+		case id != "":
+			if r.ID == id {
+				return r
+			}
+		case r.Scenario != nil:
+			for _, cg := range r.Scenario.Cgroups {
+				for _, w := range cg.Workers {
+					if len(w.WakeLatencyUS) > 0 {
+						return r
+					}
+				}
+			}
+			if withScenario == nil {
+				withScenario = r
+			}
+		}
+	}
+	return withScenario
 }

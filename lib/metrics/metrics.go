@@ -108,8 +108,9 @@ type Sample struct {
 }
 
 // Extract takes every metric the run (and its verdict, when one is given)
-// carries. Without a verdict the checks are computed from the run with the
-// default and job limits, as ktstr-verify would.
+// carries. The checks' values are computed from the run with the default
+// and job limits, as ktstr-verify would; a verdict alone (no run) gives
+// its own checks' values.
 func Extract(r *record.Run, v *record.Verdict) map[string]Sample {
 	out := map[string]Sample{}
 	set := func(name string, x float64) {
@@ -120,11 +121,19 @@ func Extract(r *record.Run, v *record.Verdict) map[string]Sample {
 			out[name] = Sample{Metric: m, Value: x}
 		}
 	}
-	if v == nil && r != nil {
-		v = check.Judge(r, nil)
+	// The checks' values come from the run itself when there is one: a
+	// stored verdict may have been judged with other limits, which turn
+	// checks off or on, and the values must be comparable between runs.
+	// Whether the run passed is the stored verdict's word, when there is one.
+	judged := v
+	if r != nil {
+		judged = check.Judge(r, nil)
+	}
+	if judged != nil {
+		fromChecks(judged, set)
 	}
 	if v != nil {
-		fromChecks(v, set)
+		setPassed(v, set)
 	}
 	if r == nil {
 		return out
@@ -196,13 +205,17 @@ func checkBase(name string) string {
 	return name
 }
 
-func fromChecks(v *record.Verdict, set func(string, float64)) {
+func setPassed(v *record.Verdict, set func(string, float64)) {
 	switch v.Status {
 	case record.StatusPass:
 		set("passed", 1)
 	case record.StatusFail, record.StatusError:
 		set("passed", 0)
 	}
+}
+
+func fromChecks(v *record.Verdict, set func(string, float64)) {
+	setPassed(v, set)
 	agg := map[string]float64{}
 	seen := map[string]bool{}
 	for _, c := range v.Checks {

@@ -55,10 +55,22 @@ func TestExtract(t *testing.T) {
 		{Name: "work_conservation[cg0,cg1]", Value: 80.0}, {Name: "work_conservation[cg2]", Value: 60.0},
 		{Name: "gap[cg0]", Value: "n/a"},
 	}}
+	// A verdict alone: its checks' values, aggregated.
+	checks := Extract(nil, v)
+	wantChecks := map[string]float64{"passed": 0, "worst_spread": 30, "starved_workers": 3, "min_busy_pct": 60}
+	if len(checks) != len(wantChecks) {
+		t.Errorf("verdict only: %v", checks)
+	}
+	for n, w := range wantChecks {
+		if s, ok := checks[n]; !ok || s.Value != w {
+			t.Errorf("verdict only: %s = %v (present %v), want %v", n, s.Value, ok, w)
+		}
+	}
+	// With the run, the checks are the run's own judgement; the verdict
+	// still says whether it passed.
 	got := Extract(r, v)
 	want := map[string]float64{"passed": 0, "completed": 1, "wall_s": 10, "boot_s": 2, "host_wait_pct": 30,
-		"worst_spread": 30, "starved_workers": 3, "min_busy_pct": 60, "stall_count": 0,
-		"total_migrations": 8, "total_iterations": 45, "worst_iterations_per_worker": 5, "work_rate": 225,
+		"stall_count": 0, "total_migrations": 8, "total_iterations": 45, "worst_iterations_per_worker": 5, "work_rate": 225,
 		"worst_migration_ratio": 1, "worst_p99_wake_latency_us": 30, "worst_median_wake_latency_us": 20,
 		"worst_wake_latency_cv": 0.5, "worst_run_delay_pct": 25, "verified_insns[enqueue]": 1234, "exec[lat]": 12.5}
 	for n, w := range want {
@@ -67,10 +79,8 @@ func TestExtract(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", n, s.Value, ok, w)
 		}
 	}
-	for n := range got {
-		if _, ok := want[n]; !ok {
-			t.Errorf("unexpected metric %s = %v", n, got[n].Value)
-		}
+	if s := got["worst_spread"]; s.Value == 30 {
+		t.Errorf("worst_spread came from the verdict, not the run")
 	}
 	if got["exec[lat]"].Metric.Polarity != LowerBetter || got["exec[lat]"].Metric.Unit != "us" {
 		t.Errorf("exec hint lost: %+v", got["exec[lat]"].Metric)

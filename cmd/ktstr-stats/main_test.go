@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ktstr-go/ktstr/internal/cli"
+	"github.com/ktstr-go/ktstr/lib/record"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func runStats(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), strings.NewReader(stdin), &out, &errb, args)
+	return code, out.String(), errb.String()
+}
+
+// synthRun is a completed run of one cgroup with two CPU-bound workers
+// whose longest gap is gapMS.
+func synthRun(id, sched string, gapMS float64, units uint64) *record.Run {
+	w := func(pid int, u uint64) record.WorkerReport {
+		return record.WorkerReport{PID: pid, Cgroup: "cg0", WorkType: "CpuSpin", WorkUnits: u, Iterations: u / 10, CPUS: 2.8, WallS: 3,
+			OffCPUPct: 6, MaxGapMS: gapMS, Migrations: 4, RunDelayS: 0.2, CPUsUsed: "0-1", CPUBound: true,
+			WakeLatencyUS: []float64{50, 60, 70, 80, gapMS}, WakeSamples: 5}
+	}
+	return &record.Run{ID: id, Outcome: record.OutcomeCompleted,
+		Job: &record.Job{ID: "1n1l2c1t/cgroup_steady/" + sched, Topology: &record.Topology{Name: "1n1l2c1t"},
+			Kernel: &record.Kernel{Version: "6.12.117"}, Scheduler: &record.Scheduler{Name: sched, Profile: "default"},
+			Scenario: []byte(`{"name":"cgroup_steady"}`)},
+		Timings:  record.Timings{WallS: 12, AgentStartS: 4},
+		Scenario: &record.ScenarioResult{Name: "cgroup_steady", DurationS: 3, WallS: 3, Cgroups: []record.CgroupResult{{Name: "cg0", Workers: []record.WorkerReport{w(10, units), w(11, units+units/20)}}}}}
+}
+
+func ndjson(t *testing.T, recs ...record.Record) string {
+	var b strings.Builder
+	for _, r := range recs {
+		l, err := record.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(l)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func writeTemp(t *testing.T, name, content string) string {
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		os.WriteFile(path, []byte(got), 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (go test -update rewrites it):\n%s", path, got)
+	}
+}
+
+// TestCompareGolden: 3 runs per side, the gap tripled on B with a clear
+// separation (a regression), the work units a little lower (unchanged),
+// pass rate equal; and two real runs of this machine, the fixture healthy
+// vs its long-slice knob (1 run per side: the gate alone).
+func TestCompareGolden(t *testing.T) {
+	a := ndjson(t, synthRun("a1", "scx_x", 100, 1000), synthRun("a2", "scx_x", 110, 1010), synthRun("a3", "scx_x", 120, 990),
+		&record.Verdict{RunID: "a1", Status: record.StatusPass}, &record.Verdict{RunID: "a2", Status: record.StatusPass}, &record.Verdict{RunID: "a3", Status: record.StatusPass})
+	b := ndjson(t, synthRun("b1", "scx_x", 900, 980), synthRun("b2", "scx_x", 950, 1000), synthRun("b3", "scx_x", 990, 970),
+		&record.Verdict{RunID: "b1", Status: record.StatusPass}, &record.Verdict{RunID: "b2", Status: record.StatusPass}, &record.Verdict{RunID: "b3", Status: record.StatusFail})
+	code, out, errOut := runStats(t, "", "compare", "--a-from", writeTemp(t, "a.ndjson", a), "--b-from", writeTemp(t, "b.ndjson", b))
+	golden(t, "compare-synthetic.golden", fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", code, out, errOut))
+	if code != cli.ExitFail || !strings.Contains(errOut, "REGRESSION cgroup_steady/1n1l2c1t/scx_x/default/6.12.117 worst_gap_ms") {
+		t.Errorf("exit %d; the gap regression is not named", code)
+	}
+
+	code, out, errOut = runStats(t, "", "compare", "--a-from", "testdata/fixture-healthy.ndjson", "--b-from", "testdata/fixture-long-slice.ndjson",
+		"--pair-on", "scenario,topology,scheduler")
+	golden(t, "compare-fixture.golden", fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", code, out, errOut))
+	if code != cli.ExitFail {
+		t.Errorf("long-slice vs healthy: exit %d", code)
+	}
+}
+
+func TestCompareExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	a := ndjson(t, synthRun("a1", "scx_x", 100, 1000), synthRun("a2", "scx_x", 110, 1010), synthRun("a3", "scx_x", 120, 990))
+	same := ndjson(t, synthRun("b1", "scx_x", 115, 1000), synthRun("b2", "scx_x", 100, 1000), synthRun("b3", "scx_x", 105, 995))
+	// Store both sides with labels, as the README's flow does.
+	for label, in := range map[string]string{"a": a, "b": same} {
+		if code, out, errOut := runStats(t, in, "--store", dir, "store", "--label", label); code != 0 || out != in {
+			t.Fatalf("store %s: exit %d, passthrough changed: %s", label, code, errOut)
+		}
+	}
+	if code, _, errOut := runStats(t, "", "--store", dir, "compare", "--a", "label=a", "--b", "label=b"); code != cli.ExitOK ||
+		!strings.Contains(errOut, "pairing on: scenario, topology, scheduler, profile, kernel") || !strings.Contains(errOut, "summary: 0 regressions") {
+		t.Errorf("same scheduler twice: exit %d\n%s", code, errOut)
+	}
+	policy := writeTemp(t, "p.json", `{"per_metric_percent": {"worst_gapms": 5}}`)
+	cases := []struct {
+		args []string
+		want int
+		msg  string
+	}{
+		{[]string{"compare", "--a", "label=a", "--b", "label=zzz"}, cli.ExitUsage, "0: nothing to compare"},
+		{[]string{"compare", "--a", "label=a", "--b", "label=a"}, cli.ExitUsage, "the same"},
+		{[]string{"compare", "--a", "colour=a", "--b", "label=b"}, cli.ExitUsage, "unknown key"},
+		{[]string{"compare", "--a", "label=a", "--b", "label=b", "--policy", policy}, cli.ExitUsage, `unknown metric "worst_gapms"`},
+		{[]string{"compare", "--a", "label=a", "--b", "label=b", "--pair-on", "colour"}, cli.ExitUsage, "unknown dimension"},
+		{[]string{"compare"}, cli.ExitUsage, "two sides"},
+		// A 1% relative gate and a 1 ms absolute one make the small gap
+		// change count, but 3 runs per side do not tell them apart: noisy.
+		{[]string{"compare", "--a", "label=a", "--b", "label=b", "--policy", writeTemp(t, "q.json", `{"default_percent": 1, "per_metric_abs": {"worst_gap_ms": 1}}`)}, cli.ExitOK, "NOISY"},
+	}
+	for _, c := range cases {
+		code, _, errOut := runStats(t, "", append([]string{"--store", dir}, c.args...)...)
+		if code != c.want || !strings.Contains(errOut, c.msg) {
+			t.Errorf("%v: exit %d, want %d with %q:\n%s", c.args, code, c.want, c.msg, errOut)
+		}
+	}
+}
+
+// TestStorePassthrough: every line comes out as it went in (a malformed
+// one as an error record), run and verdict records are stored with their
+// labels, and list gives them back.
+func TestStorePassthrough(t *testing.T) {
+	dir := t.TempDir()
+	r := synthRun("r1", "scx_x", 100, 1000)
+	in := ndjson(t, &record.Topology{Name: "1n1l2c1t"}, r) + "not json\n" + ndjson(t, &record.Verdict{RunID: "r1", Subject: "s", Status: record.StatusPass})
+	code, out, errOut := runStats(t, in, "--store", dir, "store", "--label", "nightly", "--label", "k=v", "--project-commit", "abc123")
+	if code != cli.ExitUsage {
+		t.Errorf("a malformed line: exit %d, want %d", code, cli.ExitUsage)
+	}
+	inLines, outLines := strings.Split(in, "\n"), strings.Split(out, "\n")
+	if len(inLines) != len(outLines) {
+		t.Fatalf("%d lines in, %d out", len(inLines), len(outLines))
+	}
+	for i := range inLines {
+		if i == 2 {
+			if !strings.Contains(outLines[i], `"kind":"error"`) || !strings.Contains(outLines[i], `"line":3`) {
+				t.Errorf("malformed line became %s", outLines[i])
+			}
+		} else if inLines[i] != outLines[i] {
+			t.Errorf("line %d changed:\n%s\n%s", i+1, inLines[i], outLines[i])
+		}
+	}
+	if !strings.Contains(errOut, "stored 1 runs and 1 verdicts") {
+		t.Errorf("stderr: %s", errOut)
+	}
+	code, out, _ = runStats(t, "", "--store", dir, "list", "label=k=v")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 2 {
+		t.Fatalf("list: exit %d, %d lines:\n%s", code, len(lines), out)
+	}
+	var got record.Run
+	if err := record.Unmarshal([]byte(lines[0]), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Stored == nil || got.Stored.ProjectCommit != "abc123" || strings.Join(got.Stored.Labels, ",") != "nightly,k=v" || got.Scenario == nil {
+		t.Errorf("stored run: %+v", got.Stored)
+	}
+	if code, out, _ := runStats(t, "", "--store", dir, "list", "--format", "text", "scheduler=scx_x"); code != 0 || !strings.Contains(out, "nightly,k=v") || !strings.Contains(out, "1 runs") {
+		t.Errorf("list text: %d\n%s", code, out)
+	}
+	if code, out, _ := runStats(t, "", "--store", dir, "list", "scheduler=other"); code != 0 || out != "" {
+		t.Errorf("filtered out: %d %q", code, out)
+	}
+	// A summary per group and metric.
+	code, out, _ = runStats(t, "", "--store", dir, "summary", "-q")
+	if code != 0 || !strings.Contains(out, `"kind":"stats"`) || !strings.Contains(out, `"metric":"worst_gap_ms","unit":"ms","n":1,"mean":100`) {
+		t.Errorf("summary: %d\n%s", code, out)
+	}
+}
+
+// TestCorruptStoreIsAFailure: list reports the corrupt segment as an error
+// record, still lists the rest, and exits 1.
+func TestCorruptStoreIsAFailure(t *testing.T) {
+	dir := t.TempDir()
+	runStats(t, ndjson(t, synthRun("good", "scx_x", 1, 1)), "--store", dir, "store")
+	runStats(t, ndjson(t, synthRun("bad", "scx_x", 1, 1)), "--store", dir, "store")
+	segs, _ := filepath.Glob(filepath.Join(dir, "segments", "*"))
+	if len(segs) != 2 {
+		t.Fatal(segs)
+	}
+	os.WriteFile(segs[1], []byte("garbage"), 0o644)
+	code, out, _ := runStats(t, "", "--store", dir, "list", "-q")
+	if code != cli.ExitFail || !strings.Contains(out, `"kind":"error"`) || !strings.Contains(out, filepath.Base(strings.TrimSuffix(segs[1], ".ndjson.zst"))) || !strings.Contains(out, `"id":"good"`) || strings.Contains(out, `"id":"bad"`) {
+		t.Errorf("exit %d\n%s", code, out)
+	}
+}
+
+// TestREADMEMetricsAreTheRegistry: the README's metric table is the
+// registry's own output (ktstr-stats metrics --format markdown).
+func TestREADMEMetricsAreTheRegistry(t *testing.T) {
+	_, table, _ := runStats(t, "", "metrics", "--format", "markdown")
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), table) {
+		t.Errorf("README.md does not hold the metric table; paste the output of `ktstr-stats metrics --format markdown`:\n%s", table)
+	}
+}
