@@ -63,6 +63,8 @@ type options struct {
 	MonitorHZ       float64       `name:"monitor-hz" default:"10" help:"Host-side monitor sampling rate: each CPU's runqueue read from guest memory, paired with the vCPU threads' host CPU time."`
 	NoMonitor       bool          `name:"no-monitor" help:"Do not read the guest's runqueues from its memory."`
 	WatchdogTimeout time.Duration `name:"watchdog-timeout" help:"Write this sched_ext watchdog timeout (e.g. 3s) into the guest's memory whenever a scheduler runs with another, so a stall ends the run in seconds (recorded in the run's monitor section)."`
+
+	stageOptions `embed:""`
 }
 
 // CompletionWords gives shell completion the scenario catalog and the
@@ -104,6 +106,9 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		}
 		return cli.ExitOK
 	}
+	if o.Select {
+		return runSelect(&o, stdin, stdout, stderr)
+	}
 	planner, err := plan.New(plan.Flags{
 		Exec: o.Exec, Include: o.Include, BPFObjects: o.BPFObject, Accel: o.Accel, MemoryMB: o.MemoryMB,
 		TimeoutS: o.Timeout, KernelArgs: o.KernelArgs, Dmesg: o.Dmesg,
@@ -113,6 +118,9 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	}, plan.CachedKernel(o.Kernel))
 	if err != nil {
 		return report(stderr, err)
+	}
+	if o.Plan {
+		return runPlan(ctx, &o, planner, stdin, stdout, stderr)
 	}
 	var single *record.Job
 	if o.Topology != "" {
@@ -126,9 +134,14 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	if o.MonitorHZ <= 0 || o.MonitorHZ > 100 || o.WatchdogTimeout < 0 || (o.NoMonitor && o.WatchdogTimeout > 0) {
 		return report(stderr, cli.Usagef("--monitor-hz must be in (0, 100], --watchdog-timeout ≥ 0 and needs the monitor"))
 	}
+	stages, err := runnerStages(&o, stderr)
+	if err != nil {
+		return report(stderr, err)
+	}
 	out := record.NewWriter(stdout)
 	r, err := runner.New(runner.Config{Source: name, Jobs: o.Jobs, Overcommit: o.Overcommit, TCGThreads: o.TCGThreads, Boot: o.Boot,
 		InitrdCompression: o.InitrdCompression, LogDir: o.LogDir, Log: stderr,
+		Keep: stages.Keep, Progress: stages.Progress, Estimate: stages.Estimate,
 		NoMonitor: o.NoMonitor, MonitorHZ: o.MonitorHZ, WatchdogTimeout: o.WatchdogTimeout}, planner, out)
 	if err != nil {
 		return report(stderr, err)

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ktstr-go/ktstr/internal/cli"
+	"github.com/ktstr-go/ktstr/lib/host"
+	"github.com/ktstr-go/ktstr/lib/plan"
+	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/runner"
+)
+
+// The pipeline stages of a gauntlet, each a mode of ktstr-boot that boots
+// nothing: --plan writes the jobs, --select keeps those a budget buys,
+// --shard (also when running) keeps one part of them.
+
+// stageOptions are the flags of the stages; embedded in options.
+type stageOptions struct {
+	Plan   bool   `help:"Write the job records this would run (topology × scenario × profile × kernel; --kernel may name several, comma-separated) without booting anything, a job that does not fit its topology as a skip record. Their ids are deterministic. Pipe them back into ktstr-boot to run them."`
+	Select bool   `help:"Budget stage: read job records, keep those that cover the most features (scheduler, flags, topology size, scenario, ...) per second within --budget, and write a skip record with reason budget for each of the rest. Boots nothing."`
+	Budget string `help:"The time --select may spend, e.g. 30m or 90s."`
+	Shard  string `help:"K/N: only the jobs (and skip records) of shard K of N, by a hash of the job id: N shards partition the plan the same way on every host."`
+	Store  string `help:"Run store (ktstr-stats) whose past wall times cost --select's jobs and the progress line's ETA; only read (default: ktstr-stats' default store)." type:"path"`
+}
+
+// shard parses --shard (the zero Shard keeps everything).
+func (o *stageOptions) shard() (plan.Shard, error) {
+	if o.Shard == "" {
+		return plan.Shard{}, nil
+	}
+	return plan.ParseShard(o.Shard)
+}
+
+// runPlan is --plan.
+func runPlan(ctx context.Context, o *options, p *plan.Planner, stdin io.Reader, stdout, stderr io.Writer) int {
+	shard, err := o.shard()
+	if err != nil {
+		return report(stderr, err)
+	}
+	popts := plan.Options{Source: name, Shard: shard}
+	if strings.Contains(o.Kernel, ",") {
+		for _, spec := range strings.Split(o.Kernel, ",") {
+			k, err := plan.CachedKernel(strings.TrimSpace(spec))(ctx)
+			if err != nil {
+				return report(stderr, err)
+			}
+			popts.Kernels = append(popts.Kernels, k)
+		}
+	}
+	in := stdin
+	if o.Topology != "" {
+		j, err := plan.FromSpec(o.Topology)
+		if err != nil {
+			return report(stderr, err)
+		}
+		line, _ := record.Marshal(j.Topology)
+		in = strings.NewReader(string(line) + "\n")
+	}
+	res, err := p.WriteJobs(ctx, in, record.NewWriter(stdout), popts)
+	if err != nil {
+		return report(stderr, err)
+	}
+	fmt.Fprintf(stderr, "%s: plan: %d jobs, %d skipped%s\n", name, res.Jobs, res.Skips, shardNote(shard))
+	if res.BadInput {
+		return cli.ExitUsage
+	}
+	return cli.ExitOK
+}
+
+func shardNote(s plan.Shard) string {
+	if s.N <= 1 {
+		return ""
+	}
+	return " (shard " + s.String() + ")"
+}
+
+// runSelect is --select.
+func runSelect(o *options, stdin io.Reader, stdout, stderr io.Writer) int {
+	budget, err := parseBudget(o.Budget)
+	if err != nil {
+		return report(stderr, err)
+	}
+	t, err := plan.PastTimings(o.Store)
+	if err != nil {
+		return report(stderr, err)
+	}
+	cpus := host.CPUs()
+	b, err := plan.SelectStream(stdin, record.NewWriter(stdout), name, budget, func(j *record.Job) float64 { return t.Cost(j, cpus) })
+	if err != nil {
+		return report(stderr, err)
+	}
+	fmt.Fprintf(stderr, "%s: %s (%d job costs from past runs)\n", name, b, len(t))
+	if b.BadInput {
+		return cli.ExitUsage
+	}
+	return cli.ExitOK
+}
+
+// parseBudget reads --budget: a Go duration (30m, 1h30m, 90s) or seconds.
+func parseBudget(s string) (float64, error) {
+	if s == "" {
+		return 0, cli.Usagef("--select needs --budget (e.g. 30m)")
+	}
+	var secs float64
+	if d, err := time.ParseDuration(s); err == nil {
+		secs = d.Seconds()
+	} else if _, err := fmt.Sscanf(s, "%g", &secs); err != nil {
+		return 0, cli.Usagef("--budget %q: want a duration like 30m or 90s", s)
+	}
+	if secs <= 0 {
+		return 0, cli.Usagef("--budget must be > 0")
+	}
+	return secs, nil
+}
+
+// runnerStages is the runner's shard filter and, on a terminal, its
+// progress line with an ETA from past timings (the other fields zero).
+func runnerStages(o *options, stderr io.Writer) (cfg runner.Config, err error) {
+	shard, err := o.shard()
+	if err != nil {
+		return cfg, err
+	}
+	if shard.N > 1 {
+		cfg.Keep = shard.Has
+	}
+	if cli.IsTerminal(stderr) {
+		cfg.Progress = true
+		if t, err := plan.PastTimings(o.Store); err == nil && len(t) > 0 {
+			cpus := host.CPUs()
+			cfg.Estimate = func(j *record.Job) float64 { return t.Cost(j, cpus) }
+		}
+	}
+	return cfg, nil
+}
