@@ -64,6 +64,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	rd := record.NewReader(stdin, name)
 	var verdicts []*record.Verdict
 	var runs []*record.Run
+	var repros [][]byte
 	for ctx.Err() == nil {
 		line, err := rd.Next()
 		if errors.Is(err, io.EOF) {
@@ -91,6 +92,9 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 			line.Decode(&s)
 			v = check.SkipVerdict(&s)
 		default:
+			if line.Kind == record.KindRepro {
+				repros = append(repros, line.Raw)
+			}
 			out.WriteRaw(line.Raw)
 			continue
 		}
@@ -103,6 +107,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		writeSchedulerLogs(stderr, runs, o.Raw)
 		writeMonitorTails(stderr, runs)
 		writePrograms(stderr, runs)
+		writeRepros(stderr, repros, runs, verdicts, o.Raw)
 		writeTable(stderr, verdicts)
 	}
 	if ctx.Err() != nil {
