@@ -43,9 +43,10 @@ func ScenarioWindow(r *record.Run) (t0, t1 float64, ok bool) {
 // limit: imbalance, local DSQ depth, rq->clock stall (per CPU, exempt when
 // the CPU had nothing runnable or its vCPU thread barely ran on the host)
 // and work conservation (a CPU idle while another has a task waiting or a
-// global DSQ holds tasks). skipWorkCons turns the last off (cpusets: a
-// waiting task may not be allowed on the idle CPU).
-func MonitorViolations(samples []record.MonitorSample, t record.Thresholds, t0, t1 float64, skipWorkCons bool) []MonitorViolation {
+// global DSQ holds tasks). skipRestricted turns imbalance and work
+// conservation off (cpusets, affinities: the scenario may ask for an uneven
+// spread, and a waiting task may not be allowed on the idle CPU).
+func MonitorViolations(samples []record.MonitorSample, t record.Thresholds, t0, t1 float64, skipRestricted bool) []MonitorViolation {
 	n := 5
 	if t.MonitorSustainedSamples != nil {
 		n = max(1, *t.MonitorSustainedSamples)
@@ -79,7 +80,7 @@ func MonitorViolations(samples []record.MonitorSample, t record.Thresholds, t0, 
 		}
 		flush(len(in) - 1)
 	}
-	if t.MaxImbalanceRatio != nil {
+	if !skipRestricted && t.MaxImbalanceRatio != nil {
 		limit := *t.MaxImbalanceRatio
 		runs(CheckMonitorImbalance, func(k int) (bool, string) {
 			s := samples[in[k]]
@@ -125,7 +126,7 @@ func MonitorViolations(samples []record.MonitorSample, t record.Thresholds, t0, 
 			})
 		}
 	}
-	if !skipWorkCons && t.MonitorWorkConservation != nil && *t.MonitorWorkConservation {
+	if !skipRestricted && t.MonitorWorkConservation != nil && *t.MonitorWorkConservation {
 		runs(CheckMonitorWorkCons, func(k int) (bool, string) {
 			s := samples[in[k]]
 			var idle []int
@@ -193,8 +194,8 @@ func Monitor(r *record.Run, t record.Thresholds) []record.Check {
 		switch {
 		case c.Limit == nil:
 			c.Status, c.Detail = record.StatusSkip, "off"
-		case name == CheckMonitorWorkCons && skipWC:
-			c.Status, c.Detail = record.StatusSkip, "a cgroup has a cpuset or a worker an affinity: a waiting task may not be allowed on an idle CPU"
+		case (name == CheckMonitorWorkCons || name == CheckMonitorImbalance) && skipWC:
+			c.Status, c.Detail = record.StatusSkip, "a cgroup has a cpuset or a worker an affinity: the scenario may ask for an uneven spread, and a waiting task may not be allowed on an idle CPU"
 		case inWindow < n:
 			c.Status, c.Detail = record.StatusSkip, fmt.Sprintf("%d monitor samples in the scenario window, fewer than %d", inWindow, n)
 		}
@@ -250,17 +251,26 @@ func limitOf(name string, t record.Thresholds, n int) any {
 }
 
 // restricted reports whether any scenario cgroup had a cpuset or any
-// worker an affinity.
+// worker an affinity or fewer allowed CPUs than the guest has: then an
+// uneven spread or an idle CPU beside waiting tasks may be what the
+// scenario asked for.
 func restricted(r *record.Run) bool {
 	if r.Scenario == nil {
 		return false
+	}
+	all := ""
+	if r.Job != nil && r.Job.Topology != nil && r.Job.Topology.CPUs > 0 {
+		all = "0"
+		if n := r.Job.Topology.CPUs; n > 1 {
+			all = fmt.Sprintf("0-%d", n-1)
+		}
 	}
 	for _, cg := range r.Scenario.Cgroups {
 		if cg.Cpuset != "" || len(cg.CpusetHistory) > 0 {
 			return true
 		}
 		for _, w := range cg.Workers {
-			if w.Affinity != "" {
+			if w.Affinity != "" || (all != "" && w.AllowedCPUs != "" && w.AllowedCPUs != all) {
 				return true
 			}
 		}

@@ -116,12 +116,24 @@ func TestMonitorStallExemptions(t *testing.T) {
 		c[0].Nr, c[3].Nr = 5, 0
 		return c
 	})
-	r.Scenario.Cgroups = []record.CgroupResult{{Name: "a", Cpuset: "0"}}
-	if c := monitorStatus(t, r)[CheckMonitorWorkCons]; c.Status != record.StatusSkip {
-		t.Errorf("with a cpuset: %s", c.Status)
-	}
-	if w := MonitorWindows(r, r.Monitor.Timeline, Defaults()); len(w) != 1 || w[0].Check != CheckMonitorImbalance || len(w[0].Samples) != 101+20 {
+	if w := MonitorWindows(r, r.Monitor.Timeline, Defaults()); len(w) != 2 || w[0].Check != CheckMonitorImbalance || len(w[0].Samples) != 101+20 {
 		t.Errorf("windows %d", len(w))
+	}
+	for _, cg := range []record.CgroupResult{
+		{Name: "a", Cpuset: "0"},
+		{Name: "b", Workers: []record.WorkerReport{{Affinity: "llc"}}},
+		{Name: "c", Workers: []record.WorkerReport{{AllowedCPUs: "0-1"}}},
+	} {
+		r.Job.Topology = &record.Topology{CPUs: 4}
+		r.Scenario.Cgroups = []record.CgroupResult{cg}
+		got := monitorStatus(t, r)
+		if got[CheckMonitorWorkCons].Status != record.StatusSkip || got[CheckMonitorImbalance].Status != record.StatusSkip {
+			t.Errorf("restricted by %+v: %s %s", cg, got[CheckMonitorWorkCons].Status, got[CheckMonitorImbalance].Status)
+		}
+	}
+	r.Scenario.Cgroups = []record.CgroupResult{{Name: "d", Workers: []record.WorkerReport{{AllowedCPUs: "0-3"}}}}
+	if c := monitorStatus(t, r)[CheckMonitorWorkCons]; c.Status != record.StatusFail {
+		t.Errorf("workers allowed on every CPU: %s", c.Status)
 	}
 }
 
