@@ -267,3 +267,16 @@ func loadInChromium(t *testing.T, path string) pageFacts {
 	t.Logf("%s in chromium: %v, %d drawn, errors %q, requests %q", filepath.Base(path), f.counts, f.drawn, f.errors, f.requests)
 	return f
 }
+
+// TestStatsDriverUsage: scripts/ktstr compare's own argument errors are one
+// line and exit 2 before any tool or VM; its help is in the usage. It runs
+// no VM, so it needs no KTSTR_E2E.
+func TestStatsDriverUsage(t *testing.T) {
+	if r := sh(t, driver(t)+" compare --help", ""); r.code != 0 || !strings.Contains(r.stdout, "ktstr compare ") || !strings.Contains(r.stdout, "--scheduler-a") {
+		t.Errorf("compare --help: exit %d, stdout %.200q", r.code, r.stdout)
+	}
+	usageError(t, "compare --runs 0", "--runs wants a positive number")
+	usageError(t, "compare --runs x", "--runs wants a positive number")
+	usageError(t, "compare --bogus", "unknown compare option --bogus")
+	usageError(t, "compare --kernel-a", "--kernel-a needs a value")
+}
