@@ -3,7 +3,9 @@ package monitor
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf/btf"
 )
@@ -64,5 +66,26 @@ func TestMemberOffsetAnonymous(t *testing.T) {
 	}
 	if _, err := memberOffset(outer, "bits"); err == nil {
 		t.Error("bitfield: no error")
+	}
+}
+
+// TestLoadLayoutNotAKernel: an ELF without the kernel's symbols is an
+// error naming what is missing, and a monitor built on it stays inert with
+// the reason in its record.
+func TestLoadLayoutNotAKernel(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadLayout(exe); err == nil || !strings.Contains(err.Error(), "has no symbol") {
+		t.Errorf("LoadLayout(test binary) = %v", err)
+	}
+	m := New(Config{Vmlinux: exe, CPUs: 1})
+	m.Sample(time.Second, nil)
+	if r := m.Record(false); !strings.Contains(r.Error, "has no symbol") || r.Samples != 0 {
+		t.Errorf("record %+v", r)
+	}
+	if r := New(Config{CPUs: 1}).Record(true); !strings.Contains(r.Error, "no vmlinux") {
+		t.Errorf("no vmlinux: %+v", r)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"runtime"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -131,7 +130,7 @@ func (m *Monitor) Sample(t time.Duration, vcpus []record.VCPUUsage) {
 	m.costNS = append(m.costNS, cost)
 	for _, u := range vcpus {
 		if u.CPU >= 0 && u.CPU < len(s.CPUs) {
-			s.CPUs[u.CPU].VCPURunS = u.CPUS
+			s.CPUs[u.CPU].VCPURunS = math.Round(u.CPUS*1e4) / 1e4 // 0.1 ms: enough for the stall exemption
 		}
 	}
 	if len(m.samples) == 0 {
@@ -383,34 +382,6 @@ func Summary(samples []record.MonitorSample) []record.MonitorCPU {
 		out[i].IdlePct = math.Round(float64(idle[i])/float64(len(samples))*1000) / 10
 	}
 	return out
-}
-
-// Table renders samples as a short per-CPU table: one line per sample,
-// each CPU as nr_running/local DSQ depth and the current task.
-func Table(samples []record.MonitorSample) string {
-	var b strings.Builder
-	for _, s := range samples {
-		fmt.Fprintf(&b, "t=%7.2fs", s.T)
-		if s.SCXState != "" {
-			fmt.Fprintf(&b, " scx=%-9s", s.SCXState)
-		}
-		for i, c := range s.CPUs {
-			dsq := "-"
-			if c.DSQ != nil {
-				dsq = fmt.Sprint(*c.DSQ)
-			}
-			comm := c.Comm
-			if c.PID == 0 {
-				comm = "idle"
-			}
-			if len(comm) > 10 {
-				comm = comm[:10]
-			}
-			fmt.Fprintf(&b, "  cpu%d %2d/%-2s %-10s", i, c.Nr, dsq, comm)
-		}
-		b.WriteByte('\n')
-	}
-	return b.String()
 }
 
 // IsNotReady reports whether err only says the guest kernel was not up yet.
