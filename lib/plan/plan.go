@@ -315,6 +315,7 @@ func (p *Planner) Complete(ctx context.Context, j *record.Job) error {
 		return inputf("job has no topology")
 	}
 	memorySet := j.MemoryMB != 0 || p.f.MemoryMB != 0
+	localizeKernel(j) // a job planned on another host
 	if err := p.fill(ctx, j); err != nil {
 		return err
 	}
