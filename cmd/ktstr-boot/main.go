@@ -65,6 +65,12 @@ type options struct {
 	WatchdogTimeout time.Duration `name:"watchdog-timeout" help:"Write this sched_ext watchdog timeout (e.g. 3s) into the guest's memory whenever a scheduler runs with another, so a stall ends the run in seconds (recorded in the run's monitor section)."`
 
 	stageOptions `embed:""`
+
+	Shell              bool   `help:"Boot --topology and give this terminal an interactive shell in the guest (busybox and the --include files; the scheduler attached if given). exit powers the guest off; Ctrl-A X kills a hung guest. The run record still goes to stdout."`
+	BareMetal          bool   `name:"bare-metal" help:"Run the scenario on this host instead of a VM, on its topology (ktstr-topo --host), in a cgroup under --cgroup-parent; accel none in the run record. Needs root and cgroup v2."`
+	CgroupParent       string `name:"cgroup-parent" help:"Bare metal: the cgroup (path under the cgroup2 mount, or absolute) to run under (default: <mount>/ktstr-baremetal-PID, created and removed)."`
+	CPUs               string `name:"cpus" help:"Bare metal: host CPUs the scenario may use (a cpu list, e.g. 0-3); its topology is the host's restricted to them."`
+	AllowHostScheduler bool   `name:"allow-host-scheduler" help:"Bare metal: allow --scheduler to attach to this host's kernel (it then schedules every task here)."`
 }
 
 // CompletionWords gives shell completion the scenario catalog and the
@@ -109,6 +115,14 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	if o.Select {
 		return runSelect(&o, stdin, stdout, stderr)
 	}
+	var terminal *os.File
+	if o.Shell {
+		var err error
+		if terminal, err = shellTerminal(&o); err != nil {
+			return report(stderr, err)
+		}
+		defer terminal.Close()
+	}
 	planner, err := plan.New(plan.Flags{
 		Exec: o.Exec, Include: o.Include, BPFObjects: o.BPFObject, Accel: o.Accel, MemoryMB: o.MemoryMB,
 		TimeoutS: o.Timeout, KernelArgs: o.KernelArgs, Dmesg: o.Dmesg,
@@ -121,6 +135,9 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	}
 	if o.Plan {
 		return runPlan(ctx, &o, planner, stdin, stdout, stderr)
+	}
+	if o.BareMetal {
+		return runBareMetal(ctx, &o, planner, stdout, stderr)
 	}
 	var single *record.Job
 	if o.Topology != "" {
@@ -142,7 +159,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	r, err := runner.New(runner.Config{Source: name, Jobs: o.Jobs, Overcommit: o.Overcommit, TCGThreads: o.TCGThreads, Boot: o.Boot,
 		InitrdCompression: o.InitrdCompression, LogDir: o.LogDir, Log: stderr,
 		Keep: stages.Keep, Progress: stages.Progress, Estimate: stages.Estimate,
-		NoMonitor: o.NoMonitor, MonitorHZ: o.MonitorHZ, WatchdogTimeout: o.WatchdogTimeout}, planner, out)
+		NoMonitor: o.NoMonitor, MonitorHZ: o.MonitorHZ, WatchdogTimeout: o.WatchdogTimeout, Terminal: terminal}, planner, out)
 	if err != nil {
 		return report(stderr, err)
 	}

@@ -148,6 +148,9 @@ func (a *Agent) run() error {
 	if job.Exec != "" {
 		a.send(proto.Message{Type: proto.MsgExec, Exec: runExec(job.Exec)})
 	}
+	if dev := shellDevice(readTrim("/proc/cmdline")); dev != "" {
+		a.send(proto.Message{Type: proto.MsgExec, Exec: a.runShell(dev)})
+	}
 	probes.stop()
 	if job.Scheduler == nil {
 		a.send(proto.Message{Type: proto.MsgDone})

@@ -29,6 +29,14 @@ const JobPath = "/ktstr/job.json"
 // IncludeDir is where Job.Include files land in the guest.
 const IncludeDir = "/include"
 
+// ShellArg is the kernel command-line parameter (ShellArg=DEVICE) that asks
+// the agent for an interactive shell on /dev/DEVICE (ktstr-boot --shell);
+// ShellConsole is the serial port the host wires to its terminal for it.
+const (
+	ShellArg     = "ktstr.shell"
+	ShellConsole = "ttyS1"
+)
+
 // Message types, in the order the agent sends them.
 const (
 	MsgHello     = "hello"

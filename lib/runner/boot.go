@@ -89,11 +89,12 @@ func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string
 		Kernel: image, Initrd: initrd, Cmdline: vm.KernelCmdline(j.Dmesg, j.KernelArgs),
 		Accel: accel.Accel, TCGThreads: run.Host.TCGThreads, CPUVendor: host.CPUVendor(),
 		ConsoleLog: run.ConsoleLog, Results: filepath.Join(tmp, "results.ndjson"),
+		Shell: r.cfg.Terminal != nil,
 	}
 	if args, err := m.Args(); err == nil {
 		run.Host.QEMUCommand = append([]string{r.qemu}, args...)
 	}
-	opts := vm.RunOptions{QEMU: r.qemu, Timeout: time.Duration(j.TimeoutS * float64(time.Second)), Series: len(j.Scenario) > 0}
+	opts := vm.RunOptions{QEMU: r.qemu, Timeout: time.Duration(j.TimeoutS * float64(time.Second)), Series: len(j.Scenario) > 0, Terminal: r.cfg.Terminal}
 	if j.Dmesg {
 		opts.ConsoleStream = r.cfg.Console
 	}

@@ -52,6 +52,10 @@ type Config struct {
 	Log io.Writer
 	// Console receives the console of jobs with Dmesg set (default: Log).
 	Console io.Writer
+	// Terminal, if set, gets an interactive shell in each guest
+	// (ktstr-boot --shell): the guest's second serial port on this
+	// terminal (vm.Machine.Shell).
+	Terminal *os.File
 	// NoMonitor turns the host-side monitor (lib/monitor) off; MonitorHZ
 	// is its sampling rate (default monitor.DefaultHZ).
 	NoMonitor bool

@@ -55,6 +55,10 @@ type Machine struct {
 	Results string
 	// ShmDir holds the guest-RAM files ("/dev/shm").
 	ShmDir string
+	// Shell adds a second serial port (proto.ShellConsole) on QEMU's stdio,
+	// multiplexed with the monitor (Ctrl-A X quits QEMU, Ctrl-A C toggles the
+	// monitor), for an interactive shell; Ctrl-C goes to the guest.
+	Shell bool
 }
 
 // ShmFiles are the guest-RAM backing files of m, one per NUMA node.
@@ -121,6 +125,14 @@ func (m *Machine) Args() ([]string, error) {
 	args = append(args,
 		"-chardev", "file,id=console,path="+m.ConsoleLog,
 		"-serial", "chardev:console",
+	)
+	if m.Shell {
+		args = append(args,
+			"-chardev", "stdio,id=shell,mux=on,signal=off",
+			"-serial", "chardev:shell",
+			"-mon", "chardev=shell,mode=readline")
+	}
+	args = append(args,
 		"-device", "virtio-serial-pci,id=vser0",
 		"-chardev", "file,id=results,path="+m.Results,
 		"-device", "virtserialport,bus=vser0.0,chardev=results,name="+proto.PortName,

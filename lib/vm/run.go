@@ -40,6 +40,10 @@ type RunOptions struct {
 	// QEMU started and each vCPU thread's usage so far (the host-side
 	// monitor pairs its guest-memory reads with them).
 	OnTick func(t time.Duration, vcpus []record.VCPUUsage)
+	// Terminal, if set, is QEMU's stdin and stdout (Machine.Shell's port):
+	// QEMU's process group becomes the terminal's foreground group for the
+	// run, and the terminal's mode and foreground group are restored after.
+	Terminal *os.File
 }
 
 // Result is what a run produced. It states facts; classifying them into an
@@ -90,6 +94,11 @@ func Run(ctx context.Context, m *Machine, opts RunOptions) (*Result, error) {
 	// Own process group, so one kill reaches every QEMU thread and helper;
 	// and if ktstr-boot dies without cleaning up, the kernel kills QEMU.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if opts.Terminal != nil {
+		cmd.Stdin, cmd.Stdout = opts.Terminal, opts.Terminal
+		cmd.SysProcAttr.Foreground, cmd.SysProcAttr.Ctty = true, int(opts.Terminal.Fd())
+		defer holdTerminal(opts.Terminal)()
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", opts.QEMU, err)
