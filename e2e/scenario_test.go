@@ -108,6 +108,13 @@ func TestBadScenarioRejectedBeforeBoot(t *testing.T) {
 		t.Errorf("exit %d, stderr %s", r.code, r.stderr)
 	}
 	exactly(t, r.stdout, record.KindRun, 0)
+	// Two cgroups of one name: the engine would run one of them (issue 17).
+	writeFile(t, bad, `{"name":"dup","steps":[{"cgroups":[{"name":"a"},{"name":"a"}]}]}`)
+	r = sh(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,2,2,1 --scenario "+bad, "")
+	if r.code != 2 || !strings.Contains(r.stderr, "steps[0].cgroups[1].name: cgroup a defined twice") {
+		t.Errorf("exit %d, stderr %s", r.code, r.stderr)
+	}
+	exactly(t, r.stdout, record.KindRun, 0)
 	r = sh(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,2,2,1 --scenario no_such_scenario", "")
 	if r.code != 2 || !strings.Contains(r.stderr, "neither a catalog name nor a file") {
 		t.Errorf("exit %d, stderr %s", r.code, r.stderr)

@@ -138,6 +138,7 @@ func TestDuplicateCgroupNames(t *testing.T) {
 		`{"name":"dup","steps":[{"cgroups":[{"name":"./a"}]}]}`:                                                `steps[0].cgroups[0].name: cgroup "./a": write it as "a"`,
 		`{"name":"dup","steps":[{"cgroups":[{"name":"a/../b"}]}]}`:                                             `steps[0].cgroups[0].name: cgroup "a/../b": must be a path below`,
 		`{"name":"dup","steps":[{"cgroups":[{"name":"/a"}]}]}`:                                                 `steps[0].cgroups[0].name: cgroup "/a": must be a path below`,
+		`{"name":"dup","steps":[{"ops":[{"op":"add_cgroup","def":{"name":"a"}}],"hold":{"loop_s":0.5}}]}`:      "steps[0].ops[0], repeated by hold.loop_s: def.name: cgroup a defined twice (steps[0].ops[0] has it",
 		`{"name":"dup","steps":[{"ops":[{"op":"toggle_cgroup","def":{"name":"a//b"}}]}]}`:                      `steps[0].ops[0]: def.name: cgroup "a//b": write it as "a/b"`,
 	}
 	for in, want := range bad {
@@ -155,6 +156,7 @@ func TestDuplicateCgroupNames(t *testing.T) {
 		`{"name":"ok","steps":[{"cgroups":[{"name":"a"}]},{"ops":[{"op":"remove_cgroup","cgroup":"a"}],"cgroups":[{"name":"a"}]}]}`,
 		`{"name":"ok","steps":[{"cgroups":[{"name":"a"}]},{"ops":[{"op":"toggle_cgroup","def":{"name":"a"}}],"hold":{"loop_s":0.5}}]}`,
 		`{"name":"ok","steps":[{"cgroups":[{"name":"a","works":[]},{"name":"a/b"}]}]}`,
+		`{"name":"ok","steps":[{"ops":[{"op":"add_cgroup","def":{"name":"a"}},{"op":"remove_cgroup","cgroup":"a"}],"hold":{"loop_s":0.5}}]}`,
 	}
 	for _, in := range good {
 		s, err := Parse([]byte(in))

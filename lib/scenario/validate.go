@@ -59,6 +59,17 @@ func (v *validator) scenario(s *Scenario) error {
 				return err
 			}
 		}
+		// With loop_s the ops run again while the step holds: an
+		// add_cgroup that nothing removed in between would define its
+		// cgroup twice.
+		if st.Hold.LoopS > 0 {
+			for j, op := range st.Ops {
+				ow := fmt.Sprintf("%s.ops[%d]", where, j)
+				if err := v.op(ow, op); err != nil {
+					return fmt.Errorf("%s, repeated by hold.loop_s: %w", ow, err)
+				}
+			}
+		}
 	}
 	if fracs > 1.0001 {
 		return fmt.Errorf("hold fractions add up to %.2f > 1", fracs)
