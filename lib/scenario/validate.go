@@ -48,11 +48,8 @@ func (v *validator) scenario(s *Scenario) error {
 			return fmt.Errorf("%s.hold: %w", where, err)
 		}
 		fracs += st.Hold.Frac
-		for j, op := range st.Ops {
-			ow := fmt.Sprintf("%s.ops[%d]", where, j)
-			if err := v.op(ow, op); err != nil {
-				return fmt.Errorf("%s: %w", ow, err)
-			}
+		if err := v.ops(where, st.Ops, ""); err != nil {
+			return err
 		}
 		for j, d := range st.Cgroups {
 			if err := v.define(fmt.Sprintf("%s.cgroups[%d]", where, j), d, false); err != nil {
@@ -63,11 +60,8 @@ func (v *validator) scenario(s *Scenario) error {
 		// add_cgroup that nothing removed in between would define its
 		// cgroup twice.
 		if st.Hold.LoopS > 0 {
-			for j, op := range st.Ops {
-				ow := fmt.Sprintf("%s.ops[%d]", where, j)
-				if err := v.op(ow, op); err != nil {
-					return fmt.Errorf("%s, repeated by hold.loop_s: %w", ow, err)
-				}
+			if err := v.ops(where, st.Ops, ", repeated by hold.loop_s"); err != nil {
+				return err
 			}
 		}
 	}
@@ -136,6 +130,17 @@ func (v *validator) cgroup(d CgroupDef) error {
 	for i, w := range d.WorksResolved(v.workers) {
 		if err := w.Validate(w.Workers); err != nil {
 			return fmt.Errorf("works[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// ops checks a step's ops in order; note says why they run (again).
+func (v *validator) ops(step string, ops []Op, note string) error {
+	for j, op := range ops {
+		where := fmt.Sprintf("%s.ops[%d]", step, j)
+		if err := v.op(where, op); err != nil {
+			return fmt.Errorf("%s%s: %w", where, note, err)
 		}
 	}
 	return nil
