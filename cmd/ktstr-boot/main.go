@@ -53,6 +53,11 @@ type options struct {
 	Workers       int     `default:"2" help:"Workers per cgroup when the scenario does not say."`
 	ListScenarios bool    `name:"list-scenarios" help:"Print the scenario catalog and exit."`
 
+	ListWorkTypes  bool `name:"list-work-types" help:"Print the work types a scenario's work groups use, with their parameters and defaults, and exit."`
+	ListSchedulers bool `name:"list-schedulers" help:"Print the built-in schedulers with their flags and profiles, and exit."`
+	JSON           bool `name:"json" help:"Records on stdout even when it is a terminal (there, by default, one line per run goes to stdout and the records to a file under <ktstr cache>/runs)."`
+	Force          bool `help:"Boot topologies of more than 8 vCPUs per host CPU (refused otherwise: under TCG they take many minutes and judge little)."`
+
 	Scheduler     string   `help:"sched_ext scheduler: a built-in (scx_simple, scx_qmap, scx_central, scx_flatcg: from the kernel's cache entry), a definition file (JSON) or a binary. Default: EEVDF."`
 	SchedulerArgs string   `name:"scheduler-args" help:"Extra scheduler arguments, space-separated (e.g. scx_qmap's fault knobs: -e 100)."`
 	Flags         string   `help:"Scheduler flags to enable, comma-separated (a flag profile)."`
@@ -112,6 +117,9 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		}
 		return cli.ExitOK
 	}
+	if o.ListWorkTypes || o.ListSchedulers {
+		return listAndExit(&o, stdout, stderr)
+	}
 	if o.Select {
 		return runSelect(&o, stdin, stdout, stderr)
 	}
@@ -128,7 +136,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		TimeoutS: o.Timeout, KernelArgs: o.KernelArgs, Dmesg: o.Dmesg,
 		Scenario: o.Scenario, DurationS: o.Duration, Workers: o.Workers,
 		Scheduler: o.Scheduler, SchedulerArgs: o.SchedulerArgs, SchedulerFlags: o.Flags, AllProfiles: o.AllProfiles,
-		Job: o.Job,
+		Job: o.Job, Force: o.Force, Warn: func(w string) { fmt.Fprintf(stderr, "%s: warning: %s\n", name, w) },
 	}, plan.CachedKernel(o.Kernel))
 	if err != nil {
 		return report(stderr, err)
@@ -155,10 +163,15 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	if err != nil {
 		return report(stderr, err)
 	}
-	out := record.NewWriter(stdout)
+	sk, err := newSink(stdout, stderr, o.JSON)
+	if err != nil {
+		return report(stderr, err)
+	}
+	defer sk.Close()
+	out := record.NewWriter(sk)
 	r, err := runner.New(runner.Config{Source: name, Jobs: o.Jobs, Overcommit: o.Overcommit, TCGThreads: o.TCGThreads, Boot: o.Boot,
-		InitrdCompression: o.InitrdCompression, LogDir: o.LogDir, Log: stderr,
-		Keep: stages.Keep, Progress: stages.Progress, Estimate: stages.Estimate,
+		InitrdCompression: o.InitrdCompression, LogDir: o.LogDir, Log: &logFilter{stderr, sk},
+		Keep: stages.Keep, Progress: stages.Progress && terminal == nil, Estimate: stages.Estimate,
 		NoMonitor: o.NoMonitor, MonitorHZ: o.MonitorHZ, WatchdogTimeout: o.WatchdogTimeout, Terminal: terminal}, planner, out)
 	if err != nil {
 		return report(stderr, err)
@@ -167,6 +180,9 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	if single != nil {
 		sum = r.Run(ctx, []*record.Job{single})
 	} else {
+		if cli.StdinIsTerminal(stdin) {
+			io.WriteString(stderr, stdinHint)
+		}
 		sum, err = r.Stream(ctx, stdin)
 	}
 	switch {

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
+	"golang.org/x/sys/unix"
 )
 
 // Exit statuses shared by every tool.
@@ -141,12 +142,27 @@ func Report(stderr io.Writer, name string, err error) int {
 	return Status(err)
 }
 
-// IsTerminal reports whether w is a terminal, for progress output.
+// IsTerminal reports whether w is a terminal (for progress lines and
+// human output). A character device is not enough: /dev/null is one.
 func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
+	return ok && isatty(f)
+}
+
+func isatty(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// TerminalWidth is w's width in columns when w is a terminal, else 0.
+func TerminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
 	if !ok {
-		return false
+		return 0
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		return 0
+	}
+	return int(ws.Col)
 }

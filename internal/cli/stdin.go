@@ -56,9 +56,5 @@ func StdinIsTerminal(r io.Reader) bool {
 		r = c.r
 	}
 	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && isatty(f)
 }

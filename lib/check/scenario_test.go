@@ -2,7 +2,6 @@ package check
 
 import (
 	"encoding/json"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -120,75 +119,9 @@ func TestBenchmarkChecksNeedLimits(t *testing.T) {
 	}
 }
 
-func TestMergeLayers(t *testing.T) {
-	job := &record.Thresholds{MaxGapMS: ptr(3000.0), Isolation: ptr(false)}
-	cli := &record.Thresholds{MaxGapMS: ptr(500.0)}
-	m := Merge(job, nil, cli)
-	if *m.MaxGapMS != 500 || *m.Isolation || *m.MaxSpreadPct != 15 || m.MaxThroughputCV != nil {
-		t.Errorf("%+v", m)
-	}
-	if _, err := ParseThresholds([]byte(`{"max_gap": 1}`)); err == nil {
-		t.Error("unknown threshold name accepted")
-	}
-	var b strings.Builder
-	WriteThresholds(&b, m)
-	if !strings.Contains(b.String(), "max_gap_ms               500") || !strings.Contains(b.String(), "max_throughput_cv        off") {
-		t.Errorf("%s", b.String())
-	}
-}
-
 func TestPercentile(t *testing.T) {
 	xs := []float64{5, 1, 4, 2, 3}
 	if Percentile(xs, 0.99) != 5 || Percentile(xs, 0.5) != 3 || Percentile([]float64{7}, 0.99) != 7 {
 		t.Error("percentile")
 	}
-}
-
-// FuzzParseThresholds: whatever ParseThresholds accepts, encoding/json
-// accepts too with the same value (the strict parser may only refuse more);
-// the value survives a marshal round trip; and Merge applies exactly the
-// set fields over the defaults, idempotently.
-func FuzzParseThresholds(f *testing.F) {
-	f.Add([]byte(`{"max_gap_ms": 10}`))
-	f.Add([]byte(`{"isolation": "yes"}`))
-	f.Add([]byte(`{"not_starved": false, "max_spread_pct": 3.5, "max_gap_ms": 0}`))
-	f.Add([]byte(`{"max_gap_ms": 10} {"max_gap_ms": 20}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		th, err := ParseThresholds(b)
-		if err != nil {
-			return
-		}
-		var ref record.Thresholds
-		if err := json.Unmarshal(b, &ref); err != nil {
-			t.Fatalf("ParseThresholds accepted %q, encoding/json refuses it: %v", b, err)
-		}
-		if !reflect.DeepEqual(*th, ref) {
-			t.Fatalf("%q: ParseThresholds %+v, encoding/json %+v", b, *th, ref)
-		}
-		out, err := json.Marshal(th)
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := ParseThresholds(out)
-		if err != nil || !reflect.DeepEqual(back, th) {
-			t.Fatalf("round trip %q → %s → %+v, %v", b, out, back, err)
-		}
-		m := Merge(th)
-		got, set, def := reflect.ValueOf(m), reflect.ValueOf(*th), reflect.ValueOf(Defaults())
-		for i := 0; i < got.NumField(); i++ {
-			want := def.Field(i)
-			if !set.Field(i).IsNil() {
-				want = set.Field(i)
-			}
-			if !reflect.DeepEqual(got.Field(i).Interface(), want.Interface()) {
-				t.Fatalf("%q: merged %s = %v, want %v", b, got.Type().Field(i).Name, got.Field(i), want)
-			}
-		}
-		if again := Merge(&m); !reflect.DeepEqual(again, m) {
-			t.Fatalf("merge is not idempotent: %+v then %+v", m, again)
-		}
-		if twice := Merge(th, th); !reflect.DeepEqual(twice, m) {
-			t.Fatalf("merging a layer twice changed the result: %+v vs %+v", m, twice)
-		}
-	})
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -43,56 +44,153 @@ func Defaults() record.Thresholds {
 }
 
 // Merge returns layers applied in order over the defaults: each set field of
-// a later layer overrides the earlier value.
+// a later layer overrides the earlier value, and each name in a layer's Off
+// switches that limit off (nil) whatever came before. The result is
+// absolute: its Off is empty.
 func Merge(layers ...*record.Thresholds) record.Thresholds {
 	out := Defaults()
-	dst := reflect.ValueOf(&out).Elem()
 	for _, l := range layers {
-		if l == nil {
-			continue
-		}
-		src := reflect.ValueOf(l).Elem()
-		for i := 0; i < src.NumField(); i++ {
-			if f := src.Field(i); !f.IsNil() {
-				dst.Field(i).Set(f)
-			}
-		}
+		apply(&out, l)
 	}
+	out.Off = nil
 	return out
 }
 
+// Compose folds layers into one layer, as Merge would apply them but
+// without the defaults: a limit is the last layer's that sets it or
+// switches it off. ktstr-boot uses it to put a job's layer over its
+// scheduler's in the job record.
+func Compose(layers ...*record.Thresholds) *record.Thresholds {
+	var out record.Thresholds
+	for _, l := range layers {
+		apply(&out, l)
+	}
+	return &out
+}
+
+// apply puts layer l over dst: set fields replace dst's and leave dst's
+// Off; l's Off clears them in dst and joins dst's Off.
+func apply(dst *record.Thresholds, l *record.Thresholds) {
+	if l == nil {
+		return
+	}
+	d, src := reflect.ValueOf(dst).Elem(), reflect.ValueOf(l).Elem()
+	names := record.ThresholdNames()
+	for i, n := range names {
+		if f := src.Field(i); !f.IsNil() {
+			d.Field(i).Set(f)
+			dst.Off = slices.DeleteFunc(dst.Off, func(o string) bool { return o == n })
+		}
+	}
+	for _, n := range l.Off {
+		i := slices.Index(names, n)
+		if i < 0 {
+			continue // Validate refuses it; an old record's unknown name changes nothing
+		}
+		d.Field(i).Set(reflect.Zero(d.Field(i).Type()))
+		if !slices.Contains(dst.Off, n) {
+			dst.Off = append(dst.Off, n)
+		}
+	}
+}
+
 // LoadThresholds reads a thresholds file: a JSON object with the fields of
-// record.Thresholds. Unknown names are errors (a typo must not silently
-// leave a check at its default).
+// record.Thresholds (see ParseThresholds).
 func LoadThresholds(path string) (*record.Thresholds, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("thresholds: %w", err)
 	}
-	return ParseThresholds(b)
+	t, err := ParseThresholds(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
 }
 
-// ParseThresholds decodes thresholds JSON strictly.
+// ParseThresholds decodes thresholds JSON strictly and validates it
+// (Validate). Unknown names are errors (a typo must not silently leave a
+// check at its default); a limit given as null is switched off.
 func ParseThresholds(b []byte) (*record.Thresholds, error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, fmt.Errorf(`thresholds: empty; want a JSON object such as {"max_gap_ms": 3000} (names: ktstr-verify --show-thresholds)`)
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var t record.Thresholds
-	if err := dec.Decode(&t); err != nil {
+	var fields map[string]json.RawMessage
+	if err := dec.Decode(&fields); err != nil {
 		return nil, fmt.Errorf("thresholds: %w", err)
 	}
 	// A second object after the first would otherwise be ignored silently.
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("thresholds: unexpected data after the JSON object")
 	}
+	if fields == nil {
+		return nil, fmt.Errorf("thresholds: null; want a JSON object")
+	}
+	names := append(record.ThresholdNames(), "off")
+	for n := range fields {
+		if !slices.Contains(names, n) {
+			return nil, fmt.Errorf("thresholds: unknown limit %q (names: %s)", n, strings.Join(names[:len(names)-1], ", "))
+		}
+	}
+	var t record.Thresholds
+	if err := json.Unmarshal(b, &t); err != nil {
+		return nil, fmt.Errorf("thresholds: %w", err)
+	}
+	if err := Validate(&t); err != nil {
+		return nil, err
+	}
 	return &t, nil
+}
+
+// upTo100 are the limits that are percentages of a whole.
+var upTo100 = []string{"min_cohort_work_pct", "max_spread_pct", "max_cgroup_spread_pct", "min_busy_pct"}
+
+// Validate refuses limits no check can use: a negative value, a share
+// above 100 %, a sustained-sample count below 1, and an Off name that is
+// unknown or also set in the same layer.
+func Validate(t *record.Thresholds) error {
+	v := reflect.ValueOf(t).Elem()
+	names := record.ThresholdNames()
+	for i, n := range names {
+		f := v.Field(i)
+		if f.IsNil() {
+			continue
+		}
+		if slices.Contains(t.Off, n) {
+			return fmt.Errorf("thresholds: %s is both set and switched off", n)
+		}
+		var x float64
+		switch e := f.Elem(); e.Kind() {
+		case reflect.Float64:
+			x = e.Float()
+		case reflect.Int:
+			x = float64(e.Int())
+		default:
+			continue
+		}
+		switch {
+		case x < 0 || x != x:
+			return fmt.Errorf("thresholds: %s is %v; a limit must be ≥ 0 (null switches the check off)", n, x)
+		case x > 100 && slices.Contains(upTo100, n):
+			return fmt.Errorf("thresholds: %s is %v; a percentage must be ≤ 100", n, x)
+		case x < 1 && n == "sustained_samples":
+			return fmt.Errorf("thresholds: sustained_samples is %v; it counts samples, ≥ 1", x)
+		}
+	}
+	for _, n := range t.Off {
+		if !slices.Contains(names, n) {
+			return fmt.Errorf("thresholds: off names unknown limit %q", n)
+		}
+	}
+	return nil
 }
 
 // WriteThresholds prints one row per limit: name, value (or "off").
 func WriteThresholds(w io.Writer, t record.Thresholds) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	v := reflect.ValueOf(t)
-	for i := 0; i < v.NumField(); i++ {
-		name := strings.Split(v.Type().Field(i).Tag.Get("json"), ",")[0]
+	for i, name := range record.ThresholdNames() {
 		val := "off"
 		if f := v.Field(i); !f.IsNil() {
 			val = fmt.Sprint(f.Elem().Interface())

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/kernel"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/rootfs"
@@ -46,6 +47,14 @@ type Flags struct {
 	AllProfiles    bool
 	// Job is "default" or "verifier" (load the scheduler or objects only).
 	Job string
+
+	// Force boots topologies far beyond the host (see RefuseVCPURatio).
+	Force bool
+	// HostCPUs is what topologies are measured against (0: this host's).
+	HostCPUs int
+	// Warn receives warnings about jobs before they boot, once per
+	// distinct text (nil: discarded).
+	Warn func(string)
 }
 
 // InputError is a job or flag that is wrong as given (not a failure of this
@@ -114,6 +123,8 @@ type Planner struct {
 	// to run it with; each job becomes one job per profile.
 	scheduler *sched.Definition
 	profiles  []sched.Profile
+
+	warned sync.Map // warning texts already given
 
 	kernelFunc KernelFunc
 	kernelOnce sync.Once
@@ -197,6 +208,11 @@ func (p *Planner) loadScheduler() error {
 		return &InputError{err}
 	}
 	p.scheduler = def
+	if def.Thresholds != nil {
+		if err := check.Validate(def.Thresholds); err != nil {
+			return inputf("scheduler %s: %w", def.Name, err)
+		}
+	}
 	switch {
 	case f.AllProfiles && f.SchedulerFlags != "":
 		return inputf("--flags and --all-profiles exclude each other")
@@ -214,6 +230,16 @@ func (p *Planner) loadScheduler() error {
 		p.profiles = []sched.Profile{prof}
 	}
 	return nil
+}
+
+// warn gives w to Flags.Warn once.
+func (p *Planner) warn(w string) {
+	if w == "" || p.f.Warn == nil {
+		return
+	}
+	if _, dup := p.warned.LoadOrStore(w, true); !dup {
+		p.f.Warn(w)
+	}
 }
 
 // FromSpec is the job of a --topology spec (N,L,C,T or NnLlCcTt).
@@ -236,7 +262,7 @@ func (p *Planner) Expand(j *record.Job) []*record.Job {
 			c.Scheduler = p.schedulerFor(prof)
 			c.KernelArgs = append(slices.Clone(c.KernelArgs), p.scheduler.KernelArgs...)
 			if p.scheduler.Thresholds != nil {
-				c.Thresholds = mergeThresholds(p.scheduler.Thresholds, c.Thresholds)
+				c.Thresholds = check.Compose(p.scheduler.Thresholds, c.Thresholds)
 			}
 			out = append(out, p.expandScenarios(&c, "/"+p.scheduler.Name+":"+prof.Name)...)
 		}
@@ -251,17 +277,6 @@ func (p *Planner) schedulerFor(prof sched.Profile) *record.Scheduler {
 	d := p.scheduler
 	return &record.Scheduler{Name: d.Name, Binary: d.Binary, Args: args, Profile: prof.Name,
 		Flags: prof.Flags, Ops: d.OpsName(), Sysctls: d.Sysctls, EnableHelperCPU: d.EnableHelperCPU}
-}
-
-// mergeThresholds applies job over sched (the scheduler's layer comes
-// before the job's).
-func mergeThresholds(sched, job *record.Thresholds) *record.Thresholds {
-	m := *sched
-	if job != nil {
-		jb, _ := json.Marshal(job)
-		json.Unmarshal(jb, &m)
-	}
-	return &m
 }
 
 // expandScenarios returns j once per --scenario (or once, as is, when j has
@@ -323,6 +338,16 @@ func (p *Planner) Complete(ctx context.Context, j *record.Job) error {
 	if err := spec.Validate(); err != nil {
 		return inputf("topology %s: %w", j.Topology.Name, err)
 	}
+	if j.Thresholds != nil {
+		if err := check.Validate(j.Thresholds); err != nil {
+			return &InputError{err}
+		}
+	}
+	warning, err := p.sanity(j)
+	if err != nil {
+		return err
+	}
+	p.warn(warning)
 	if _, err := os.Stat(j.Kernel.Image); err != nil {
 		return fmt.Errorf("kernel image: %w", err)
 	}

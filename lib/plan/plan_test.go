@@ -219,3 +219,50 @@ func TestCompleteResolvesBuiltinSchedulerPerJob(t *testing.T) {
 		t.Error("expanded jobs share one scheduler record after Complete")
 	}
 }
+
+// TestSanityOversizeTopology (issue 17, item 10): a topology far beyond the
+// host is refused before boot unless forced, with the expected cost; one
+// moderately beyond it boots with a warning, given once.
+func TestSanityOversizeTopology(t *testing.T) {
+	var warnings []string
+	f := flags()
+	f.HostCPUs = 2
+	f.Warn = func(w string) { warnings = append(warnings, w) }
+	p, _ := New(f, fixed(testKernel(t, false)))
+	ctx := context.Background()
+	err := p.Complete(ctx, &record.Job{Topology: topo(t, "4,8,8,2")})
+	t.Log(err)
+	if !IsInputError(err) || !strings.Contains(err.Error(), "128 vCPUs on 2 host CPUs") || !strings.Contains(err.Error(), "--force") ||
+		!strings.Contains(err.Error(), "min") {
+		t.Errorf("4,8,8,2 on 2 CPUs: %v", err)
+	}
+	for range 2 {
+		if err := p.Complete(ctx, &record.Job{Topology: topo(t, "1,2,4,1")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "8 vCPUs on 2 host CPUs (4× over)") {
+		t.Errorf("warnings %q, want one for 1n2l4c1t", warnings)
+	}
+	if err := p.Complete(ctx, &record.Job{Topology: topo(t, "1,1,2,1")}); err != nil || len(warnings) != 1 {
+		t.Errorf("2 vCPUs on 2 CPUs: %v, warnings %q", err, warnings)
+	}
+	f.Force = true
+	forced, _ := New(f, fixed(testKernel(t, false)))
+	if err := forced.Complete(ctx, &record.Job{Topology: topo(t, "4,8,8,2")}); err != nil {
+		t.Errorf("--force: %v", err)
+	}
+	if len(warnings) != 2 || !strings.Contains(warnings[1], "128 vCPUs") {
+		t.Errorf("forced run not warned: %q", warnings)
+	}
+}
+
+// TestCompleteRejectsBadThresholds: a job's limits are validated before boot.
+func TestCompleteRejectsBadThresholds(t *testing.T) {
+	p, _ := New(flags(), fixed(testKernel(t, false)))
+	neg := -1.0
+	j := &record.Job{Topology: topo(t, "1,1,1,1"), Thresholds: &record.Thresholds{MaxGapMS: &neg}}
+	if err := p.Complete(context.Background(), j); !IsInputError(err) || !strings.Contains(err.Error(), "max_gap_ms is -1") {
+		t.Errorf("negative limit: %v", err)
+	}
+}

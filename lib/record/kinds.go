@@ -596,6 +596,10 @@ type Thresholds struct {
 	FailOnRqClockStall      *bool    `json:"fail_on_rq_clock_stall,omitempty"`
 	MonitorWorkConservation *bool    `json:"monitor_work_conserving,omitempty"`
 	MonitorSustainedSamples *int     `json:"sustained_samples,omitempty"`
+	// Off names the limits (their JSON names) this layer switches off,
+	// whatever an earlier layer set; a JSON null for a limit decodes into
+	// this list (see UnmarshalJSON).
+	Off []string `json:"off,omitempty"`
 }
 
 // HostSample is one host-side reading of every vCPU thread.
@@ -811,6 +815,9 @@ type ProbeTarget struct {
 	ProgID uint32 `json:"prog_id,omitempty"`
 	Events int    `json:"events,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// Fields are the decoded fields of its events, "name:kind" in order
+	// (the legend of the panic path's raw trace lines).
+	Fields []string `json:"fields,omitempty"`
 }
 
 // ProbeEvent is one traced call, its arguments decoded through the

@@ -1,0 +1,46 @@
+package record
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// ThresholdNames are the JSON names of Thresholds' limits, in field order
+// (Off excluded).
+func ThresholdNames() []string {
+	t := reflect.TypeOf(Thresholds{})
+	var names []string
+	for i := 0; i < t.NumField(); i++ {
+		if n := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]; n != "off" {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// UnmarshalJSON decodes a thresholds layer. A limit given as null is
+// switched off by this layer: its name joins Off, so that merging layers
+// can tell "not said" (absent: the earlier layer's value stays) from "off"
+// (null: the check is off whatever came before), which a nil pointer alone
+// cannot.
+func (t *Thresholds) UnmarshalJSON(b []byte) error {
+	type plain Thresholds // without this method
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return err
+	}
+	for _, n := range ThresholdNames() {
+		if raw, ok := fields[n]; ok && bytes.Equal(bytes.TrimSpace(raw), []byte("null")) && !slices.Contains(p.Off, n) {
+			p.Off = append(p.Off, n)
+		}
+	}
+	*t = Thresholds(p)
+	return nil
+}
