@@ -46,8 +46,8 @@ func WriteTable(w io.Writer, r *Result, all bool) {
 		if d.P != nil {
 			p = fmt.Sprintf("%.3g", *d.P)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%+.4g%s\t%s\t%d/%d\t%s\t%s\n", d.Subject, d.Metric, metrics.Format(d.A, d.Unit),
-			metrics.Format(d.B, d.Unit), d.Delta, d.Unit, rel, d.NA, d.NB, p, strings.ToUpper(d.Verdict))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", d.Subject, d.Metric, metrics.Format(d.A, d.Unit),
+			metrics.Format(d.B, d.Unit), signed(d.Delta, d.Unit), rel, d.NA, d.NB, p, strings.ToUpper(d.Verdict))
 	}
 	tw.Flush()
 	if len(missing) > 0 {
@@ -62,4 +62,12 @@ func WriteTable(w io.Writer, r *Result, all bool) {
 		fmt.Fprintf(w, "REGRESSION %s %s: %s → %s (gate ≥ %.4g%s and ≥ %.0f%%)\n", d.Subject, d.Metric,
 			metrics.Format(d.A, d.Unit), metrics.Format(d.B, d.Unit), d.AbsGate, d.Unit, d.RelGate*100)
 	}
+}
+
+// signed formats a change with its sign, as metrics.Format does values.
+func signed(x float64, unit string) string {
+	if x < 0 {
+		return "-" + metrics.Format(-x, unit)
+	}
+	return "+" + metrics.Format(x, unit)
 }
