@@ -15,10 +15,34 @@ const (
 	CheckMonitorWorkCons  = "monitor_work_conservation"
 )
 
-// stallMinVCPURunS is how much host CPU a vCPU thread must have had in an
-// interval for a still rq->clock to count as a stall: 10 ticks at HZ 250
-// (reference §5.2). Less, and the vCPU simply did not run on the host.
-const stallMinVCPURunS = 0.040
+// stallTicks is how many guest ticks' worth of host CPU a vCPU thread must
+// have had in an interval for a still rq->clock to count as a stall
+// (reference §5.2: 10 ticks, 40 ms at HZ 250). Less, and the vCPU simply
+// did not run on the host long enough for its tick to move the clock.
+const (
+	stallTicks     = 10
+	defaultGuestHZ = 250
+)
+
+// MonitorScope is what MonitorViolations needs to know of the run: the
+// scenario window in host time, whether cpusets or affinities can explain an
+// uneven spread (imbalance and work conservation are then off), and the
+// guest's tick rate.
+type MonitorScope struct {
+	T0, T1     float64
+	Restricted bool
+	GuestHZ    int
+}
+
+// Scope is a run's MonitorScope; ok is false without a scenario window.
+func Scope(r *record.Run) (MonitorScope, bool) {
+	t0, t1, ok := ScenarioWindow(r)
+	sc := MonitorScope{T0: t0, T1: t1, Restricted: restricted(r), GuestHZ: defaultGuestHZ}
+	if r.Guest != nil && r.Guest.HZ > 0 {
+		sc.GuestHZ = r.Guest.HZ
+	}
+	return sc, ok
+}
 
 // MonitorViolation is one sustained violation found in monitor samples:
 // samples[Start..End] (inclusive) all violated the check.
@@ -43,10 +67,12 @@ func ScenarioWindow(r *record.Run) (t0, t1 float64, ok bool) {
 // limit: imbalance, local DSQ depth, rq->clock stall (per CPU, exempt when
 // the CPU had nothing runnable or its vCPU thread barely ran on the host)
 // and work conservation (a CPU idle while another has a task waiting or a
-// global DSQ holds tasks). skipRestricted turns imbalance and work
+// global DSQ holds tasks). A restricted scope turns imbalance and work
 // conservation off (cpusets, affinities: the scenario may ask for an uneven
 // spread, and a waiting task may not be allowed on the idle CPU).
-func MonitorViolations(samples []record.MonitorSample, t record.Thresholds, t0, t1 float64, skipRestricted bool) []MonitorViolation {
+func MonitorViolations(samples []record.MonitorSample, t record.Thresholds, sc MonitorScope) []MonitorViolation {
+	t0, t1, skipRestricted := sc.T0, sc.T1, sc.Restricted
+	minRunS := float64(stallTicks) / float64(max(sc.GuestHZ, 1))
 	n := 5
 	if t.MonitorSustainedSamples != nil {
 		n = max(1, *t.MonitorSustainedSamples)
@@ -119,10 +145,10 @@ func MonitorViolations(samples []record.MonitorSample, t record.Thresholds, t0, 
 					return false, ""
 				}
 				ca, cb := a.CPUs[cpu], b.CPUs[cpu]
-				if cb.Clock != ca.Clock || (ca.Nr == 0 && cb.Nr == 0) || cb.VCPURunS-ca.VCPURunS < stallMinVCPURunS {
+				if cb.Clock != ca.Clock || (ca.Nr == 0 && cb.Nr == 0) || cb.VCPURunS-ca.VCPURunS < minRunS {
 					return false, ""
 				}
-				return true, fmt.Sprintf("cpu%d rq->clock stuck at %d ns with %d runnable while its vCPU ran %.0f ms on the host", cpu, cb.Clock, cb.Nr, (cb.VCPURunS-ca.VCPURunS)*1000)
+				return true, fmt.Sprintf("cpu%d rq->clock stuck at %d ns with %d runnable while its vCPU ran %.0f ms on the host (≥ %d ticks)", cpu, cb.Clock, cb.Nr, (cb.VCPURunS-ca.VCPURunS)*1000, stallTicks)
 			})
 		}
 	}
@@ -169,15 +195,15 @@ func Monitor(r *record.Run, t record.Thresholds) []record.Check {
 		}
 		return out
 	}
-	t0, t1, ok := ScenarioWindow(r)
+	sc, ok := Scope(r)
 	switch {
 	case m.Error != "":
 		return skipAll("monitor: " + m.Error)
 	case !ok:
 		return skipAll("no scenario window")
 	}
-	skipWC := restricted(r)
-	vs := MonitorViolations(m.Timeline, t, t0, t1, skipWC)
+	t0, t1, skipWC := sc.T0, sc.T1, sc.Restricted
+	vs := MonitorViolations(m.Timeline, t, sc)
 	n := 5
 	if t.MonitorSustainedSamples != nil {
 		n = *t.MonitorSustainedSamples
@@ -340,12 +366,12 @@ const windowPad = 10
 // with the samples around it, for the run record: ktstr-verify may only
 // have a thinned timeline.
 func MonitorWindows(r *record.Run, samples []record.MonitorSample, t record.Thresholds) []record.MonitorWindow {
-	t0, t1, ok := ScenarioWindow(r)
+	sc, ok := Scope(r)
 	if !ok {
 		return nil
 	}
 	var out []record.MonitorWindow
-	for _, v := range MonitorViolations(samples, t, t0, t1, restricted(r)) {
+	for _, v := range MonitorViolations(samples, t, sc) {
 		lo, hi := max(0, v.Start-windowPad), min(len(samples), v.End+windowPad+1)
 		out = append(out, record.MonitorWindow{Check: v.Check, AtT: samples[v.Start].T, Detail: v.Detail, Samples: samples[lo:hi]})
 		if len(out) == 20 {

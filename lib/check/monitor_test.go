@@ -99,8 +99,26 @@ func TestMonitorChecksFail(t *testing.T) {
 }
 
 func TestMonitorStallExemptions(t *testing.T) {
-	// Clock still, but the vCPU did not run on the host: exempt.
+	// 60 ms of host CPU per 100 ms: a stall at HZ 250 (≥ 40 ms), not at
+	// HZ 100 (≥ 100 ms).
 	r := monitorRun(func(i int, t float64) []record.MonitorCPUSample {
+		c := healthy(i, t)
+		c[1].VCPURunS = float64(i) * 0.06
+		if t >= 12 && t < 14 {
+			c[1].Clock = 42
+		}
+		return c
+	})
+	if c := monitorStatus(t, r)[CheckMonitorStall]; c.Status != record.StatusFail {
+		t.Errorf("HZ 250: %s", c.Status)
+	}
+	r.Guest = &record.GuestInfo{HZ: 100}
+	if c := monitorStatus(t, r)[CheckMonitorStall]; c.Status != record.StatusPass {
+		t.Errorf("HZ 100: %s %s", c.Status, c.Detail)
+	}
+
+	// Clock still, but the vCPU did not run on the host: exempt.
+	r = monitorRun(func(i int, t float64) []record.MonitorCPUSample {
 		c := healthy(i, t)
 		if t >= 12 && t < 14 {
 			c[1].Clock, c[1].VCPURunS = 42, 1.0
