@@ -333,6 +333,9 @@ func MonitorLast(r *record.Run) string {
 		last = last[len(last)-10:]
 	}
 	var b strings.Builder
+	if sum := idleSummary(r.Monitor.Last); sum != "" {
+		fmt.Fprintf(&b, "%s\n", sum)
+	}
 	fmt.Fprintf(&b, "last monitor samples (host t, per CPU nr_running/local DSQ, current task):\n")
 	for _, s := range last {
 		fmt.Fprintf(&b, "  t=%6.1fs", s.T)
@@ -379,4 +382,46 @@ func MonitorWindows(r *record.Run, samples []record.MonitorSample, t record.Thre
 		}
 	}
 	return out
+}
+
+// idleSummary says which CPUs stayed idle through samples while others had
+// tasks waiting throughout: the one line a timeout most needs.
+func idleSummary(samples []record.MonitorSample) string {
+	if len(samples) < 2 {
+		return ""
+	}
+	n := len(samples[0].CPUs)
+	var idle []int
+	minWaiting := -1
+	for cpu := 0; cpu < n; cpu++ {
+		always := true
+		for _, s := range samples {
+			if cpu >= len(s.CPUs) || s.CPUs[cpu].Nr != 0 {
+				always = false
+				break
+			}
+		}
+		if always {
+			idle = append(idle, cpu)
+		}
+	}
+	for _, s := range samples {
+		w := 0
+		for _, c := range s.CPUs {
+			if c.Nr > 1 {
+				w += int(c.Nr) - 1
+			}
+		}
+		for _, g := range s.GlobalDSQ {
+			w += int(g)
+		}
+		if minWaiting < 0 || w < minWaiting {
+			minWaiting = w
+		}
+	}
+	if len(idle) == 0 || minWaiting <= 0 {
+		return ""
+	}
+	span := samples[len(samples)-1].T - samples[0].T
+	return fmt.Sprintf("monitor: cpu %s idle for the last %.1f s while at least %d tasks waited on other CPUs", cpuList(idle), span, minWaiting)
 }

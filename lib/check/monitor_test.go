@@ -162,4 +162,14 @@ func TestMonitorLastTable(t *testing.T) {
 	if strings.Count(out, "\n") != 4 || !strings.Contains(out, "| 3: 1/0 w") {
 		t.Errorf("table:\n%s", out)
 	}
+	// CPUs 1-3 idle throughout while cpu0 has 4 runnable: said first.
+	for i := range r.Monitor.Last {
+		c := append([]record.MonitorCPUSample(nil), r.Monitor.Last[i].CPUs...)
+		c[0].Nr, c[1].Nr, c[2].Nr, c[3].Nr = uint32(4+i), 0, 0, 0
+		r.Monitor.Last[i].CPUs = c
+	}
+	out = MonitorLast(r)
+	if first := strings.SplitN(out, "\n", 2)[0]; first != "monitor: cpu 1-3 idle for the last 0.2 s while at least 3 tasks waited on other CPUs" {
+		t.Errorf("summary %q", first)
+	}
 }
