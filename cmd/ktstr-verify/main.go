@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/check"
@@ -25,7 +25,9 @@ const name = "ktstr-verify"
 var help string
 
 type options struct {
-	Quiet             bool     `short:"q" help:"No table on stderr."`
+	Quiet             bool     `short:"q" help:"Only the summary line: no table, logs or program tables."`
+	Verbose           bool     `short:"v" help:"Also every run's BPF program table (by default only --job verifier runs'), and table details uncut."`
+	JSON              bool     `name:"json" help:"Verdict records on stdout even when it is a terminal (there, by default, stdout gets the table instead)."`
 	Thresholds        string   `help:"JSON file of check limits; overrides the defaults and the job's (fields: see --show-thresholds)." type:"existingfile"`
 	ShowThresholds    bool     `name:"show-thresholds" help:"Print the merged limits (defaults, then --thresholds) and exit."`
 	Raw               bool     `help:"Do not collapse repeated cycles in scheduler logs."`
@@ -60,7 +62,15 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		}
 		return cli.Report(stderr, name, diff(o.Diff[0], o.Diff[1], o.Quiet, stdout, stderr))
 	}
-	out := record.NewWriter(stdout)
+	// On a terminal (unless --json) people read stdout: the table goes
+	// there and the records nowhere; piped, records go to stdout and the
+	// report to stderr.
+	human := !o.JSON && cli.IsTerminal(stdout)
+	report, records := stderr, stdout
+	if human {
+		report, records = stdout, io.Discard
+	}
+	out := record.NewWriter(records)
 	rd := record.NewReader(stdin, name)
 	var verdicts []*record.Verdict
 	var runs []*record.Run
@@ -103,12 +113,18 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 			return cli.Report(stderr, name, err)
 		}
 	}
-	if !o.Quiet {
-		writeSchedulerLogs(stderr, runs, o.Raw)
-		writeMonitorTails(stderr, runs)
-		writePrograms(stderr, runs)
-		writeRepros(stderr, repros, runs, verdicts, o.Raw)
-		writeTable(stderr, verdicts)
+	if o.Quiet {
+		writeSummary(report, verdicts)
+	} else {
+		writeSchedulerLogs(report, runs, o.Raw)
+		writeMonitorTails(report, runs)
+		writePrograms(report, runs, o.Verbose)
+		writeRepros(report, repros, runs, verdicts, o.Raw)
+		width := 0
+		if !o.Verbose {
+			width = cli.TerminalWidth(report)
+		}
+		writeTable(report, verdicts, width)
 	}
 	if ctx.Err() != nil {
 		return cli.ExitInterrupted
@@ -138,15 +154,16 @@ func status(verdicts []*record.Verdict, allowInconclusive bool, stderr io.Writer
 	return cli.ExitOK
 }
 
-func writeTable(w io.Writer, verdicts []*record.Verdict) {
+// writeTable prints one row per verdict and the summary line. With width
+// > 0 (a terminal's), every line fits it: a row's detail is cut to the
+// room left, or, when the other columns leave too little, printed cut on
+// its own line below the row; the verdict records keep the full text.
+func writeTable(w io.Writer, verdicts []*record.Verdict, width int) {
 	if len(verdicts) == 0 {
 		return
 	}
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SUBJECT\tRUN\tSTATUS\tDETAIL")
-	counts := map[record.Status]int{}
+	rows := [][4]string{{"SUBJECT", "RUN", "STATUS", "DETAIL"}}
 	for _, v := range verdicts {
-		counts[v.Status]++
 		var details []string
 		for _, c := range check.Failed(v.Checks) {
 			details = append(details, fmt.Sprintf("%s: %s", c.Name, c.Detail))
@@ -158,9 +175,62 @@ func writeTable(w io.Writer, verdicts []*record.Verdict) {
 		if run == "" {
 			run = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Subject, run, strings.ToUpper(string(v.Status)), strings.Join(details, "; "))
+		rows = append(rows, [4]string{v.Subject, run, strings.ToUpper(string(v.Status)), strings.Join(details, "; ")})
 	}
-	tw.Flush()
+	var cols [3]int
+	for _, r := range rows {
+		for c := range cols {
+			cols[c] = max(cols[c], utf8.RuneCountInString(r[c]))
+		}
+	}
+	lead := cols[0] + cols[1] + cols[2] + 6
+	const minDetail, indent = 30, "    "
+	cut := false
+	for i, r := range rows {
+		if i == 0 && width > 0 && width-lead < minDetail {
+			r[3] = "" // the details go on lines of their own
+		}
+		prefix := fmt.Sprintf("%s  %s  %s  ", pad(r[0], cols[0]), pad(r[1], cols[1]), pad(r[2], cols[2]))
+		d := r[3]
+		switch {
+		case width <= 0 || d == "":
+		case width-lead >= minDetail:
+			d, cut = cutTo(d, width-lead, cut)
+		default:
+			fmt.Fprintln(w, strings.TrimRight(prefix, " "))
+			prefix = indent
+			d, cut = cutTo(d, width-len(indent), cut)
+		}
+		fmt.Fprintln(w, strings.TrimRight(prefix+d, " "))
+	}
+	if cut {
+		note, _ := cutTo("(details cut to fit: -v prints them whole, --json the records)", max(width, 20), false)
+		fmt.Fprintln(w, note)
+	}
+	writeSummary(w, verdicts)
+}
+
+// pad right-pads s with spaces to n columns.
+func pad(s string, n int) string {
+	return s + strings.Repeat(" ", max(0, n-utf8.RuneCountInString(s)))
+}
+
+// cutTo shortens s to n runes, the last an ellipsis; cut becomes true
+// when it did.
+func cutTo(s string, n int, cut bool) (string, bool) {
+	if utf8.RuneCountInString(s) <= n {
+		return s, cut
+	}
+	r := []rune(s)
+	return string(r[:max(n-1, 0)]) + "…", true
+}
+
+// writeSummary prints the verdict counts in one line.
+func writeSummary(w io.Writer, verdicts []*record.Verdict) {
+	counts := map[record.Status]int{}
+	for _, v := range verdicts {
+		counts[v.Status]++
+	}
 	fmt.Fprintf(w, "%d pass, %d fail, %d error, %d inconclusive, %d skip\n", counts[record.StatusPass], counts[record.StatusFail],
 		counts[record.StatusError], counts[record.StatusInconclusive], counts[record.StatusSkip])
 }

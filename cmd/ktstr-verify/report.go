@@ -17,9 +17,14 @@ import (
 const logLines = 40
 
 // writePrograms prints, per run with a scheduler, its BPF programs and
-// their verifier cost; "!" marks ≥ 75 % of the 1M instruction limit.
-func writePrograms(w io.Writer, runs []*record.Run) {
+// their verifier cost; "!" marks ≥ 75 % of the 1M instruction limit. Only
+// runs that did nothing else (--job verifier: no scenario, no command)
+// unless all; a scenario run's programs are in its record.
+func writePrograms(w io.Writer, runs []*record.Run, all bool) {
 	for _, r := range runs {
+		if !all && !verifierJob(r) {
+			continue
+		}
 		if r.Scheduler != nil && len(r.Scheduler.Programs) > 0 {
 			programTable(w, fmt.Sprintf("%s (%s)", r.Job.ID, r.ID), r.Scheduler.Programs)
 		}
@@ -63,10 +68,40 @@ func writeSchedulerLogs(w io.Writer, runs []*record.Run, raw bool) {
 			continue
 		}
 		writeLog(w, fmt.Sprintf("scheduler log: %s (%s): %s", r.Job.ID, r.ID, s.Reason), s.Log, raw)
-		if s.Dump != "" {
+		if s.Dump != "" && !contains(s.Log, s.Dump) {
 			writeLog(w, fmt.Sprintf("sched_ext dump: %s (%s)", r.Job.ID, r.ID), s.Dump, raw)
 		}
 	}
+}
+
+// verifierJob reports whether r only loaded BPF programs (--job verifier).
+func verifierJob(r *record.Run) bool {
+	return r.Job != nil && len(r.Job.Scenario) == 0 && r.Job.Exec == ""
+}
+
+// contains reports whether log already holds dump: a scheduler that prints
+// its exit dump (the sched_ext user-space library does) and the kernel's
+// trace copy of it would show the same dump twice. It compares the dump's
+// first lines, trimmed, as the two copies prefix them differently.
+func contains(log, dump string) bool {
+	seen, found := 0, 0
+	for _, l := range strings.Split(dump, "\n") {
+		l = strings.TrimSpace(l)
+		if i := strings.Index(l, "sched_ext_dump: "); i >= 0 {
+			l = strings.TrimSpace(l[i+len("sched_ext_dump: "):])
+		}
+		if len(l) < 8 {
+			continue
+		}
+		seen++
+		if strings.Contains(log, l) {
+			found++
+		}
+		if seen == 10 {
+			break
+		}
+	}
+	return seen > 0 && found*2 > seen
 }
 
 // writeLog prints the last logLines lines of a log, cycle-collapsed

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/ktstr-go/ktstr/internal/cli/ptytest"
+)
+
+// runOnTTY runs ktstr-verify with stdout and stderr on a real
+// pseudo-terminal 100 columns wide and returns what it showed.
+func runOnTTY(t *testing.T, stdin string, args ...string) (int, string) {
+	t.Helper()
+	p, err := ptytest.Open(100)
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	code := run(context.Background(), strings.NewReader(stdin), p.TTY, p.TTY, args)
+	return code, p.Output()
+}
+
+// TestTerminalShowsTheTableOnly (issue 17, items 6 and 7): on a terminal
+// ktstr-verify prints its table, not the records; a scenario run's BPF
+// program table only with -v; detail cut to the terminal's width, whole
+// with -v; --json prints the records.
+func TestTerminalShowsTheTableOnly(t *testing.T) {
+	b, err := os.ReadFile("testdata/fixture-starve.ndjson") // a real run: fixture starve knob, 1n1l2c1t
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := string(b)
+	code, out := runOnTTY(t, in)
+	if code != 1 || !strings.Contains(out, "SUBJECT") || !strings.Contains(out, "0 pass, 1 fail") {
+		t.Fatalf("exit %d, output:\n%s", code, out)
+	}
+	if strings.Contains(out, `"kind":`) {
+		t.Errorf("records on the terminal:\n%s", out)
+	}
+	if strings.Contains(out, "=== BPF programs") {
+		t.Errorf("a scenario run's program table printed by default:\n%s", out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if n := utf8.RuneCountInString(l); n > 100 {
+			t.Errorf("line of %d columns on a 100-column terminal: %q", n, l)
+		}
+	}
+	if !strings.Contains(out, "-v prints them whole") {
+		t.Errorf("no note that details were cut:\n%s", out)
+	}
+	_, verbose := runOnTTY(t, in, "-v")
+	if !strings.Contains(verbose, "=== BPF programs") || !strings.Contains(verbose, "among") {
+		t.Errorf("-v: no program table or the detail still cut:\n%s", verbose)
+	}
+	_, quiet := runOnTTY(t, in, "-q")
+	if strings.TrimSpace(quiet) != "0 pass, 1 fail, 0 error, 0 inconclusive, 0 skip" {
+		t.Errorf("-q: %q", quiet)
+	}
+	_, js := runOnTTY(t, in, "--json")
+	if !strings.Contains(js, `"kind":"verdict"`) {
+		t.Errorf("--json: no verdict record:\n%s", js)
+	}
+}

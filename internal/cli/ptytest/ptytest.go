@@ -1,0 +1,84 @@
+// Package ptytest opens a real pseudo-terminal for tests of the tools'
+// terminal output: the tool writes to the pty's terminal end (an *os.File
+// that is a terminal, with a window size), the test reads what a person
+// would have seen from the other end.
+package ptytest
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// PTY is an open pseudo-terminal.
+type PTY struct {
+	// TTY is the terminal end, for the tool's stdout or stderr.
+	TTY    *os.File
+	master *os.File
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	done   chan struct{}
+}
+
+// Open opens a pseudo-terminal cols columns wide and starts collecting
+// what is written to it.
+func Open(cols int) (*PTY, error) {
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open /dev/ptmx: %w", err)
+	}
+	fd := int(master.Fd())
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		master.Close()
+		return nil, fmt.Errorf("unlock pty: %w", err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err != nil {
+		master.Close()
+		return nil, fmt.Errorf("pty number: %w", err)
+	}
+	tty, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		master.Close()
+		return nil, err
+	}
+	if err := unix.IoctlSetWinsize(int(tty.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 50, Col: uint16(cols)}); err != nil {
+		tty.Close()
+		master.Close()
+		return nil, fmt.Errorf("window size: %w", err)
+	}
+	// Raw output: no \n → \r\n translation, so the text reads back as
+	// written.
+	if t, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS); err == nil {
+		t.Oflag &^= unix.OPOST
+		unix.IoctlSetTermios(int(tty.Fd()), unix.TCSETS, t)
+	}
+	p := &PTY{TTY: tty, master: master, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		b := make([]byte, 4096)
+		for {
+			n, err := master.Read(b)
+			p.mu.Lock()
+			p.buf.Write(b[:n])
+			p.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return p, nil
+}
+
+// Output closes the terminal end and returns everything written to it.
+func (p *PTY) Output() string {
+	p.TTY.Close()
+	<-p.done
+	p.master.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.buf.String()
+}
