@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/topology"
 )
 
 // Monitor check names.
@@ -32,12 +33,21 @@ type MonitorScope struct {
 	T0, T1     float64
 	Restricted bool
 	GuestHZ    int
+	// Partition, when set, maps each CPU to its cgroup's cpuset (an index)
+	// or -1: the scenario's cpusets were static, pairwise disjoint and
+	// workers had no other affinity. Work conservation then holds within a
+	// cpuset: its tasks may run on any of its CPUs, unrestricted tasks on
+	// any CPU.
+	Partition []int
 }
 
 // Scope is a run's MonitorScope; ok is false without a scenario window.
 func Scope(r *record.Run) (MonitorScope, bool) {
 	t0, t1, ok := ScenarioWindow(r)
 	sc := MonitorScope{T0: t0, T1: t1, Restricted: restricted(r), GuestHZ: defaultGuestHZ}
+	if sc.Restricted {
+		sc.Partition = partition(r)
+	}
 	if r.Guest != nil && r.Guest.HZ > 0 {
 		sc.GuestHZ = r.Guest.HZ
 	}
@@ -152,24 +162,62 @@ func MonitorViolations(samples []record.MonitorSample, t record.Thresholds, sc M
 			})
 		}
 	}
-	if !skipRestricted && t.MonitorWorkConservation != nil && *t.MonitorWorkConservation {
+	part := sc.Partition
+	if (!skipRestricted || part != nil) && t.MonitorWorkConservation != nil && *t.MonitorWorkConservation {
+		// canTake says whether idle CPU i could run a task waiting on j.
+		canTake := func(i, j int) bool {
+			if part == nil {
+				return true
+			}
+			if j >= len(part) || i >= len(part) {
+				return false
+			}
+			return part[j] == -1 || part[j] == part[i]
+		}
 		runs(CheckMonitorWorkCons, func(k int) (bool, string) {
 			s := samples[in[k]]
-			var idle []int
-			waiting, busiest := 0, 0
-			for i, c := range s.CPUs {
-				if c.Nr == 0 {
-					idle = append(idle, i)
+			isIdle := map[int]bool{}
+			waiting, busiest := 0, -1
+			for j, d := range s.CPUs {
+				if d.Nr < 2 {
+					continue
 				}
-				if c.Nr > 1 {
-					waiting += int(c.Nr) - 1
-					if c.Nr > s.CPUs[busiest].Nr {
-						busiest = i
+				taken := false
+				for i, c := range s.CPUs {
+					if i != j && c.Nr == 0 && canTake(i, j) {
+						isIdle[i], taken = true, true
+					}
+				}
+				if taken {
+					waiting += int(d.Nr) - 1
+					if busiest < 0 || d.Nr > s.CPUs[busiest].Nr {
+						busiest = j
 					}
 				}
 			}
-			for _, g := range s.GlobalDSQ {
-				waiting += int(g)
+			// Tasks in a global DSQ may run anywhere, unless cpusets say
+			// otherwise (unknown from here).
+			if part == nil {
+				for _, g := range s.GlobalDSQ {
+					if g == 0 {
+						continue
+					}
+					waiting += int(g)
+					for i, c := range s.CPUs {
+						if c.Nr == 0 {
+							isIdle[i] = true
+						}
+					}
+				}
+			}
+			var idle []int
+			for i := range s.CPUs {
+				if isIdle[i] {
+					idle = append(idle, i)
+				}
+			}
+			if busiest < 0 {
+				busiest = 0
 			}
 			if len(idle) == 0 || waiting == 0 {
 				return false, ""
@@ -220,7 +268,7 @@ func Monitor(r *record.Run, t record.Thresholds) []record.Check {
 		switch {
 		case c.Limit == nil:
 			c.Status, c.Detail = record.StatusSkip, "off"
-		case (name == CheckMonitorWorkCons || name == CheckMonitorImbalance) && skipWC:
+		case name == CheckMonitorImbalance && skipWC, name == CheckMonitorWorkCons && skipWC && sc.Partition == nil:
 			c.Status, c.Detail = record.StatusSkip, "a cgroup has a cpuset or a worker an affinity: the scenario may ask for an uneven spread, and a waiting task may not be allowed on an idle CPU"
 		case inWindow < n:
 			c.Status, c.Detail = record.StatusSkip, fmt.Sprintf("%d monitor samples in the scenario window, fewer than %d", inWindow, n)
@@ -274,6 +322,48 @@ func limitOf(name string, t record.Thresholds, n int) any {
 		}
 	}
 	return nil
+}
+
+// partition maps CPUs to the scenario's cpusets when they were static and
+// pairwise disjoint and no worker had an affinity beyond its cpuset; nil
+// otherwise.
+func partition(r *record.Run) []int {
+	if r.Scenario == nil || r.Job == nil || r.Job.Topology == nil || r.Job.Topology.CPUs <= 0 {
+		return nil
+	}
+	part := make([]int, r.Job.Topology.CPUs)
+	for i := range part {
+		part[i] = -1
+	}
+	for gi, cg := range r.Scenario.Cgroups {
+		if len(cg.CpusetHistory) > 1 || (cg.Cpuset == "" && len(cg.CpusetHistory) > 0) {
+			return nil
+		}
+		for _, w := range cg.Workers {
+			if w.Affinity != "" || (w.AllowedCPUs != "" && w.AllowedCPUs != cg.Cpuset && cg.Cpuset != "") {
+				return nil
+			}
+			if cg.Cpuset == "" && w.AllowedCPUs != "" {
+				if cpus, err := topology.ParseList(w.AllowedCPUs); err != nil || len(cpus) != len(part) {
+					return nil
+				}
+			}
+		}
+		if cg.Cpuset == "" {
+			continue
+		}
+		cpus, err := topology.ParseList(cg.Cpuset)
+		if err != nil {
+			return nil
+		}
+		for _, c := range cpus {
+			if c < 0 || c >= len(part) || part[c] != -1 {
+				return nil // outside the guest, or overlapping another cpuset
+			}
+			part[c] = gi
+		}
+	}
+	return part
 }
 
 // restricted reports whether any scenario cgroup had a cpuset or any

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -137,16 +138,34 @@ func TestMonitorStallExemptions(t *testing.T) {
 	if w := MonitorWindows(r, r.Monitor.Timeline, Defaults()); len(w) != 2 || w[0].Check != CheckMonitorImbalance || len(w[0].Samples) != 101+20 {
 		t.Errorf("windows %d", len(w))
 	}
+	r.Job.Topology = &record.Topology{CPUs: 4}
 	for _, cg := range []record.CgroupResult{
-		{Name: "a", Cpuset: "0"},
 		{Name: "b", Workers: []record.WorkerReport{{Affinity: "llc"}}},
 		{Name: "c", Workers: []record.WorkerReport{{AllowedCPUs: "0-1"}}},
+		{Name: "e", Cpuset: "0-1", CpusetHistory: []string{"0-1", "0-2"}},
 	} {
-		r.Job.Topology = &record.Topology{CPUs: 4}
 		r.Scenario.Cgroups = []record.CgroupResult{cg}
 		got := monitorStatus(t, r)
 		if got[CheckMonitorWorkCons].Status != record.StatusSkip || got[CheckMonitorImbalance].Status != record.StatusSkip {
 			t.Errorf("restricted by %+v: %s %s", cg, got[CheckMonitorWorkCons].Status, got[CheckMonitorImbalance].Status)
+		}
+	}
+	// Static disjoint cpusets: work conservation holds within each. cpu0
+	// has 5 runnable, cpu3 is idle: fine when cpu0's tasks are confined
+	// to cpuset 0, a violation when cpu3 shares their cpuset.
+	for _, tc := range []struct {
+		cpusets []string
+		want    record.Status
+	}{{[]string{"0", "1-2"}, record.StatusPass}, {[]string{"0,3", "1-2"}, record.StatusFail}} {
+		r.Scenario.Cgroups = nil
+		for i, cs := range tc.cpusets {
+			r.Scenario.Cgroups = append(r.Scenario.Cgroups, record.CgroupResult{Name: fmt.Sprint(i), Cpuset: cs, CpusetHistory: []string{cs},
+				Workers: []record.WorkerReport{{AllowedCPUs: cs}}})
+		}
+		got := monitorStatus(t, r)
+		if got[CheckMonitorWorkCons].Status != tc.want || got[CheckMonitorImbalance].Status != record.StatusSkip {
+			t.Errorf("cpusets %v: work conservation %s (%s), imbalance %s; want %s, skip", tc.cpusets,
+				got[CheckMonitorWorkCons].Status, got[CheckMonitorWorkCons].Detail, got[CheckMonitorImbalance].Status, tc.want)
 		}
 	}
 	r.Scenario.Cgroups = []record.CgroupResult{{Name: "d", Workers: []record.WorkerReport{{AllowedCPUs: "0-3"}}}}
