@@ -94,6 +94,24 @@ func TestSpreadSharedVCPUsExcuseNothing(t *testing.T) {
 	wantStatus(t, check(t, Judge(r, nil), "spread[a]"), record.StatusFail, "45% (pid 1) to 45% (pid 1), a difference that explains 0 points, remainder 40 > limit 15")
 }
 
+// Without contention every worker is charged its whole wall, and only the
+// executed view varies — with the host's treatment of the vCPUs. Noise in
+// one view alone is not a fault, in either direction.
+func TestFairnessNeedsBothViews(t *testing.T) {
+	w1, w2 := spinner(1, 1000, 10, 10, "0"), spinner(2, 1000, 10, 10, "1") // 0% off-CPU each
+	w1.OnCPUStallS, w2.OnCPUStallS = 1, 7                                 // executed 90% vs 30%
+	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{w1, w2}}}, waits(0, 0))
+	r.Scenario.WallS = 10
+	wantStatus(t, check(t, Judge(r, nil), "spread[a]"), record.StatusPass)
+	cg := func(name string, stall float64) record.CgroupResult {
+		a, b := spinner(1, 100, 6, 6, "0-3"), spinner(2, 100, 6, 6, "0-3")
+		a.OnCPUStallS, b.OnCPUStallS = stall, stall
+		return record.CgroupResult{Name: name, Unrestricted: true, Workers: []record.WorkerReport{a, b}}
+	}
+	r = scenarioRun([]record.CgroupResult{cg("cg_0", 0.5), cg("cg_1", 5.5)}, waits(0, 0, 0, 0))
+	wantStatus(t, check(t, Judge(r, nil), "cgroup_fairness[cg_0,cg_1]"), record.StatusPass, "executed, stalls taken out: cg_1 0.17, cg_0 1.83 (91% less)")
+}
+
 func TestStarvation(t *testing.T) {
 	never := spinner(3, 0, 6, 0, "0-1")
 	never.Unreported, never.StuckS = true, 6
@@ -121,7 +139,7 @@ func TestCgroupFairness(t *testing.T) {
 	}
 	// cg_1 held to ~5 % of cg_0.
 	r := scenarioRun([]record.CgroupResult{cg("cg_0", 5.7), cg("cg_1", 0.3)}, waits(0.5, 0.5, 0.5, 0.5))
-	wantStatus(t, check(t, Judge(r, nil), "cgroup_fairness[cg_0,cg_1]"), record.StatusFail, "cg_1 got 0.10 CPUs, cg_0 1.90 (95% less) with equal weight and demand (2 workers each)", "remainder 95 > limit 35")
+	wantStatus(t, check(t, Judge(r, nil), "cgroup_fairness[cg_0,cg_1]"), record.StatusFail, "cg_1 got 95% less CPU than cg_0 with equal weight and demand (2 workers each): CPU charged: cg_1 0.10, cg_0 1.90 (95% less)", "remainder 95 > limit 35")
 	r = scenarioRun([]record.CgroupResult{cg("cg_0", 3), cg("cg_1", 2.8)}, waits(0, 0, 0, 0))
 	wantStatus(t, check(t, Judge(r, nil), "cgroup_fairness[cg_0,cg_1]"), record.StatusPass)
 	// Unequal demand (3 workers vs 2) is not compared.
@@ -176,7 +194,8 @@ func TestWorkConservation(t *testing.T) {
 }
 
 // A worker charged for time its vCPU spent descheduled on the host looks as
-// if it ran more; counted as not running, the spread is the scheduler's.
+// if it ran more (the charged view); counted as not running (the executed
+// view), the spread is gone. A fault must show in both views.
 func TestSpreadCountsOnCPUStallsAsNotRunning(t *testing.T) {
 	w1, w2 := spinner(1, 1000, 10, 9, "0"), spinner(2, 1000, 10, 5, "1") // 10% vs 50% off-CPU
 	w1.OnCPUStallS = 4                                                   // but 40% of w1's wall was host stalls
@@ -185,7 +204,7 @@ func TestSpreadCountsOnCPUStallsAsNotRunning(t *testing.T) {
 	wantStatus(t, check(t, Judge(r, nil), "spread[a]"), record.StatusPass)
 	w1.OnCPUStallS = 0
 	r.Scenario.Cgroups[0].Workers[0] = w1
-	wantStatus(t, check(t, Judge(r, nil), "spread[a]"), record.StatusFail, "not-running share spread 40 points (10–50%; off-CPU alone 10–50%")
+	wantStatus(t, check(t, Judge(r, nil), "spread[a]"), record.StatusFail, "spread 40 points among 2 workers on 4 cpus (off-CPU share 10–50%, 40 points; not-running share, stalls included, 10–50%, 40 points)")
 }
 
 func TestCapacityMatching(t *testing.T) {
