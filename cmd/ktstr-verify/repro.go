@@ -73,6 +73,8 @@ func writeTimeline(w io.Writer, r *record.Repro, raw bool) {
 	if f := r.Fired; f != nil {
 		end = f.TNS
 		fmt.Fprintf(w, "  trigger: %s %s on cpu %d by %s[%d]\n", f.Func, strings.Join(f.Args, " "), f.CPU, f.Comm, f.PID)
+	} else if strings.HasPrefix(r.Trigger, "panic") {
+		fmt.Fprintf(w, "  trigger: the kernel panic; events from the console's trace dump\n")
 	} else {
 		fmt.Fprintf(w, "  trigger: none fired (%s); events up to the end of the run\n", orDash(r.Trigger))
 	}

@@ -223,7 +223,7 @@ func (p *plan) addParam(a param) {
 			scalar(KindEnqFlags, int(t.Size))
 		case n == "dsq_id":
 			scalar(KindDSQ, int(t.Size))
-		case strings.Contains(n, "flags"):
+		case strings.Contains(n, "flags") || strings.Contains(n, "addr"):
 			scalar(KindHex, int(t.Size))
 		case strings.Contains(n, "cpu"):
 			scalar(KindCPU, int(t.Size))

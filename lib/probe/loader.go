@@ -388,6 +388,11 @@ func (l *Loader) Result(how string) *record.ProbeResult {
 	for _, t := range l.targets {
 		r := t.rec
 		r.Events = t.events
+		if t.plan != nil {
+			for _, f := range t.plan.fields {
+				r.Fields = append(r.Fields, f.Name+":"+f.Kind)
+			}
+		}
 		res.Targets = append(res.Targets, r)
 	}
 	return res

@@ -39,8 +39,21 @@ func Report(r *record.Run, v *record.Verdict) *record.Repro {
 		rep.Detail = "reproduced: " + got.Reason
 	}
 	if p := r.Probe; p != nil {
-		rep.Chain, rep.Trigger, rep.Fired = p.Targets, p.Trigger, p.Fired
+		rep.Chain, rep.Trigger, rep.Fired = slices.Clone(p.Targets), p.Trigger, p.Fired
 		rep.Events = slices.Clone(p.Events)
+		if r.Job.Probes != nil && r.Job.Probes.Trigger == TriggerPanic {
+			// A panic stops the guest before the probes can flush: the
+			// events are the console's trace dump.
+			rep.Events = ConsoleEvents(consoleLines(r.ConsoleLog), p.Targets)
+			rep.Trigger = "panic (the console's trace dump)"
+			counts := map[string]int{}
+			for _, e := range rep.Events {
+				counts[e.Func]++
+			}
+			for i := range rep.Chain {
+				rep.Chain[i].Events = counts[rep.Chain[i].Name]
+			}
+		}
 		sort.SliceStable(rep.Events, func(i, k int) bool { return rep.Events[i].TNS < rep.Events[k].TNS })
 		if len(p.Errors) > 0 {
 			rep.Detail += "; probes: " + strings.Join(p.Errors, "; ")

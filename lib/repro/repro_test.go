@@ -74,6 +74,25 @@ func TestCallTrace(t *testing.T) {
 	}
 }
 
+// TestCallTraceUnreliable: a kernel whose unwinder marks every frame "?"
+// (the guess unwinder of a minimal config) still gives its call trace.
+func TestCallTraceUnreliable(t *testing.T) {
+	console := []string{
+		"[    2.512858] Kernel panic - not syncing: sysrq triggered crash",
+		"[    2.513428] Call Trace:",
+		"[    2.513713]  <TASK>",
+		"[    2.513785]  ? panic+0xfd/0x28b",
+		"[    2.513930]  ? sysrq_handle_crash+0x11/0x11",
+		"[    2.513995]  ? __handle_sysrq+0x96/0x110",
+		"[    2.514054]  ? write_sysrq_trigger+0x40/0x58",
+		"[    2.514524]  </TASK>",
+	}
+	want := []string{"panic", "sysrq_handle_crash", "__handle_sysrq", "write_sysrq_trigger"}
+	if got := CallTrace(console); !reflect.DeepEqual(got, want) {
+		t.Errorf("CallTrace = %v, want %v", got, want)
+	}
+}
+
 func TestOpCaller(t *testing.T) {
 	for prog, want := range map[string]string{
 		"ktstr_enqueue": "do_enqueue_task", "qmap_dispatch": "balance_scx", "select_cpu": "select_task_rq_scx",
@@ -238,5 +257,34 @@ func TestNormalizeReason(t *testing.T) {
 	b := NormalizeReason("watchdog failed to check in for 30.1s (pid 8, 0xabc)")
 	if a != b || a != "watchdog failed to check in for #s (pid #, #)" {
 		t.Errorf("%q vs %q", a, b)
+	}
+}
+
+func TestConsoleEvents(t *testing.T) {
+	lines := []string{
+		"[    6.841428] CPU:1 [LOST 240 EVENTS]",
+		"[    7.029154]       sh-51        1....1 9881637us : bpf_trace_printk: ktstr-probe 2 0 51 2 1255 0 0 0 0 0 0 0",
+		"[    7.029276]       sh-51        1....1 9881817us : bpf_trace_printk: ktstr-probe 1 0 51 63 1 0 0 0 0 0 0 0",
+		"[    7.029300]  kworker/0:1-12    0d..1. 9881900us : bpf_trace_printk: ktstr-probe 0 1 12 63 0 0 0 0 0 0 0 ffffffffffffffea",
+		"[    7.029397]       sh-51        1....1 9882471us : bpf_trace_printk: ktstr-probe 9 0 51 63 1255 0 0 0 0 0 0 0",
+		"[    7.029400]       sh-51        1....1 9882471us : bpf_trace_printk: something else",
+	}
+	targets := []record.ProbeTarget{
+		{Name: "sysrq_handle_crash", Fields: []string{"key:uint"}},
+		{Name: "__handle_sysrq", Fields: []string{"key:uint", "check_mask:bool"}},
+		{Name: "write_sysrq_trigger", Fields: []string{"count:uint"}},
+	}
+	got := ConsoleEvents(lines, targets)
+	if len(got) != 4 {
+		t.Fatalf("%d events: %+v", len(got), got)
+	}
+	want := []record.ProbeEvent{
+		{TNS: 9881637000, CPU: 1, Func: "write_sysrq_trigger", PID: 51, Comm: "sh", Args: []string{"count=2"}},
+		{TNS: 9881817000, CPU: 1, Func: "__handle_sysrq", PID: 51, Comm: "sh", Args: []string{"key=99", "check_mask=true"}},
+		{TNS: 9881900000, CPU: 0, Func: "sysrq_handle_crash", Exit: true, PID: 12, Comm: "kworker/0:1", Args: []string{"key=99"}, Ret: "0xffffffffffffffea"},
+		{TNS: 9882471000, CPU: 1, Func: "target#9", PID: 51, Comm: "sh"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%+v\nwant\n%+v", got, want)
 	}
 }

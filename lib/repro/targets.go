@@ -58,10 +58,10 @@ func Skipped(fn string) bool {
 }
 
 // Frames returns the function names of the stack frames in text, innermost
-// first as printed, without duplicates. Unreliable frames ("? fn") and
-// frames at offset 0 (a function's address left on the stack, not a return
-// address into it) are left out. A BPF program's symbol becomes its short
-// name.
+// first as printed, without duplicates. Unreliable frames ("? fn") are left
+// out when there is any reliable one; frames at offset 0 (a function's
+// address left on the stack, not a return address into it) always are. A
+// BPF program's symbol becomes its short name.
 func Frames(text string) []string {
 	fns, _ := frames(text)
 	return fns
@@ -75,9 +75,20 @@ func BPFFrames(text string) []string {
 }
 
 func frames(text string) (fns, progs []string) {
-	for _, line := range strings.Split(text, "\n") {
+	lines := strings.Split(text, "\n")
+	fns, progs = pick(lines, false)
+	if len(fns) == 0 {
+		// A kernel without a reliable unwinder (the guess unwinder of
+		// a minimal config) marks every frame "?": take them then.
+		fns, progs = pick(lines, true)
+	}
+	return fns, progs
+}
+
+func pick(lines []string, unreliable bool) (fns, progs []string) {
+	for _, line := range lines {
 		m := frame.FindStringSubmatch(line)
-		if m == nil || m[1] != "" || strings.Trim(m[3][2:], "0") == "" {
+		if m == nil || (m[1] != "") != unreliable || strings.Trim(m[3][2:], "0") == "" {
 			continue
 		}
 		fn := m[2]
