@@ -264,11 +264,22 @@ func (p *Planner) Expand(j *record.Job) []*record.Job {
 			if p.scheduler.Thresholds != nil {
 				c.Thresholds = check.Compose(p.scheduler.Thresholds, c.Thresholds)
 			}
-			out = append(out, p.expandScenarios(&c, "/"+p.scheduler.Name+":"+prof.Name)...)
+			out = append(out, p.expandScenarios(&c, p.schedulerSuffix(prof))...)
 		}
 		return out
 	}
 	return p.expandScenarios(j, "")
+}
+
+// schedulerSuffix names the scheduler in job ids: "/NAME:PROFILE", then
+// --scheduler-args in brackets, so that runs with different fault knobs
+// (scx_qmap -t 20, -e 100) are told apart in verdicts.
+func (p *Planner) schedulerSuffix(prof sched.Profile) string {
+	s := "/" + p.scheduler.Name + ":" + prof.Name
+	if args := strings.Fields(p.f.SchedulerArgs); len(args) > 0 {
+		s += "[" + strings.Join(args, " ") + "]"
+	}
+	return s
 }
 
 func (p *Planner) schedulerFor(prof sched.Profile) *record.Scheduler {

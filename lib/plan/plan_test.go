@@ -266,3 +266,27 @@ func TestCompleteRejectsBadThresholds(t *testing.T) {
 		t.Errorf("negative limit: %v", err)
 	}
 }
+
+// TestSubjectsNameSchedulerArgs (issue 17, item 9): two runs that differ
+// only in --scheduler-args get different job ids (verdict subjects).
+func TestSubjectsNameSchedulerArgs(t *testing.T) {
+	ids := map[string]bool{}
+	for _, args := range []string{"", "-t 20", "-e  100"} {
+		f := flags()
+		f.Scheduler, f.Scenario, f.SchedulerArgs = "scx_qmap", "cgroup_steady", args
+		p, err := New(f, fixed(testKernel(t, true)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs := p.Expand(&record.Job{Topology: topo(t, "1,1,2,1")})
+		if len(jobs) != 1 {
+			t.Fatalf("%d jobs", len(jobs))
+		}
+		ids[jobs[0].ID] = true
+	}
+	for _, want := range []string{"1n1l2c1t/cgroup_steady/scx_qmap:default", "1n1l2c1t/cgroup_steady/scx_qmap:default[-t 20]", "1n1l2c1t/cgroup_steady/scx_qmap:default[-e 100]"} {
+		if !ids[want] {
+			t.Errorf("no job id %q in %v", want, ids)
+		}
+	}
+}
