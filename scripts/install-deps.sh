@@ -3,8 +3,10 @@
 # are missing: QEMU (the VM engine), the kernel build toolchain (flex, bison,
 # bc, libelf, libssl, pahole for BTF, cpio, zstd), clang-19/llvm-19 for the
 # kernel tree's sched_ext schedulers and the BPF fixture, and the Debian
-# kernel source tarball linux-source-6.12 (a sched_ext-capable kernel), and
-# chromium, in which the ktstr-stats report test loads the HTML report.
+# kernel source tarball linux-source-6.12 (a sched_ext-capable kernel),
+# chromium, in which the ktstr-stats report test loads the HTML report, and
+# GNU parallel and openssh-server: `ktstr gauntlet --hosts` hands shards to
+# parallel over ssh, and its test runs two sshd "hosts" on localhost.
 #
 # Usage: scripts/install-deps.sh          # installs what is missing
 #        scripts/install-deps.sh --check  # lists what is missing, exit 1 if any
@@ -15,7 +17,7 @@ set -eu
 
 pkgs="qemu-system-x86 build-essential flex bison bc libelf-dev libssl-dev dwarves cpio zstd xz-utils
 clang-19 llvm-19 lld-19 libbpf-dev libzstd-dev zlib1g-dev pkg-config linux-source-6.12 busybox-static bpftool
-chromium"
+chromium parallel openssh-server"
 
 missing=""
 for p in $pkgs; do
