@@ -94,7 +94,7 @@ func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string
 	if args, err := m.Args(); err == nil {
 		run.Host.QEMUCommand = append([]string{r.qemu}, args...)
 	}
-	opts := vm.RunOptions{QEMU: r.qemu, Timeout: time.Duration(j.TimeoutS * float64(time.Second)), Series: len(j.Scenario) > 0, Terminal: r.cfg.Terminal}
+	opts := vm.RunOptions{QEMU: r.qemu, Timeout: time.Duration(j.TimeoutS * float64(time.Second)), Series: true, SeriesLimit: seriesLimit(j), Terminal: r.cfg.Terminal}
 	if j.Dmesg {
 		opts.ConsoleStream = r.cfg.Console
 	}
@@ -297,4 +297,15 @@ func writeInitrd(path, base string, j *record.Job) error {
 		err = cerr
 	}
 	return err
+}
+
+// seriesLimit bounds the vCPU samples a run record keeps. A scenario keeps
+// them all: its checks judge host noise in any window of it. Any other run
+// keeps the last minute (600 samples): enough to show what the host gave
+// the vCPUs before a hang or a timeout, however long the run.
+func seriesLimit(j *record.Job) int {
+	if len(j.Scenario) > 0 {
+		return 0
+	}
+	return 600
 }

@@ -31,8 +31,11 @@ type RunOptions struct {
 	// PowerOffGrace is how long QEMU may run after the agent's "done"
 	// before it is killed (a guest that cannot power off).
 	PowerOffGrace time.Duration
-	// Series keeps every vCPU sample (100 ms apart), not just the totals.
-	Series bool
+	// Series keeps every vCPU sample (100 ms apart), not just the totals;
+	// SeriesLimit, if set, keeps about the newest SeriesLimit of them (at
+	// most twice that while running).
+	Series      bool
+	SeriesLimit int
 	// Period is the poll period: vCPU samples, result channel, OnTick
 	// (default 100 ms).
 	Period time.Duration
@@ -109,7 +112,7 @@ func Run(ctx context.Context, m *Machine, opts RunOptions) (*Result, error) {
 	res := &Result{}
 	results := &follower{path: m.Results}
 	console := &follower{path: m.ConsoleLog}
-	vcpus := newVCPUSampler(cmd.Process.Pid, start, opts.Series)
+	vcpus := newVCPUSampler(cmd.Process.Pid, start, opts.Series, opts.SeriesLimit)
 	deadline := time.NewTimer(opts.Timeout)
 	defer deadline.Stop()
 	if opts.Period <= 0 {

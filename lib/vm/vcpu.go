@@ -17,15 +17,17 @@ import (
 // /proc/PID/task/TID/schedstat: time on a host CPU and time spent runnable
 // but waiting for one. The last reading before QEMU exits is the run's total.
 type vcpuSampler struct {
-	pid    int
-	start  time.Time
-	last   map[int]record.VCPUUsage
-	keep   bool
+	pid   int
+	start time.Time
+	last  map[int]record.VCPUUsage
+	keep  bool
+	// limit bounds the series to its newest samples (0: no bound).
+	limit  int
 	series []record.HostSample
 }
 
-func newVCPUSampler(pid int, start time.Time, keepSeries bool) *vcpuSampler {
-	return &vcpuSampler{pid: pid, start: start, last: map[int]record.VCPUUsage{}, keep: keepSeries}
+func newVCPUSampler(pid int, start time.Time, keepSeries bool, limit int) *vcpuSampler {
+	return &vcpuSampler{pid: pid, start: start, last: map[int]record.VCPUUsage{}, keep: keepSeries, limit: limit}
 }
 
 func (s *vcpuSampler) sample() {
@@ -58,6 +60,9 @@ func (s *vcpuSampler) sample() {
 			hs.WaitS[cpu], hs.RunS[cpu] = u.RunDelayS, u.CPUS
 		}
 		s.series = append(s.series, hs)
+		if s.limit > 0 && len(s.series) > 2*s.limit {
+			s.series = slices.Clone(s.series[len(s.series)-s.limit:])
+		}
 	}
 }
 
