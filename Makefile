@@ -5,7 +5,7 @@
 #                the sched_ext kernel (built once, then cached) and the
 #                end-to-end tests that boot it under QEMU
 #   make unit    unit tests only (no VM, no kernel)
-#   make lint    go vet + gofmt check
+#   make lint    go vet + gofmt check + actionlint (.github/workflows)
 #   make fuzz    a short run of every fuzz target (FUZZTIME each)
 #   make fuzz-long  every fuzz target for FUZZTIME_LONG (10m) each; not
 #                part of make test (13 targets: over 2 hours)
@@ -25,6 +25,9 @@ FUZZTIME_LONG ?= 10m
 BENCH_RUNS ?= 5
 BENCH_TOPOLOGY ?= 1,2,2,1
 E2E_TIMEOUT ?= 75m
+# The GitHub Actions linter, a Go module run at this version (nothing to
+# install by hand).
+ACTIONLINT ?= v1.7.7
 # Tools are static (CGO_ENABLED=0): ktstr-boot copies itself into the guest
 # initramfs as /init, where there is no C library.
 GOBUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w"
@@ -45,6 +48,7 @@ unit:
 
 lint:
 	$(GO) vet ./...
+	$(GO) run github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT) .github/workflows/*.yml
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 

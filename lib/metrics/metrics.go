@@ -431,7 +431,8 @@ func Names(samples ...map[string]Sample) []string {
 // Format prints a value with its unit, for tables.
 func Format(x float64, unit string) string {
 	s := fmt.Sprintf("%.4g", x)
-	if math.Abs(x) >= 1e4 && x == math.Trunc(x) {
+	if a := math.Abs(x); a >= 1e4 && a < 1e15 {
+		// Counts read better whole than as 7e+04.
 		s = fmt.Sprintf("%.0f", x)
 	}
 	switch {
