@@ -112,6 +112,16 @@ func TestFairnessNeedsBothViews(t *testing.T) {
 	wantStatus(t, check(t, Judge(r, nil), "cgroup_fairness[cg_0,cg_1]"), record.StatusPass, "executed, stalls taken out: cg_1 0.17, cg_0 1.83 (91% less)")
 }
 
+// A worker stuck to the end, its CPUs unknown, is explained by the host only
+// if the host held every vCPU it could use.
+func TestStuckGapNeedsEveryVCPUHeld(t *testing.T) {
+	w1, stuck := spinner(1, 1000, 6, 5, "0-1"), spinner(2, 100, 6, 0.5, "0-1")
+	stuck.Unreported, stuck.StuckS = true, 5
+	stuck.MaxGapMS, stuck.MaxGapAtMS, stuck.MaxGapStartT = 5000, 1000, 2
+	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{w1, stuck}}}, waits(0.2, 0.9))
+	wantStatus(t, check(t, Judge(r, nil), "gap[a]"), record.StatusFail, "pid 2 off-CPU 5000ms at stop, never running again", "the host took 1000ms (20%) of vCPU 0 in that window, remainder 4000ms > limit 2000ms")
+}
+
 func TestStarvation(t *testing.T) {
 	never := spinner(3, 0, 6, 0, "0-1")
 	never.Unreported, never.StuckS = true, 6

@@ -391,7 +391,19 @@ func (c *scenarioChecker) gap(ws []record.WorkerReport) record.Check {
 		return ch
 	}
 	t0, t1 := worst.MaxGapStartT, worst.MaxGapStartT+worst.MaxGapMS/1000
-	_, share, _, cpu, ok := c.host.shares(cpus, t0, t1)
+	// A worker that waited on a runqueue waited behind its vCPU: the host
+	// wait of the vCPUs it left and came back on is what can explain it.
+	// One that never ran again, its CPUs unknown, is explained only if the
+	// host held every vCPU it could use: the least-held one counts.
+	var share float64
+	var cpu int
+	var ok bool
+	if len(cpus) > 0 {
+		_, share, _, cpu, ok = c.host.shares(cpus, t0, t1)
+	} else {
+		allowed, _ := topology.ParseList(worst.AllowedCPUs)
+		share, _, cpu, _, ok = c.host.shares(allowed, t0, t1)
+	}
 	if !ok {
 		ch.Detail += "; no host samples for the gap, so no noise was subtracted"
 		return ch
