@@ -3,6 +3,7 @@ package record
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -21,7 +22,8 @@ func ThresholdNames() []string {
 	return names
 }
 
-// UnmarshalJSON decodes a thresholds layer. A limit given as null is
+// UnmarshalJSON decodes a thresholds layer strictly: an unknown name is an
+// error. A limit given as null is
 // switched off by this layer: its name joins Off, so that merging layers
 // can tell "not said" (absent: the earlier layer's value stays) from "off"
 // (null: the check is off whatever came before), which a nil pointer alone
@@ -36,7 +38,17 @@ func (t *Thresholds) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &fields); err != nil {
 		return err
 	}
-	for _, n := range ThresholdNames() {
+	names := ThresholdNames()
+	for n := range fields {
+		// Strict wherever thresholds appear (a definition file, a job
+		// record, --thresholds): a misspelt limit must not silently leave
+		// a check at its default. encoding/json's DisallowUnknownFields
+		// does not reach into a type with its own UnmarshalJSON.
+		if n != "off" && !slices.Contains(names, n) {
+			return fmt.Errorf("thresholds: unknown limit %q (names: %s)", n, strings.Join(names, ", "))
+		}
+	}
+	for _, n := range names {
 		if raw, ok := fields[n]; ok && bytes.Equal(bytes.TrimSpace(raw), []byte("null")) && !slices.Contains(p.Off, n) {
 			p.Off = append(p.Off, n)
 		}
