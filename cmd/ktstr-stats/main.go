@@ -33,7 +33,7 @@ type formatFlag struct {
 }
 
 type options struct {
-	Store string `help:"Store directory (default: $XDG_DATA_HOME/ktstr/runs)." type:"path" env:"KTSTR_STORE"`
+	Store string `help:"Store directory (default: $XDG_DATA_HOME/ktstr/runs, else ~/.local/share/ktstr/runs)." type:"path"`
 	Quiet bool   `short:"q" help:"No table or summary on stderr."`
 
 	StoreCmd struct {

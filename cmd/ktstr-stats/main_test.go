@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
@@ -215,5 +216,47 @@ func TestREADMEMetricsAreTheRegistry(t *testing.T) {
 	}
 	if !strings.Contains(string(readme), table) {
 		t.Errorf("README.md does not hold the metric table; paste the output of `ktstr-stats metrics --format markdown`:\n%s", table)
+	}
+}
+
+// TestConcurrentStoreCommands: four store commands writing to one store at
+// once (as four pipelines of a CI job would) lose no run.
+func TestConcurrentStoreCommands(t *testing.T) {
+	dir := t.TempDir()
+	const writers, each = 4, 25
+	var wg sync.WaitGroup
+	codes := make([]int, writers)
+	for w := 0; w < writers; w++ {
+		var in strings.Builder
+		for i := 0; i < each; i++ {
+			in.WriteString(ndjson(t, synthRun(fmt.Sprintf("w%d-%d", w, i), "scx_x", 100, 1000)))
+		}
+		wg.Add(1)
+		go func(w int, in string) {
+			defer wg.Done()
+			var out, errb bytes.Buffer
+			codes[w] = run(context.Background(), strings.NewReader(in), &out, &errb, []string{"--store", dir, "store", "--label", fmt.Sprint("w", w)})
+		}(w, in.String())
+	}
+	wg.Wait()
+	for w, c := range codes {
+		if c != 0 {
+			t.Errorf("writer %d: exit %d", w, c)
+		}
+	}
+	code, out, _ := runStats(t, "", "--store", dir, "list", "-q")
+	seen := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r record.Run
+		if err := record.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatal(err)
+		}
+		if seen[r.ID] {
+			t.Errorf("run %s twice", r.ID)
+		}
+		seen[r.ID] = true
+	}
+	if code != 0 || len(seen) != writers*each {
+		t.Errorf("exit %d, %d runs back, want %d", code, len(seen), writers*each)
 	}
 }
