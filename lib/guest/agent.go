@@ -166,8 +166,10 @@ func (a *Agent) run() error {
 const attachTimeout = 180 * time.Second
 
 // attachBudget is how long the agent may wait for the scheduler: what is
-// left of the job's timeout (counted, like the host's, from boot) after the
-// scenario and a margin to report, at most attachTimeout.
+// left of the job's timeout (counted, like the host's, from boot) less a
+// margin to report why, at most attachTimeout. A scheduler that attaches
+// late still runs; if the scenario then overruns, the run times out with
+// the attach recorded.
 func attachBudget(job *record.Job) time.Duration {
 	if job.TimeoutS <= 0 {
 		return attachTimeout
@@ -177,8 +179,8 @@ func attachBudget(job *record.Job) time.Duration {
 	if unix.Sysinfo(&info) == nil {
 		up = float64(info.Uptime)
 	}
-	left := job.TimeoutS - up - job.DurationS - 10
-	return time.Duration(max(5, min(left, attachTimeout.Seconds())) * float64(time.Second))
+	left := job.TimeoutS - up - 3
+	return time.Duration(max(1, min(left, attachTimeout.Seconds())) * float64(time.Second))
 }
 
 // startScheduler applies the scheduler's sysctls, starts it from /include

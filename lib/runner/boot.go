@@ -56,7 +56,7 @@ func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string
 	}
 	cpus := j.Topology.CPUs
 	if j.TimeoutS == 0 {
-		j.TimeoutS = vm.DefaultTimeoutS(vm.BootEstimateS(accel.Accel, run.Host.TCGThreads, cpus, r.hostCPUs), j.DurationS, cpus, r.hostCPUs)
+		j.TimeoutS = vm.DefaultTimeoutS(vm.BootEstimateS(accel.Accel, run.Host.TCGThreads, cpus, r.hostCPUs), j.DurationS, cpus, r.hostCPUs) * loadFactor(r.hostCPUs)
 	}
 	run.Timings.TimeoutS = j.TimeoutS
 	// The agent stops a scenario in which every worker is stuck for longer
@@ -308,4 +308,24 @@ func seriesLimit(j *record.Job) int {
 		return 0
 	}
 	return 600
+}
+
+// loadFactor stretches a derived timeout on a host already busy with other
+// work: the 1-minute load average per host CPU, between 1 and 4. A guest on
+// a host running 13 times its CPUs' worth of threads boots several times
+// slower, and a run killed for that says nothing about the scheduler.
+func loadFactor(hostCPUs int) float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 1
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 1
+	}
+	load, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return 1
+	}
+	return min(4, max(1, load/float64(max(1, hostCPUs))))
 }
