@@ -364,8 +364,11 @@ func (h *Host) Run(ctx context.Context, j *record.Job, source string) (*Result, 
 	if ok, why := sc.Fits(h.topo); !ok {
 		return skip(fmt.Sprintf("scenario %s: %s (this host's CPUs %s)", sc.Name, why, topology.FormatList(h.cpus)))
 	}
-	if !slices.Equal(h.cpus, topology.Range(0, len(h.cpus))) && strings.Contains(string(j.Scenario), `"cpuset"`) {
-		return skip(fmt.Sprintf("scenario %s sets cpusets by CPU index 0..%d; --cpus %s is not that range", sc.Name, len(h.cpus)-1, topology.FormatList(h.cpus)))
+	// The scenario model numbers CPUs 0..N-1 (ranges, exact lists, the
+	// cross-cgroup affinity): on another subset they would name CPUs the
+	// run may not use.
+	if !slices.Equal(h.cpus, topology.Range(0, len(h.cpus))) && (strings.Contains(string(j.Scenario), `"cpuset"`) || strings.Contains(string(j.Scenario), `"affinity"`)) {
+		return skip(fmt.Sprintf("scenario %s sets cpusets or affinities by CPU number 0..%d; --cpus %s is not that range", sc.Name, len(h.cpus)-1, topology.FormatList(h.cpus)))
 	}
 	if err := sc.Validate(h.topo, j.Workers); err != nil {
 		return nil, &UsageError{err.Error()}
@@ -530,7 +533,7 @@ func sweep(dir string) error {
 		return nil
 	})
 	for _, d := range dirs {
-		if os.WriteFile(filepath.Join(d, "cgroup.kill"), []byte("1"), 0) != nil {
+		if writeExisting(filepath.Join(d, "cgroup.kill"), "1") != nil {
 			b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
 			for _, f := range strings.Fields(string(b)) {
 				if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
@@ -553,6 +556,20 @@ func sweep(dir string) error {
 		}
 	}
 	return nil
+}
+
+// writeExisting writes value to an existing file (a cgroup interface file;
+// never creates one).
+func writeExisting(path, value string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(value)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // hostInfo is the running kernel's facts, in the run record's guest slot

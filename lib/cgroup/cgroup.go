@@ -119,11 +119,22 @@ func (m *Manager) ClearCpus(name string) error {
 	return m.SetCpus(name, strings.TrimSpace(string(b)))
 }
 
-// EffectiveCPUs reads cpuset.cpus.effective (all online CPUs without the
-// cpuset controller).
+// EffectiveCPUs reads cpuset.cpus.effective. Without the cpuset controller
+// it is the CPUs this process may run on, which its workers inherit: every
+// online CPU in the guest, the --cpus subset on bare metal.
 func (m *Manager) EffectiveCPUs(name string) ([]int, error) {
 	b, err := os.ReadFile(filepath.Join(m.Dir(name), "cpuset.cpus.effective"))
 	if err != nil {
+		var set unix.CPUSet
+		if unix.SchedGetaffinity(0, &set) == nil && set.Count() > 0 {
+			var cpus []int
+			for c := 0; len(cpus) < set.Count(); c++ {
+				if set.IsSet(c) {
+					cpus = append(cpus, c)
+				}
+			}
+			return cpus, nil
+		}
 		b, err = os.ReadFile("/sys/devices/system/cpu/online")
 		if err != nil {
 			return nil, err
