@@ -7,7 +7,8 @@
 //	ktstr-kernel resolve SPEC [--build]    print the kernel record (NDJSON)
 //	ktstr-kernel build SPEC [--force]      build (or find in the cache) and print the record
 //	ktstr-kernel list [--json]             cache entries, newest first; corrupt ones with the reason
-//	ktstr-kernel clean --keep N | --corrupt-only | --all
+//	ktstr-kernel clean --keep N | --older-than D | --corrupt-only | --all
+//	ktstr-kernel clean --files --keep N | --older-than D | --all    console logs, initramfs archives, run records
 //	ktstr-kernel config [--profile P]      print the embedded config fragment
 //
 // A SPEC is a source tree path, a tarball (.tar.xz/.tar.gz/.tar.zst), a version (6.12 or 6.12.117: the cache, then /usr/src/linux-source-6.12.tar.xz, then a download from --mirror), or a prebuilt bzImage. The cache lives in $KTSTR_CACHE_DIR/kernels, else $XDG_CACHE_HOME/ktstr/kernels, else ~/.cache/ktstr/kernels.
@@ -19,4 +20,5 @@
 //	ktstr-kernel resolve 6.12 | jq -r .image
 //	ktstr-kernel list --json
 //	ktstr-kernel clean --keep 2
+//	ktstr-kernel clean --files --keep 50 --older-than 168h    # what runs leave in the cache (ktstr-boot itself only prunes console logs after 14 days)
 package main

@@ -11,7 +11,9 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/ktstr-go/ktstr/internal/cachedir"
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/kernel"
 	"github.com/ktstr-go/ktstr/lib/record"
@@ -53,10 +55,12 @@ type options struct {
 		JSON bool `name:"json" help:"One JSON document instead of a table."`
 	} `cmd:"" help:"List cache entries, newest first."`
 	Clean struct {
-		Keep        int  `help:"Keep the N newest usable entries, remove the rest." default:"-1"`
-		CorruptOnly bool `name:"corrupt-only" help:"Remove only corrupt entries."`
-		All         bool `help:"Remove every entry."`
-	} `cmd:"" help:"Remove cache entries."`
+		Keep        int           `help:"Keep the N newest usable entries (with --files: the N newest files of each kind), remove the rest." default:"-1"`
+		OlderThan   time.Duration `name:"older-than" help:"Remove entries (with --files: files) older than this, e.g. 72h; with --keep, what either selects goes."`
+		CorruptOnly bool          `name:"corrupt-only" help:"Remove only corrupt entries."`
+		All         bool          `help:"Remove every entry (with --files: every file)."`
+		Files       bool          `help:"Clean what runs leave in the cache instead of kernels: console logs (logs/), initramfs archives (initramfs/) and the records ktstr-boot keeps on a terminal (runs/)."`
+	} `cmd:"" help:"Remove cache entries, or with --files console logs, initramfs archives and run records."`
 	Config struct{} `cmd:"" help:"Print the embedded config fragment of --profile."`
 }
 
@@ -179,14 +183,24 @@ func (o *options) list(c *kernel.Cache, stdout io.Writer) error {
 }
 
 func (o *options) clean(c *kernel.Cache, stderr io.Writer) error {
+	cl := o.Clean
 	set := 0
-	for _, b := range []bool{o.Clean.Keep >= 0, o.Clean.CorruptOnly, o.Clean.All} {
+	for _, b := range []bool{cl.Keep >= 0 || cl.OlderThan > 0, cl.CorruptOnly, cl.All} {
 		if b {
 			set++
 		}
 	}
-	if set != 1 {
-		return cli.Usagef("clean needs exactly one of --keep N, --corrupt-only, --all")
+	if set != 1 || cl.OlderThan < 0 || (cl.Files && cl.CorruptOnly) {
+		return cli.Usagef("clean needs exactly one of --keep N and/or --older-than D, --corrupt-only (not with --files), --all")
+	}
+	if cl.Files {
+		root, err := cachedir.Root()
+		if err != nil {
+			return err
+		}
+		res, err := cleanFiles(root, cl.Keep, cl.OlderThan, cl.All, time.Now())
+		fmt.Fprintf(stderr, "%s: removed %d file(s), %.1f MB, under %s\n", name, len(res.removed), float64(res.bytes)/1e6, root)
+		return err
 	}
 	entries, err := c.List()
 	if err != nil {
@@ -202,9 +216,13 @@ func (o *options) clean(c *kernel.Cache, stderr io.Writer) error {
 		case o.Clean.CorruptOnly:
 			remove = e.Status == kernel.StatusCorrupt
 		default:
-			if e.Status == kernel.StatusOK && kept < o.Clean.Keep {
+			old := cl.OlderThan > 0 && time.Since(builtAt(e)) > cl.OlderThan
+			switch {
+			case cl.Keep < 0:
+				remove = old
+			case e.Status == kernel.StatusOK && kept < cl.Keep && !old:
 				kept++
-			} else {
+			default:
 				remove = true
 			}
 		}
@@ -217,4 +235,14 @@ func (o *options) clean(c *kernel.Cache, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "%s: removed %d entr%s%s\n", name, len(removed), map[bool]string{true: "y", false: "ies"}[len(removed) == 1], strings.Join(append([]string{""}, removed...), "\n  "))
 	return nil
+}
+
+// builtAt is when an entry was built; the zero time (so: old) when its
+// metadata is missing or unreadable.
+func builtAt(e kernel.Entry) time.Time {
+	if e.Meta == nil {
+		return time.Time{}
+	}
+	t, _ := time.Parse(time.RFC3339, e.Meta.BuiltAt)
+	return t
 }
