@@ -129,3 +129,37 @@ func TestShellNeedsTopology(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want 2 and the reason", r.code, r.stderr)
 	}
 }
+
+// TestShellEscape: Ctrl-A X, the documented way out of a hung guest, quits
+// QEMU; ktstr-boot still writes the run record (not completed: the agent
+// never said done) and leaves nothing behind (e2e's leak check).
+func TestShellEscape(t *testing.T) {
+	e2e(t)
+	cmd := exec.Command(filepath.Join(binDir(t), "ktstr-boot"), "--kernel", kernelSpec(), "--shell", "--topology", "1,1,1,1")
+	cmd.Env = append(os.Environ(), "PATH="+binDir(t)+":"+os.Getenv("PATH"))
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	f, err := pty.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tm := &terminal{f: f}
+	go tm.read()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	tm.waitFor(t, 0, `ktstr:/tmp# `, 5*time.Minute)
+	f.WriteString("\x01x")
+	select {
+	case <-exited:
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		<-exited
+		t.Fatalf("Ctrl-A X did not end the session; terminal:\n%s", tm.text())
+	}
+	run := onlyRun(t, stdout.String())
+	if run.Outcome == record.OutcomeCompleted {
+		t.Errorf("outcome completed after Ctrl-A X; want the run marked as not completed")
+	}
+	t.Logf("outcome %s: %s", run.Outcome, run.Reason)
+}
