@@ -288,6 +288,7 @@ func (h *Host) makeParent() error {
 		return &UsageError{fmt.Sprintf("--cgroup-parent %s: a cgroup below %s, not the root", h.cfg.CgroupParent, h.mount)}
 	}
 	h.parent = p
+	sweepStale(h.mount)
 	dir := h.mount
 	for _, part := range strings.Split(p, "/") {
 		enableControllers(dir)
@@ -299,6 +300,22 @@ func (h *Host) makeParent() error {
 		}
 	}
 	return nil
+}
+
+// sweepStale removes default parents (ktstr-baremetal-PID) of bare-metal
+// runs whose process is gone: only a SIGKILL leaves one, with its workers
+// still running, and cgroup.kill ends them.
+func sweepStale(mount string) {
+	dirs, _ := filepath.Glob(filepath.Join(mount, "ktstr-baremetal-*"))
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), "ktstr-baremetal-"))
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if errors.Is(unix.Kill(pid, 0), unix.ESRCH) {
+			sweep(d)
+		}
+	}
 }
 
 // enableControllers turns on cpu and cpuset for dir's children where dir
