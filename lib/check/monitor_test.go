@@ -13,7 +13,7 @@ import (
 func monitorRun(cpus func(i int, t float64) []record.MonitorCPUSample) *record.Run {
 	r := &record.Run{
 		Outcome:  record.OutcomeCompleted,
-		Job:      &record.Job{Scenario: []byte(`{}`)},
+		Job:      &record.Job{Scenario: []byte(`{}`), Scheduler: &record.Scheduler{Name: "scx_x"}},
 		Scenario: &record.ScenarioResult{StartT: 7, WallS: 10},
 		Timings:  record.Timings{AgentClockS: 3},
 		Monitor:  &record.Monitor{HZ: 10, Stride: 1},
@@ -190,5 +190,21 @@ func TestMonitorLastTable(t *testing.T) {
 	out = MonitorLast(r)
 	if first := strings.SplitN(out, "\n", 2)[0]; first != "monitor: cpu 1-3 idle for the last 0.2 s while at least 3 tasks waited on other CPUs" {
 		t.Errorf("summary %q", first)
+	}
+}
+
+// TestMonitorImbalanceSchedExtOnly: on EEVDF an uneven nr_running is not
+// judged (it balances load, not counts); the other checks still are.
+func TestMonitorImbalanceSchedExtOnly(t *testing.T) {
+	r := monitorRun(func(i int, t float64) []record.MonitorCPUSample {
+		c := healthy(i, t)
+		c[0].Nr = 9
+		c[1].Clock = 42
+		return c
+	})
+	r.Job.Scheduler = nil
+	got := monitorStatus(t, r)
+	if got[CheckMonitorImbalance].Status != record.StatusSkip || got[CheckMonitorStall].Status != record.StatusFail {
+		t.Errorf("EEVDF: imbalance %s, stall %s", got[CheckMonitorImbalance].Status, got[CheckMonitorStall].Status)
 	}
 }
