@@ -23,6 +23,7 @@ var guestSide = []string{
 	module + "lib/workload/worker",
 	module + "lib/sched/live",
 	module + "lib/fixture",
+	module + "lib/probe",
 	module + "lib/cgroup",
 }
 
