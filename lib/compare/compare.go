@@ -43,8 +43,9 @@ const (
 
 // Defaults of the significance test.
 const (
-	DefaultAlpha   = 0.05
-	DefaultMinRuns = 3
+	DefaultAlpha        = 0.05
+	DefaultMinRuns      = 3
+	DefaultNoisyHostPct = 10.0
 )
 
 // DefaultPairOn are the dimensions runs are paired on, less the slicing
@@ -66,6 +67,10 @@ type Policy struct {
 	// which the test decides.
 	Alpha   *float64 `json:"alpha,omitempty"`
 	MinRuns *int     `json:"min_runs,omitempty"`
+	// NoisyHostPct: with fewer than MinRuns runs on a side, a gated change
+	// of a timing metric is noisy when the host held any vCPU of the
+	// pair's runs for at least this share of a run (host_wait_pct).
+	NoisyHostPct *float64 `json:"noisy_host_pct,omitempty"`
 }
 
 // LoadPolicy reads and validates a policy file.
@@ -104,6 +109,9 @@ func ParsePolicy(b []byte) (*Policy, error) {
 	}
 	if p.Alpha != nil && (*p.Alpha <= 0 || *p.Alpha >= 1) {
 		return nil, fmt.Errorf("alpha %v: want 0 < alpha < 1", *p.Alpha)
+	}
+	if p.NoisyHostPct != nil && (*p.NoisyHostPct < 0 || *p.NoisyHostPct > 100) {
+		return nil, fmt.Errorf("noisy_host_pct %v: want 0 to 100", *p.NoisyHostPct)
 	}
 	if p.MinRuns != nil && *p.MinRuns < 2 {
 		return nil, fmt.Errorf("min_runs %d: want at least 2", *p.MinRuns)
@@ -164,9 +172,10 @@ type Result struct {
 	Deltas       []*record.Delta
 	// Counts per verdict.
 	Counts map[string]int
-	// Alpha and MinRuns as applied.
-	Alpha   float64
-	MinRuns int
+	// Alpha, MinRuns and NoisyHostPct as applied.
+	Alpha        float64
+	MinRuns      int
+	NoisyHostPct float64
 }
 
 // Regressions are the deltas judged regressions.
@@ -220,7 +229,10 @@ func Key(r *query.Row, dims []string) string {
 
 // Compare pairs a with b and judges every metric of every pair.
 func Compare(a, b []*query.Row, o Options) *Result {
-	res := &Result{Slicing: o.Slicing, PairOn: o.PairOn, Counts: map[string]int{}, Alpha: DefaultAlpha, MinRuns: DefaultMinRuns}
+	res := &Result{Slicing: o.Slicing, PairOn: o.PairOn, Counts: map[string]int{}, Alpha: DefaultAlpha, MinRuns: DefaultMinRuns, NoisyHostPct: DefaultNoisyHostPct}
+	if o.Policy != nil && o.Policy.NoisyHostPct != nil {
+		res.NoisyHostPct = *o.Policy.NoisyHostPct
+	}
 	if o.Policy != nil && o.Policy.Alpha != nil {
 		res.Alpha = *o.Policy.Alpha
 	}
@@ -267,6 +279,11 @@ func Compare(a, b []*query.Row, o Options) *Result {
 		for _, r := range rb {
 			sb = append(sb, r.Metrics)
 		}
+		// The host's worst grip on a vCPU over the pair's runs.
+		noise := 0.0
+		for _, s := range append(append([]map[string]metrics.Sample{}, sa...), sb...) {
+			noise = math.Max(noise, s["host_wait_pct"].Value)
+		}
 		for _, name := range metrics.Names(append(sa, sb...)...) {
 			va, m := values(sa, name)
 			vb, mb := values(sb, name)
@@ -276,7 +293,7 @@ func Compare(a, b []*query.Row, o Options) *Result {
 			if m.Name == "" {
 				m = mb
 			}
-			d := res.judge(k, m, va, vb, o.Policy)
+			d := res.judge(k, m, va, vb, o.Policy, noise)
 			if d == nil {
 				continue
 			}
@@ -302,7 +319,7 @@ func values(samples []map[string]metrics.Sample, name string) ([]float64, metric
 const eps = 1e-9
 
 // judge decides one metric of one pair; nil when both sides are zero.
-func (res *Result) judge(subject string, m metrics.Metric, va, vb []float64, p *Policy) *record.Delta {
+func (res *Result) judge(subject string, m metrics.Metric, va, vb []float64, p *Policy, noise float64) *record.Delta {
 	ma, mb := stats.Mean(va), stats.Mean(vb)
 	if math.Abs(ma) < eps && math.Abs(mb) < eps {
 		return nil
@@ -319,12 +336,12 @@ func (res *Result) judge(subject string, m metrics.Metric, va, vb []float64, p *
 		rel = 0
 	}
 	if m.Polarity == metrics.Info {
-		d.Verdict = Info
+		d.Verdict, d.Why = Info, "never gated"
 		d.AbsGate, d.RelGate = 0, 0
 		return d
 	}
 	if math.Abs(delta) < abs || rel < relGate || math.Abs(delta) < eps {
-		d.Verdict = Unchanged
+		d.Verdict, d.Why = Unchanged, "within the gate"
 		return d
 	}
 	worse := (m.Polarity == metrics.LowerBetter) == (delta > 0)
@@ -341,9 +358,20 @@ func (res *Result) judge(subject string, m metrics.Metric, va, vb []float64, p *
 		}
 		pv = round(pv)
 		d.P = &pv
+		d.Why = fmt.Sprintf("Mann–Whitney U p=%.3g ≤ %.2g", pv, res.Alpha)
 		if pv > res.Alpha {
 			d.Verdict = Noisy
+			d.Why = fmt.Sprintf("Mann–Whitney U p=%.3g > %.2g", pv, res.Alpha)
 		}
+		return d
+	}
+	d.Why = fmt.Sprintf("gate alone: %d+%d runs, too few to test", len(va), len(vb))
+	if m.Timing && noise >= res.NoisyHostPct {
+		// Too few runs to test, and the host took enough of a vCPU to
+		// move a timing metric by itself: not the scheduler's, as far
+		// as these runs can tell.
+		d.Verdict = Noisy
+		d.Why = fmt.Sprintf("%d+%d runs, too few to test, and the host held a vCPU %.0f%% of a run (≥ %.0f%%)", len(va), len(vb), noise, res.NoisyHostPct)
 	}
 	return d
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ktstr-go/ktstr/lib/metrics"
 	"github.com/ktstr-go/ktstr/lib/query"
+	"github.com/ktstr-go/ktstr/lib/record"
 )
 
 func rows(scenario string, metric string, vals ...float64) []*query.Row {
@@ -86,5 +87,42 @@ func TestPairing(t *testing.T) {
 	}
 	if got := SlicingDims(query.Filter{"label": {"a"}, "kernel": {"6.12"}}, query.Filter{"label": {"b"}, "kernel": {"6.12"}}); len(got) != 1 || got[0] != "label" {
 		t.Errorf("slicing %v", got)
+	}
+}
+
+// TestNoisyHostWithFewRuns: with fewer than min_runs runs per side, a
+// timing metric's gated change on a host that held a vCPU ≥ 10% of a run is
+// noisy; a metric the host cannot move (the pass rate) still decides.
+func TestNoisyHostWithFewRuns(t *testing.T) {
+	noisy := func(rows []*query.Row, pct float64) []*query.Row {
+		m, _ := metrics.Lookup("host_wait_pct")
+		for _, r := range rows {
+			r.Metrics["host_wait_pct"] = metrics.Sample{Metric: m, Value: pct}
+		}
+		return rows
+	}
+	cases := []struct {
+		metric string
+		a, b   []float64
+		host   float64
+		want   string
+	}{
+		{"worst_gap_ms", []float64{100}, []float64{900}, 50, Noisy},
+		{"worst_gap_ms", []float64{100}, []float64{900}, 5, Regression},
+		{"passed", []float64{1}, []float64{0}, 50, Regression},
+		// With enough runs the test decides, whatever the host did.
+		{"worst_gap_ms", []float64{100, 110, 120}, []float64{900, 950, 990}, 50, Regression},
+	}
+	for _, c := range cases {
+		res := Compare(noisy(rows("x", c.metric, c.a...), c.host), noisy(rows("x", c.metric, c.b...), 0), Options{PairOn: DefaultPairOn})
+		var got *record.Delta
+		for _, d := range res.Deltas {
+			if d.Metric == c.metric {
+				got = d
+			}
+		}
+		if got == nil || got.Verdict != c.want || got.Why == "" {
+			t.Errorf("%s %v→%v host %v%%: %+v, want %s", c.metric, c.a, c.b, c.host, got, c.want)
+		}
 	}
 }

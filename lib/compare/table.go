@@ -20,10 +20,10 @@ func WriteTable(w io.Writer, r *Result, all bool) {
 	}
 	fmt.Fprintf(w, "slicing dimensions: %s\n", slicing)
 	fmt.Fprintf(w, "pairing on: %s\n", strings.Join(r.PairOn, ", "))
-	fmt.Fprintf(w, "averaged across %d runs (A) and %d runs (B); significance: one-sided Mann–Whitney U at %.2g with ≥ %d runs per side, else the gate alone\n",
-		r.RunsA, r.RunsB, r.Alpha, r.MinRuns)
+	fmt.Fprintf(w, "averaged across %d runs (A) and %d runs (B); significance: one-sided Mann–Whitney U at %.2g with ≥ %d runs per side, else the gate alone (timing metrics: noisy when the host held a vCPU ≥ %.0f%% of a run)\n",
+		r.RunsA, r.RunsB, r.Alpha, r.MinRuns, r.NoisyHostPct)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TEST\tMETRIC\tA\tB\tDELTA\tREL\tN\tP\tVERDICT")
+	fmt.Fprintln(tw, "TEST\tMETRIC\tA\tB\tDELTA\tREL\tN\tVERDICT\tWHY")
 	var missing []string
 	for _, d := range r.Deltas {
 		if d.Missing != "" {
@@ -42,12 +42,8 @@ func WriteTable(w io.Writer, r *Result, all bool) {
 		if d.A != 0 {
 			rel = fmt.Sprintf("%.0f%%", d.Rel*100)
 		}
-		p := "-"
-		if d.P != nil {
-			p = fmt.Sprintf("%.3g", *d.P)
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", d.Subject, d.Metric, metrics.Format(d.A, d.Unit),
-			metrics.Format(d.B, d.Unit), signed(d.Delta, d.Unit), rel, d.NA, d.NB, p, strings.ToUpper(d.Verdict))
+			metrics.Format(d.B, d.Unit), signed(d.Delta, d.Unit), rel, d.NA, d.NB, strings.ToUpper(d.Verdict), d.Why)
 	}
 	tw.Flush()
 	if len(missing) > 0 {

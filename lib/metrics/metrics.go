@@ -50,7 +50,12 @@ type Metric struct {
 	Source string `json:"source"`
 	// Family marks a metric with one instance per name in brackets, e.g.
 	// verified_insns[enqueue]; the gate applies to each instance.
-	Family bool   `json:"family,omitempty"`
+	Family bool `json:"family,omitempty"`
+	// Timing marks a metric the host's noise moves: under emulation the
+	// guest charges time its vCPU spent descheduled to whatever ran. With
+	// too few runs to test, a change of a timing metric on a noisy host is
+	// not taken as the scheduler's.
+	Timing bool   `json:"timing,omitempty"`
 	Doc    string `json:"doc"`
 }
 
@@ -58,29 +63,29 @@ type Metric struct {
 var Registry = []Metric{
 	{Name: "passed", Polarity: HigherBetter, Abs: 0.5, Rel: 0.5, Source: "check", Doc: "1 when the verdict passed, 0 when it failed or errored (inconclusive and skip runs have no value); the mean is the pass rate"},
 	{Name: "completed", Polarity: HigherBetter, Abs: 0.5, Rel: 0.5, Source: "run", Doc: "1 when the run's outcome is completed, else 0"},
-	{Name: "worst_spread", Polarity: LowerBetter, Abs: 5, Rel: 0.25, Unit: "%", Source: "check", Doc: "largest spread check value: not-running share spread among a cohort's workers, in points"},
-	{Name: "worst_gap_ms", Polarity: LowerBetter, Abs: 500, Rel: 0.5, Unit: "ms", Source: "check", Doc: "largest gap check value: a worker's longest off-CPU gap"},
+	{Name: "worst_spread", Polarity: LowerBetter, Abs: 5, Rel: 0.25, Unit: "%", Source: "check", Timing: true, Doc: "largest spread check value: not-running share spread among a cohort's workers, in points"},
+	{Name: "worst_gap_ms", Polarity: LowerBetter, Abs: 500, Rel: 0.5, Unit: "ms", Source: "check", Timing: true, Doc: "largest gap check value: a worker's longest off-CPU gap"},
 	{Name: "starved_workers", Polarity: LowerBetter, Abs: 1, Rel: 0.5, Source: "check", Doc: "workers the starvation checks found starved, summed over cgroups"},
-	{Name: "worst_cgroup_spread_pct", Polarity: LowerBetter, Abs: 10, Rel: 0.25, Unit: "%", Source: "check", Doc: "largest cgroup_fairness check value: CPU-share spread among cgroups of equal weight and demand"},
+	{Name: "worst_cgroup_spread_pct", Polarity: LowerBetter, Abs: 10, Rel: 0.25, Unit: "%", Source: "check", Timing: true, Doc: "largest cgroup_fairness check value: CPU-share spread among cgroups of equal weight and demand"},
 	{Name: "min_busy_pct", Polarity: HigherBetter, Abs: 10, Rel: 0.1, Unit: "%", Source: "check", Doc: "smallest work_conservation check value: busy share of the CPUs runnable CPU-bound workers could use"},
 	{Name: "stall_count", Polarity: LowerBetter, Abs: 1, Rel: 0.5, Source: "scenario", Doc: "1 when the agent stopped the scenario early because every worker was stuck, else 0"},
-	{Name: "total_migrations", Polarity: LowerBetter, Abs: 10, Rel: 0.3, Source: "scenario", Doc: "migrations of all workers"},
-	{Name: "worst_migration_ratio", Polarity: LowerBetter, Abs: 0.05, Rel: 0.2, Source: "scenario", Doc: "largest per-cgroup migrations per iteration"},
-	{Name: "worst_p99_wake_latency_us", Polarity: LowerBetter, Abs: 50, Rel: 0.25, Unit: "µs", Source: "scenario", Doc: "largest per-cgroup p99 of the wake-latency samples"},
-	{Name: "worst_median_wake_latency_us", Polarity: LowerBetter, Abs: 20, Rel: 0.25, Unit: "µs", Source: "scenario", Doc: "largest per-cgroup median wake latency"},
-	{Name: "worst_wake_latency_cv", Polarity: LowerBetter, Abs: 0.1, Rel: 0.25, Source: "scenario", Doc: "largest per-cgroup coefficient of variation of wake latency"},
-	{Name: "worst_wake_latency_tail_ratio", Polarity: LowerBetter, Abs: 0.5, Rel: 0.25, Unit: "x", Source: "scenario", Doc: "largest per-cgroup p99/median wake latency, over cgroups with at least 100 samples"},
-	{Name: "worst_run_delay_pct", Polarity: LowerBetter, Abs: 5, Rel: 0.25, Unit: "%", Source: "scenario", Doc: "largest share of a worker's wall time spent runnable but waiting (schedstat run delay)"},
-	{Name: "total_iterations", Polarity: HigherBetter, Abs: 100, Rel: 0.1, Source: "scenario", Doc: "outer-loop iterations of all workers"},
-	{Name: "worst_iterations_per_worker", Polarity: HigherBetter, Abs: 10, Rel: 0.1, Source: "scenario", Doc: "fewest iterations of any worker"},
-	{Name: "work_rate", Polarity: HigherBetter, Abs: 0, Rel: 0.1, Unit: "units/s", Source: "scenario", Doc: "work units of all workers per second of scenario wall time: the built-in workloads' benchmark number"},
-	{Name: "max_imbalance_ratio", Polarity: LowerBetter, Abs: 1, Rel: 0.25, Unit: "x", Source: "monitor", Doc: "largest max(nr_running)/max(1, min(nr_running)) across CPUs in one monitor sample"},
-	{Name: "max_dsq_depth", Polarity: LowerBetter, Abs: 10, Rel: 0.5, Source: "monitor", Doc: "deepest local DSQ the monitor saw"},
+	{Name: "total_migrations", Polarity: LowerBetter, Abs: 10, Rel: 0.3, Source: "scenario", Timing: true, Doc: "migrations of all workers"},
+	{Name: "worst_migration_ratio", Polarity: LowerBetter, Abs: 0.05, Rel: 0.2, Source: "scenario", Timing: true, Doc: "largest per-cgroup migrations per iteration"},
+	{Name: "worst_p99_wake_latency_us", Polarity: LowerBetter, Abs: 50, Rel: 0.25, Unit: "µs", Source: "scenario", Timing: true, Doc: "largest per-cgroup p99 of the wake-latency samples"},
+	{Name: "worst_median_wake_latency_us", Polarity: LowerBetter, Abs: 20, Rel: 0.25, Unit: "µs", Source: "scenario", Timing: true, Doc: "largest per-cgroup median wake latency"},
+	{Name: "worst_wake_latency_cv", Polarity: LowerBetter, Abs: 0.1, Rel: 0.25, Source: "scenario", Timing: true, Doc: "largest per-cgroup coefficient of variation of wake latency"},
+	{Name: "worst_wake_latency_tail_ratio", Polarity: LowerBetter, Abs: 0.5, Rel: 0.25, Unit: "x", Source: "scenario", Timing: true, Doc: "largest per-cgroup p99/median wake latency, over cgroups with at least 100 samples"},
+	{Name: "worst_run_delay_pct", Polarity: LowerBetter, Abs: 5, Rel: 0.25, Unit: "%", Source: "scenario", Timing: true, Doc: "largest share of a worker's wall time spent runnable but waiting (schedstat run delay)"},
+	{Name: "total_iterations", Polarity: HigherBetter, Abs: 100, Rel: 0.1, Source: "scenario", Timing: true, Doc: "outer-loop iterations of all workers"},
+	{Name: "worst_iterations_per_worker", Polarity: HigherBetter, Abs: 10, Rel: 0.1, Source: "scenario", Timing: true, Doc: "fewest iterations of any worker"},
+	{Name: "work_rate", Polarity: HigherBetter, Abs: 0, Rel: 0.1, Unit: "units/s", Source: "scenario", Timing: true, Doc: "work units of all workers per second of scenario wall time: the built-in workloads' benchmark number"},
+	{Name: "max_imbalance_ratio", Polarity: LowerBetter, Abs: 1, Rel: 0.25, Unit: "x", Source: "monitor", Timing: true, Doc: "largest max(nr_running)/max(1, min(nr_running)) across CPUs in one monitor sample"},
+	{Name: "max_dsq_depth", Polarity: LowerBetter, Abs: 10, Rel: 0.5, Source: "monitor", Timing: true, Doc: "deepest local DSQ the monitor saw"},
 	{Name: "verified_insns", Polarity: LowerBetter, Abs: 100, Rel: 0.05, Unit: "insns", Source: "verifier", Family: true, Doc: "instructions the BPF verifier processed, per program (scheduler programs and verified objects)"},
-	{Name: "wall_s", Polarity: LowerBetter, Abs: 5, Rel: 0.25, Unit: "s", Source: "run", Doc: "wall time of the whole run, QEMU start to exit"},
-	{Name: "boot_s", Polarity: LowerBetter, Abs: 1, Rel: 0.25, Unit: "s", Source: "run", Doc: "QEMU start to the guest agent's first message"},
+	{Name: "wall_s", Polarity: LowerBetter, Abs: 5, Rel: 0.25, Unit: "s", Source: "run", Timing: true, Doc: "wall time of the whole run, QEMU start to exit"},
+	{Name: "boot_s", Polarity: LowerBetter, Abs: 1, Rel: 0.25, Unit: "s", Source: "run", Timing: true, Doc: "QEMU start to the guest agent's first message"},
 	{Name: "host_wait_pct", Polarity: Info, Unit: "%", Source: "host", Doc: "largest share of the run a vCPU thread waited for a host CPU: host noise, never gated"},
-	{Name: "exec", Polarity: HigherBetter, Abs: 0, Rel: 0.1, Source: "exec", Family: true, Doc: `benchmark numbers the --exec command printed as JSON lines {"metric":NAME,"value":X,"unit":U,"polarity":"lower"|"higher"}; exec[NAME] takes the line's polarity and unit`},
+	{Name: "exec", Polarity: HigherBetter, Abs: 0, Rel: 0.1, Source: "exec", Family: true, Timing: true, Doc: `benchmark numbers the --exec command printed as JSON lines {"metric":NAME,"value":X,"unit":U,"polarity":"lower"|"higher"}; exec[NAME] takes the line's polarity and unit`},
 }
 
 // Lookup returns the registry entry for a metric name; an instance of a

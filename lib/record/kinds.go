@@ -635,8 +635,10 @@ type Delta struct {
 	// both sides have enough runs; nil when the gate alone decided.
 	P *float64 `json:"p,omitempty"`
 	// Verdict is "regression", "improvement", "unchanged" or "noisy" (the
-	// gate fired but the runs do not tell the sides apart).
+	// gate fired but the runs do not tell the sides apart), or "info" for
+	// a metric that is never gated; Why says what decided it.
 	Verdict string `json:"verdict,omitempty"`
+	Why     string `json:"why,omitempty"`
 }
 
 func (*Delta) Kind() Kind { return KindDelta }
