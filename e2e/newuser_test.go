@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -85,3 +86,84 @@ kill $(cat `+sleepPid+`); wait $pid; echo "status $?"`, "")
 		t.Errorf("sleep 60 | ktstr-verify & kill -TERM $!: %q, want status 130", r.stdout)
 	}
 }
+
+// onTerminal runs a command line under script(1), so that the tools' stdin,
+// stdout and stderr are a real terminal, and returns what it showed.
+func onTerminal(t *testing.T, cmdline string) result {
+	t.Helper()
+	return sh(t, "script -qec "+shellQuote("stty cols 120; "+cmdline)+" /dev/null", "")
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// TestTerminalOutput (issue 17, item 6): the README's way of running a
+// command in the guest, on a terminal, prints one readable line for the run
+// and where the records went; ktstr-verify on those records prints its
+// table, not NDJSON.
+func TestTerminalOutput(t *testing.T) {
+	e2e(t)
+	r := onTerminal(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,1,1,1 --exec 'echo hello from the guest'")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.stdout)
+	}
+	var runLine, records string
+	for _, l := range strings.Split(r.stdout, "\n") {
+		l = strings.TrimSpace(strings.ReplaceAll(l, "\x1b[K", ""))
+		if i := strings.LastIndex(l, "\r"); i >= 0 {
+			l = l[i+1:]
+		}
+		switch {
+		case strings.HasPrefix(l, "COMPLETED "):
+			runLine = l
+		case strings.HasPrefix(l, "records: "):
+			records = strings.Fields(l)[1]
+		}
+	}
+	if runLine == "" || !strings.Contains(runLine, `exec exit 0: "hello from the guest"`) || !strings.Contains(runLine, ".console.log") {
+		t.Errorf("no run line with the exec output and the console log:\n%s", r.stdout)
+	}
+	if strings.Contains(r.stdout, `"kind":"run"`) {
+		t.Errorf("run record on the terminal")
+	}
+	if records == "" {
+		t.Fatalf("no records file named:\n%s", r.stdout)
+	}
+	defer os.Remove(records)
+	exactly(t, readFile(t, records), "run", 1)
+	v := onTerminal(t, "ktstr-verify < "+records)
+	if v.code != 0 || !strings.Contains(v.stdout, "SUBJECT") || !strings.Contains(v.stdout, "1 pass, 0 fail") || strings.Contains(v.stdout, `"kind"`) {
+		t.Errorf("ktstr-verify on a terminal: exit %d:\n%s", v.code, v.stdout)
+	}
+}
+
+// TestSanityBeforeBoot (issue 17, item 10): what can be known before a VM
+// boots is said at once: a topology far beyond the host, a garbage input
+// line, an empty or negative thresholds file.
+func TestSanityBeforeBoot(t *testing.T) {
+	e2e(t)
+	r := sh(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 4,8,8,2", "")
+	if r.code != 2 || !strings.Contains(r.stderr, "128 vCPUs") || !strings.Contains(r.stderr, "--force") {
+		t.Errorf("4,8,8,2: exit %d, stderr %q", r.code, r.stderr)
+	}
+	exactly(t, r.stdout, "error", 1)
+	r = sh(t, "echo garbage | ktstr-boot --kernel "+kernelSpec(), "")
+	if r.code != 2 || !strings.Contains(r.stderr, `input line 1: not a JSON object (input "garbage")`) {
+		t.Errorf("garbage: exit %d, stderr %q", r.code, r.stderr)
+	}
+	dir := t.TempDir()
+	empty, neg := filepath.Join(dir, "empty.json"), filepath.Join(dir, "neg.json")
+	writeFile(t, empty, "")
+	writeFile(t, neg, `{"max_gap_ms": -5}`)
+	for file, want := range map[string]string{empty: "empty; want a JSON object", neg: "max_gap_ms is -5"} {
+		r := sh(t, "ktstr-verify --thresholds "+file+" --show-thresholds", "")
+		if r.code != 2 || !strings.Contains(r.stderr, want) {
+			t.Errorf("%s: exit %d, stderr %q", file, r.code, r.stderr)
+		}
+	}
+	r = sh(t, `echo '{"max_gap_ms": null}' > `+filepath.Join(dir, "off.json")+` && ktstr-verify --thresholds `+filepath.Join(dir, "off.json")+` --show-thresholds`, "")
+	if !regexpMatch(`(?m)^max_gap_ms\s+off$`, r.stdout) {
+		t.Errorf("null did not switch max_gap_ms off:\n%s", r.stdout)
+	}
+}
+
+func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }

@@ -122,7 +122,7 @@ func (s *sink) Close() error {
 		os.Remove(s.file.Name())
 		return err
 	}
-	fmt.Fprintf(s.stdout, "%srecords: %s (judge them: ktstr-verify < %s; --json or a pipe prints them instead)\n", clearLine, s.file.Name(), s.file.Name())
+	fmt.Fprintf(s.stdout, "%srecords: %s  (judge: ktstr-verify < %s)\n", clearLine, s.file.Name(), s.file.Name())
 	return err
 }
 
