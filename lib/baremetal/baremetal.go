@@ -302,6 +302,72 @@ func (h *Host) makeParent() error {
 	return nil
 }
 
+// setsCpusets reports whether the scenario gives any cgroup a cpuset
+// (per-CPU cgroups included) or changes one.
+func setsCpusets(sc *scenario.Scenario) bool {
+	def := func(d *scenario.CgroupDef) bool { return d != nil && (d.Cpuset != nil || d.PerCPU) }
+	for i := range sc.Backdrop {
+		if def(&sc.Backdrop[i]) {
+			return true
+		}
+	}
+	for _, st := range sc.Steps {
+		for i := range st.Cgroups {
+			if def(&st.Cgroups[i]) {
+				return true
+			}
+		}
+		for _, op := range st.Ops {
+			switch {
+			case op.Op == scenario.OpSetCpuset, op.Op == scenario.OpClearCpuset, op.Op == scenario.OpSwapCpusets, def(op.Def):
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// setsAffinity reports whether any work group or operation of the scenario
+// sets CPU affinities.
+func setsAffinity(sc *scenario.Scenario) bool {
+	def := func(d *scenario.CgroupDef) bool {
+		if d == nil {
+			return false
+		}
+		for _, w := range d.Works {
+			if w.Affinity != nil {
+				return true
+			}
+		}
+		return false
+	}
+	for i := range sc.Backdrop {
+		if def(&sc.Backdrop[i]) {
+			return true
+		}
+	}
+	for _, st := range sc.Steps {
+		for i := range st.Cgroups {
+			if def(&st.Cgroups[i]) {
+				return true
+			}
+		}
+		for _, op := range st.Ops {
+			if op.Affinity != nil || def(op.Def) || (op.Work != nil && op.Work.Affinity != nil) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasCpuset reports whether cgroups made under the parent get the cpuset
+// controller.
+func (h *Host) hasCpuset() bool {
+	b, err := os.ReadFile(filepath.Join(h.Parent(), "cgroup.subtree_control"))
+	return err == nil && slices.Contains(strings.Fields(string(b)), "cpuset")
+}
+
 // sweepStale removes default parents (ktstr-baremetal-PID) of bare-metal
 // runs whose process is gone: only a SIGKILL leaves one, with its workers
 // still running, and cgroup.kill ends them.
@@ -384,8 +450,11 @@ func (h *Host) Run(ctx context.Context, j *record.Job, source string) (*Result, 
 	// The scenario model numbers CPUs 0..N-1 (ranges, exact lists, the
 	// cross-cgroup affinity): on another subset they would name CPUs the
 	// run may not use.
-	if !slices.Equal(h.cpus, topology.Range(0, len(h.cpus))) && (strings.Contains(string(j.Scenario), `"cpuset"`) || strings.Contains(string(j.Scenario), `"affinity"`)) {
+	if !slices.Equal(h.cpus, topology.Range(0, len(h.cpus))) && (setsCpusets(sc) || setsAffinity(sc)) {
 		return skip(fmt.Sprintf("scenario %s sets cpusets or affinities by CPU number 0..%d; --cpus %s is not that range", sc.Name, len(h.cpus)-1, topology.FormatList(h.cpus)))
+	}
+	if setsCpusets(sc) && !h.hasCpuset() {
+		return skip(fmt.Sprintf("scenario %s sets cpusets, and the cgroup v2 parent %s has no cpuset controller (on a hybrid host it is bound to cgroup v1)", sc.Name, h.Parent()))
 	}
 	if err := sc.Validate(h.topo, j.Workers); err != nil {
 		return nil, &UsageError{err.Error()}
