@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ktstr-go/ktstr/lib/scenario"
 	"github.com/ktstr-go/ktstr/lib/topology"
 )
 
@@ -151,5 +152,30 @@ func TestSweep(t *testing.T) {
 	}
 	if err := sweep(root); err != nil {
 		t.Errorf("sweeping what is gone: %v", err)
+	}
+}
+
+// TestScenarioCPUUse: what makes a scenario skip on a CPU subset or a host
+// without the cpuset controller, read from catalog scenarios.
+func TestScenarioCPUUse(t *testing.T) {
+	for _, c := range []struct {
+		name              string
+		cpusets, affinity bool
+	}{
+		{"cgroup_steady", false, false},
+		{"cgroup_per_cpu", true, false},             // per_cpu: a cpuset per CPU
+		{"cgroup_cpuset_apply_midrun", true, false}, // set_cpuset op
+		{"cgroup_affinity_pinned", false, true},
+	} {
+		sc, err := scenario.Load(c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := setsCpusets(sc); got != c.cpusets {
+			t.Errorf("%s: setsCpusets = %v, want %v", c.name, got, c.cpusets)
+		}
+		if got := setsAffinity(sc); got != c.affinity {
+			t.Errorf("%s: setsAffinity = %v, want %v", c.name, got, c.affinity)
+		}
 	}
 }
