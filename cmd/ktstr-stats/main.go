@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -121,7 +122,9 @@ type tool struct {
 	stdout, stderr io.Writer
 }
 
-func (t *tool) openStore() (*store.Store, error) {
+// openStore opens the store; only the store command creates it, so that a
+// mistyped --store on a reading command says so instead of reading nothing.
+func (t *tool) openStore(create bool) (*store.Store, error) {
 	dir := t.o.Store
 	if dir == "" {
 		d, err := store.DefaultDir()
@@ -129,6 +132,11 @@ func (t *tool) openStore() (*store.Store, error) {
 			return nil, err
 		}
 		dir = d
+	}
+	if !create {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, &cli.UsageError{Err: fmt.Errorf("no store at %s (ktstr-stats store makes one): %w", dir, err)}
+		}
 	}
 	return store.Open(dir)
 }
@@ -138,7 +146,7 @@ func (t *tool) openStore() (*store.Store, error) {
 func (t *tool) rows(from string) ([]*query.Row, []*record.Error, error) {
 	switch from {
 	case "":
-		s, err := t.openStore()
+		s, err := t.openStore(false)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -193,7 +201,7 @@ func (storedVerdict) Kind() record.Kind { return record.KindVerdict }
 // store passes stdin to stdout unchanged and keeps the run and verdict
 // records in one new segment.
 func (t *tool) store(ctx context.Context) (int, error) {
-	s, err := t.openStore()
+	s, err := t.openStore(true)
 	if err != nil {
 		return 0, err
 	}
@@ -346,7 +354,7 @@ func (t *tool) prune() error {
 	if err != nil {
 		return &cli.UsageError{Err: err}
 	}
-	s, err := t.openStore()
+	s, err := t.openStore(false)
 	if err != nil {
 		return err
 	}

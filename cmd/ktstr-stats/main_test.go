@@ -125,6 +125,7 @@ func TestCompareExitStatus(t *testing.T) {
 		{[]string{"compare", "--a", "label=a", "--b", "label=b", "--policy", policy}, cli.ExitUsage, `unknown metric "worst_gapms"`},
 		{[]string{"compare", "--a", "label=a", "--b", "label=b", "--pair-on", "colour"}, cli.ExitUsage, "unknown dimension"},
 		{[]string{"compare"}, cli.ExitUsage, "two sides"},
+		{[]string{"--store", filepath.Join(dir, "typo"), "list"}, cli.ExitUsage, "no store at"},
 		// A 1% relative gate and a 1 ms absolute one make the small gap
 		// change count, but 3 runs per side do not tell them apart: noisy.
 		{[]string{"compare", "--a", "label=a", "--b", "label=b", "--policy", writeTemp(t, "q.json", `{"default_percent": 1, "per_metric_abs": {"worst_gap_ms": 1}}`)}, cli.ExitOK, "NOISY"},
