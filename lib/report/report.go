@@ -178,8 +178,19 @@ func sortedKeys(m map[string]bool) []string {
 
 // write draws the grid and returns how many cells it drew.
 func (hm *heatMap) write(b *bytes.Buffer) int {
-	const cw, ch, left, top = 22, 22, 110, 130
-	w := left + cw*len(hm.scenarios) + 10
+	// Scenario names stand rotated 60° above their column: room for the
+	// longest one above and to the right of the grid (≈ 6.5 px a letter).
+	longest, longestTopo := 0, 0
+	for _, s := range hm.scenarios {
+		longest = max(longest, len(s))
+	}
+	for _, t := range hm.topologies {
+		longestTopo = max(longestTopo, len(t))
+	}
+	const cw, ch = 22, 22
+	left := 10 + longestTopo*7
+	top := 10 + int(float64(longest)*6.5*0.87)
+	w := left + cw*len(hm.scenarios) + int(float64(longest)*6.5*0.5) + 10
 	h := top + ch*len(hm.topologies) + 10
 	fmt.Fprintf(b, "<figure class=\"chart heatmap\"><figcaption>%s: topology × scenario</figcaption>\n", html.EscapeString(hm.title))
 	fmt.Fprintf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" font-size=\"11\">\n", w, h, w, h)
@@ -353,8 +364,9 @@ func cdfChart(b *bytes.Buffer, r *record.Run) (bool, error) {
 	p.Y.Label.Text = "fraction"
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
-	p.Legend.Top = false
-	p.Legend.Left = false
+	// The curves rise to the right: the upper left stays free.
+	p.Legend.Top = true
+	p.Legend.Left = true
 	lines := 0
 	for _, cg := range r.Scenario.Cgroups {
 		var lat []float64
@@ -411,6 +423,7 @@ func timelineChart(b *bytes.Buffer, r *record.Run) (bool, error) {
 	p.X.Label.Text = "s since QEMU start"
 	p.Y.Label.Text = "% of the interval"
 	p.Y.Min, p.Y.Max = 0, 100
+	p.Legend.Top = true
 	lines := 0
 	for cpu := 0; cpu < n; cpu++ {
 		var pts plotter.XYs
