@@ -472,3 +472,16 @@ func known(dim string) bool {
 	}
 	return false
 }
+
+// CompletionWords gives shell completion the dimensions --pair-on and the
+// filters name (filters complete as KEY=).
+func (*options) CompletionWords() map[string][]string {
+	var dims, keys []string
+	for _, d := range query.Dims {
+		keys = append(keys, d+"=")
+		if d != "since" {
+			dims = append(dims, d)
+		}
+	}
+	return map[string][]string{"pair-on": dims, "a": keys, "b": keys}
+}
