@@ -39,7 +39,9 @@ func healthy(i int, t float64) []record.MonitorCPUSample {
 func monitorStatus(t *testing.T, r *record.Run) map[string]record.Check {
 	t.Helper()
 	out := map[string]record.Check{}
-	for _, c := range Monitor(r, Defaults()) {
+	limits := Defaults()
+	limits.MaxImbalanceRatio = ptr(4.0) // off by default
+	for _, c := range Monitor(r, limits) {
 		out[c.Name] = c
 	}
 	if len(out) != 4 {
@@ -135,7 +137,9 @@ func TestMonitorStallExemptions(t *testing.T) {
 		c[0].Nr, c[3].Nr = 5, 0
 		return c
 	})
-	if w := MonitorWindows(r, r.Monitor.Timeline, Defaults()); len(w) != 2 || w[0].Check != CheckMonitorImbalance || len(w[0].Samples) != 101+20 {
+	limits := Defaults()
+	limits.MaxImbalanceRatio = ptr(4.0)
+	if w := MonitorWindows(r, r.Monitor.Timeline, limits); len(w) != 2 || w[0].Check != CheckMonitorImbalance || len(w[0].Samples) != 101+20 {
 		t.Errorf("windows %d", len(w))
 	}
 	r.Job.Topology = &record.Topology{CPUs: 4}
@@ -206,5 +210,40 @@ func TestMonitorImbalanceSchedExtOnly(t *testing.T) {
 	got := monitorStatus(t, r)
 	if got[CheckMonitorImbalance].Status != record.StatusSkip || got[CheckMonitorStall].Status != record.StatusFail {
 		t.Errorf("EEVDF: imbalance %s, stall %s", got[CheckMonitorImbalance].Status, got[CheckMonitorStall].Status)
+	}
+}
+
+// TestMonitorImbalanceOffByDefault: without a layer setting it, imbalance
+// is not judged.
+func TestMonitorImbalanceOffByDefault(t *testing.T) {
+	r := monitorRun(func(i int, t float64) []record.MonitorCPUSample {
+		c := healthy(i, t)
+		c[0].Nr = 9
+		return c
+	})
+	for _, c := range Monitor(r, Defaults()) {
+		if c.Name == CheckMonitorImbalance && (c.Status != record.StatusSkip || c.Detail != "off") {
+			t.Errorf("imbalance by default: %s %s", c.Status, c.Detail)
+		}
+	}
+}
+
+// TestMonitorHostDisturbance: while a busy CPU's vCPU does not run on the
+// host (lock-holder preemption: the others spin with their clocks stopped,
+// or wait for its dispatch), no monitor check counts the samples.
+func TestMonitorHostDisturbance(t *testing.T) {
+	r := monitorRun(func(i int, t float64) []record.MonitorCPUSample {
+		c := healthy(i, t)
+		if t >= 12 && t < 14 {
+			c[0].VCPURunS = 12 * 0.09 // descheduled on the host
+			c[0].Nr = 3
+			c[1].Clock, c[2].Nr = 42, 0 // cpu1 spins, cpu2 idles
+		}
+		return c
+	})
+	for name, c := range monitorStatus(t, r) {
+		if c.Status != record.StatusPass {
+			t.Errorf("%s: %s %s", name, c.Status, c.Detail)
+		}
 	}
 }
