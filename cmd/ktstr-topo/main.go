@@ -51,6 +51,9 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	if _, code, done := cli.Parse(name, help, &o, args, stdout, stderr); done {
 		return code
 	}
+	if len(o.Specs) == 0 && !o.Presets && !o.Host && cli.StdinIsTerminal(stdin) {
+		fmt.Fprintf(stderr, "%s: reading specs (N,L,C,T, one per line) from stdin (this terminal); end with Ctrl-D.\n  e.g.  %s 1,2,2,1    or    %s --presets --fits-host\n", name, name, name)
+	}
 	return cli.Report(stderr, name, o.run(ctx, stdin, stdout))
 }
 

@@ -71,6 +71,9 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		report, records = stdout, io.Discard
 	}
 	out := record.NewWriter(records)
+	if cli.StdinIsTerminal(stdin) {
+		fmt.Fprintf(stderr, "%s: reading run records from stdin (this terminal); end with Ctrl-D.\n  e.g.  ktstr-boot --topology 1,1,2,1 | %s    or    %s < runs.ndjson\n", name, name, name)
+	}
 	rd := record.NewReader(stdin, name)
 	var verdicts []*record.Verdict
 	var runs []*record.Run

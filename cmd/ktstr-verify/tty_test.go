@@ -63,3 +63,21 @@ func TestTerminalShowsTheTableOnly(t *testing.T) {
 		t.Errorf("--json: no verdict record:\n%s", js)
 	}
 }
+
+// TestTerminalStdinHint (issue 17, item 10): reading a terminal, the tool
+// says what it waits for instead of waiting silently.
+func TestTerminalStdinHint(t *testing.T) {
+	p, err := ptytest.Open(100)
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer p.Output()
+	if err := p.Type("\x04"); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb strings.Builder
+	code := run(context.Background(), p.TTY, &out, &errb, nil)
+	if code != 1 || !strings.Contains(errb.String(), "reading run records from stdin (this terminal); end with Ctrl-D") {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+}

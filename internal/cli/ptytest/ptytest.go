@@ -82,3 +82,10 @@ func (p *PTY) Output() string {
 	defer p.mu.Unlock()
 	return p.buf.String()
 }
+
+// Type sends s to the terminal as if typed (Ctrl-D, "\x04", ends the
+// input of a program reading the terminal end).
+func (p *PTY) Type(s string) error {
+	_, err := p.master.WriteString(s)
+	return err
+}
