@@ -204,3 +204,33 @@ func TestReproNotReproduced(t *testing.T) {
 		t.Error("ktstr-verify does not say NOT REPRODUCED")
 	}
 }
+
+// TestReproDriver: "scripts/ktstr test --auto-repro" on the fixture's
+// error knob prints the failing verdict, then the repro timeline naming
+// the fixture's programs; the status is the test's (1), the records are
+// the verdict, the repro and the rerun's verdict, and the driver's copy of
+// the runs is gone.
+func TestReproDriver(t *testing.T) {
+	e2e(t)
+	r := sh(t, driver(t)+" test --topology 1,1,2,1 --scheduler ktstr-fixture --flags error --auto-repro -- --duration 4", "")
+	if r.code != 1 {
+		t.Errorf("exit %d, want 1 (the test failed)", r.code)
+	}
+	byKind := records(t, r.stdout)
+	if len(byKind[record.KindVerdict]) != 2 || len(byKind[record.KindRepro]) != 1 {
+		t.Fatalf("%d verdicts and %d repro records, want 2 and 1", len(byKind[record.KindVerdict]), len(byKind[record.KindRepro]))
+	}
+	first := decodeVerdict(t, byKind[record.KindVerdict][0])
+	if first.Status != record.StatusFail || strings.HasSuffix(first.Subject, "/repro") {
+		t.Errorf("first verdict %s %s, want the original's fail", first.Subject, first.Status)
+	}
+	fail := strings.Index(r.stderr, "FAIL")
+	timeline := strings.Index(r.stderr, "=== repro of ")
+	if fail < 0 || timeline < fail || !strings.Contains(r.stderr[timeline:], "ktstr_enqueue") ||
+		!strings.Contains(r.stderr[timeline:], "REPRODUCED (same reason)") {
+		t.Errorf("stderr lacks the failing verdict followed by a reproduced timeline naming ktstr_enqueue")
+	}
+	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), "ktstr-repro-runs.*")); len(left) > 0 {
+		t.Errorf("the driver left %v", left)
+	}
+}
