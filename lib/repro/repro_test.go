@@ -252,6 +252,42 @@ func TestReport(t *testing.T) {
 	}
 }
 
+// TestReportChecks: a check failure reproduces when one of its checks
+// fails again, and has the same reason when all of them do (more may
+// fail under single-threaded TCG).
+func TestReportChecks(t *testing.T) {
+	orig := fixtureRun(t)
+	orig.Outcome = record.OutcomeCompleted
+	v := &record.Verdict{Status: record.StatusFail, Checks: []record.Check{{Name: "starvation[a]", Status: record.StatusFail}, {Name: "starvation[b]", Status: record.StatusFail}}}
+	j, err := Derive(orig, v)
+	if err != nil || j == nil {
+		t.Fatal(j, err)
+	}
+	rerun := fixtureRun(t)
+	rerun.Outcome, rerun.Job = record.OutcomeCompleted, j
+	verdict := func(names ...string) *record.Verdict {
+		v := &record.Verdict{Status: record.StatusFail}
+		for _, n := range names {
+			v.Checks = append(v.Checks, record.Check{Name: n, Status: record.StatusFail})
+		}
+		return v
+	}
+	for _, c := range []struct {
+		checks            []string
+		reproduced, match bool
+	}{
+		{[]string{"starvation[a]", "starvation[b]", "gap[a]"}, true, true},
+		{[]string{"starvation[a]"}, true, false},
+		{[]string{"gap[a]"}, false, false},
+		{nil, false, false},
+	} {
+		rep := Report(rerun, verdict(c.checks...))
+		if rep.Reproduced != c.reproduced || rep.ReasonMatched != c.match {
+			t.Errorf("rerun failing %v: reproduced %v matched %v, want %v %v", c.checks, rep.Reproduced, rep.ReasonMatched, c.reproduced, c.match)
+		}
+	}
+}
+
 func TestNormalizeReason(t *testing.T) {
 	a := NormalizeReason("watchdog failed to check in for 5.020s  (pid 71, 0xffff12)")
 	b := NormalizeReason("watchdog failed to check in for 30.1s (pid 8, 0xabc)")
