@@ -54,7 +54,9 @@ func cleanFiles(root string, keep int, olderThan time.Duration, all bool, now ti
 			}
 			files = append(files, file{p, st})
 		}
-		slices.SortFunc(files, func(a, b file) int { return cmp.Or(b.info.ModTime().Compare(a.info.ModTime()), cmp.Compare(a.path, b.path)) })
+		slices.SortFunc(files, func(a, b file) int {
+			return cmp.Or(b.info.ModTime().Compare(a.info.ModTime()), cmp.Compare(a.path, b.path))
+		})
 		for i, f := range files {
 			remove := all || (keep >= 0 && i >= keep) || (olderThan > 0 && now.Sub(f.info.ModTime()) > olderThan)
 			if !remove {
