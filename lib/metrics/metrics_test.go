@@ -2,8 +2,11 @@ package metrics
 
 import (
 	"math"
+	"sort"
+	"strings"
 	"testing"
 
+	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/record"
 )
 
@@ -72,7 +75,7 @@ func TestExtract(t *testing.T) {
 	want := map[string]float64{"passed": 0, "completed": 1, "wall_s": 10, "boot_s": 2, "host_wait_pct": 30,
 		"stall_count": 0, "total_migrations": 8, "total_iterations": 45, "worst_iterations_per_worker": 5, "work_rate": 225,
 		"worst_migration_ratio": 1, "worst_p99_wake_latency_us": 30, "worst_median_wake_latency_us": 20,
-		"worst_wake_latency_cv": 0.5, "worst_run_delay_pct": 25, "verified_insns[enqueue]": 1234, "exec[lat]": 12.5}
+		"worst_wake_latency_cv": math.Sqrt(200.0/3) / 20, "worst_run_delay_pct": 25, "verified_insns[enqueue]": 1234, "exec[lat]": 12.5}
 	for n, w := range want {
 		s, ok := got[n]
 		if !ok || math.Abs(s.Value-w) > 1e-9 {
@@ -94,5 +97,41 @@ func TestExtractJudgesWithoutVerdict(t *testing.T) {
 	got := Extract(r, nil)
 	if got["passed"].Value != 0 || got["completed"].Value != 0 {
 		t.Errorf("timeout: %+v", got)
+	}
+}
+
+// TestQuantilesAreTheChecks: the metrics' quantiles and CV are the wake
+// checks' own, so a metric and its check never disagree.
+func TestQuantilesAreTheChecks(t *testing.T) {
+	xs := []float64{9, 1, 5, 7, 3, 100, 2, 2, 8}
+	sorted := append([]float64(nil), xs...)
+	sort.Float64s(sorted)
+	for _, p := range []float64{0, 0.01, 0.5, 0.9, 0.99, 1} {
+		if got, want := sortedQuantile(sorted, p), check.Percentile(xs, p); got != want {
+			t.Errorf("p%v: %v, check says %v", p, got, want)
+		}
+	}
+	r := &record.Run{Outcome: record.OutcomeCompleted, Job: &record.Job{Scenario: []byte(`{"name":"s"}`),
+		Thresholds: &record.Thresholds{MaxWakeLatencyCV: new(float64), MaxP99WakeLatencyUS: new(float64)}},
+		Scenario: &record.ScenarioResult{Name: "s", Cgroups: []record.CgroupResult{{Name: "cg", Workers: []record.WorkerReport{{WakeLatencyUS: xs, WallS: 1}}}}}}
+	got := Extract(r, nil)
+	matched := 0
+	for _, c := range check.Judge(r, nil).Checks {
+		var metric string
+		switch {
+		case strings.HasPrefix(c.Name, "wake_cv["):
+			metric = "worst_wake_latency_cv"
+		case strings.HasPrefix(c.Name, "wake_p99_us["):
+			metric = "worst_p99_wake_latency_us"
+		default:
+			continue
+		}
+		matched++
+		if v, _ := c.Value.(float64); math.Abs(v-got[metric].Value) > 0.01 {
+			t.Errorf("%s: check %v, metric %v", c.Name, c.Value, got[metric].Value)
+		}
+	}
+	if matched != 2 {
+		t.Errorf("%d wake checks to compare with, want 2", matched)
 	}
 }
