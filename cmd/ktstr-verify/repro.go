@@ -69,13 +69,15 @@ func writeTimeline(w io.Writer, r *record.Repro, raw bool) {
 		chain = append(chain, s)
 	}
 	fmt.Fprintf(w, "  probes: %s\n", strings.Join(chain, ", "))
-	end := uint64(0)
+	end, until := uint64(0), "the trigger"
 	if f := r.Fired; f != nil {
 		end = f.TNS
 		fmt.Fprintf(w, "  trigger: %s %s on cpu %d by %s[%d]\n", f.Func, strings.Join(f.Args, " "), f.CPU, f.Comm, f.PID)
 	} else if strings.HasPrefix(r.Trigger, "panic") {
+		until = "the panic"
 		fmt.Fprintf(w, "  trigger: the kernel panic; events from the console's trace dump\n")
 	} else {
+		until = "the end of the run"
 		fmt.Fprintf(w, "  trigger: none fired (%s); events up to the end of the run\n", orDash(r.Trigger))
 	}
 	if len(r.Events) == 0 {
@@ -102,7 +104,7 @@ func writeTimeline(w io.Writer, r *record.Repro, raw bool) {
 		evs := byCPU[c]
 		sort.SliceStable(evs, func(i, j int) bool { return evs[i].TNS < evs[j].TNS })
 		shown := evs[max(0, len(evs)-reproEvents):]
-		fmt.Fprintf(w, "  CPU %d: last %d of %d events before the trigger\n", c, len(shown), len(evs))
+		fmt.Fprintf(w, "  CPU %d: last %d of %d events before %s\n", c, len(shown), len(evs), until)
 		for _, l := range timelineLines(shown, end, raw) {
 			fmt.Fprintf(w, "    %s\n", l)
 		}
