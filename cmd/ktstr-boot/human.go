@@ -182,3 +182,13 @@ func (l *logFilter) Write(b []byte) (int, error) {
 const stdinHint = name + `: reading topology or job records from stdin (this terminal); end with Ctrl-D.
   e.g.  ktstr-topo 1,1,2,1 | ktstr-boot    or    ktstr-boot --topology 1,1,2,1
 `
+
+// warner prints the planner's warnings on stderr, over the progress line
+// when stderr is a terminal.
+func warner(stderr io.Writer) func(string) {
+	prefix := ""
+	if cli.IsTerminal(stderr) {
+		prefix = clearLine
+	}
+	return func(w string) { fmt.Fprintf(stderr, "%s%s: warning: %s\n", prefix, name, w) }
+}

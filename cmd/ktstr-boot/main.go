@@ -136,7 +136,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		TimeoutS: o.Timeout, KernelArgs: o.KernelArgs, Dmesg: o.Dmesg,
 		Scenario: o.Scenario, DurationS: o.Duration, Workers: o.Workers,
 		Scheduler: o.Scheduler, SchedulerArgs: o.SchedulerArgs, SchedulerFlags: o.Flags, AllProfiles: o.AllProfiles,
-		Job: o.Job, Force: o.Force, Warn: func(w string) { fmt.Fprintf(stderr, "%s: warning: %s\n", name, w) },
+		Job: o.Job, Force: o.Force, Warn: warner(stderr),
 	}, plan.CachedKernel(o.Kernel))
 	if err != nil {
 		return report(stderr, err)
