@@ -64,7 +64,8 @@ fuzz-long:
 
 fuzz-run:
 	@set -e; for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	  list=$$($(GO) test -list '^Fuzz' $$pkg 2>&1) || { echo "$$list"; exit 1; }; \
+	  for f in $$(echo "$$list" | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$f ($(FUZZ_FOR))"; \
 	    out=$$($(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZ_FOR) -fuzzminimizetime 10s $$pkg 2>&1) || \
 	      { echo "$$out" | grep -v '^fuzz: elapsed'; exit 1; }; \

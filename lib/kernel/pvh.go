@@ -99,11 +99,12 @@ func hasPVHNote(path string) (bool, error) {
 // notesHave scans an ELF note segment for a note of owner name and type
 // typ. Malformed notes end the scan.
 func notesHave(b []byte, u32 func([]byte) uint32, name string, typ uint32) bool {
-	align := func(n uint32) uint32 { return (n + 3) &^ 3 }
+	// In 64 bits: a size near 2^32 must not wrap around to a small one.
+	align := func(n uint32) uint64 { return (uint64(n) + 3) &^ 3 }
 	for len(b) >= 12 {
 		namesz, descsz, t := u32(b[0:4]), u32(b[4:8]), u32(b[8:12])
 		b = b[12:]
-		if uint64(align(namesz))+uint64(align(descsz)) > uint64(len(b)) {
+		if align(namesz)+align(descsz) > uint64(len(b)) {
 			return false
 		}
 		n := b[:namesz]
