@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ktstr-go/ktstr/internal/cli/ptytest"
+	"github.com/ktstr-go/ktstr/lib/record"
 )
 
 // runOnTTY runs ktstr-verify with stdout and stderr on a real
@@ -79,5 +80,31 @@ func TestTerminalStdinHint(t *testing.T) {
 	code := run(context.Background(), p.TTY, &out, &errb, nil)
 	if code != 1 || !strings.Contains(errb.String(), "reading run records from stdin (this terminal); end with Ctrl-D") {
 		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+}
+
+// TestDumpOnce (issue 17, item 7): a scheduler that prints the sched_ext
+// exit dump itself (the user-space library does) and the kernel's trace copy
+// of it show the dump once; a log without it still gets the kernel's.
+func TestDumpOnce(t *testing.T) {
+	dump := "swapper/0[0] triggered exit kind 1026:\n  runnable task stall (watchdog failed to check in for 5.020s)\n\nBacktrace:\n  scx_tick+0x67/0x72\n  sched_tick+0x140/0x1b2\n"
+	var traced []string
+	for _, l := range strings.Split(dump, "\n") {
+		traced = append(traced, "     <idle>-0  [000] d.h2.  9.1: sched_ext_dump: "+l)
+	}
+	for _, c := range []struct {
+		log  string
+		want int
+	}{
+		{"EXIT: runnable task stall\nDEBUG DUMP\n" + dump, 1},
+		{"EXIT: runnable task stall\n", 1},
+	} {
+		r := &record.Run{ID: "r", Outcome: record.OutcomeSchedulerDied, Job: &record.Job{ID: "j"},
+			Scheduler: &record.SchedulerRun{Died: true, Attached: true, Log: c.log, Dump: strings.Join(traced, "\n")}}
+		var b strings.Builder
+		writeSchedulerLogs(&b, []*record.Run{r}, false)
+		if n := strings.Count(b.String(), "scx_tick+0x67/0x72"); n != c.want {
+			t.Errorf("log %q: the dump shown %d times, want %d:\n%s", c.log, n, c.want, b.String())
+		}
 	}
 }
