@@ -82,8 +82,9 @@ func ScenarioWindow(r *record.Run) (t0, t1 float64, ok bool) {
 // least MonitorSustainedSamples consecutive samples violating one monitor
 // limit: imbalance, local DSQ depth, rq->clock stall (per CPU, exempt when
 // the CPU had nothing runnable or its vCPU thread barely ran on the host)
-// and work conservation (a CPU idle while another has a task waiting or a
-// global DSQ holds tasks). A restricted scope turns imbalance and work
+// and work conservation (a CPU halted through an interval — nothing
+// runnable at either end, its vCPU idle on the host — while another has a
+// task waiting or a global DSQ holds tasks). A restricted scope turns imbalance and work
 // conservation off (cpusets, affinities: the scenario may ask for an uneven
 // spread, and a waiting task may not be allowed on the idle CPU).
 func MonitorViolations(samples []record.MonitorSample, t record.Thresholds, sc MonitorScope) []MonitorViolation {
@@ -207,7 +208,18 @@ func MonitorViolations(samples []record.MonitorSample, t record.Thresholds, sc M
 			return part[j] == -1 || part[j] == part[i]
 		}
 		runs(CheckMonitorWorkCons, func(k int) (bool, string) {
-			s := samples[in[k]]
+			if in[k] == 0 {
+				return false, ""
+			}
+			s, prev := samples[in[k]], samples[in[k]-1]
+			dt := s.T - prev.T
+			// halted: nothing runnable at either end and the vCPU (nearly)
+			// did not run on the host in between — a CPU that picked up
+			// work between two samples is not idle.
+			halted := func(i int) bool {
+				return i < len(prev.CPUs) && s.CPUs[i].Nr == 0 && prev.CPUs[i].Nr == 0 &&
+					s.CPUs[i].VCPURunS-prev.CPUs[i].VCPURunS < 0.1*dt
+			}
 			isIdle := map[int]bool{}
 			waiting, busiest := 0, -1
 			for j, d := range s.CPUs {
@@ -215,8 +227,8 @@ func MonitorViolations(samples []record.MonitorSample, t record.Thresholds, sc M
 					continue
 				}
 				taken := false
-				for i, c := range s.CPUs {
-					if i != j && c.Nr == 0 && canTake(i, j) {
+				for i := range s.CPUs {
+					if i != j && halted(i) && canTake(i, j) {
 						isIdle[i], taken = true, true
 					}
 				}
@@ -235,8 +247,8 @@ func MonitorViolations(samples []record.MonitorSample, t record.Thresholds, sc M
 						continue
 					}
 					waiting += int(g)
-					for i, c := range s.CPUs {
-						if c.Nr == 0 {
+					for i := range s.CPUs {
+						if halted(i) {
 							isIdle[i] = true
 						}
 					}

@@ -71,7 +71,7 @@ func TestMonitorChecksFail(t *testing.T) {
 		{CheckMonitorImbalance, func(c []record.MonitorCPUSample, i int) { c[0].Nr = 5 }, "ratio 5.0"},
 		{CheckMonitorLocalDSQ, func(c []record.MonitorCPUSample, i int) { c[2].DSQ = u32(51) }, "cpu2 local DSQ 51"},
 		{CheckMonitorStall, func(c []record.MonitorCPUSample, i int) { c[1].Clock = 42 }, "cpu1 rq->clock stuck"},
-		{CheckMonitorWorkCons, func(c []record.MonitorCPUSample, i int) { c[0].Nr, c[3].Nr = 2, 0 }, "cpu 3 idle while 1 tasks waited"},
+		{CheckMonitorWorkCons, func(c []record.MonitorCPUSample, i int) { c[0].Nr, c[3].Nr, c[3].VCPURunS = 2, 0, 1 }, "cpu 3 idle while 1 tasks waited"},
 	} {
 		for _, span := range []struct {
 			from, n int
@@ -134,7 +134,7 @@ func TestMonitorStallExemptions(t *testing.T) {
 	// Work conservation is off with cpusets.
 	r = monitorRun(func(i int, t float64) []record.MonitorCPUSample {
 		c := healthy(i, t)
-		c[0].Nr, c[3].Nr = 5, 0
+		c[0].Nr, c[3].Nr, c[3].VCPURunS = 5, 0, 1 // cpu3 halted
 		return c
 	})
 	limits := Defaults()
@@ -245,5 +245,19 @@ func TestMonitorHostDisturbance(t *testing.T) {
 		if c.Status != record.StatusPass {
 			t.Errorf("%s: %s %s", name, c.Status, c.Detail)
 		}
+	}
+}
+
+// TestMonitorIdleMeansHalted: a CPU with nothing runnable at both samples
+// but whose vCPU ran in between (it picked up work and went idle again) is
+// not idle for work conservation.
+func TestMonitorIdleMeansHalted(t *testing.T) {
+	r := monitorRun(func(i int, t float64) []record.MonitorCPUSample {
+		c := healthy(i, t)
+		c[0].Nr, c[3].Nr = 4, 0 // cpu3's vCPU keeps running: it takes work between samples
+		return c
+	})
+	if c := monitorStatus(t, r)[CheckMonitorWorkCons]; c.Status != record.StatusPass {
+		t.Errorf("busy-between-samples CPU judged idle: %s %s", c.Status, c.Detail)
 	}
 }
