@@ -99,7 +99,7 @@ func TestSpreadSharedVCPUsExcuseNothing(t *testing.T) {
 // one view alone is not a fault, in either direction.
 func TestFairnessNeedsBothViews(t *testing.T) {
 	w1, w2 := spinner(1, 1000, 10, 10, "0"), spinner(2, 1000, 10, 10, "1") // 0% off-CPU each
-	w1.OnCPUStallS, w2.OnCPUStallS = 1, 7                                 // executed 90% vs 30%
+	w1.OnCPUStallS, w2.OnCPUStallS = 1, 7                                  // executed 90% vs 30%
 	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{w1, w2}}}, waits(0, 0))
 	r.Scenario.WallS = 10
 	wantStatus(t, check(t, Judge(r, nil), "spread[a]"), record.StatusPass)
