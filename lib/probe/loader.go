@@ -149,27 +149,63 @@ func (l *Loader) attachTrigger() {
 		err = l.load(t, "probe_trigger", ebpf.AttachTraceFEntry, triggerFunc, nil)
 	}
 	if err != nil {
-		t.rec.Error = err.Error()
+		t.rec.Error = oneLine(err.Error())
 	}
 	l.add(t)
 }
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func (l *Loader) add(t *target) uint32 {
 	l.targets = append(l.targets, t)
 	return uint32(len(l.targets) - 1)
 }
 
+// attachKernel traces a kernel function with fentry, else with a kprobe
+// (a function ftrace cannot direct-call, or one missing from BTF: its
+// arguments are then not decoded).
 func (l *Loader) attachKernel(fn string) {
 	t := &target{rec: record.ProbeTarget{Name: fn, Type: "kernel", Attach: "fentry"}}
 	p, err := kernelPlan(l.kernel, fn)
+	why := "kprobe (not in BTF: arguments not decoded)"
 	if err == nil {
 		t.plan = p
 		err = l.load(t, "probe_entry", ebpf.AttachTraceFEntry, fn, nil)
+		why = "kprobe (fentry refused)"
+	} else {
+		t.plan = &plan{}
 	}
 	if err != nil {
-		t.rec.Error = err.Error()
+		if kerr := l.loadKprobe(t, fn); kerr != nil {
+			t.rec.Error = oneLine(fmt.Sprintf("fentry: %v; kprobe: %v", err, kerr))
+		} else {
+			t.rec.Attach = why
+		}
 	}
 	l.add(t)
+}
+
+func (l *Loader) loadKprobe(t *target, fn string) error {
+	id := uint32(len(l.targets))
+	if err := l.maps.Maps["targets"].Put(id, &t.plan.raw); err != nil {
+		return fmt.Errorf("targets map: %w", err)
+	}
+	ps := l.spec.Programs["probe_kprobe"].Copy()
+	ps.AttachTo = fn
+	for name, m := range l.maps.Maps {
+		ps.Instructions.AssociateMap(name, m)
+	}
+	prog, err := ebpf.NewProgramWithOptions(ps, ebpf.ProgramOptions{KernelTypes: l.kernel})
+	if err != nil {
+		return fmt.Errorf("load: %w", shortVerifierError(err))
+	}
+	lk, err := link.Kprobe(fn, prog, &link.KprobeOptions{Cookie: uint64(id)})
+	if err != nil {
+		prog.Close()
+		return fmt.Errorf("attach: %w", err)
+	}
+	t.progs, t.links = append(t.progs, prog), append(t.links, lk)
+	return nil
 }
 
 // load loads the named program of the object for one target, registers
@@ -279,7 +315,7 @@ func (l *Loader) attachBPF(prog *ebpf.Program, info *ebpf.ProgramInfo, id ebpf.P
 		err = l.loadExit(t, name, prog)
 	}
 	if err != nil {
-		t.rec.Error = err.Error()
+		t.rec.Error = oneLine(err.Error())
 	}
 	l.add(t)
 }

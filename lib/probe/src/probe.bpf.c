@@ -12,6 +12,7 @@
  * No kernel headers: every offset is the loader's, from BTF.
  */
 #include <linux/bpf.h>
+#include <asm/ptrace.h>
 #include <bpf/bpf_helpers.h>
 
 #define MAX_FIELDS 8
@@ -85,14 +86,22 @@ struct {
 
 static const char fmt[] = "ktstr-probe %u %u %u %llx %llx %llx %llx %llx %llx %llx %llx %llx";
 
-static __always_inline __u64 read_field(void *ctx, struct field *f, char *str, int *ok)
+/* regs is NULL for fentry/fexit (arguments by bpf_get_func_arg), else a
+ * kprobe's argument registers, copied out of its context (the verifier
+ * allows only constant offsets into it). */
+static __always_inline __u64 read_field(void *ctx, const __u64 *regs, struct field *f, char *str, int *ok)
 {
 	__u64 v = 0, x = 0;
 	__u32 depth = f->depth, size = f->size;
 
 	*ok = 0;
-	if (bpf_get_func_arg(ctx, f->arg, &v))
+	if (regs) {
+		if (f->arg >= 6)
+			return 0;
+		v = regs[f->arg];
+	} else if (bpf_get_func_arg(ctx, f->arg, &v)) {
 		return 0;
+	}
 	*ok = 1;
 	if (depth == 0)
 		return v;
@@ -136,7 +145,7 @@ static __always_inline __u64 read_field(void *ctx, struct field *f, char *str, i
 	return x;
 }
 
-static __always_inline int record(void *ctx, __u32 kind)
+static __always_inline int record(void *ctx, const __u64 *regs, __u32 kind)
 {
 	__u32 zero = 0, id, slot;
 	struct state *st;
@@ -166,7 +175,7 @@ static __always_inline int record(void *ctx, __u32 kind)
 	e->cpu = bpf_get_smp_processor_id();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->ret = 0;
-	if (kind == 1)
+	if (kind == 1 && !regs)
 		bpf_get_func_ret(ctx, &e->ret);
 	e->str[0] = 0;
 	e->ok = 0;
@@ -175,7 +184,7 @@ static __always_inline int record(void *ctx, __u32 kind)
 
 		if (i >= t->nfields)
 			break;
-		e->val[i] = read_field(ctx, &t->f[i], e->str, &ok);
+		e->val[i] = read_field(ctx, regs, &t->f[i], e->str, &ok);
 		if (ok)
 			e->ok |= 1 << i;
 	}
@@ -196,19 +205,29 @@ static __always_inline int record(void *ctx, __u32 kind)
 SEC("fentry/ktstr_probe_target")
 int probe_entry(void *ctx)
 {
-	return record(ctx, 0);
+	return record(ctx, 0, 0);
 }
 
 SEC("fexit/ktstr_probe_target")
 int probe_exit(void *ctx)
 {
-	return record(ctx, 1);
+	return record(ctx, 0, 1);
 }
 
 SEC("fentry/ktstr_probe_target")
 int probe_trigger(void *ctx)
 {
-	return record(ctx, 2);
+	return record(ctx, 0, 2);
+}
+
+/* The fallback for a kernel function fentry cannot attach to. */
+SEC("kprobe/ktstr_probe_target")
+int probe_kprobe(struct pt_regs *ctx)
+{
+	/* x86_64 calling convention */
+	__u64 regs[6] = {ctx->rdi, ctx->rsi, ctx->rdx, ctx->rcx, ctx->r8, ctx->r9};
+
+	return record(ctx, regs, 0);
 }
 
 char _license[] SEC("license") = "GPL";
