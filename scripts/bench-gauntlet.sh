@@ -1,7 +1,7 @@
 #!/bin/sh
 # bench-gauntlet.sh [ROUNDS]: runs per hour of one small gauntlet matrix (6
 # jobs: topologies 1,1,1,1 and 1,1,2,1 × cgroup_steady, sched_batch,
-# sched_mixed under EEVDF, 3 s each), planned once and run three ways:
+# sched_idle under EEVDF, 3 s each), planned once and run three ways:
 #
 #   serial       ktstr-boot -j 1: one VM at a time
 #   j2-oc2       ktstr-boot -j 2 --overcommit 2: two VMs at once whatever
@@ -26,7 +26,7 @@ trap 'rm -rf "$tmp"; exit 130' INT TERM
 
 ktstr-kernel build 6.12 >/dev/null 2>&1
 ktstr-topo 1,1,1,1 1,1,2,1 |
-	ktstr-boot --plan --kernel 6.12 --scenario cgroup_steady,sched_batch,sched_mixed --duration 3 >"$tmp/plan.ndjson"
+	ktstr-boot --plan --kernel 6.12 --scenario cgroup_steady,sched_batch,sched_idle --duration 3 >"$tmp/plan.ndjson"
 jobs=$(grep -c '"kind":"job"' "$tmp/plan.ndjson")
 echo "bench-gauntlet: $jobs jobs, $(nproc) host CPUs, $rounds round(s)" >&2
 
