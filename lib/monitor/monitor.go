@@ -20,8 +20,11 @@ const (
 	// DefaultMaxTimeline bounds Record.Timeline (5 minutes at 10 Hz); a
 	// longer run keeps every k-th sample.
 	DefaultMaxTimeline = 3000
-	// LastSamples is how many final samples a failed run's record keeps.
-	LastSamples = 20
+	// LastSamples is how many final samples a failed run's record keeps:
+	// the run's last, or, when sched_ext left the enabled state, those up
+	// to LastAfterExit samples past that.
+	LastSamples   = 20
+	LastAfterExit = 3
 )
 
 // Config is one guest to watch.
@@ -342,7 +345,16 @@ func (m *Monitor) Record(completed bool) *record.Monitor {
 		}
 	}
 	if !completed && len(m.samples) > 0 {
-		r.Last = m.samples[max(0, len(m.samples)-LastSamples):]
+		end := len(m.samples)
+		// A scheduler that died: what the CPUs did up to it, not the
+		// fallback to EEVDF after.
+		for i := len(m.samples) - 1; i > 0; i-- {
+			if m.samples[i-1].SCXState == "enabled" && m.samples[i].SCXState != "enabled" {
+				end = min(len(m.samples), i+LastAfterExit)
+				break
+			}
+		}
+		r.Last = m.samples[max(0, end-LastSamples):end]
 	}
 	return &r
 }

@@ -161,3 +161,23 @@ func TestSampleAbsentFields(t *testing.T) {
 		t.Errorf("record %+v", r)
 	}
 }
+
+// TestRecordLastAroundSchedulerExit: a failed run whose scheduler left the
+// enabled state keeps the samples up to just after that, not the EEVDF
+// fallback that followed.
+func TestRecordLastAroundSchedulerExit(t *testing.T) {
+	m, ram := synthetic(t, 0)
+	m.layout.SCXStates[2] = "disabling"
+	for i := range 40 {
+		state := uint32(1) // enabled
+		if i >= 30 {
+			state = 2 // disabling
+		}
+		binary.LittleEndian.PutUint32(ram[0x5000:], state)
+		m.Sample(time.Duration(i)*100*time.Millisecond, nil)
+	}
+	r := m.Record(false)
+	if len(r.Last) != LastSamples || r.Last[len(r.Last)-1].T != 3.2 {
+		t.Errorf("last %d samples ending at %v, want %d ending at 3.2", len(r.Last), r.Last[len(r.Last)-1].T, LastSamples)
+	}
+}
