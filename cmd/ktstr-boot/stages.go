@@ -27,8 +27,13 @@ type stageOptions struct {
 	Store  string `help:"Run store (ktstr-stats) whose past wall times cost --select's jobs and the progress line's ETA; only read (default: ktstr-stats' default store)." type:"path"`
 }
 
-// shard parses --shard (the zero Shard keeps everything).
+// shard parses --shard (the zero Shard keeps everything). It is called in
+// every mode but --select, which takes --budget: so --budget is refused
+// here.
 func (o *stageOptions) shard() (plan.Shard, error) {
+	if o.Budget != "" {
+		return plan.Shard{}, cli.Usagef("--budget is --select's: ktstr-boot --select --budget %s < jobs", o.Budget)
+	}
 	if o.Shard == "" {
 		return plan.Shard{}, nil
 	}
@@ -80,6 +85,9 @@ func shardNote(s plan.Shard) string {
 
 // runSelect is --select.
 func runSelect(o *options, stdin io.Reader, stdout, stderr io.Writer) int {
+	if o.Plan || o.Shard != "" {
+		return report(stderr, cli.Usagef("--select is a stage of its own: pipe --plan into it and it into --shard"))
+	}
 	budget, err := parseBudget(o.Budget)
 	if err != nil {
 		return report(stderr, err)
