@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ktstr-go/ktstr/lib/cgroup"
 	"github.com/ktstr-go/ktstr/lib/workload"
 )
@@ -133,8 +131,9 @@ func TestPausedWorkerShowsGap(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	Stop(workers)
 	r := Collect(workers, 5*time.Second, 5*time.Second)[0]
-	if r.MaxGapMS < 650 || r.MaxGapAtMS < 50 || r.MaxGapCPU < 0 {
-		t.Errorf("gap %.0f ms at %.0f ms on cpu %d; want ≥ 650 ms after ~100 ms", r.MaxGapMS, r.MaxGapAtMS, r.MaxGapCPU)
+	// A busier host may add a longer gap of its own, never a shorter one.
+	if r.MaxGapMS < 650 || r.MaxGapCPU < 0 {
+		t.Errorf("gap %.0f ms on cpu %d; want ≥ 650 ms (a 700 ms pause)", r.MaxGapMS, r.MaxGapCPU)
 	}
 }
 
@@ -181,8 +180,12 @@ func TestGapAtStopIsMeasured(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	workers[0].cmd.Process.Signal(syscall.SIGCONT)
 	r := Collect(workers, 5*time.Second, 5*time.Second)[0]
-	if r.Unreported || r.MaxGapMS < 350 || r.MaxGapMS > 480 {
-		t.Errorf("gap %.0f ms at +%.0f ms (unreported %v); want the ~400 ms before the stop, not the 100 ms after it", r.MaxGapMS, r.MaxGapAtMS, r.Unreported)
+	// At least the 400 ms stopped before the stop; and the gap ends at the
+	// stop, not 100 ms later when the worker could run again (the worker's
+	// wall time ends at the stop too). A loaded host may make the largest
+	// gap an earlier one, which must end by the stop all the same.
+	if r.Unreported || r.MaxGapMS < 350 || r.MaxGapAtMS+r.MaxGapMS > r.WallS*1000+5 {
+		t.Errorf("gap %.0f ms at +%.0f ms, wall %.0f ms (unreported %v); want ≥ 350 ms, ending by the stop", r.MaxGapMS, r.MaxGapAtMS, r.WallS*1000, r.Unreported)
 	}
 	if r.MaxOnCPUStallMS > r.MaxGapMS {
 		t.Errorf("an off-CPU stop counted as on-CPU stall: %.0f ms", r.MaxOnCPUStallMS)
@@ -214,13 +217,25 @@ func TestStuckWorkerIsReportedAfterGrace(t *testing.T) {
 	if ok.Unreported || ok.WorkUnits == 0 || ok.StartT == 0 || ok.AllowedCPUs == "" || !ok.CPUBound {
 		t.Errorf("running worker: %+v", ok)
 	}
-	if !stuck.Unreported || stuck.WorkUnits == 0 || stuck.StuckS < 0.45 || stuck.StuckS > 0.7 || stuck.MaxGapMS < 450 || stuck.CPUS <= 0 {
+	// Stuck at least the 500 ms it was stopped before the stop, at most
+	// its whole runnable span (a loaded host may have kept it off the CPU
+	// before the SIGSTOP too).
+	if span := stuck.StopT - stuck.StartT; !stuck.Unreported || stuck.WorkUnits == 0 || stuck.StuckS < 0.45 || stuck.StuckS > span+0.01 || stuck.MaxGapMS < 450 || stuck.CPUS <= 0 {
 		t.Errorf("stuck worker: unreported %v, units %d, stuck %.2fs, gap %.0fms, cpu %.2fs", stuck.Unreported, stuck.WorkUnits, stuck.StuckS, stuck.MaxGapMS, stuck.CPUS)
 	}
-	if err := unix.Kill(stuck.PID, 0); err == nil {
-		time.Sleep(200 * time.Millisecond)
-		if unix.Kill(stuck.PID, 0) == nil {
-			t.Errorf("stuck worker %d still alive", stuck.PID)
+	// Killed: gone, or a zombie until its collector reaps it.
+	alive := func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", stuck.PID))
+		if err != nil {
+			return false
 		}
+		_, rest, _ := strings.Cut(string(b), ") ")
+		return !strings.HasPrefix(rest, "Z") && !strings.HasPrefix(rest, "X")
+	}
+	for i := 0; alive() && i < 20; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if alive() {
+		t.Errorf("stuck worker %d still alive 2 s after the grace", stuck.PID)
 	}
 }
