@@ -11,19 +11,52 @@
 //	ktstr-topo ... | ktstr-boot --plan [flags]  the job records it would run, nothing booted
 //	ktstr-boot --select --budget 30m < jobs     the jobs a time budget buys; skip records for the rest
 //
-// Records of other kinds pass through. Flags are defaults for every job; fields of a job record win. At most -j VMs run at once, and VMs running a scenario (timing-checked) keep their vCPUs together within host CPUs × --overcommit (default 1): the rest queue, and a VM larger than the host runs alone. The kernel defaults to the newest sched_ext kernel in the ktstr cache (build one with: ktstr-kernel build 6.12).
+// Records of other kinds pass through. Flags are defaults for every job; fields of a job record win. At most -j
+// VMs run at once, and VMs running a scenario (timing-checked) keep their vCPUs together within host CPUs ×
+// --overcommit (default 1): the rest queue, and a VM larger than the host runs alone. The kernel defaults to the
+// newest sched_ext kernel in the ktstr cache (build one with: ktstr-kernel build 6.12).
 //
-// On a terminal (unless --json) stdout gets one line per run — outcome, wall time, the --exec output, where the record and the console log are — and the records go to a file under <ktstr cache>/runs, named at the end; piped, the records go to stdout. Before anything boots, a topology of more than 2 vCPUs per host CPU is warned about with the expected boot time, and one of more than 8 is refused without --force; an input line that is not a record is said on stderr as well as in its error record.
+// On a terminal (unless --json) stdout gets one line per run — outcome, wall time, the --exec output, where the
+// record and the console log are — and the records go to a file under <ktstr cache>/runs, named at the end;
+// piped, the records go to stdout. Before anything boots, a topology of more than 2 vCPUs per host CPU is warned
+// about with the expected boot time, and one of more than 8 is refused without --force; an input line that is
+// not a record is said on stderr as well as in its error record.
 //
-// While a VM runs, the host reads each CPU's runqueue from the guest's memory (nr_running, rq->clock, sched_ext's nr_running and local DSQ depth, the current task; --monitor-hz, default 10; --no-monitor) using the kernel's vmlinux symbols and BTF, without touching the guest; the run record's monitor section has a per-CPU summary, the timeline, the samples around each violation and, for a run that did not complete, the last samples. --watchdog-timeout writes sched_ext's watchdog timeout through guest memory.
+// While a VM runs, the host reads each CPU's runqueue from the guest's memory (nr_running, rq->clock,
+// sched_ext's nr_running and local DSQ depth, the current task; --monitor-hz, default 10; --no-monitor) using
+// the kernel's vmlinux symbols and BTF, without touching the guest; the run record's monitor section has a
+// per-CPU summary, the timeline, the samples around each violation and, for a run that did not complete, the
+// last samples. --watchdog-timeout writes sched_ext's watchdog timeout through guest memory.
 //
-// --shell gives the terminal a busybox shell in the guest (the --include files in /include, the scheduler attached if given) on the guest's second serial port, while the result channel keeps recording; exit powers the guest off and the run record follows. If the guest hangs, Ctrl-A X quits QEMU (Ctrl-A C toggles QEMU's monitor); Ctrl-C goes to the guest.
+// --shell gives the terminal a busybox shell in the guest (the --include files in /include, the scheduler
+// attached if given) on the guest's second serial port, while the result channel keeps recording; exit powers
+// the guest off and the run record follows. If the guest hangs, Ctrl-A X quits QEMU (Ctrl-A C toggles QEMU's
+// monitor); Ctrl-C goes to the guest.
 //
-// --bare-metal runs the scenario on this host with the same engine, workers and telemetry, in a cgroup v2 subtree under --cgroup-parent (default <cgroup2 mount>/ktstr-baremetal-PID, removed at the end), on the host's topology (ktstr-topo --host), restricted to --cpus if given. The run record says accel none. A scenario that needs more CPUs, LLCs or nodes than that is a skip record; so is a scheduler on a kernel without sched_ext, and a scheduler needs --allow-host-scheduler at all. It needs root and cgroup v2; SIGINT kills the workers and removes the cgroups.
+// --bare-metal runs the scenario on this host with the same engine, workers and telemetry, in a cgroup v2
+// subtree under --cgroup-parent (default <cgroup2 mount>/ktstr-baremetal-PID, removed at the end), on the host's
+// topology (ktstr-topo --host), restricted to --cpus if given. The run record says accel none. A scenario that
+// needs more CPUs, LLCs or nodes than that is a skip record; so is a scheduler on a kernel without sched_ext,
+// and a scheduler needs --allow-host-scheduler at all. It needs root and cgroup v2; SIGINT kills the workers and
+// removes the cgroups.
 //
-// A gauntlet is a pipeline of stages, each a mode of this tool: --plan writes the complete job records (topology × scenario × profile × kernel; --kernel A,B plans every job on each) and boots nothing, a job its topology is too small for as a skip record; their ids name the job (topology/scenario/scheduler:profile[@kernel], a repeat getting #2), so the same input plans the same jobs on any host. --select --budget D reads job records and keeps, greedily, the job that adds the most not yet covered features per second of its cost (scheduler, each flag name hashed, CPU, LLC and node counts, SMT, scenario, duration, workers, kernel; a second round once all are covered) until the budget is spent; costs are the median wall times of the job's past runs in the run store (--store, only read), else estimates; the rest become skip records with reason budget. --shard K/N keeps the jobs (and skip records) whose id hashes (FNV-1a) to shard K of N, in any mode: N shards partition the plan, identically everywhere. Jobs read from stdin start once it ends, biggest (most vCPUs) first; on a terminal one status line shows done/total, the verdicts so far (judged in-process with the default limits) and an ETA from past timings or estimates. A job planned on another host finds its kernel in this host's cache by its key.
+// A gauntlet is a pipeline of stages, each a mode of this tool: --plan writes the complete job records (topology
+// × scenario × profile × kernel; --kernel A,B plans every job on each) and boots nothing, a job its topology is
+// too small for as a skip record; their ids name the job (topology/scenario/scheduler:profile[@kernel], a repeat
+// getting #2), so the same input plans the same jobs on any host. --select --budget D reads job records and
+// keeps, greedily, the job that adds the most not yet covered features per second of its cost (scheduler, each
+// flag name hashed, CPU, LLC and node counts, SMT, scenario, duration, workers, kernel; a second round once all
+// are covered) until the budget is spent; costs are the median wall times of the job's past runs in the run
+// store (--store, only read), else estimates; the rest become skip records with reason budget. --shard K/N keeps
+// the jobs (and skip records) whose id hashes (FNV-1a) to shard K of N, in any mode: N shards partition the
+// plan, identically everywhere. Jobs read from stdin start once it ends, biggest (most vCPUs) first; on a
+// terminal one status line shows done/total, the verdicts so far (judged in-process with the default limits) and
+// an ETA from past timings or estimates. A job planned on another host finds its kernel in this host's cache by
+// its key.
 //
-// The same binary is the guest agent: run as PID 1 (it copies itself into the initramfs as /init) it mounts the pseudo filesystems, reads the job, reports the kernel's view of the topology, runs the scheduler, the scenario or --exec, and powers off.
+// The same binary is the guest agent: run as PID 1 (it copies itself into the initramfs as /init) it mounts the
+// pseudo filesystems, reads the job, reports the kernel's view of the topology, runs the scheduler, the scenario
+// or --exec, and powers off.
 //
 // Examples:
 //

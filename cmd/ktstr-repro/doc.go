@@ -6,13 +6,30 @@
 //
 //	ktstr-repro [flags] < runs.ndjson | ktstr-boot | ktstr-repro | ktstr-verify
 //
-// It reads run records (and verdict records, if any) on stdin. For every run that failed with scheduler_died, kernel_panic or a failed stall, starvation or gap check (from its verdict on stdin, else judged with the default limits), it writes a job record: the run's own job — exactly what ran: kernel, topology, memory, the scheduler's binary and its full argv including the flag profile's arguments, scenario, duration, workers, thresholds — with the id suffixed "/repro", twice the timeout, the failure it reruns ("repro_of") and "probes". The probes are fentry (else a kprobe) on the kernel functions of the sched_ext exit backtrace (the debug dump), of the panic console's call trace and of the scheduler's output, minus scheduling and dump plumbing, plus the kernel caller of each of the scheduler's BPF operations (enqueue: do_enqueue_task, dispatch: balance_scx, running: set_next_task_scx, ...), or the sched_ext core paths when that leaves nothing; fentry and fexit on the scheduler's BPF programs; the sched_ext exit (or a panic) as the trigger that flushes each CPU's last events. ktstr-boot runs a job with probes under single-threaded TCG (probes patch kernel text) and says so in the run record.
+// It reads run records (and verdict records, if any) on stdin. For every run that failed with scheduler_died,
+// kernel_panic or a failed stall, starvation or gap check (from its verdict on stdin, else judged with the
+// default limits), it writes a job record: the run's own job — exactly what ran: kernel, topology, memory, the
+// scheduler's binary and its full argv including the flag profile's arguments, scenario, duration, workers,
+// thresholds — with the id suffixed "/repro", twice the timeout, the failure it reruns ("repro_of") and
+// "probes". The probes are fentry (else a kprobe) on the kernel functions of the sched_ext exit backtrace (the
+// debug dump), of the panic console's call trace and of the scheduler's output, minus scheduling and dump
+// plumbing, plus the kernel caller of each of the scheduler's BPF operations (enqueue: do_enqueue_task,
+// dispatch: balance_scx, running: set_next_task_scx, ...), or the sched_ext core paths when that leaves nothing;
+// fentry and fexit on the scheduler's BPF programs; the sched_ext exit (or a panic) as the trigger that flushes
+// each CPU's last events. ktstr-boot runs a job with probes under single-threaded TCG (probes patch kernel text)
+// and says so in the run record.
 //
-// A failure that cannot be rerun becomes a skip record with the reason (eevdf: no BPF scheduler to probe; missing_binary; missing_kernel; no_job). A passing run passes through unchanged; so do other records.
+// A failure that cannot be rerun becomes a skip record with the reason (eevdf: no BPF scheduler to probe;
+// missing_binary; missing_kernel; no_job). A passing run passes through unchanged; so do other records.
 //
-// For every run of a repro job (one with "repro_of") it writes a repro record — the original run id, whether the rerun failed the same way (reproduced) and for the same reason, numbers aside (reason_matched), the probe chain with each probe's event count, and the event timeline: per CPU the last events before the trigger, arguments decoded through the kernel's BTF (task pid and comm, cpu, dsq id, enqueue flags, exit kind) — and passes the run on, so ktstr-verify judges it and prints the timeline. A repro run is never rerun again.
+// For every run of a repro job (one with "repro_of") it writes a repro record — the original run id, whether the
+// rerun failed the same way (reproduced) and for the same reason, numbers aside (reason_matched), the probe
+// chain with each probe's event count, and the event timeline: per CPU the last events before the trigger,
+// arguments decoded through the kernel's BTF (task pid and comm, cpu, dsq id, enqueue flags, exit kind) — and
+// passes the run on, so ktstr-verify judges it and prints the timeline. A repro run is never rerun again.
 //
-// Exit status: 0 done (a failure that did not come back is reported, not an error); 2 usage or input error; 130 interrupted.
+// Exit status: 0 done (a failure that did not come back is reported, not an error); 2 usage or input error; 130
+// interrupted.
 //
 // Examples:
 //

@@ -8,7 +8,10 @@
 //	ktstr-topo --presets [filters] [--fits-host]
 //	ktstr-topo --host
 //
-// A SPEC is N,L,C,T or NnLlCcTt: N NUMA nodes, L last-level caches in all (spread evenly over the nodes), C cores per LLC, T threads per core. With no SPEC, --presets or --host, specs are read from stdin one per line; records on stdin pass through unchanged. --fits-host turns each topology this host cannot run into a skip record with the reason (vCPUs beyond host CPUs × --overcommit, or guest memory beyond what is available).
+// A SPEC is N,L,C,T or NnLlCcTt: N NUMA nodes, L last-level caches in all (spread evenly over the nodes), C
+// cores per LLC, T threads per core. With no SPEC, --presets or --host, specs are read from stdin one per line;
+// records on stdin pass through unchanged. --fits-host turns each topology this host cannot run into a skip
+// record with the reason (vCPUs beyond host CPUs × --overcommit, or guest memory beyond what is available).
 //
 // Examples:
 //

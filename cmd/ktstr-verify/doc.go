@@ -8,9 +8,29 @@
 //	ktstr-verify --diff A,B
 //	ktstr-verify --show-thresholds [--thresholds FILE]
 //
-// Checks: outcome completed; the scheduler (if any) attached and stayed attached, with its BPF programs' verified instructions against the 1M limit (warning from 75 %); the guest-observed topology equals the requested one (CPUs, LLC groups, NUMA node cpu lists, SMT groups, distances); scenario telemetry: per cgroup starvation (a worker that did no work, was stuck when the scenario stopped, or did under 10 % of its cohort's median), spread of the workers' not-running share, the longest off-CPU gap, isolation whenever a cpuset is set, and when their limits are set throughput CV, wake-latency p99 and CV, migration ratio; across cgroups, fairness between cgroups of equal weight and demand, and work conservation (the guest's idle time on the CPUs that runnable CPU-bound workers may use); a stall (no worker progressed for longer than the gap limit: the guest stopped the scenario early and took a sched_ext dump); --exec commands exited 0. Limits merge defaults → the scheduler's → the job's → --thresholds (--show-thresholds lists them). Host noise is subtracted, never used as an excuse: from a gap, what the host measurably took from the vCPUs involved; from a spread, only the difference in host wait between the vCPUs the workers used; a worker's on-CPU stalls (time the guest charged it while its vCPU was descheduled) count as not running. A check is inconclusive only when the measured noise explains the violation, and its detail gives the numbers. Error records become error verdicts, skip records skip verdicts; other records pass through. A table goes to stderr, with the logs of schedulers that died (the sched_ext dump once) the BPF program tables of --job verifier runs, and every repro (a ktstr-repro record, or the run of a repro job) as a timeline: reproduced or not, the probe chain, and per CPU the last events before the trigger with decoded arguments, repeated stretches folded; -v adds every run's program table and uncut details, -q leaves only the summary line. On a terminal, unless --json, stdout gets that report instead of the records, each line cut to the terminal's width.
+// Checks: outcome completed; the scheduler (if any) attached and stayed attached, with its BPF programs'
+// verified instructions against the 1M limit (warning from 75 %); the guest-observed topology equals the
+// requested one (CPUs, LLC groups, NUMA node cpu lists, SMT groups, distances); scenario telemetry: per cgroup
+// starvation (a worker that did no work, was stuck when the scenario stopped, or did under 10 % of its cohort's
+// median), spread of the workers' not-running share, the longest off-CPU gap, isolation whenever a cpuset is
+// set, and when their limits are set throughput CV, wake-latency p99 and CV, migration ratio; across cgroups,
+// fairness between cgroups of equal weight and demand, and work conservation (the guest's idle time on the CPUs
+// that runnable CPU-bound workers may use); a stall (no worker progressed for longer than the gap limit: the
+// guest stopped the scenario early and took a sched_ext dump); --exec commands exited 0. Limits merge defaults →
+// the scheduler's → the job's → --thresholds (--show-thresholds lists them). Host noise is subtracted, never
+// used as an excuse: from a gap, what the host measurably took from the vCPUs involved; from a spread, only the
+// difference in host wait between the vCPUs the workers used; a worker's on-CPU stalls (time the guest charged
+// it while its vCPU was descheduled) count as not running. A check is inconclusive only when the measured noise
+// explains the violation, and its detail gives the numbers. Error records become error verdicts, skip records
+// skip verdicts; other records pass through. A table goes to stderr, with the logs of schedulers that died (the
+// sched_ext dump once) the BPF program tables of --job verifier runs, and every repro (a ktstr-repro record, or
+// the run of a repro job) as a timeline: reproduced or not, the probe chain, and per CPU the last events before
+// the trigger with decoded arguments, repeated stretches folded; -v adds every run's program table and uncut
+// details, -q leaves only the summary line. On a terminal, unless --json, stdout gets that report instead of the
+// records, each line cut to the terminal's width.
 //
-// Exit status: 0 all verdicts pass or skip; 1 a verdict failed or errored, or nothing was judged; 2 usage or input error; 3 nothing failed but a verdict is inconclusive (0 with --allow-inconclusive).
+// Exit status: 0 all verdicts pass or skip; 1 a verdict failed or errored, or nothing was judged; 2 usage or
+// input error; 3 nothing failed but a verdict is inconclusive (0 with --allow-inconclusive).
 //
 // Examples:
 //
