@@ -127,11 +127,13 @@ func TestStarvation(t *testing.T) {
 	never.Unreported, never.StuckS = true, 6
 	stuck := spinner(4, 300, 6, 1, "0-1")
 	stuck.Unreported, stuck.StuckS = true, 4.5
+	slow := spinner(7, 950, 6, 3, "0-1") // progressed 0.3 s before the stop, then slow to stop
+	slow.Unreported, slow.StuckS = true, 0.3
 	low := spinner(5, 50, 6, 0.5, "0-1")
-	ws := []record.WorkerReport{spinner(1, 1000, 6, 3, "0-1"), spinner(2, 1100, 6, 3, "0-1"), spinner(6, 900, 6, 3, "0-1"), never, stuck, low}
+	ws := []record.WorkerReport{spinner(1, 1000, 6, 3, "0-1"), spinner(2, 1100, 6, 3, "0-1"), spinner(6, 900, 6, 3, "0-1"), never, stuck, low, slow}
 	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: ws}}, waits(0, 0))
 	c := check(t, Judge(r, nil), "starvation[a]")
-	wantStatus(t, c, record.StatusFail, "3 of 6 workers starved",
+	wantStatus(t, c, record.StatusFail, "3 of 7 workers starved",
 		"pid 3 never ran: 0 work units, stuck 6.0s at stop",
 		"pid 4 stuck 4.5s at stop (300 work units before)",
 		"pid 5 did 50 work units, 6% of its cohort's median 900 (limit 10%)")
