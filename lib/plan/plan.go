@@ -375,6 +375,13 @@ func (p *Planner) Complete(ctx context.Context, j *record.Job) error {
 	if ok, why := sc.Fits(j.Topology); !ok {
 		return &SkipError{fmt.Sprintf("scenario %s: %s", sc.Name, why)}
 	}
+	var active []string
+	if j.Scheduler != nil {
+		active = j.Scheduler.Flags
+	}
+	if ok, why := sc.FlagsFit(active); !ok {
+		return &SkipError{fmt.Sprintf("scenario %s: %s", sc.Name, why)}
+	}
 	if err := sc.Validate(j.Topology, j.Workers); err != nil {
 		return &InputError{err}
 	}

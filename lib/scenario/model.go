@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/ktstr-go/ktstr/lib/workload"
@@ -27,8 +28,10 @@ type Scenario struct {
 	Name        string `json:"name"`
 	Category    string `json:"category,omitempty"`
 	Description string `json:"description,omitempty"`
-	// RequiresFlags names scheduler flags the scenario is meant for; it
-	// selects flag profiles and does not change what runs.
+	// RequiresFlags names scheduler flags the scenario is meant for: as in
+	// ktstr, it runs only under a flag profile that has them all (so not
+	// under EEVDF or a profile without them), and is skipped otherwise.
+	// They do not change what runs.
 	RequiresFlags []string `json:"requires_flags,omitempty"`
 	// ExcludesFlags names flags under which it must not run.
 	ExcludesFlags []string `json:"excludes_flags,omitempty"`
@@ -187,4 +190,31 @@ func Load(nameOrFile string) (*Scenario, error) {
 		return nil, fmt.Errorf("scenario %q: %w", nameOrFile, err)
 	}
 	return Parse(data)
+}
+
+// FlagsFit reports whether the scenario runs under a scheduler profile with
+// the active flags (none for EEVDF), and if not, why.
+func (s *Scenario) FlagsFit(active []string) (bool, string) {
+	var missing []string
+	for _, f := range s.RequiresFlags {
+		if !slices.Contains(active, f) {
+			missing = append(missing, f)
+		}
+	}
+	if len(missing) > 0 {
+		return false, fmt.Sprintf("needs scheduler flags %s (the profile has %s)", strings.Join(missing, ","), flagList(active))
+	}
+	for _, f := range s.ExcludesFlags {
+		if slices.Contains(active, f) {
+			return false, fmt.Sprintf("does not run under scheduler flag %s", f)
+		}
+	}
+	return true, ""
+}
+
+func flagList(fs []string) string {
+	if len(fs) == 0 {
+		return "none"
+	}
+	return strings.Join(fs, ",")
 }

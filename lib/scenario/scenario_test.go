@@ -256,3 +256,26 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// As in ktstr, a scenario's flags select the profiles it runs under.
+func TestFlagsFit(t *testing.T) {
+	s := &Scenario{Name: "x", RequiresFlags: []string{"rebal", "borrow"}, ExcludesFlags: []string{"no-ctrl"}}
+	for _, tc := range []struct {
+		active []string
+		ok     bool
+		why    string
+	}{
+		{nil, false, "needs scheduler flags rebal,borrow (the profile has none)"},
+		{[]string{"rebal"}, false, "needs scheduler flags borrow (the profile has rebal)"},
+		{[]string{"borrow", "rebal"}, true, ""},
+		{[]string{"borrow", "rebal", "no-ctrl"}, false, "does not run under scheduler flag no-ctrl"},
+	} {
+		ok, why := s.FlagsFit(tc.active)
+		if ok != tc.ok || why != tc.why {
+			t.Errorf("%v: %v %q, want %v %q", tc.active, ok, why, tc.ok, tc.why)
+		}
+	}
+	if ok, _ := (&Scenario{}).FlagsFit(nil); !ok {
+		t.Error("a scenario without flags must run under EEVDF")
+	}
+}
