@@ -16,9 +16,11 @@ func TestKernelTreeSchedulersRunBasicScenarios(t *testing.T) {
 	for _, s := range []string{"scx_simple", "scx_qmap", "scx_central", "scx_flatcg"} {
 		t.Run(s, func(t *testing.T) {
 			r, runs := bootVerify(t, "ktstr-boot -j 2 --kernel "+kernelSpec()+" --topology 1,2,2,1 --scheduler "+s+
-				" --scenario cgroup_steady,cgroup_cpuset_llc_steady,cgroup_cpuset_cross_llc_steady", "")
+				" --scenario cgroup_steady,cgroup_cpuset_llc_steady,cgroup_cpuset_cross_llc_steady", "-v")
+			// Program tables of scenario runs are shown with -v (by default
+			// only for verifier jobs).
 			if !strings.Contains(r.stderr, "=== BPF programs") {
-				t.Errorf("no program table on stderr")
+				t.Errorf("no program table on stderr with -v")
 			}
 			wantRuns(t, runs, 3)
 			for _, l := range exactly(t, r.stdout, record.KindVerdict, 3) {
