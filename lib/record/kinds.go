@@ -332,6 +332,9 @@ type RunHost struct {
 	// VCPUOvercommit is the vCPUs of all VMs running at once divided by the
 	// host CPUs, at this VM's start.
 	VCPUOvercommit float64 `json:"vcpu_overcommit"`
+	// Retried says why this run is a second boot of the job (QEMU aborted
+	// before the agent ran the first time), with the first boot's reason.
+	Retried string `json:"retried,omitempty"`
 	// Boot is how the kernel was entered: "pvh" (the vmlinux at its PVH
 	// entry) or "bzimage".
 	Boot     string `json:"boot,omitempty"`

@@ -111,3 +111,20 @@ func TestInitrdCompression(t *testing.T) {
 		t.Errorf("kvm without config: %s", got)
 	}
 }
+
+func TestEmulatorAbortIsRecognised(t *testing.T) {
+	abort := &record.Run{Outcome: record.OutcomeBootFailed, Reason: "the kernel never started the agent; QEMU said: qemu-system-x86_64: ../../hw/pci/msix.c:218: msix_table_mmio_write: Assertion `addr + size <= dev->msix_entries_nr * PCI_MSIX_ENTRY_SIZE' failed."}
+	if !emulatorAbort(abort) {
+		t.Error("a QEMU assertion before the agent is the emulator's fault")
+	}
+	for _, r := range []*record.Run{
+		{Outcome: record.OutcomeBootFailed, Reason: "the kernel never started the agent"},
+		{Outcome: record.OutcomeKernelPanic, Reason: "Kernel panic - not syncing: Assertion"},
+		{Outcome: record.OutcomeCompleted},
+		nil,
+	} {
+		if emulatorAbort(r) {
+			t.Errorf("%+v taken for an emulator abort", r)
+		}
+	}
+}
