@@ -8,7 +8,7 @@
 #   make lint    go vet + gofmt check + actionlint (.github/workflows)
 #   make fuzz    a short run of every fuzz target (FUZZTIME each)
 #   make fuzz-long  every fuzz target for FUZZTIME_LONG (10m) each; not
-#                part of make test (13 targets: over 2 hours)
+#                part of make test (24 targets: about 4 hours)
 #   make bench   the benchmarks that print ratios against their goals:
 #                scripts/bench-telemetry.sh (worker bookkeeping overhead, no
 #                VM) and scripts/bench-boot.sh (ktstr-boot vs bare QEMU boot
