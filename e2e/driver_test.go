@@ -174,7 +174,8 @@ func TestDriverStageStatus(t *testing.T) {
 	}
 	time.Sleep(time.Second)
 	if err := syscall.Kill(boot, syscall.SIGINT); err != nil {
-		t.Fatal(err)
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", boot))
+		t.Fatalf("signal ktstr-boot %d (%q): %v; stderr so far: %s", boot, b, err, errb)
 	}
 	cmd.Wait()
 	t.Logf("stderr:\n%s", errb)
