@@ -122,6 +122,29 @@ func TestStuckGapNeedsEveryVCPUHeld(t *testing.T) {
 	wantStatus(t, check(t, Judge(r, nil), "gap[a]"), record.StatusFail, "pid 2 off-CPU 5000ms at stop, never running again", "the host took 1000ms (20%) of vCPU 0 in that window, remainder 4000ms > limit 2000ms")
 }
 
+// Workers of a cgroup whose CPUs another cgroup shares only in part face
+// different competition per CPU: their spread is not judged (and says why);
+// with no overlap, or the same CPUs, it is.
+func TestSpreadNotJudgedOnPartialOverlap(t *testing.T) {
+	unfair := func(allowed string) []record.WorkerReport {
+		return []record.WorkerReport{spinner(1, 1000, 10, 9, allowed), spinner(2, 400, 10, 5, allowed)}
+	}
+	other := func(allowed string) record.CgroupResult {
+		return record.CgroupResult{Name: "b", Unrestricted: true, Workers: []record.WorkerReport{spinner(3, 100, 10, 5, allowed)}}
+	}
+	for _, tc := range []struct {
+		mine, theirs string
+		want         record.Status
+	}{{"0-1", "1-2", record.StatusSkip}, {"0-1", "2-3", record.StatusFail}, {"0-3", "0-3", record.StatusFail}} {
+		r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: unfair(tc.mine)}, other(tc.theirs)}, waits(0, 0, 0, 0))
+		r.Scenario.WallS = 10
+		c := check(t, Judge(r, nil), "spread[a]")
+		if c.Status != tc.want {
+			t.Errorf("a on %s, b on %s: %s (%s), want %s", tc.mine, tc.theirs, c.Status, c.Detail, tc.want)
+		}
+	}
+}
+
 func TestStarvation(t *testing.T) {
 	never := spinner(3, 0, 6, 0, "0-1")
 	never.Unreported, never.StuckS = true, 6

@@ -83,6 +83,10 @@ func (c *scenarioChecker) cgroup(cg *record.CgroupResult) {
 	if c.t.MaxSpreadPct != nil && !cg.Transient {
 		if ch, ok := c.spread(cohorts(ws), nCPUs); ok {
 			ch.Name = name("spread")
+			if other := c.partialOverlap(cg, ws); other != "" {
+				ch = record.Check{Name: ch.Name, Status: record.StatusSkip, Value: ch.Value,
+					Detail: fmt.Sprintf("not judged: %s shares only some of this cgroup's CPUs, so its workers face different competition on different CPUs", other)}
+			}
 			c.add(ch)
 		}
 	}
@@ -172,6 +176,41 @@ func (c *scenarioChecker) starvation(ws []record.WorkerReport) record.Check {
 		ch.Detail += fmt.Sprintf(" (%.0f%% of its cohort's median)", lowestPct)
 	}
 	return ch
+}
+
+// partialOverlap names another cgroup whose workers ran at the same time on
+// some, but not all, of the CPUs this cgroup's workers may use ("" when
+// every other cgroup shares all of them or none). With group scheduling a
+// cgroup's share is split per CPU by the competition there, so workers of
+// one cgroup on CPUs shared unequally get unequal shares by design, and
+// their spread says nothing about the scheduler's fairness.
+func (c *scenarioChecker) partialOverlap(cg *record.CgroupResult, ws []record.WorkerReport) string {
+	mine := usedCPUs(ws, true)
+	t0, t1 := c.window(ws)
+	for i := range c.sc.Cgroups {
+		o := &c.sc.Cgroups[i]
+		if o.Name == cg.Name {
+			continue
+		}
+		ows := measured(o)
+		if len(ows) == 0 {
+			continue
+		}
+		if o0, o1 := c.window(ows); o1 <= t0 || o0 >= t1 {
+			continue
+		}
+		theirs := usedCPUs(ows, true)
+		shared := 0
+		for _, cpu := range theirs {
+			if slices.Contains(mine, cpu) {
+				shared++
+			}
+		}
+		if shared > 0 && shared < len(mine) {
+			return o.Name
+		}
+	}
+	return ""
 }
 
 // cohortsAll groups workers by launch cohort: workers of one launch share
