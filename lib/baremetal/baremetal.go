@@ -13,7 +13,6 @@ package baremetal
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -478,7 +477,7 @@ func (h *Host) Run(ctx context.Context, j *record.Job, source string) (*Result, 
 		ID:  fmt.Sprintf("%s-%d-%d", prep.UTC().Format("20060102T150405"), os.Getpid(), seq),
 		Job: j, Outcome: record.OutcomeCompleted,
 		Host:  record.RunHost{Accel: AccelNone, HostCPUs: host.CPUs(), MemoryMB: host.MemAvailableMB()},
-		Guest: hostInfo(h.cfg.sysRoot),
+		Guest: host.RunningKernel(h.cfg.sysRoot),
 	}
 	// Affinity is inherited by every thread and process created after it:
 	// workers start inside the CPU subset even without a cpuset controller.
@@ -656,53 +655,6 @@ func writeExisting(path, value string) error {
 		err = cerr
 	}
 	return err
-}
-
-// hostInfo is the running kernel's facts, in the run record's guest slot
-// (the kernel the scenario ran on).
-func hostInfo(sysRoot string) *record.GuestInfo {
-	var uts unix.Utsname
-	unix.Uname(&uts)
-	release := unix.ByteSliceToString(uts.Release[:])
-	info := &record.GuestInfo{
-		KernelRelease: release,
-		Cmdline:       readTrim("/proc/cmdline"),
-		Clocksource:   readTrim(filepath.Join(sysRoot, "devices/system/clocksource/clocksource0/current_clocksource")),
-		SchedExtState: readTrim(filepath.Join(sysRoot, "kernel/sched_ext/state")),
-		HZ:            configHZ("/proc/config.gz", "/boot/config-"+release),
-	}
-	if f := strings.Fields(readTrim("/proc/uptime")); len(f) > 0 {
-		info.UptimeS, _ = strconv.ParseFloat(f[0], 64)
-	}
-	return info
-}
-
-// configHZ reads CONFIG_HZ from the kernel's embedded config, else from
-// the distribution's copy in /boot; 0 when neither says.
-func configHZ(gz, plain string) int {
-	var r io.Reader
-	if f, err := os.Open(gz); err == nil {
-		defer f.Close()
-		if zr, err := gzip.NewReader(f); err == nil {
-			r = zr
-		}
-	}
-	if r == nil {
-		f, err := os.Open(plain)
-		if err != nil {
-			return 0
-		}
-		defer f.Close()
-		r = f
-	}
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "CONFIG_HZ="); ok {
-			hz, _ := strconv.Atoi(v)
-			return hz
-		}
-	}
-	return 0
 }
 
 func readTrim(path string) string {

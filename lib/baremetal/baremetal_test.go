@@ -121,19 +121,6 @@ func TestCPUSet(t *testing.T) {
 	}
 }
 
-func TestConfigHZ(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "config")
-	if err := os.WriteFile(p, []byte("CONFIG_HZ_250=y\nCONFIG_HZ=250\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if hz := configHZ("/nonexistent/config.gz", p); hz != 250 {
-		t.Errorf("configHZ = %d, want 250 from the plain config", hz)
-	}
-	if hz := configHZ("/nonexistent/config.gz", "/nonexistent/config"); hz != 0 {
-		t.Errorf("configHZ without a config = %d, want 0", hz)
-	}
-}
-
 // TestSweep removes a directory tree bottom-up (a plain directory tree
 // stands in for cgroups: no cgroup.kill, no processes).
 func TestSweep(t *testing.T) {

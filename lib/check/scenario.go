@@ -825,7 +825,7 @@ func (c *scenarioChecker) throughput(ws []record.WorkerReport, name func(string)
 		}
 	}
 	if c.t.MaxThroughputCV != nil && len(rates) >= 2 {
-		c.upper(name("throughput_cv"), coefVar(rates), *c.t.MaxThroughputCV, true, "work rate CV %.2f across %d workers", len(rates))
+		c.upper(name("throughput_cv"), CoefVar(rates), *c.t.MaxThroughputCV, true, "work rate CV %.2f across %d workers", len(rates))
 	}
 	if c.t.MinWorkRate != nil && len(rates) > 0 {
 		low := slices.Min(rates)
@@ -852,7 +852,7 @@ func (c *scenarioChecker) wakeLatency(ws []record.WorkerReport, name func(string
 		c.upper(name("wake_p99_us"), Percentile(all, 0.99), *c.t.MaxP99WakeLatencyUS, true, "p99 wake latency %.0fµs over %d samples", len(all))
 	}
 	if c.t.MaxWakeLatencyCV != nil && len(all) >= 2 {
-		c.upper(name("wake_cv"), coefVar(all), *c.t.MaxWakeLatencyCV, true, "wake latency CV %.2f over %d samples", len(all))
+		c.upper(name("wake_cv"), CoefVar(all), *c.t.MaxWakeLatencyCV, true, "wake latency CV %.2f over %d samples", len(all))
 	}
 }
 
@@ -895,9 +895,9 @@ func Percentile(xs []float64, p float64) float64 {
 	return s[max(0, min(i, len(s)-1))]
 }
 
-// coefVar is the population standard deviation over the mean (0 for a
-// zero mean).
-func coefVar(xs []float64) float64 {
+// CoefVar is the coefficient of variation: the population standard
+// deviation over the mean (0 for a zero mean).
+func CoefVar(xs []float64) float64 {
 	var sum float64
 	for _, x := range xs {
 		sum += x

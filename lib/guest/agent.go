@@ -1,9 +1,7 @@
 package guest
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +19,7 @@ import (
 
 	"github.com/ktstr-go/ktstr/lib/cgroup"
 	"github.com/ktstr-go/ktstr/lib/fixture"
+	"github.com/ktstr-go/ktstr/lib/host"
 	"github.com/ktstr-go/ktstr/lib/proto"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/scenario"
@@ -108,7 +106,7 @@ func (a *Agent) run() error {
 	if err != nil {
 		return err
 	}
-	a.send(proto.Message{Type: proto.MsgHello, Hello: guestInfo()})
+	a.send(proto.Message{Type: proto.MsgHello, Hello: host.RunningKernel("/sys")})
 	observed, err := topology.ReadSysfs("/sys", "guest")
 	if err != nil {
 		a.fail("read guest topology: " + err.Error())
@@ -336,43 +334,6 @@ func readJob(path string) (*record.Job, error) {
 		return nil, fmt.Errorf("read job: %w", err)
 	}
 	return &j, nil
-}
-
-func guestInfo() *record.GuestInfo {
-	var uts unix.Utsname
-	unix.Uname(&uts)
-	info := &record.GuestInfo{
-		KernelRelease: unix.ByteSliceToString(uts.Release[:]),
-		Cmdline:       readTrim("/proc/cmdline"),
-		Clocksource:   readTrim("/sys/devices/system/clocksource/clocksource0/current_clocksource"),
-		SchedExtState: readTrim("/sys/kernel/sched_ext/state"),
-		HZ:            configHZ("/proc/config.gz"),
-	}
-	if f := strings.Fields(readTrim("/proc/uptime")); len(f) > 0 {
-		info.UptimeS, _ = strconv.ParseFloat(f[0], 64)
-	}
-	return info
-}
-
-// configHZ reads CONFIG_HZ from the kernel's embedded config (IKCONFIG_PROC).
-func configHZ(path string) int {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return 0
-	}
-	sc := bufio.NewScanner(zr)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "CONFIG_HZ="); ok {
-			hz, _ := strconv.Atoi(v)
-			return hz
-		}
-	}
-	return 0
 }
 
 func readTrim(path string) string {

@@ -287,7 +287,7 @@ func fromScenario(sc *record.ScenarioResult, set func(string, float64)) {
 			sort.Float64s(lat)
 			q99, q50 := sortedQuantile(lat, 0.99), sortedQuantile(lat, 0.5)
 			p99, p50 = max(p99, q99), max(p50, q50)
-			cv = max(cv, coefVar(lat))
+			cv = max(cv, check.CoefVar(lat))
 			if len(lat) >= 100 && q50 > 0 {
 				tail = max(tail, q99/q50)
 			}
@@ -343,27 +343,6 @@ func fromMonitor(m *record.Monitor, set func(string, float64)) {
 func sortedQuantile(s []float64, p float64) float64 {
 	i := int(math.Ceil(float64(len(s))*p)) - 1
 	return s[max(0, min(i, len(s)-1))]
-}
-
-// coefVar is the population standard deviation over the mean, as the
-// wake_cv check computes it (0 for a zero mean).
-func coefVar(xs []float64) float64 {
-	if len(xs) < 2 {
-		return 0
-	}
-	var sum float64
-	for _, x := range xs {
-		sum += x
-	}
-	mean := sum / float64(len(xs))
-	if mean == 0 {
-		return 0
-	}
-	var ss float64
-	for _, x := range xs {
-		ss += (x - mean) * (x - mean)
-	}
-	return math.Sqrt(ss/float64(len(xs))) / mean
 }
 
 // execLine is one benchmark number an --exec command printed.
