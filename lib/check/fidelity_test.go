@@ -145,6 +145,13 @@ func TestSpreadNotJudgedOnPartialOverlap(t *testing.T) {
 	}
 }
 
+// In a cohort of two, a worker that did a twentieth of the other's work is
+// starved.
+func TestStarvationInACohortOfTwo(t *testing.T) {
+	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{spinner(1, 1000, 6, 3, "0-1"), spinner(2, 50, 6, 3, "0-1")}}}, waits(0, 0))
+	wantStatus(t, check(t, Judge(r, nil), "starvation[a]"), record.StatusFail, "pid 2 did 50 work units, 5% of its cohort's median 1000")
+}
+
 func TestStarvation(t *testing.T) {
 	never := spinner(3, 0, 6, 0, "0-1")
 	never.Unreported, never.StuckS = true, 6
@@ -159,7 +166,7 @@ func TestStarvation(t *testing.T) {
 	wantStatus(t, c, record.StatusFail, "3 of 7 workers starved",
 		"pid 3 never ran: 0 work units, stuck 6.0s at stop",
 		"pid 4 stuck 4.5s at stop (300 work units before)",
-		"pid 5 did 50 work units, 6% of its cohort's median 900 (limit 10%)")
+		"pid 5 did 50 work units, 5% of its cohort's median 1000 (limit 10%)")
 	if c.Value != 3 || c.Limit != "0 starved" {
 		t.Errorf("value %v limit %v", c.Value, c.Limit)
 	}

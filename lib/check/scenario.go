@@ -132,7 +132,10 @@ func (c *scenarioChecker) starvation(ws []record.WorkerReport) record.Check {
 			}
 		}
 		if len(g) >= 2 && len(u) > 0 {
-			median[g[0].Cohort] = Percentile(u, 0.5)
+			// The upper median: in a cohort of two, the slow worker
+			// must be held against the other, not against itself.
+			slices.Sort(u)
+			median[g[0].Cohort] = u[len(u)/2]
 		}
 	}
 	// A worker that had progressed shortly before the stop and was merely
