@@ -16,20 +16,26 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
-// Defaults are ktstr's default limits (reference §5.1, its release values)
-// and this tool's own: no starved worker (none below 10 % of its cohort's
-// median work), off-CPU spread ≤ 15 points, no off-CPU gap over 2 s,
+// Defaults are ktstr's default limits (reference §5.1) and this tool's own:
+// no starved worker (none below 10 % of its cohort's median work), a spread
+// of workers' shares ≤ 25 points, no off-CPU gap over 2 s,
 // isolation whenever a cpuset is set, equal cgroups within 35 % of each
 // other's CPU, and CPU-bound workers keeping ≥ 60 % of the CPUs they can use
 // busy. The benchmark-style checks (throughput CV, wake latency,
 // migrations) are off until a layer sets them. Host noise is subtracted
 // from a violation, never used to excuse one. Unlike ktstr, the limits do
 // not depend on how the tool was compiled.
+//
+// The spread limit is between ktstr's release (15) and debug (35) values,
+// measured: healthy schedulers' cohorts under TCG on a 2-core host spread
+// up to 18–20 points in both views (p99 12.8 over 236 cohorts, 120 runs of
+// six schedulers), so at 15 a 44-scenario sweep would fail about every
+// other time; a 50× slice fault spreads 46–48 points on a quiet host.
 func Defaults() record.Thresholds {
 	return record.Thresholds{
 		NotStarved:         ptr(true),
 		MinCohortWorkPct:   ptr(10.0),
-		MaxSpreadPct:       ptr(15.0),
+		MaxSpreadPct:       ptr(25.0),
 		MaxGapMS:           ptr(2000.0),
 		Isolation:          ptr(true),
 		MaxCgroupSpreadPct: ptr(35.0),
