@@ -277,3 +277,18 @@ func TestStallFailsUnlessTheHostHeldEveryVCPU(t *testing.T) {
 	r.HostSamples = waits(0.95, 0.97)
 	wantStatus(t, check(t, Judge(r, nil), "stall"), record.StatusInconclusive)
 }
+
+// Workers pinned by an op mid-run are restricted for the host monitor too:
+// a task waiting on the CPU it is pinned to is no idle-while-waiting fault.
+func TestAffinityOpsRestrictTheMonitor(t *testing.T) {
+	r := scenarioRun([]record.CgroupResult{{Name: "cg_0", Unrestricted: true, Workers: []record.WorkerReport{spinner(1, 100, 6, 3, "0-3")}}}, waits(0, 0, 0, 0))
+	r.Scenario.Steps = []record.StepResult{{Index: 0}, {Index: 1, Ops: []string{"set_affinity cg_0"}}}
+	if !restricted(r) {
+		t.Error("a set_affinity op must restrict the monitor's checks")
+	}
+	r.Scenario.Steps[1].Ops = []string{"spawn cg_0"}
+	r.Scenario.Cgroups[0].Workers[0].AllowedCPUs = ""
+	if restricted(r) {
+		t.Error("a spawn op restricts nothing")
+	}
+}

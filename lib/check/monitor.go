@@ -427,6 +427,15 @@ func restricted(r *record.Run) bool {
 			all = fmt.Sprintf("0-%d", n-1)
 		}
 	}
+	// Ops that pin workers mid-run (set_affinity) restrict them too: the
+	// workers' reports carry the affinity they were launched with.
+	for _, st := range r.Scenario.Steps {
+		for _, op := range st.Ops {
+			if strings.Contains(op, "affinity") {
+				return true
+			}
+		}
+	}
 	for _, cg := range r.Scenario.Cgroups {
 		if cg.Cpuset != "" || len(cg.CpusetHistory) > 0 {
 			return true
