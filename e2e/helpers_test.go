@@ -340,3 +340,27 @@ func startSh(t *testing.T, script string) (*exec.Cmd, *bytes.Buffer, *bytes.Buff
 	}
 	return cmd, &out, &errb
 }
+
+// wantHealthy is wantPass for a healthy scheduler's run, which must not be
+// failed by ktstr's checks. One exception is logged, not failed: the kernel
+// itself disabled the scheduler (its runtime-error or watchdog exit, the
+// kernel's own line in the record) — a finding about that scheduler, e.g.
+// scx_central on 6.12 dispatching a migration-disabled task to another CPU,
+// not a verdict of ours. Every other check must still have passed.
+func wantHealthy(t *testing.T, v *record.Verdict, run *record.Run) {
+	t.Helper()
+	if v.Status == record.StatusPass {
+		return
+	}
+	if run != nil && run.Outcome == record.OutcomeSchedulerDied && run.Scheduler != nil &&
+		(strings.Contains(run.Scheduler.ExitKind, "disabled (runtime error)") || strings.Contains(run.Scheduler.ExitKind, "disabled (runnable task stall)")) {
+		t.Logf("%s: the kernel disabled the scheduler: %s — a finding about the scheduler, not a verdict of ktstr's checks", v.Subject, run.Scheduler.ExitKind)
+		for _, c := range v.Checks {
+			if c.Name != "outcome" && (c.Status == record.StatusFail || c.Status == record.StatusError || c.Status == record.StatusInconclusive) {
+				t.Errorf("%s: %s %s: %s", v.Subject, c.Name, c.Status, c.Detail)
+			}
+		}
+		return
+	}
+	t.Errorf("%s: %s, want pass: %s", v.Subject, v.Status, notPassed(v))
+}
