@@ -336,10 +336,13 @@ func sequence(k Kit, phases []Phase) {
 				k.Yield(true)
 			}
 		case "io":
-			data := make([]byte, 4096)
+			// A file of this process's own, removed after the phase: on a
+			// bare-metal host /tmp outlives the run.
+			data, path := make([]byte, 4096), fmt.Sprintf("%s/ktstr-seq-io-%d", os.TempDir(), os.Getpid())
 			for end := time.Now().Add(d); time.Now().Before(end) && !k.Stopped(); {
-				os.WriteFile("/tmp/ktstr-seq-io", data, 0o644)
+				os.WriteFile(path, data, 0o644)
 			}
+			os.Remove(path)
 		}
 	}
 }

@@ -112,7 +112,7 @@ func TestEveryWorkTypeRuns(t *testing.T) {
 			}
 		})
 	}
-	if left, _ := filepath.Glob("/tmp/ktstr-io-*"); len(left) > 0 {
+	if left, _ := filepath.Glob("/tmp/ktstr-*io*"); len(left) > 0 {
 		t.Errorf("IoSync left files: %v", left)
 	}
 }
