@@ -304,60 +304,23 @@ func (h *Host) makeParent() error {
 // setsCpusets reports whether the scenario gives any cgroup a cpuset
 // (per-CPU cgroups included) or changes one.
 func setsCpusets(sc *scenario.Scenario) bool {
-	def := func(d *scenario.CgroupDef) bool { return d != nil && (d.Cpuset != nil || d.PerCPU) }
-	for i := range sc.Backdrop {
-		if def(&sc.Backdrop[i]) {
-			return true
-		}
-	}
-	for _, st := range sc.Steps {
-		for i := range st.Cgroups {
-			if def(&st.Cgroups[i]) {
-				return true
-			}
-		}
-		for _, op := range st.Ops {
-			switch {
-			case op.Op == scenario.OpSetCpuset, op.Op == scenario.OpClearCpuset, op.Op == scenario.OpSwapCpusets, def(op.Def):
-				return true
-			}
-		}
-	}
-	return false
+	return sc.Any(func(d *scenario.CgroupDef) bool { return d.Cpuset != nil || d.PerCPU },
+		func(op scenario.Op) bool {
+			return op.Op == scenario.OpSetCpuset || op.Op == scenario.OpClearCpuset || op.Op == scenario.OpSwapCpusets
+		})
 }
 
 // setsAffinity reports whether any work group or operation of the scenario
 // sets CPU affinities.
 func setsAffinity(sc *scenario.Scenario) bool {
-	def := func(d *scenario.CgroupDef) bool {
-		if d == nil {
-			return false
-		}
+	return sc.Any(func(d *scenario.CgroupDef) bool {
 		for _, w := range d.Works {
 			if w.Affinity != nil {
 				return true
 			}
 		}
 		return false
-	}
-	for i := range sc.Backdrop {
-		if def(&sc.Backdrop[i]) {
-			return true
-		}
-	}
-	for _, st := range sc.Steps {
-		for i := range st.Cgroups {
-			if def(&st.Cgroups[i]) {
-				return true
-			}
-		}
-		for _, op := range st.Ops {
-			if op.Affinity != nil || def(op.Def) || (op.Work != nil && op.Work.Affinity != nil) {
-				return true
-			}
-		}
-	}
-	return false
+	}, func(op scenario.Op) bool { return op.Affinity != nil || (op.Work != nil && op.Work.Affinity != nil) })
 }
 
 // hasCpuset reports whether cgroups made under the parent get the cpuset

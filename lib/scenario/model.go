@@ -218,3 +218,28 @@ func flagList(fs []string) string {
 	}
 	return strings.Join(fs, ",")
 }
+
+// Any reports whether def holds for some cgroup the scenario defines (the
+// backdrop's, every step's, and those its operations add) or op for some
+// operation. Either may be nil.
+func (s *Scenario) Any(def func(*CgroupDef) bool, op func(Op) bool) bool {
+	is := func(d *CgroupDef) bool { return d != nil && def != nil && def(d) }
+	for i := range s.Backdrop {
+		if is(&s.Backdrop[i]) {
+			return true
+		}
+	}
+	for _, st := range s.Steps {
+		for i := range st.Cgroups {
+			if is(&st.Cgroups[i]) {
+				return true
+			}
+		}
+		for _, o := range st.Ops {
+			if is(o.Def) || (op != nil && op(o)) {
+				return true
+			}
+		}
+	}
+	return false
+}

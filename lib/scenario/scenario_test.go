@@ -279,3 +279,19 @@ func TestFlagsFit(t *testing.T) {
 		t.Error("a scenario without flags must run under EEVDF")
 	}
 }
+
+func TestAny(t *testing.T) {
+	s := &Scenario{Backdrop: []CgroupDef{{Name: "bg"}}, Steps: []Step{{Cgroups: []CgroupDef{{Name: "a"}}}, {Ops: []Op{{Op: "add_cgroup", Def: &CgroupDef{Name: "late"}}, {Op: "spawn", Cgroup: "a"}}}}}
+	named := func(n string) func(*CgroupDef) bool { return func(d *CgroupDef) bool { return d.Name == n } }
+	for _, n := range []string{"bg", "a", "late"} {
+		if !s.Any(named(n), nil) {
+			t.Errorf("cgroup %s not found", n)
+		}
+	}
+	if s.Any(named("x"), nil) || s.Any(nil, func(o Op) bool { return o.Op == "stop_cgroup" }) {
+		t.Error("found what is not there")
+	}
+	if !s.Any(nil, func(o Op) bool { return o.Op == "spawn" }) {
+		t.Error("op not found")
+	}
+}
