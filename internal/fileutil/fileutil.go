@@ -1,5 +1,5 @@
 // Package fileutil holds the small file operations several packages need:
-// copying a file and hashing one.
+// copying a file, hashing one, writing to one that must already exist.
 package fileutil
 
 import (
@@ -40,4 +40,23 @@ func SHA256(path string) (string, error) {
 		return "", fmt.Errorf("hash %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// WriteExisting writes text to the file at path, which must exist (it is
+// never created): with append set at its end, else from its start (a cgroup
+// interface file, say). The close's error counts, like the write's.
+func WriteExisting(path, text string, append bool) error {
+	flag := os.O_WRONLY
+	if append {
+		flag |= os.O_APPEND
+	}
+	f, err := os.OpenFile(path, flag, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(text)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

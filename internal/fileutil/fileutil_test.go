@@ -25,3 +25,20 @@ func TestCopyAndSHA256(t *testing.T) {
 		t.Error("copying a missing file succeeded")
 	}
 }
+
+func TestWriteExisting(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	if err := WriteExisting(p, "x", false); err == nil {
+		t.Error("created a file that did not exist")
+	}
+	os.WriteFile(p, []byte("abc"), 0o644)
+	if err := WriteExisting(p, "X", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteExisting(p, "def", true); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "Xbcdef" {
+		t.Errorf("%q, want Xbcdef (overwrite at the start, then append)", b)
+	}
+}

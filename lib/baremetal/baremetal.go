@@ -29,6 +29,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ktstr-go/ktstr/internal/fileutil"
 	"github.com/ktstr-go/ktstr/lib/cgroup"
 	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/fixture"
@@ -581,7 +582,7 @@ func sweep(dir string) error {
 		return nil
 	})
 	for _, d := range dirs {
-		if writeExisting(filepath.Join(d, "cgroup.kill"), "1") != nil {
+		if fileutil.WriteExisting(filepath.Join(d, "cgroup.kill"), "1", false) != nil {
 			b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
 			for _, f := range strings.Fields(string(b)) {
 				if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
@@ -604,20 +605,6 @@ func sweep(dir string) error {
 		}
 	}
 	return nil
-}
-
-// writeExisting writes value to an existing file (a cgroup interface file;
-// never creates one).
-func writeExisting(path, value string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(value)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 func readTrim(path string) string {

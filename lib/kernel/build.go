@@ -341,7 +341,7 @@ func (b *builder) configure(ctx context.Context, tree, fragment string) (Config,
 	// become settable on the second pass.
 	var cfg Config
 	for pass := 0; pass < 2; pass++ {
-		if err := appendFile(cfgPath, "\n"+fragment); err != nil {
+		if err := fileutil.WriteExisting(cfgPath, "\n"+fragment, true); err != nil {
 			return nil, err
 		}
 		if err := b.run(ctx, "configure", tree, nil, "make", "ARCH=x86_64", "olddefconfig"); err != nil {
@@ -482,18 +482,6 @@ func readConfig(path string) (Config, error) {
 	}
 	defer f.Close()
 	return ParseConfig(f)
-}
-
-func appendFile(path, text string) error {
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(text)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // tailLines returns the last n lines of a file.
