@@ -126,6 +126,38 @@ func TestFidelityStarvedWorkersDoNotWaitForTheWatchdog(t *testing.T) {
 	}
 }
 
+// TestFidelityWorkerStallStopsTheRunEarly: the fixture parks every worker
+// after a while and keeps the agent running; the kernel's watchdog (30 s)
+// would be the first to notice. The agent's stall watch must stop the 20 s
+// scenario early, with the scheduler still attached, and the verdict must
+// fail on the stall check naming how long no worker progressed.
+func TestFidelityWorkerStallStopsTheRunEarly(t *testing.T) {
+	e2e(t)
+	r, runs := bootVerify(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,1,2,1 --scheduler ktstr-fixture --flags park-all --scenario cgroup_steady --workers 2 --duration 20", "")
+	if len(runs) != 1 || runs[0].Scenario == nil {
+		t.Fatalf("%d runs", len(runs))
+	}
+	run, v := runs[0], onlyVerdict(t, r.stdout)
+	st := run.Scenario.Stalled
+	if st == nil {
+		t.Fatalf("no early stop recorded; scenario wall %.1fs of %gs", run.Scenario.WallS, run.Scenario.DurationS)
+	}
+	t.Logf("stopped at +%.1fs after %.0fms without progress (run wall %.1fs)", st.AtS, st.ForMS, run.Timings.WallS)
+	if st.AtS >= run.Scenario.DurationS || st.Workers != 4 || !st.Dump {
+		t.Errorf("stall %+v: want a stop before the %gs end, all 4 workers, a sched_ext dump", st, run.Scenario.DurationS)
+	}
+	if run.Scheduler == nil || run.Scheduler.Died || run.Outcome != record.OutcomeCompleted {
+		t.Errorf("outcome %s: the scheduler must still be attached (the kernel's watchdog must not be what ended it)", run.Outcome)
+	}
+	c, ok := hasFailed(v, "stall")
+	if !ok || r.code != 1 {
+		t.Fatalf("verdict %s exit %d, no failed stall check; not passed: %v", v.Status, r.code, failedChecks(v))
+	}
+	if !strings.Contains(c.Detail, "no worker (of 4) made progress") {
+		t.Errorf("stall detail %q", c.Detail)
+	}
+}
+
 // TestFidelityHealthySchedulersPass: EEVDF, the kernel tree's schedulers and
 // the fixture without knobs pass the contended scenario on 1,1,2,1 and
 // 1,2,2,1. Inconclusive is not a pass.

@@ -85,6 +85,7 @@ var Builtins = []Definition{
 		{Name: "one-cpu", Args: []string{"--one-cpu"}, Fault: true},
 		{Name: "hold-cgroup", Args: []string{"--hold-cgroup=cg_1"}, Fault: true},
 		{Name: "park", Args: []string{"--park-after=150"}, Fault: true},
+		{Name: "park-all", Args: []string{"--park-all-after=200"}, Fault: true},
 	}},
 }
 

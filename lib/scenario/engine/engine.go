@@ -234,27 +234,33 @@ type stallWatch struct {
 }
 
 func (w *stallWatch) check(now time.Time, ws []*worker.Worker) *record.Stall {
+	lasts := make([]time.Time, len(ws))
+	for i, wk := range ws {
+		lasts[i] = later(wk.Progress().Last, wk.Started())
+	}
+	return w.checkTimes(now, lasts)
+}
+
+// checkTimes is check on each worker's last sign of life (its last
+// progress, or its release if it never progressed).
+func (w *stallWatch) checkTimes(now time.Time, lasts []time.Time) *record.Stall {
 	late := now.Sub(w.last) > 5*watchEvery
 	w.last = now
-	if w.after <= 0 || len(ws) == 0 {
+	if w.after <= 0 || len(lasts) == 0 {
 		return nil
 	}
 	if late || w.since.IsZero() {
 		w.since = now
 	}
 	var newest time.Time
-	for _, wk := range ws {
-		t := wk.Progress().Last
-		if t.Before(wk.Started()) {
-			t = wk.Started()
-		}
+	for _, t := range lasts {
 		newest = later(newest, t)
 	}
 	quiet := now.Sub(later(newest, w.since))
 	if quiet <= w.after {
 		return nil
 	}
-	return &record.Stall{ForMS: float64(now.Sub(newest).Milliseconds()), Workers: len(ws)}
+	return &record.Stall{ForMS: float64(now.Sub(newest).Milliseconds()), Workers: len(lasts)}
 }
 
 func later(a, b time.Time) time.Time {
