@@ -6,20 +6,34 @@
 // Synopsis:
 //
 //	ktstr-kernel resolve SPEC [--build]    print the kernel record (NDJSON)
-//	ktstr-kernel build SPEC [--force]      build (or find in the cache) and print the record
+//	ktstr-kernel build SPEC [--force] [--fragment FILE] [--keep-tree]
+//	                                       build (or find in the cache) and print the record
 //	ktstr-kernel list [--json]             cache entries, newest first; corrupt ones with the reason
 //	ktstr-kernel clean --keep N | --older-than D | --corrupt-only | --all
 //	ktstr-kernel clean --files --keep N | --older-than D | --all    console logs, initramfs archives, run records
 //	ktstr-kernel config [--profile P]      print the embedded config fragment
 //
 // A SPEC is a source tree path, a tarball (.tar.xz/.tar.gz/.tar.zst), a version (6.12 or 6.12.117: the cache,
-// then /usr/src/linux-source-6.12.tar.xz, then a download from --mirror), or a prebuilt bzImage. The cache lives
-// in $KTSTR_CACHE_DIR/kernels, else $XDG_CACHE_HOME/ktstr/kernels, else ~/.cache/ktstr/kernels.
+// then /usr/src/linux-source-6.12.tar.xz, then a download from --mirror), a prebuilt bzImage, or a cache entry's
+// key or label. The cache lives in $KTSTR_CACHE_DIR/kernels, else $XDG_CACHE_HOME/ktstr/kernels, else
+// ~/.cache/ktstr/kernels.
+//
+// Every kernel record has a label, kernel_[a-z0-9_]+, that names the kernel in job ids (…@kernel_6_12_117),
+// verdict subjects and ktstr-stats filters (kernel=kernel_6_12_117): the release (kernel_6_12_117), a clean git
+// tree's HEAD (kernel_local_1a2b3c), a dirty tree's path (kernel_path_linux_8f0e2d_dirty). --fragment FILE merges
+// an extra config fragment after the profile's: the same source so built is a cache entry of its own, its label
+// ending in the file's name (preempt.config: kernel_6_12_117_preempt; a fragment that sets CONFIG_LOCALVERSION to
+// "-NAME" changes the release itself). A version SPEC finds entries without a fragment unless --fragment is given.
+// With --keep-tree the extracted tarball's build tree stays in the cache, and the next build of that source in
+// the same profile (another --fragment) rebuilds only what its config changes: about a minute instead of a full
+// build for a small fragment. ktstr-boot --kernel A --kernel B runs every job on each kernel.
 //
 // Examples:
 //
 //	ktstr-kernel build 6.12
 //	ktstr-kernel build ~/linux --profile defconfig
+//	ktstr-kernel build 6.12 --keep-tree && ktstr-kernel build 6.12 --fragment preempt.config
+//	ktstr-boot --topology 1,2,2,1 --scenario cgroup_steady --kernel 6.12 --kernel kernel_6_12_117_preempt | ktstr-verify
 //	ktstr-kernel resolve 6.12 | jq -r .image
 //	ktstr-kernel list --json
 //	ktstr-kernel clean --keep 2

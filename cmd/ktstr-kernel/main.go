@@ -38,6 +38,8 @@ type buildFlags struct {
 	NoSchedulers bool   `name:"no-schedulers" help:"Do not build tools/sched_ext."`
 	Mirror       string `default:"https://cdn.kernel.org/pub/linux/kernel" help:"Download base for versions not installed locally."`
 	SourceDir    string `name:"source-dir" default:"/usr/src" hidden:"" help:"Where Debian's linux-source tarballs are."`
+	Fragment     string `help:"Extra config fragment (a file of CONFIG_ lines) merged after the profile's: its own cache entry, labelled with the file's name (e.g. preempt.config: kernel_6_12_117_preempt)." type:"existingfile"`
+	KeepTree     bool   `name:"keep-tree" help:"Keep a tarball's build tree in the cache so that later builds of the same source (another --fragment) only rebuild what their config changes; a kept tree is reused whenever it exists (clean --all removes it)."`
 }
 
 type options struct {
@@ -126,13 +128,21 @@ func (o *options) dispatch(ctx context.Context, command string, stdout, stderr i
 
 func (o *options) resolve(ctx context.Context, c *kernel.Cache, spec string, build bool, f buildFlags, stdout, stderr io.Writer) error {
 	r := &kernel.Resolver{Cache: c, Mirror: f.Mirror, SourceDir: f.SourceDir, Build: build,
-		BuildOptions: kernel.BuildOptions{Profile: o.Profile, Jobs: f.Jobs, Force: f.Force, NoSchedulers: f.NoSchedulers, Progress: stderr, TTY: cli.IsTerminal(stderr)}}
+		BuildOptions: kernel.BuildOptions{Profile: o.Profile, Jobs: f.Jobs, Force: f.Force, NoSchedulers: f.NoSchedulers,
+			KeepTree: f.KeepTree, Progress: stderr, TTY: cli.IsTerminal(stderr)}}
+	if f.Fragment != "" {
+		x, err := kernel.LoadExtra(f.Fragment)
+		if err != nil {
+			return cli.Usagef("--fragment: %v", err)
+		}
+		r.Extra = x
+	}
 	k, err := r.Resolve(ctx, spec)
 	if err != nil {
 		return err
 	}
 	if k.Cache == "hit" {
-		fmt.Fprintf(stderr, "%s: cache hit for %s: %s (%s, built %s)\n", name, spec, k.Key, k.Version, k.BuiltAt)
+		fmt.Fprintf(stderr, "%s: cache hit for %s: %s (%s, %s, built %s)\n", name, spec, k.Key, k.Label, k.Version, k.BuiltAt)
 	}
 	return record.NewWriter(stdout).Write(k)
 }
@@ -161,11 +171,15 @@ func (o *options) list(c *kernel.Cache, stdout io.Writer) error {
 		return enc.Encode(l)
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KEY\tVERSION\tPROFILE\tBUILT\tSCHEDULERS\tSTATUS")
+	fmt.Fprintln(tw, "KEY\tLABEL\tVERSION\tPROFILE\tBUILT\tSCHEDULERS\tSTATUS")
 	for _, e := range entries {
-		version, profile, built, scheds := "-", "-", "-", "-"
+		label, version, profile, built, scheds := "-", "-", "-", "-", "-"
 		if e.Meta != nil {
 			version, profile, built = e.Meta.Version, e.Meta.Profile, e.Meta.BuiltAt
+			if e.Meta.Extra != "" {
+				profile += "+" + e.Meta.Extra
+			}
+			label = kernel.Label(e.Record(""))
 			if n := len(e.Meta.Schedulers); n > 0 {
 				scheds = fmt.Sprint(n)
 			}
@@ -174,7 +188,7 @@ func (o *options) list(c *kernel.Cache, stdout io.Writer) error {
 		if e.Reason != "" {
 			status += " (" + e.Reason + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Key, version, profile, built, scheds, status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Key, label, version, profile, built, scheds, status)
 	}
 	if len(entries) == 0 {
 		fmt.Fprintf(tw, "(no entries in %s)\n", c.Root)
@@ -205,6 +219,11 @@ func (o *options) clean(c *kernel.Cache, stderr io.Writer) error {
 	entries, err := c.List()
 	if err != nil {
 		return err
+	}
+	if cl.All {
+		if err := c.RemoveTrees(); err != nil {
+			return err
+		}
 	}
 	kept := 0
 	var removed []string

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -48,9 +49,10 @@ func (s Source) id() string {
 	return ""
 }
 
-// Key is the cache key of building src with profile: source identity +
-// profile + arch + fragment hash. "" when src is not cacheable.
-func Key(src Source, profile string) (string, error) {
+// Key is the cache key of building src with profile and an optional extra
+// fragment: source identity + profile + arch + fragment hash (+ "-x" and
+// the extra fragment's hash). "" when src is not cacheable.
+func Key(src Source, profile string, extra *Extra) (string, error) {
 	fh, err := FragmentHash(profile)
 	if err != nil {
 		return "", err
@@ -59,12 +61,24 @@ func Key(src Source, profile string) (string, error) {
 	if id == "" {
 		return "", nil
 	}
-	return fmt.Sprintf("%s-%s-%s-f%s", id, profile, Arch, fh), nil
+	key := fmt.Sprintf("%s-%s-%s-f%s", id, profile, Arch, fh)
+	if extra != nil {
+		key += "-x" + extra.Hash()
+	}
+	return key, nil
 }
 
 // BuildOptions control a build.
 type BuildOptions struct {
 	Profile string
+	// Extra is a fragment merged after the profile's (nil: none).
+	Extra *Extra
+	// KeepTree keeps an extracted tarball's build tree (under ROOT/.trees,
+	// one per source and profile) for the next build of that source, which
+	// then only rebuilds what its config changes: a second entry that
+	// differs by a small --fragment takes about a minute, not a full
+	// build. A kept tree is reused whether or not KeepTree is set again.
+	KeepTree bool
 	// Jobs is make's -j; 0 means the host's CPUs.
 	Jobs int
 	// Force rebuilds even on a cache hit.
@@ -116,6 +130,9 @@ type builder struct {
 	log      *os.File
 	logPath  string
 	progress *progress
+	// reused: the build ran in a kept tree, so its object count is no
+	// estimate of a full build's.
+	reused bool
 }
 
 // Build builds src (or returns the cached entry) and returns its record.
@@ -132,7 +149,7 @@ func (c *Cache) Build(ctx context.Context, src Source, opts BuildOptions) (*reco
 	if opts.Progress == nil {
 		opts.Progress = io.Discard
 	}
-	key, err := Key(src, opts.Profile)
+	key, err := Key(src, opts.Profile, opts.Extra)
 	if err != nil {
 		return nil, err
 	}
@@ -182,15 +199,18 @@ func (b *builder) buildEntry(ctx context.Context) (*record.Kernel, error) {
 
 	tree := b.src.Tree
 	if b.src.Tarball != "" {
-		tree = filepath.Join(b.c.Root, ".build", fmt.Sprintf("%s-%d", b.key, os.Getpid()))
-		defer os.RemoveAll(tree)
-		if err := b.extract(ctx, tree); err != nil {
+		var release func()
+		if tree, release, err = b.tarballTree(ctx); err != nil {
 			return nil, err
 		}
+		defer release()
 	}
 	meta, err := b.compile(ctx, tree)
 	if err != nil {
 		return nil, err
+	}
+	if b.reused {
+		meta.Objects = 0
 	}
 	if err := b.collect(ctx, tree, staging, meta); err != nil {
 		return nil, err
@@ -239,8 +259,9 @@ func (b *builder) buildInPlace(ctx context.Context) (*record.Kernel, error) {
 		Version: meta.Version, Image: filepath.Join(b.src.Tree, "arch/x86/boot/bzImage"),
 		Vmlinux: filepath.Join(b.src.Tree, "vmlinux"), Config: filepath.Join(b.src.Tree, ".config"),
 		Profile: meta.Profile, Arch: Arch, SchedExt: meta.SchedExt, RuntimeCodePatching: &patching,
-		Source: b.src.Record, Cache: "uncached", FragmentHash: meta.FragmentHash,
+		Source: b.src.Record, Cache: "uncached", FragmentHash: meta.FragmentHash, Fragment: meta.Extra,
 	}
+	r.Label = Label(r)
 	if !b.opts.NoSchedulers {
 		r.Schedulers = map[string]string{}
 		for _, name := range SchedulerNames {
@@ -255,6 +276,56 @@ func (b *builder) say(format string, args ...any) {
 		b.progress.clear()
 	}
 	fmt.Fprintf(b.opts.Progress, "ktstr-kernel: "+format+"\n", args...)
+}
+
+// treeMarker marks a kept tree whose extraction completed.
+const treeMarker = ".ktstr-extracted"
+
+// tarballTree is the tree a tarball is built in: the kept tree of its
+// source and profile when there is one or KeepTree asks for one (held under
+// a lock while this build uses it), else a fresh extraction removed after
+// the build. release gives the tree back.
+func (b *builder) tarballTree(ctx context.Context) (tree string, release func(), err error) {
+	name := fmt.Sprintf("%s-%s-%s", b.src.id(), b.opts.Profile, Arch)
+	kept := filepath.Join(b.c.Root, ".trees", name)
+	_, statErr := os.Stat(filepath.Join(kept, treeMarker))
+	if !b.opts.KeepTree && statErr != nil {
+		tree = filepath.Join(b.c.Root, ".build", fmt.Sprintf("%s-%d", b.key, os.Getpid()))
+		if err := b.extract(ctx, tree); err != nil {
+			os.RemoveAll(tree)
+			return "", nil, err
+		}
+		return tree, func() { os.RemoveAll(tree) }, nil
+	}
+	unlock, err := b.c.Lock(ctx, "tree-"+name, func(holder int) {
+		b.say("waiting for another build in the kept tree %s (pid %d)", kept, holder)
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := os.Stat(filepath.Join(kept, treeMarker)); err == nil {
+		// A fresh .config from the profile's base: kbuild then rebuilds
+		// only what the options that differ from the last build touch.
+		b.say("reusing the kept build tree %s", kept)
+		if err := os.Remove(filepath.Join(kept, ".config")); err != nil && !errors.Is(err, os.ErrNotExist) {
+			unlock()
+			return "", nil, fmt.Errorf("kept tree: %w", err)
+		}
+		b.reused = true
+		return kept, unlock, nil
+	}
+	os.RemoveAll(kept) // an interrupted extraction
+	if err := b.extract(ctx, kept); err != nil {
+		os.RemoveAll(kept)
+		unlock()
+		return "", nil, err
+	}
+	if err := os.WriteFile(filepath.Join(kept, treeMarker), nil, 0o644); err != nil {
+		unlock()
+		return "", nil, fmt.Errorf("kept tree: %w", err)
+	}
+	b.say("keeping the build tree %s for later builds of this source (ktstr-kernel clean --all removes it)", kept)
+	return kept, unlock, nil
 }
 
 func (b *builder) extract(ctx context.Context, dir string) error {
@@ -281,6 +352,9 @@ func (b *builder) compile(ctx context.Context, tree string) (*Metadata, error) {
 	if err != nil {
 		return nil, err
 	}
+	if b.opts.Extra != nil {
+		fragment += "\n# --fragment " + b.opts.Extra.Name + "\n" + b.opts.Extra.Text
+	}
 	fh, _ := FragmentHash(b.opts.Profile)
 	cfg, err := b.configure(ctx, tree, fragment)
 	if err != nil {
@@ -306,13 +380,23 @@ func (b *builder) compile(ctx context.Context, tree string) (*Metadata, error) {
 			return nil, err
 		}
 	}
+	// The release the kernel reports (uname -r), with a fragment's
+	// CONFIG_LOCALVERSION, is the version; the Makefile's if kbuild left
+	// none.
+	if rel, err := os.ReadFile(filepath.Join(tree, "include/config/kernel.release")); err == nil && len(bytes.TrimSpace(rel)) > 0 {
+		version = string(bytes.TrimSpace(rel))
+	}
 	cfgText, _ := os.ReadFile(filepath.Join(tree, ".config"))
 	sum := sha256.Sum256(cfgText)
-	return &Metadata{
+	m := &Metadata{
 		Schema: MetadataSchema, Version: version, Profile: b.opts.Profile, Arch: Arch, Source: b.src.Record,
 		FragmentHash: fh, ConfigHash: hex.EncodeToString(sum[:8]), SchedExt: cfg.Enabled("SCHED_CLASS_EXT"),
 		RuntimeCodePatching: cfg.PatchesCodeAtRuntime(), Tools: toolVersions(), Objects: objects,
-	}, nil
+	}
+	if x := b.opts.Extra; x != nil {
+		m.Extra, m.ExtraHash = x.Name, x.Hash()
+	}
+	return m, nil
 }
 
 // configure makes tree's .config satisfy fragment. A tree that already has a
@@ -386,6 +470,12 @@ func (b *builder) collect(ctx context.Context, tree, staging string, m *Metadata
 			}
 			os.Chmod(filepath.Join(staging, rel), 0o755)
 			m.Schedulers[name] = rel
+		}
+	}
+	if x := b.opts.Extra; x != nil {
+		m.ExtraFile = "extra.config"
+		if err := os.WriteFile(filepath.Join(staging, m.ExtraFile), []byte(x.Text), 0o644); err != nil {
+			return fmt.Errorf("collect the extra fragment: %w", err)
 		}
 	}
 	for _, rel := range []string{m.Image, m.Vmlinux, m.Config} {

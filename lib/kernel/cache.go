@@ -35,8 +35,13 @@ type Metadata struct {
 	Arch         string              `json:"arch"`
 	Source       record.KernelSource `json:"source"`
 	FragmentHash string              `json:"fragment_hash"`
-	ConfigHash   string              `json:"config_hash"`
-	BuiltAt      string              `json:"built_at"`
+	// Extra, ExtraHash and ExtraFile are the extra fragment's name, hash
+	// and copy in the entry (ktstr-kernel build --fragment); empty for none.
+	Extra      string `json:"extra,omitempty"`
+	ExtraHash  string `json:"extra_hash,omitempty"`
+	ExtraFile  string `json:"extra_file,omitempty"`
+	ConfigHash string `json:"config_hash"`
+	BuiltAt    string `json:"built_at"`
 	// Image, Vmlinux and Config are file names inside the entry.
 	Image   string `json:"image"`
 	Vmlinux string `json:"vmlinux"`
@@ -77,8 +82,9 @@ func (e *Entry) Record(cache string) *record.Kernel {
 		Key: e.Key, Version: m.Version, Image: filepath.Join(e.Dir, m.Image), Vmlinux: filepath.Join(e.Dir, m.Vmlinux),
 		Config: filepath.Join(e.Dir, m.Config), Profile: m.Profile, Arch: m.Arch, SchedExt: m.SchedExt,
 		RuntimeCodePatching: &patching, Source: m.Source, Cache: cache, Dir: e.Dir, BuiltAt: m.BuiltAt,
-		FragmentHash: m.FragmentHash,
+		FragmentHash: m.FragmentHash, Fragment: m.Extra,
 	}
+	r.Label = Label(r)
 	if len(m.Schedulers) > 0 {
 		r.Schedulers = map[string]string{}
 		for name, rel := range m.Schedulers {
@@ -298,6 +304,11 @@ func (c *Cache) Install(staging, key string) error {
 		return fmt.Errorf("install %s: %w", key, err)
 	}
 	return os.RemoveAll(old)
+}
+
+// RemoveTrees deletes the build trees kept for later builds (KeepTree).
+func (c *Cache) RemoveTrees() error {
+	return os.RemoveAll(filepath.Join(c.Root, ".trees"))
 }
 
 // Remove deletes an entry.

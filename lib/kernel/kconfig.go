@@ -2,11 +2,14 @@ package kernel
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -169,4 +172,44 @@ func missingToolHint(ms []Mismatch) string {
 		}
 	}
 	return ""
+}
+
+// Extra is a config fragment of the user's, merged after the profile's
+// (ktstr-kernel build --fragment FILE): the same source built with two
+// fragments makes two cache entries, with two labels.
+type Extra struct {
+	// Name is the file's base name without its .config suffix; it ends
+	// the kernel's label.
+	Name string
+	Text string
+}
+
+// LoadExtra reads an extra fragment. It must set at least one option and
+// its name must have a letter or digit (the label needs one).
+func LoadExtra(path string) (*Extra, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config fragment: %w", err)
+	}
+	name := strings.TrimSuffix(filepath.Base(path), ".config")
+	if sanitize(name) == "" {
+		return nil, fmt.Errorf("config fragment %s: its name needs a letter or digit (it ends the kernel's label)", path)
+	}
+	cfg, err := ParseConfig(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg) == 0 {
+		return nil, fmt.Errorf("config fragment %s sets no CONFIG_ option", path)
+	}
+	return &Extra{Name: name, Text: string(b)}, nil
+}
+
+// Hash identifies an extra fragment's text in cache keys; "" for none.
+func (x *Extra) Hash() string {
+	if x == nil {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(x.Text))
+	return hex.EncodeToString(sum[:4])
 }

@@ -487,11 +487,11 @@ func FuzzParseSums(f *testing.F) {
 }
 
 func TestKeyOfSources(t *testing.T) {
-	k, _ := Key(Source{Record: record.KernelSource{Type: "tarball", SHA256: strings.Repeat("ab", 32)}}, "minimal")
+	k, _ := Key(Source{Record: record.KernelSource{Type: "tarball", SHA256: strings.Repeat("ab", 32)}}, "minimal", nil)
 	if !strings.HasPrefix(k, "tarball-abababababab-minimal-x86_64-f") {
 		t.Errorf("key %q", k)
 	}
-	if k, _ := Key(Source{Record: record.KernelSource{Type: "tree", Dirty: true, GitHead: "x"}}, "minimal"); k != "" {
+	if k, _ := Key(Source{Record: record.KernelSource{Type: "tree", Dirty: true, GitHead: "x"}}, "minimal", nil); k != "" {
 		t.Errorf("a dirty tree got a cache key %q", k)
 	}
 }

@@ -35,13 +35,17 @@ func (e *NotBuiltError) Error() string {
 	return fmt.Sprintf("kernel %q (%s profile) is not built yet; run: ktstr-kernel build %s", e.Spec, e.Profile, e.Spec)
 }
 
-// Resolve returns the kernel record for text (see ParseSpec for the forms).
+// Resolve returns the kernel record for text: a cache entry's key or label
+// (kernel_6_12_117), else one of ParseSpec's forms.
 func (r *Resolver) Resolve(ctx context.Context, text string) (*record.Kernel, error) {
 	if r.Profile == "" {
 		r.Profile = DefaultProfile
 	}
 	if _, err := Fragment(r.Profile); err != nil {
 		return nil, err
+	}
+	if k, err := r.entryNamed(text); k != nil || err != nil {
+		return k, err
 	}
 	spec, err := ParseSpec(text)
 	if err != nil {
@@ -63,8 +67,41 @@ func (r *Resolver) Resolve(ctx context.Context, text string) (*record.Kernel, er
 	}
 }
 
+// entryNamed finds the cache entry text names by its key or its label (the
+// newest of that label), when text is not a file here. Neither: nil, nil.
+func (r *Resolver) entryNamed(text string) (*record.Kernel, error) {
+	if text == "" || strings.Contains(text, "/") {
+		return nil, nil
+	}
+	if _, err := os.Stat(text); err == nil {
+		return nil, nil
+	}
+	if e := r.Cache.Get(text); e.Status == StatusOK {
+		return e.Record("hit"), nil
+	}
+	if !LabelRE.MatchString(text) {
+		return nil, nil
+	}
+	entries, err := r.Cache.List()
+	if err != nil {
+		return nil, err
+	}
+	var labels []string
+	for _, e := range entries {
+		if e.Status != StatusOK {
+			continue
+		}
+		k := e.Record("hit")
+		if k.Label == text {
+			return k, nil
+		}
+		labels = append(labels, k.Label)
+	}
+	return nil, &SpecError{text, fmt.Sprintf("no usable cache entry has this label (labels: %s; ktstr-kernel list)", strings.Join(labels, ", "))}
+}
+
 func (r *Resolver) fromSource(ctx context.Context, text string, src Source) (*record.Kernel, error) {
-	key, err := Key(src, r.Profile)
+	key, err := Key(src, r.Profile, r.Extra)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +137,7 @@ func (r *Resolver) fromVersion(ctx context.Context, text, version string) (*reco
 		if err != nil {
 			return nil, err
 		}
-		if k.Version != version && !strings.HasPrefix(k.Version, version+".") {
+		if !versionMatches(k.Version, version) {
 			return nil, &SpecError{text, fmt.Sprintf("%s holds %s, not %s", debian, k.Version, version)}
 		}
 		return k, nil
@@ -128,33 +165,40 @@ func (r *Resolver) fromVersion(ctx context.Context, text, version string) (*reco
 	return r.fromSource(ctx, text, Source{Tarball: path, Record: record.KernelSource{Type: "download", Path: path, URL: url, SHA256: sum}})
 }
 
-// newestEntry is the newest OK entry of the resolver's profile whose version
-// is version or a patch release of it.
+// newestEntry is the newest OK entry of the resolver's profile and extra
+// fragment whose version is version or a patch release of it.
 func (r *Resolver) newestEntry(version string) *Entry {
 	entries, err := r.Cache.List()
 	if err != nil {
 		return nil
 	}
 	for i, e := range entries {
-		if e.Status != StatusOK || e.Meta.Profile != r.Profile {
+		if e.Status != StatusOK || e.Meta.Profile != r.Profile || e.Meta.ExtraHash != r.Extra.Hash() {
 			continue
 		}
-		if e.Meta.Version == version || strings.HasPrefix(e.Meta.Version, version+".") {
+		if versionMatches(e.Meta.Version, version) {
 			return &entries[i]
 		}
 	}
 	return nil
 }
 
-// Newest is the newest OK sched_ext entry of the profile, for tools that
-// default to "the kernel you built last".
+// versionMatches reports whether release have is version want, a patch
+// release of it, or either with a local version (6.12.117-variant).
+func versionMatches(have, want string) bool {
+	return have == want || strings.HasPrefix(have, want+".") || strings.HasPrefix(have, want+"-")
+}
+
+// Newest is the newest OK sched_ext entry of the profile (and extra
+// fragment: none unless set), for tools that default to "the kernel you
+// built last".
 func (r *Resolver) Newest() (*record.Kernel, error) {
 	entries, err := r.Cache.List()
 	if err != nil {
 		return nil, err
 	}
 	for _, e := range entries {
-		if e.Status == StatusOK && e.Meta.SchedExt && (r.Profile == "" || e.Meta.Profile == r.Profile) {
+		if e.Status == StatusOK && e.Meta.SchedExt && (r.Profile == "" || e.Meta.Profile == r.Profile) && e.Meta.ExtraHash == r.Extra.Hash() {
 			return e.Record("hit"), nil
 		}
 	}
@@ -188,6 +232,7 @@ func imageRecord(path string) (*record.Kernel, error) {
 		return nil, &SpecError{path, err.Error()}
 	}
 	k := &record.Kernel{Version: version, Image: path, Arch: Arch, Cache: "uncached", Source: record.KernelSource{Type: "image", Path: path}}
+	k.Label = Label(k)
 	dir := filepath.Dir(path)
 	for _, c := range []string{filepath.Join(dir, "config"), filepath.Join(dir, ".config"), filepath.Join(dir, "../../../.config"), "/boot/config-" + version} {
 		f, err := os.Open(c)
