@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,6 +104,11 @@ func (a *Agent) run() error {
 	a.results = port
 
 	job, err := readJob(proto.JobPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		// No job in the initramfs: a snapshot source; the job comes over
+		// the channel.
+		job, err = a.awaitJob(port)
+	}
 	if err != nil {
 		return err
 	}
@@ -310,8 +316,9 @@ func mountAll(logf func(string, ...any)) error {
 	return nil
 }
 
-// openPort finds the virtio-serial port called name.
-func openPort(name string) (io.WriteCloser, error) {
+// openPort finds the virtio-serial port called name, opened for reading
+// too: a snapshot's restored copies receive their job on it.
+func openPort(name string) (io.ReadWriteCloser, error) {
 	names, _ := filepath.Glob("/sys/class/virtio-ports/*/name")
 	for _, n := range names {
 		b, err := os.ReadFile(n)
@@ -319,7 +326,7 @@ func openPort(name string) (io.WriteCloser, error) {
 			continue
 		}
 		dev := filepath.Join("/dev", filepath.Base(filepath.Dir(n)))
-		return os.OpenFile(dev, os.O_WRONLY, 0)
+		return os.OpenFile(dev, os.O_RDWR, 0)
 	}
 	return nil, fmt.Errorf("no virtio-serial port named %s (kernel without CONFIG_VIRTIO_CONSOLE?)", name)
 }

@@ -55,6 +55,17 @@ type Machine struct {
 	Results string
 	// ShmDir holds the guest-RAM files ("/dev/shm").
 	ShmDir string
+	// Channel, if set, makes the result channel a unix socket at this path
+	// that the host listens on and QEMU connects to: bidirectional, so the
+	// host can hand a restored guest its job (proto.Start). Results then
+	// still land in Results, copied from the socket by Run.
+	Channel string
+	// Incoming, if set, restores the machine from this migration stream
+	// (a snapshot saved by Save) instead of booting it.
+	Incoming string
+	// QMP, if set, is a unix socket path for QEMU's machine protocol
+	// (Save drives the migration through it).
+	QMP string
 	// Shell adds a second serial port (proto.ShellConsole) on QEMU's stdio,
 	// multiplexed with the monitor (Ctrl-A X quits QEMU, Ctrl-A C toggles the
 	// monitor), for an interactive shell; Ctrl-C goes to the guest.
@@ -132,15 +143,41 @@ func (m *Machine) Args() ([]string, error) {
 			"-serial", "chardev:shell",
 			"-mon", "chardev=shell,mode=readline")
 	}
+	results := "file,id=results,path=" + m.Results
+	if m.Channel != "" {
+		results = "socket,id=results,path=" + m.Channel
+	}
 	args = append(args,
 		"-device", "virtio-serial-pci,id=vser0",
-		"-chardev", "file,id=results,path="+m.Results,
+		"-chardev", results,
 		"-device", "virtserialport,bus=vser0.0,chardev=results,name="+proto.PortName,
 		"-kernel", m.Kernel,
 		"-initrd", m.Initrd,
 		"-append", m.Cmdline,
 	)
+	if m.QMP != "" {
+		args = append(args, "-qmp", "unix:"+m.QMP+",server=on,wait=off")
+	}
+	if m.Incoming != "" {
+		args = append(args, "-incoming", "exec:cat "+shellQuote(m.Incoming))
+	}
 	return args, nil
+}
+
+// SnapshotArgs is the part of m's command line a snapshot of m depends on:
+// Args with a result channel socket and without what differs between runs
+// of one machine (its name, the console log, the guest-RAM file names, the
+// sockets, the snapshot to restore). Two machines with equal SnapshotArgs
+// can restore each other's snapshots.
+func (m *Machine) SnapshotArgs() ([]string, error) {
+	c := *m
+	c.Name, c.ConsoleLog, c.Results, c.Channel, c.QMP, c.Incoming, c.ShmDir = "snapshot", "console", "", "channel", "", "", "/dev/shm"
+	return c.Args()
+}
+
+// shellQuote quotes s for /bin/sh (QEMU runs exec: URIs with it).
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // KernelCmdline is the guest command line: console on ttyS0, reboot (and so

@@ -43,6 +43,13 @@ type RunOptions struct {
 	// QEMU started and each vCPU thread's usage so far (the host-side
 	// monitor pairs its guest-memory reads with them).
 	OnTick func(t time.Duration, vcpus []record.VCPUUsage)
+	// Send, if set, is written to the result channel once QEMU connects to
+	// it (Machine.Channel): a restored guest's proto.Start line.
+	Send []byte
+	// AgentTimeout, if positive, bounds the wait for the agent's first
+	// message: QEMU is killed and Result.AgentSilent set when none came by
+	// then (a restored snapshot that does not resume).
+	AgentTimeout time.Duration
 	// Terminal, if set, is QEMU's stdin and stdout (Machine.Shell's port):
 	// QEMU's process group becomes the terminal's foreground group for the
 	// run, and the terminal's mode and foreground group are restored after.
@@ -59,6 +66,8 @@ type Result struct {
 	Interrupted  bool
 	// KilledAfterDone: the agent finished but QEMU did not exit by itself.
 	KilledAfterDone bool
+	// AgentSilent: no message came within RunOptions.AgentTimeout.
+	AgentSilent bool
 	// ExitErr is QEMU's exit error (nil for status 0), informative only.
 	ExitErr    error
 	QEMUOutput string
@@ -89,6 +98,15 @@ func Run(ctx context.Context, m *Machine, opts RunOptions) (*Result, error) {
 		}
 	}
 	defer removeFiles(m.ShmFiles())
+	var ch *channel
+	var channelDone <-chan struct{}
+	if m.Channel != "" {
+		if ch, err = listenChannel(m.Channel); err != nil {
+			return nil, err
+		}
+		defer ch.Close()
+		channelDone = ch.serve(m.Results, opts.Send)
+	}
 
 	var qemuOut tailBuffer
 	qemuOut.limit = 16 << 10
@@ -115,6 +133,12 @@ func Run(ctx context.Context, m *Machine, opts RunOptions) (*Result, error) {
 	vcpus := newVCPUSampler(cmd.Process.Pid, start, opts.Series, opts.SeriesLimit)
 	deadline := time.NewTimer(opts.Timeout)
 	defer deadline.Stop()
+	var agentDeadline <-chan time.Time
+	if opts.AgentTimeout > 0 {
+		t := time.NewTimer(opts.AgentTimeout)
+		defer t.Stop()
+		agentDeadline = t.C
+	}
 	if opts.Period <= 0 {
 		opts.Period = 100 * time.Millisecond
 	}
@@ -164,6 +188,12 @@ loop:
 			res.Interrupted = true
 			kill()
 			ctx = context.Background() // fire once
+		case <-agentDeadline:
+			drain()
+			if len(res.Messages) == 0 {
+				res.AgentSilent = true
+				kill()
+			}
 		case <-tick.C:
 			vcpus.sample()
 			if opts.OnTick != nil {
@@ -177,6 +207,15 @@ loop:
 		}
 	}
 	res.Wall = time.Since(start)
+	if ch != nil {
+		// QEMU is gone, so the socket is at its end (or was never
+		// connected): let the copy finish.
+		ch.ln.Close()
+		select {
+		case <-channelDone:
+		case <-time.After(2 * time.Second):
+		}
+	}
 	drain()
 	if results.partial.Len() > 0 { // a last line without newline: the guest died mid-write
 		res.DecodeErrors = append(res.DecodeErrors, fmt.Sprintf("truncated last result line (%d bytes)", results.partial.Len()))

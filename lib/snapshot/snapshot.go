@@ -1,0 +1,327 @@
+// Package snapshot is the on-disk cache of booted guests: QEMU migration
+// streams of a machine whose agent waits for its job (see proto.Start),
+// keyed by everything the saved machine depends on. Restoring one replaces
+// a boot.
+//
+// Layout of the cache directory:
+//
+//	DIR/KEY.vmstate        the migration stream
+//	DIR/KEY.json           its metadata (Meta): size and CRC-32C of the stream;
+//	                       written last, so an entry without it is incomplete
+//	DIR/.locks/KEY.lock    per-key creation lock (flock)
+//	DIR/.tmp-KEY-PID       a stream being written; renamed into place
+//
+// A stream whose size or checksum does not match its metadata, or that
+// QEMU refuses, is corrupt: the caller reports it, removes it and creates
+// it anew. It is never restored.
+package snapshot
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Format names the layout of saved machines and the host-guest handover;
+// a change to either changes every key.
+const Format = "ktstr-snapshot-v1"
+
+// Inputs are what a saved machine depends on. Two runs with equal Inputs
+// can restore each other's snapshot.
+type Inputs struct {
+	// QEMU is the emulator's version and binary.
+	QEMU       string `json:"qemu"`
+	QEMUBinary FileID `json:"qemu_binary"`
+	// Args is QEMU's command line without per-run names and paths
+	// (vm.Machine.SnapshotArgs): machine, accelerator and TCG threading,
+	// CPU model, topology, memory, devices, kernel entry, initramfs and
+	// kernel command line.
+	Args []string `json:"args"`
+	// Kernel and Initrd identify the booted files (Args names their paths;
+	// a rebuilt file at the same path has another size or mtime).
+	Kernel FileID `json:"kernel"`
+	Initrd FileID `json:"initrd"`
+	// Agent is the SHA-256 of the guest agent binary.
+	Agent string `json:"agent"`
+}
+
+// FileID identifies a file's version by path, size and modification time.
+type FileID struct {
+	Path  string `json:"path"`
+	Size  int64  `json:"size"`
+	ModNS int64  `json:"mod_ns"`
+}
+
+// IdentifyFile returns path's FileID.
+func IdentifyFile(path string) (FileID, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return FileID{}, fmt.Errorf("snapshot key: %w", err)
+	}
+	return FileID{Path: path, Size: st.Size(), ModNS: st.ModTime().UnixNano()}, nil
+}
+
+// HashFile is the hex SHA-256 of a file's contents.
+func HashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("snapshot key: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("snapshot key: %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Key is the cache key of in: 24 hex digits of a SHA-256 over Format and
+// the inputs.
+func Key(in Inputs) string {
+	b, _ := json.Marshal(in) // plain strings and numbers: cannot fail
+	h := sha256.New()
+	h.Write([]byte(Format + "\n"))
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))[:24]
+}
+
+// Meta is a snapshot's metadata.
+type Meta struct {
+	Key     string    `json:"key"`
+	Size    int64     `json:"size"`
+	CRC32C  uint32    `json:"crc32c"`
+	Created time.Time `json:"created"`
+	// SaveS is how long booting and saving the machine took.
+	SaveS  float64 `json:"save_s"`
+	Inputs Inputs  `json:"inputs"`
+}
+
+// Cache is a snapshot directory.
+type Cache struct {
+	Dir string
+	// Keep is how many snapshots survive a new one (default DefaultKeep).
+	Keep int
+}
+
+// DefaultKeep bounds the snapshots kept: one per machine shape in use
+// (a gauntlet's topologies and schedulers' include sets), each tens of MB.
+const DefaultKeep = 16
+
+// ErrMissing is Get's error when key has no snapshot.
+var ErrMissing = errors.New("no snapshot")
+
+// CorruptError is a snapshot that must not be restored.
+type CorruptError struct {
+	Key    string
+	Reason string
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("snapshot %s is corrupt: %s", e.Key, e.Reason)
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Path is where key's migration stream lives.
+func (c *Cache) Path(key string) string { return filepath.Join(c.Dir, key+".vmstate") }
+
+func (c *Cache) metaPath(key string) string { return filepath.Join(c.Dir, key+".json") }
+
+// Get returns the checked stream of key: ErrMissing when there is none, a
+// *CorruptError when its metadata is unreadable or its size or checksum
+// does not match.
+func (c *Cache) Get(key string) (string, *Meta, error) {
+	b, err := os.ReadFile(c.metaPath(key))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil, ErrMissing
+	}
+	if err != nil {
+		return "", nil, &CorruptError{key, err.Error()}
+	}
+	var m Meta
+	if err := json.Unmarshal(b, &m); err != nil || m.Key != key {
+		return "", nil, &CorruptError{key, "unreadable metadata"}
+	}
+	p := c.Path(key)
+	size, sum, err := checksum(p)
+	switch {
+	case err != nil:
+		return "", nil, &CorruptError{key, err.Error()}
+	case size != m.Size:
+		return "", nil, &CorruptError{key, fmt.Sprintf("%d bytes, metadata says %d", size, m.Size)}
+	case sum != m.CRC32C:
+		return "", nil, &CorruptError{key, fmt.Sprintf("CRC-32C %08x, metadata says %08x", sum, m.CRC32C)}
+	}
+	return p, &m, nil
+}
+
+func checksum(path string) (int64, uint32, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	h := crc32.New(castagnoli)
+	n, err := io.Copy(h, f)
+	return n, h.Sum32(), err
+}
+
+// Remove deletes key's snapshot (a corrupt or refused one).
+func (c *Cache) Remove(key string) {
+	os.Remove(c.metaPath(key))
+	os.Remove(c.Path(key))
+}
+
+// Create returns key's snapshot, making it with save when it is missing or
+// corrupt. Concurrent callers (in this process or others) wait on a
+// per-key lock, and all but the first find the snapshot made. save writes
+// the stream to the path it is given; Create checksums it, moves it into
+// place and writes the metadata last. corrupt, if set, is told about a
+// corrupt snapshot before it is replaced. created says whether this call
+// made it.
+func (c *Cache) Create(ctx context.Context, key string, in Inputs, save func(ctx context.Context, path string) error, corrupt func(error)) (path string, m *Meta, created bool, err error) {
+	unlock, err := c.lock(ctx, key)
+	if err != nil {
+		return "", nil, false, err
+	}
+	defer unlock()
+	p, m, err := c.Get(key)
+	if err == nil {
+		return p, m, false, nil
+	}
+	var ce *CorruptError
+	if errors.As(err, &ce) {
+		if corrupt != nil {
+			corrupt(err)
+		}
+		c.Remove(key)
+	}
+	tmp := filepath.Join(c.Dir, fmt.Sprintf(".tmp-%s-%d", key, os.Getpid()))
+	defer os.Remove(tmp)
+	start := time.Now()
+	if err := save(ctx, tmp); err != nil {
+		return "", nil, false, err
+	}
+	size, sum, err := checksum(tmp)
+	if err != nil {
+		return "", nil, false, fmt.Errorf("snapshot %s: %w", key, err)
+	}
+	if size == 0 {
+		return "", nil, false, fmt.Errorf("snapshot %s: the saved stream is empty", key)
+	}
+	m = &Meta{Key: key, Size: size, CRC32C: sum, Created: time.Now().UTC(), SaveS: time.Since(start).Seconds(), Inputs: in}
+	mb, _ := json.MarshalIndent(m, "", "  ")
+	if err := os.Rename(tmp, c.Path(key)); err != nil {
+		return "", nil, false, fmt.Errorf("snapshot %s: %w", key, err)
+	}
+	if err := writeAtomic(c.metaPath(key), append(mb, '\n')); err != nil {
+		os.Remove(c.Path(key))
+		return "", nil, false, fmt.Errorf("snapshot %s: %w", key, err)
+	}
+	c.prune(key)
+	return c.Path(key), m, true, nil
+}
+
+func writeAtomic(path string, b []byte) error {
+	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// lock takes key's creation lock, waiting while another holds it.
+func (c *Cache) lock(ctx context.Context, key string) (func(), error) {
+	dir := filepath.Join(c.Dir, ".locks")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("snapshot cache: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, key+".lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot lock: %w", err)
+	}
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("snapshot lock: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return func() {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// prune keeps the newest Keep snapshots (and always keep), removes the
+// rest with their metadata, and removes temporary streams of
+// processes that are gone.
+func (c *Cache) prune(keep string) {
+	n := c.Keep
+	if n <= 0 {
+		n = DefaultKeep
+	}
+	ents, err := os.ReadDir(c.Dir)
+	if err != nil {
+		return
+	}
+	type snap struct {
+		key string
+		mod int64
+	}
+	var snaps []snap
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasPrefix(name, ".tmp-") {
+			i := strings.LastIndexByte(name, '-')
+			if pid, err := strconv.Atoi(name[i+1:]); err == nil && pid != os.Getpid() && errors.Is(unix.Kill(pid, 0), unix.ESRCH) {
+				os.Remove(filepath.Join(c.Dir, name))
+			}
+			continue
+		}
+		key, ok := strings.CutSuffix(name, ".vmstate")
+		if !ok {
+			continue
+		}
+		if info, err := e.Info(); err == nil {
+			snaps = append(snaps, snap{key, info.ModTime().UnixNano()})
+		}
+	}
+	slices.SortFunc(snaps, func(a, b snap) int { return cmp.Compare(b.mod, a.mod) })
+	kept := 0
+	for _, s := range snaps {
+		if s.key == keep || kept < n {
+			kept++
+			continue
+		}
+		// Its lock file stays: another process may be waiting on it.
+		c.Remove(s.key)
+	}
+}

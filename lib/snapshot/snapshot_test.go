@@ -1,0 +1,195 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func inputs() Inputs {
+	return Inputs{
+		QEMU: "7.2.22", QEMUBinary: FileID{"/usr/bin/qemu-system-x86_64", 1, 2},
+		Args:   []string{"-machine", "q35", "-accel", "tcg,thread=multi", "-smp", "4", "-append", "console=ttyS0"},
+		Kernel: FileID{"/k/vmlinux", 10, 20}, Initrd: FileID{"/i/base.cpio.none", 30, 40}, Agent: "aa",
+	}
+}
+
+// Every input changes the key; equal inputs give equal keys.
+func TestKeyCoversEveryInput(t *testing.T) {
+	base := Key(inputs())
+	if Key(inputs()) != base {
+		t.Fatal("equal inputs, different keys")
+	}
+	changes := map[string]func(*Inputs){
+		"qemu version":  func(in *Inputs) { in.QEMU = "8.0" },
+		"qemu binary":   func(in *Inputs) { in.QEMUBinary.ModNS++ },
+		"tcg threading": func(in *Inputs) { in.Args[3] = "tcg,thread=single" },
+		"topology":      func(in *Inputs) { in.Args[5] = "8" },
+		"cmdline":       func(in *Inputs) { in.Args[7] += " loglevel=7" },
+		"kernel":        func(in *Inputs) { in.Kernel.Size++ },
+		"kernel mtime":  func(in *Inputs) { in.Kernel.ModNS++ },
+		"initrd":        func(in *Inputs) { in.Initrd.Path = "/i/other" },
+		"agent":         func(in *Inputs) { in.Agent = "bb" },
+	}
+	seen := map[string]string{base: "base"}
+	for name, change := range changes {
+		in := inputs()
+		change(&in)
+		k := Key(in)
+		if other, dup := seen[k]; dup {
+			t.Errorf("%s: key %s equals that of %s", name, k, other)
+		}
+		seen[k] = name
+	}
+}
+
+func TestHashFileFollowsContent(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "agent")
+	os.WriteFile(p, []byte("one"), 0o644)
+	a, err := HashFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(p, []byte("two"), 0o644)
+	b, _ := HashFile(p)
+	if a == b {
+		t.Fatal("a changed agent binary kept its hash")
+	}
+}
+
+func saveText(text string, calls *atomic.Int32) func(context.Context, string) error {
+	return func(_ context.Context, p string) error {
+		calls.Add(1)
+		time.Sleep(50 * time.Millisecond) // hold the lock a while
+		return os.WriteFile(p, []byte(text), 0o644)
+	}
+}
+
+func TestCreateThenGet(t *testing.T) {
+	c := &Cache{Dir: t.TempDir()}
+	if _, _, err := c.Get("k"); !errors.Is(err, ErrMissing) {
+		t.Fatalf("empty cache: %v", err)
+	}
+	var calls atomic.Int32
+	p, m, created, err := c.Create(context.Background(), "k", inputs(), saveText("stream", &calls), nil)
+	if err != nil || !created || m.Size != 6 {
+		t.Fatalf("create: %v %v %+v", err, created, m)
+	}
+	got, _, err := c.Get("k")
+	if err != nil || got != p {
+		t.Fatalf("get after create: %q %v", got, err)
+	}
+	if _, _, created, _ := c.Create(context.Background(), "k", inputs(), saveText("x", &calls), nil); created || calls.Load() != 1 {
+		t.Fatalf("a second create made it again (%d saves)", calls.Load())
+	}
+}
+
+// A corrupted stream (same size, one byte flipped; or truncated) is
+// reported, never returned, and Create replaces it.
+func TestCorruptIsDetectedAndRebuilt(t *testing.T) {
+	for name, damage := range map[string]func(string){
+		"flipped byte": func(p string) {
+			b, _ := os.ReadFile(p)
+			b[2] ^= 0xff
+			os.WriteFile(p, b, 0o644)
+		},
+		"truncated":   func(p string) { os.Truncate(p, 3) },
+		"metadata":    func(p string) { os.WriteFile(p[:len(p)-len(".vmstate")]+".json", []byte("{"), 0o644) },
+		"stream gone": func(p string) { os.Remove(p) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := &Cache{Dir: t.TempDir()}
+			var calls atomic.Int32
+			p, _, _, err := c.Create(context.Background(), "k", inputs(), saveText("stream", &calls), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			damage(p)
+			var ce *CorruptError
+			if _, _, err := c.Get("k"); !errors.As(err, &ce) {
+				t.Fatalf("damaged snapshot: Get said %v", err)
+			}
+			var told error
+			_, _, created, err := c.Create(context.Background(), "k", inputs(), saveText("stream", &calls), func(e error) { told = e })
+			if err != nil || !created || told == nil || calls.Load() != 2 {
+				t.Fatalf("rebuild: err %v created %v told %v saves %d", err, created, told, calls.Load())
+			}
+			if _, _, err := c.Get("k"); err != nil {
+				t.Fatalf("after rebuild: %v", err)
+			}
+		})
+	}
+}
+
+// Concurrent first creators make one snapshot.
+func TestConcurrentCreateMakesOne(t *testing.T) {
+	c := &Cache{Dir: t.TempDir()}
+	var calls atomic.Int32
+	var wg sync.WaitGroup
+	paths := make([]string, 6)
+	for i := range paths {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, _, _, err := c.Create(context.Background(), "k", inputs(), saveText("stream", &calls), nil)
+			if err != nil {
+				t.Error(err)
+			}
+			paths[i] = p
+		}()
+	}
+	wg.Wait()
+	if calls.Load() != 1 {
+		t.Fatalf("%d saves for one key", calls.Load())
+	}
+	for _, p := range paths {
+		if p != paths[0] {
+			t.Fatalf("paths differ: %v", paths)
+		}
+	}
+}
+
+// A failed save leaves nothing behind.
+func TestFailedSaveLeavesNothing(t *testing.T) {
+	c := &Cache{Dir: t.TempDir()}
+	_, _, _, err := c.Create(context.Background(), "k", inputs(), func(_ context.Context, p string) error {
+		os.WriteFile(p, []byte("partial"), 0o644)
+		return errors.New("boom")
+	}, nil)
+	if err == nil {
+		t.Fatal("a failed save succeeded")
+	}
+	if _, _, err := c.Get("k"); !errors.Is(err, ErrMissing) {
+		t.Fatalf("after a failed save: %v", err)
+	}
+	left, _ := filepath.Glob(filepath.Join(c.Dir, "*"))
+	tmps, _ := filepath.Glob(filepath.Join(c.Dir, ".tmp-*"))
+	if len(tmps) > 0 || len(left) > 1 { // .locks only (a dot file: not globbed)
+		t.Fatalf("left behind: %v %v", left, tmps)
+	}
+}
+
+func TestPruneKeepsNewest(t *testing.T) {
+	c := &Cache{Dir: t.TempDir(), Keep: 2}
+	var calls atomic.Int32
+	for i := range 4 {
+		key := fmt.Sprintf("k%d", i)
+		if _, _, _, err := c.Create(context.Background(), key, inputs(), saveText(key, &calls), nil); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(time.Duration(i-10) * time.Minute)
+		os.Chtimes(c.Path(key), old, old)
+	}
+	for i, want := range []bool{false, false, true, true} {
+		_, _, err := c.Get(fmt.Sprintf("k%d", i))
+		if (err == nil) != want {
+			t.Errorf("k%d: kept %v, want %v (%v)", i, err == nil, want, err)
+		}
+	}
+}
