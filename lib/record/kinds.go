@@ -344,8 +344,15 @@ type RunHost struct {
 	Retried string `json:"retried,omitempty"`
 	// Boot is how the kernel was entered: "pvh" (the vmlinux at its PVH
 	// entry) or "bzimage".
-	Boot     string `json:"boot,omitempty"`
-	MemoryMB int    `json:"memory_mb"`
+	Boot string `json:"boot,omitempty"`
+	// Start is how the guest came up: "booted", or "restored KEY" (from
+	// the snapshot KEY of a machine booted to its agent's wait for a job).
+	Start string `json:"start,omitempty"`
+	// StartReason says why a run was booted while snapshots were on (none
+	// usable yet, or the job cannot use one), or that a snapshot was
+	// created or rebuilt for it.
+	StartReason string `json:"start_reason,omitempty"`
+	MemoryMB    int    `json:"memory_mb"`
 }
 
 // GuestInfo is what the agent saw of its kernel.
@@ -445,6 +452,74 @@ type ScenarioResult struct {
 	// Stalled is set when the agent stopped the scenario early because no
 	// worker made progress for longer than the gap limit.
 	Stalled *Stall `json:"stalled,omitempty"`
+	// Payloads are the benchmark binaries the scenario ran (run_payload),
+	// in the order they were started.
+	Payloads []PayloadResult `json:"payloads,omitempty"`
+}
+
+// PayloadResult is one run of a payload (lib/payload): a benchmark binary
+// started by a scenario's run_payload op in a cgroup, and what its output
+// said.
+type PayloadResult struct {
+	// Name is the payload definition's name; Cgroup where it ran.
+	Name   string `json:"name"`
+	Cgroup string `json:"cgroup"`
+	// Binary and Args are what was executed.
+	Binary string   `json:"binary"`
+	Args   []string `json:"args,omitempty"`
+	// StartS and EndS are seconds since the scenario started; WallS is
+	// EndS − StartS.
+	StartS float64 `json:"start_s"`
+	EndS   float64 `json:"end_s"`
+	WallS  float64 `json:"wall_s"`
+	// ExitCode is the process's exit status, -1 when a signal ended it
+	// (Signal names it) or it never started.
+	ExitCode int    `json:"exit_code"`
+	Signal   string `json:"signal,omitempty"`
+	// Killed says who ended it: "kill_payload" (the op), "wait_timeout"
+	// (a wait_payload that gave up) or "scenario_end" (still running when
+	// the scenario stopped); empty when it exited by itself.
+	Killed string `json:"killed,omitempty"`
+	// Metrics are the numbers its output gave, with their polarity.
+	Metrics []PayloadMetric `json:"metrics,omitempty"`
+	// OutputTail is the last lines of its standard output and error
+	// (at most 40 lines of 200 bytes).
+	OutputTail []string `json:"output_tail,omitempty"`
+	// Error says why it did not start or why its output gave no metrics.
+	Error string `json:"error,omitempty"`
+}
+
+// PayloadMetric is one number a payload's output gave.
+type PayloadMetric struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	// Polarity is "lower" or "higher" (which way is better); Unit may be
+	// empty.
+	Polarity string `json:"polarity"`
+	Unit     string `json:"unit,omitempty"`
+}
+
+// PayloadLimits are the checks of one payload's runs. In a thresholds
+// layer, a set field overrides an earlier layer's, metric by metric.
+type PayloadLimits struct {
+	// ExitCode is the exit status the payload must end with.
+	ExitCode *int `json:"exit_code,omitempty"`
+	// Metrics limits metrics by name.
+	Metrics map[string]MetricLimit `json:"metrics,omitempty"`
+}
+
+// MetricLimit is what one payload metric must satisfy; each set field is
+// a check. Off (in a later layer) drops the earlier layers' limits of the
+// metric.
+type MetricLimit struct {
+	Min *float64 `json:"min,omitempty"`
+	Max *float64 `json:"max,omitempty"`
+	// Range is [min, max], both inclusive.
+	Range *[2]float64 `json:"range,omitempty"`
+	// Exists requires the metric in the output (true) or only judges it
+	// when present (false, the default).
+	Exists *bool `json:"exists,omitempty"`
+	Off    bool  `json:"off,omitempty"`
 }
 
 // Stall is an early stop: every worker stuck at once.
@@ -606,6 +681,12 @@ type Thresholds struct {
 	FailOnRqClockStall      *bool    `json:"fail_on_rq_clock_stall,omitempty"`
 	MonitorWorkConservation *bool    `json:"monitor_work_conserving,omitempty"`
 	MonitorSustainedSamples *int     `json:"sustained_samples,omitempty"`
+	// Payload are the payload checks (lib/check/payload.go) by payload
+	// name, merged metric by metric over the payload definition's and the
+	// scenario's own. Not one of ThresholdNames: it is a map, merged and
+	// shown apart; "payload": null (Off) drops every payload limit of the
+	// layers before.
+	Payload map[string]PayloadLimits `json:"payload,omitempty"`
 	// Off names the limits (their JSON names) this layer switches off,
 	// whatever an earlier layer set; a JSON null for a limit decodes into
 	// this list (see UnmarshalJSON).
