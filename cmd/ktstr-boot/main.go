@@ -31,7 +31,7 @@ const name = "ktstr-boot"
 var help string
 
 type options struct {
-	Kernel     string   `help:"Kernel: a version (6.12), a cache key's source, a tree, a tarball or a bzImage (default: newest cached sched_ext kernel)."`
+	Kernel     []string `help:"Kernel: a version (6.12), a tree, a tarball, a bzImage, or a cache entry's key or label (default: newest cached sched_ext kernel). Repeatable (or comma-separated): every job runs on each kernel, its id ending in @ and the kernel's label. Kernel records on stdin (ktstr-kernel's) add kernels the same way."`
 	Topology   string   `help:"Boot one VM with this topology (N,L,C,T) instead of reading stdin."`
 	Exec       string   `help:"Shell command to run in the guest; its output and exit code land in the run record."`
 	Include    []string `short:"i" help:"File, directory or binary (with its libraries) to copy to /include in the guest. Repeatable."`
@@ -131,13 +131,20 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		}
 		defer terminal.Close()
 	}
+	if len(o.Kernel) > 1 && (o.Shell || o.BareMetal) {
+		return report(stderr, cli.Usagef("--shell and --bare-metal take one kernel"))
+	}
+	kernels, err := plan.ResolveKernels(ctx, o.Kernel)
+	if err != nil {
+		return report(stderr, err)
+	}
 	planner, err := plan.New(plan.Flags{
 		Exec: o.Exec, Include: o.Include, BPFObjects: o.BPFObject, Accel: o.Accel, MemoryMB: o.MemoryMB,
 		TimeoutS: o.Timeout, KernelArgs: o.KernelArgs, Dmesg: o.Dmesg,
 		Scenario: o.Scenario, DurationS: o.Duration, Workers: o.Workers,
 		Scheduler: o.Scheduler, SchedulerArgs: o.SchedulerArgs, SchedulerFlags: o.Flags, AllProfiles: o.AllProfiles,
-		Job: o.Job, Force: o.Force, Warn: warner(stderr),
-	}, plan.CachedKernel(o.Kernel))
+		Job: o.Job, Force: o.Force, Warn: warner(stderr), Kernels: kernels,
+	}, plan.CachedKernel(""))
 	if err != nil {
 		return report(stderr, err)
 	}

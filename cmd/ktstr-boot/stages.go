@@ -20,7 +20,7 @@ import (
 
 // stageOptions are the flags of the stages; embedded in options.
 type stageOptions struct {
-	Plan   bool   `help:"Write the job records this would run (topology × scenario × profile × kernel; --kernel may name several, comma-separated) without booting anything, a job that does not fit its topology as a skip record. Their ids are deterministic. Pipe them back into ktstr-boot to run them."`
+	Plan   bool   `help:"Write the job records this would run (topology × scenario × profile × kernel; --kernel may name several) without booting anything, a job that does not fit its topology as a skip record. Their ids are deterministic. Pipe them back into ktstr-boot to run them."`
 	Select bool   `help:"Budget stage: read job records, keep those that cover the most features (scheduler, flags, topology size, scenario, ...) per second within --budget, and write a skip record with reason budget for each of the rest. Boots nothing."`
 	Budget string `help:"The time --select may spend, e.g. 30m or 90s."`
 	Shard  string `help:"K/N: only the jobs (and skip records) of shard K of N, by a hash of the job id: N shards partition the plan the same way on every host."`
@@ -47,15 +47,6 @@ func runPlan(ctx context.Context, o *options, p *plan.Planner, stdin io.Reader, 
 		return report(stderr, err)
 	}
 	popts := plan.Options{Source: name, Shard: shard}
-	if strings.Contains(o.Kernel, ",") {
-		for _, spec := range strings.Split(o.Kernel, ",") {
-			k, err := plan.CachedKernel(strings.TrimSpace(spec))(ctx)
-			if err != nil {
-				return report(stderr, err)
-			}
-			popts.Kernels = append(popts.Kernels, k)
-		}
-	}
 	in := stdin
 	if o.Topology != "" {
 		j, err := plan.FromSpec(o.Topology)

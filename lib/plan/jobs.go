@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/ktstr-go/ktstr/lib/record"
 )
@@ -14,10 +13,6 @@ import (
 type Options struct {
 	// Source names the tool in error and skip records.
 	Source string
-	// Kernels multiply the plan: every job once per kernel, its id ending
-	// in "@" and the kernel's version (or cache key). Empty: the job's own
-	// kernel, else the planner's default.
-	Kernels []*record.Kernel
 	// Shard keeps only the jobs (and skip records) of one shard.
 	Shard Shard
 }
@@ -29,23 +24,25 @@ type Result struct {
 	BadInput bool
 }
 
-// WriteJobs reads topology and job records from in and writes the complete
-// job records ktstr-boot would run, without booting anything: each input
-// expanded (scenario × profile × kernel) and completed, a job that does not
-// fit its topology as a skip record (reason topology_too_small), a wrong
-// one as an error record. Other records pass through, except skip records
-// outside the shard. Ids are deterministic — made of the job's subject
-// (topology, scenario, scheduler:profile, kernel), a repeat of an id
+// WriteJobs reads topology, job and kernel records from in and writes the
+// complete job records ktstr-boot would run, without booting anything: each
+// input expanded (scenario × profile × kernel: the planner's kernels and
+// those of the kernel records, wherever they are in the input) and
+// completed, a job that does not fit its topology as a skip record (reason
+// topology_too_small), a wrong one as an error record. Other records pass
+// through at once, except skip records outside the shard; the jobs follow
+// once in ends. Ids are deterministic — made of the job's subject
+// (topology, scenario, scheduler:profile, kernel label), a repeat of an id
 // getting "#2", "#3" in input order — so a plan made twice, here or on
 // another host, is the same, and a shard of it too.
 func (p *Planner) WriteJobs(ctx context.Context, in io.Reader, out *record.Writer, o Options) (Result, error) {
 	var res Result
-	seen := map[string]int{}
+	var inputs []*record.Job
 	rd := record.NewReader(in, o.Source)
 	for ctx.Err() == nil {
 		line, err := rd.Next()
 		if errors.Is(err, io.EOF) {
-			return res, nil
+			return res, p.writeAll(ctx, inputs, out, o, &res)
 		}
 		if err != nil {
 			return res, fmt.Errorf("read stdin: %w", err)
@@ -69,6 +66,18 @@ func (p *Planner) WriteJobs(ctx context.Context, in io.Reader, out *record.Write
 				out.Write(&record.Error{Source: o.Source, Line: line.Num, Message: err.Error()})
 				continue
 			}
+		case record.KindKernel:
+			var k record.Kernel
+			if err := line.Decode(&k); err != nil {
+				res.BadInput = true
+				out.Write(&record.Error{Source: o.Source, Line: line.Num, Message: err.Error()})
+				continue
+			}
+			if err := p.AddKernel(&k); err != nil {
+				res.BadInput = true
+				out.Write(&record.Error{Source: o.Source, Line: line.Num, Message: err.Error()})
+			}
+			continue
 		case record.KindSkip:
 			var s record.Skip
 			if line.Decode(&s) == nil && !o.Shard.Has(s.Subject) {
@@ -83,23 +92,30 @@ func (p *Planner) WriteJobs(ctx context.Context, in io.Reader, out *record.Write
 			out.WriteRaw(line.Raw)
 			continue
 		}
-		for _, e := range p.Expand(&j) {
-			for _, k := range perKernel(e, o.Kernels) {
-				p.fillID(k)
-				seen[k.ID]++
-				if n := seen[k.ID]; n > 1 {
-					k.ID = fmt.Sprintf("%s#%d", k.ID, n)
-				}
-				if !o.Shard.Has(k.ID) {
-					continue
-				}
-				if err := p.writeJob(ctx, k, out, o.Source, &res); err != nil {
-					return res, err
-				}
+		inputs = append(inputs, &j)
+	}
+	return res, ctx.Err()
+}
+
+// writeAll expands, names and completes the inputs, and writes their jobs.
+func (p *Planner) writeAll(ctx context.Context, inputs []*record.Job, out *record.Writer, o Options, res *Result) error {
+	seen := map[string]int{}
+	for _, j := range inputs {
+		for _, k := range p.Expand(j) {
+			p.fillID(k)
+			seen[k.ID]++
+			if n := seen[k.ID]; n > 1 {
+				k.ID = fmt.Sprintf("%s#%d", k.ID, n)
+			}
+			if !o.Shard.Has(k.ID) {
+				continue
+			}
+			if err := p.writeJob(ctx, k, out, o.Source, res); err != nil {
+				return err
 			}
 		}
 	}
-	return res, ctx.Err()
+	return ctx.Err()
 }
 
 // fillID gives a job without one the id Complete would give it.
@@ -107,41 +123,6 @@ func (p *Planner) fillID(j *record.Job) {
 	if j.ID == "" {
 		j.ID = topoID(j.Topology)
 	}
-}
-
-// perKernel returns j once per kernel (as is without kernels).
-func perKernel(j *record.Job, kernels []*record.Kernel) []*record.Job {
-	if len(kernels) == 0 || j.Kernel != nil {
-		return []*record.Job{j}
-	}
-	if len(kernels) == 1 {
-		j.Kernel = kernels[0]
-		return []*record.Job{j}
-	}
-	out := make([]*record.Job, 0, len(kernels))
-	for _, k := range kernels {
-		c := *j
-		c.Kernel = k
-		if c.ID == "" {
-			c.ID = topoID(c.Topology)
-		}
-		c.ID += "@" + KernelLabel(k)
-		out = append(out, &c)
-	}
-	return out
-}
-
-// KernelLabel names a kernel in job ids: its version, else its cache key,
-// else its image's file name.
-func KernelLabel(k *record.Kernel) string {
-	switch {
-	case k.Version != "":
-		return k.Version
-	case k.Key != "":
-		return k.Key
-	}
-	i := strings.LastIndex(k.Image, "/")
-	return k.Image[i+1:]
 }
 
 func (p *Planner) writeJob(ctx context.Context, j *record.Job, out *record.Writer, source string, res *Result) error {

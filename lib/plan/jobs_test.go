@@ -3,6 +3,7 @@ package plan
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -95,14 +96,108 @@ func TestWriteJobsExpandsCompletesAndNamesDeterministically(t *testing.T) {
 
 func TestWriteJobsMultipliesByKernel(t *testing.T) {
 	k1, k2 := testKernel(t, true), testKernel(t, true)
-	k1.Version, k2.Version = "6.12.1", "6.13.0"
-	lines := planLines(t, nil, Options{Kernels: []*record.Kernel{k1, k2}}, "1,1,2,1")
-	seen := map[string]bool{}
-	for _, l := range lines {
-		seen[subjectOf(t, l)] = true
+	k1.Version, k2.Version = "6.12.1", "6.13.0-rc2"
+	ids := func(lines []string) map[string]bool {
+		seen := map[string]bool{}
+		for _, l := range lines {
+			seen[subjectOf(t, l)] = true
+		}
+		return seen
 	}
-	if !seen["1n1l2c1t/cgroup_steady/scx_qmap:default@6.12.1"] || !seen["1n1l2c1t/cgroup_steady/scx_qmap:default@6.13.0"] {
-		t.Errorf("ids %v", seen)
+	want := []string{"1n1l2c1t/cgroup_steady/scx_qmap:default@kernel_6_12_1", "1n1l2c1t/cgroup_steady/scx_qmap:default@kernel_6_13_0_rc2"}
+	// --kernel A --kernel B.
+	f := flags()
+	f.Scenario, f.Scheduler, f.AllProfiles = "cgroup_steady,cgroup_cpuset_llc_steady", "scx_qmap", true
+	f.Kernels = []*record.Kernel{k1, k2}
+	p, err := New(f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromFlags := ids(writePlan(t, p, topo(t, "1,1,2,1")))
+	for _, w := range want {
+		if !fromFlags[w] {
+			t.Errorf("--kernel: no %s in %v", w, fromFlags)
+		}
+	}
+	// Every job names its kernel; each kernel gets every job.
+	per := map[string]int{}
+	for _, l := range writePlan(t, p, topo(t, "1,1,2,1")) {
+		var j record.Job
+		if record.Unmarshal([]byte(l), &j) == nil {
+			per[j.Kernel.Label]++
+			if !strings.HasSuffix(j.ID, "@"+j.Kernel.Label) {
+				t.Errorf("job %s does not end in its kernel's label %s", j.ID, j.Kernel.Label)
+			}
+		}
+	}
+	if len(per) != 2 || per["kernel_6_12_1"] != per["kernel_6_13_0_rc2"] || per["kernel_6_12_1"] == 0 {
+		t.Errorf("jobs per kernel %v", per)
+	}
+}
+
+// writePlan plans the topology records with p.
+func writePlan(t *testing.T, p *Planner, recs ...record.Record) []string {
+	t.Helper()
+	var in, out bytes.Buffer
+	w := record.NewWriter(&in)
+	for _, r := range recs {
+		w.Write(r)
+	}
+	res, err := p.WriteJobs(context.Background(), &in, record.NewWriter(&out), Options{Source: "test"})
+	if err != nil || res.BadInput {
+		t.Fatalf("WriteJobs: %+v %v\n%s", res, err, out.String())
+	}
+	return strings.Split(strings.TrimSpace(out.String()), "\n")
+}
+
+func TestKernelRecordsOnStdinMultiplyTheJobs(t *testing.T) {
+	k1, k2 := testKernel(t, true), testKernel(t, true)
+	k1.Version, k2.Version = "6.12.117", "6.12.117-variant"
+	k2.Fragment = "variant"
+	f := flags()
+	f.Scenario = "cgroup_steady"
+	p, err := New(f, func(context.Context) (*record.Kernel, error) { return nil, errors.New("the default kernel was asked for") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Kernel records before and after the topology: the jobs start once
+	// stdin ends, so both count.
+	lines := writePlan(t, p, k1, topo(t, "1,1,2,1"), k2)
+	var got []string
+	for _, l := range lines {
+		var j record.Job
+		if err := record.Unmarshal([]byte(l), &j); err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+		got = append(got, j.ID+" "+j.Kernel.Image)
+	}
+	want := []string{"1n1l2c1t/cgroup_steady@kernel_6_12_117 " + k1.Image, "1n1l2c1t/cgroup_steady@kernel_6_12_117_variant " + k2.Image}
+	if !slices.Equal(got, want) {
+		t.Errorf("jobs %q, want %q", got, want)
+	}
+}
+
+func TestKernelLabelsMustDiffer(t *testing.T) {
+	k1, k2 := testKernel(t, true), testKernel(t, true)
+	k1.Version, k2.Version = "6.12.117", "6.12.117"
+	f := flags()
+	f.Kernels = []*record.Kernel{k1, k1, k2}
+	if _, err := New(f, nil); err == nil || !IsInputError(err) || !strings.Contains(err.Error(), "kernel_6_12_117") {
+		t.Errorf("two kernels with one label: %v; want an input error naming the label", err)
+	}
+	// The same kernel twice is one kernel: no @ in the ids.
+	f.Kernels = []*record.Kernel{k1, k1}
+	p, err := New(f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if js := p.Expand(&record.Job{Topology: topo(t, "1,1,2,1")}); len(js) != 1 || js[0].Kernel.Image != k1.Image || strings.Contains(js[0].ID, "@") {
+		t.Errorf("one kernel named twice: %d jobs %+v", len(js), js)
+	}
+	bad := testKernel(t, true)
+	bad.Label = "Kernel 6.12!"
+	if err := p.AddKernel(bad); err == nil || !IsInputError(err) {
+		t.Errorf("a malformed label was accepted: %v", err)
 	}
 }
 

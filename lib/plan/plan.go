@@ -48,6 +48,11 @@ type Flags struct {
 	// Job is "default" or "verifier" (load the scheduler or objects only).
 	Job string
 
+	// Kernels multiply the jobs: every job without a kernel of its own runs
+	// once on each (ResolveKernels resolves --kernel); with several, job ids
+	// end in "@" and the kernel's label. Empty: the default kernel.
+	Kernels []*record.Kernel
+
 	// Force boots topologies far beyond the host (see RefuseVCPURatio).
 	Force bool
 	// HostCPUs is what topologies are measured against (0: this host's).
@@ -126,6 +131,9 @@ type Planner struct {
 
 	warned sync.Map // warning texts already given
 
+	kernelsMu sync.Mutex
+	kernels   []*record.Kernel // the matrix's: Flags.Kernels, then AddKernel's
+
 	kernelFunc KernelFunc
 	kernelOnce sync.Once
 	kernel     *record.Kernel
@@ -159,6 +167,11 @@ func New(f Flags, kernels KernelFunc) (*Planner, error) {
 		return nil, inputf("--job verifier needs --scheduler or --bpf-object and takes no --scenario or --exec")
 	}
 	p := &Planner{f: f, kernelFunc: kernels}
+	for _, k := range f.Kernels {
+		if err := p.AddKernel(k); err != nil {
+			return nil, err
+		}
+	}
 	if err := p.loadScenarios(); err != nil {
 		return nil, err
 	}
@@ -251,10 +264,20 @@ func FromSpec(spec string) (*record.Job, error) {
 	return &record.Job{Topology: s.Record(topology.DefaultRemoteDistance)}, nil
 }
 
-// Expand returns j once per --scenario and scheduler profile, with ids that
-// name the topology, the scenario and the profile. A job record that brings
-// its own scenario or scheduler keeps it, and one with an id keeps that.
+// Expand returns j once per --scenario, scheduler profile and kernel of the
+// matrix, with ids that name the topology, the scenario, the profile and
+// (with several kernels) the kernel's label. A job record that brings its
+// own scenario, scheduler or kernel keeps it, and one with an id keeps that
+// (a kernel's label still ends it).
 func (p *Planner) Expand(j *record.Job) []*record.Job {
+	var out []*record.Job
+	for _, e := range p.expandSchedulers(j) {
+		out = append(out, p.perKernel(e)...)
+	}
+	return out
+}
+
+func (p *Planner) expandSchedulers(j *record.Job) []*record.Job {
 	if j.Scheduler == nil && p.scheduler != nil {
 		var out []*record.Job
 		for _, prof := range p.profiles {

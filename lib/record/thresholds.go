@@ -9,13 +9,18 @@ import (
 	"strings"
 )
 
+// PayloadThresholds is the JSON name of Thresholds.Payload, which is not
+// one of ThresholdNames (a map of limits, not one limit).
+const PayloadThresholds = "payload"
+
 // ThresholdNames are the JSON names of Thresholds' limits, in field order
-// (Off excluded).
+// (Off and Payload excluded; both come after every limit, so a name's
+// index is its field's).
 func ThresholdNames() []string {
 	t := reflect.TypeOf(Thresholds{})
 	var names []string
 	for i := 0; i < t.NumField(); i++ {
-		if n := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]; n != "off" {
+		if n := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]; n != "off" && n != PayloadThresholds {
 			names = append(names, n)
 		}
 	}
@@ -44,11 +49,11 @@ func (t *Thresholds) UnmarshalJSON(b []byte) error {
 		// record, --thresholds): a misspelt limit must not silently leave
 		// a check at its default. encoding/json's DisallowUnknownFields
 		// does not reach into a type with its own UnmarshalJSON.
-		if n != "off" && !slices.Contains(names, n) {
+		if n != "off" && n != PayloadThresholds && !slices.Contains(names, n) {
 			return fmt.Errorf("thresholds: unknown limit %q (names: %s)", n, strings.Join(names, ", "))
 		}
 	}
-	for _, n := range names {
+	for _, n := range append(names, PayloadThresholds) {
 		if raw, ok := fields[n]; ok && bytes.Equal(bytes.TrimSpace(raw), []byte("null")) && !slices.Contains(p.Off, n) {
 			p.Off = append(p.Off, n)
 		}

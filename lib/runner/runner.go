@@ -280,13 +280,18 @@ func topoName(t *record.Topology) string {
 	return t.Name
 }
 
-// feed turns stdin records into jobs.
+// feed turns stdin records into jobs. Kernel records add kernels to the
+// planner's matrix wherever they are in the input: the inputs are expanded
+// once it ends.
 func (r *Runner) feed(ctx context.Context, in io.Reader) ([]*record.Job, error) {
-	var jobs []*record.Job
+	var inputs, jobs []*record.Job
 	rd := record.NewReader(in, r.cfg.Source)
 	for ctx.Err() == nil {
 		line, err := rd.Next()
 		if errors.Is(err, io.EOF) {
+			for _, j := range inputs {
+				jobs = r.expand(jobs, j)
+			}
 			return jobs, nil
 		}
 		if err != nil {
@@ -299,7 +304,16 @@ func (r *Runner) feed(ctx context.Context, in io.Reader) ([]*record.Job, error) 
 				r.inputError(line.Num, err)
 				continue
 			}
-			jobs = r.expand(jobs, &record.Job{Topology: &t})
+			inputs = append(inputs, &record.Job{Topology: &t})
+		case record.KindKernel:
+			var k record.Kernel
+			if err := line.Decode(&k); err != nil {
+				r.inputError(line.Num, err)
+				continue
+			}
+			if err := r.plan.AddKernel(&k); err != nil {
+				r.inputError(line.Num, err)
+			}
 		case record.KindJob:
 			var j record.Job
 			if err := line.Decode(&j); err != nil {
@@ -310,7 +324,7 @@ func (r *Runner) feed(ctx context.Context, in io.Reader) ([]*record.Job, error) 
 				r.inputError(line.Num, errors.New("job has no topology"))
 				continue
 			}
-			jobs = r.expand(jobs, &j)
+			inputs = append(inputs, &j)
 		case record.KindSkip:
 			var s record.Skip
 			if r.cfg.Keep != nil && line.Decode(&s) == nil && !r.cfg.Keep(s.Subject) {
