@@ -65,7 +65,16 @@ func TestTerminalOneLinePerRun(t *testing.T) {
 // to stdout unchanged and an input line's error is also said on stderr.
 func TestPipedInputErrorsOnStderr(t *testing.T) {
 	var out, errb bytes.Buffer
-	code := run(context.Background(), strings.NewReader("garbage\n"), &out, &errb, []string{"--kernel", "/no/such/bzImage"})
+	// A kernel that resolves (--kernel is resolved before stdin is read)
+	// but is never booted: no job comes of the input.
+	image := filepath.Join(t.TempDir(), "bzImage")
+	hdr := make([]byte, 0x400)
+	copy(hdr[0x202:], "HdrS")
+	hdr[0x20E] = 0x00 // version string at 0x200 + 0x100
+	hdr[0x20F] = 0x01
+	copy(hdr[0x300:], "6.12.0-test (ktstr) #1\x00")
+	os.WriteFile(image, hdr, 0o644)
+	code := run(context.Background(), strings.NewReader("garbage\n"), &out, &errb, []string{"--kernel", image})
 	if !strings.Contains(out.String(), `"kind":"error"`) || !strings.Contains(out.String(), `"line":1`) {
 		t.Errorf("stdout %q", out.String())
 	}
