@@ -16,6 +16,13 @@
 // --overcommit (default 1): the rest queue, and a VM larger than the host runs alone. The kernel defaults to the
 // newest sched_ext kernel in the ktstr cache (build one with: ktstr-kernel build 6.12).
 //
+// Several kernels make a matrix: --kernel A --kernel B (or --kernel A,B), or kernel records on stdin as
+// ktstr-kernel writes them, run every job once on each kernel, all resolved before anything boots. Each job's id,
+// so its verdict's subject, ends in @ and the kernel's label (kernel_6_12_117, kernel_6_12_117_preempt: see
+// ktstr-kernel --help), and its run record holds the kernel record with the label; ktstr-stats filters and
+// compares on it (ktstr-stats compare --a kernel=kernel_6_12_117 --b kernel=kernel_6_12_117_preempt). A job
+// record that names its kernel keeps it.
+//
 // On a terminal (unless --json) stdout gets one line per run — outcome, wall time, the --exec output, where the
 // record and the console log are — and the records go to a file under <ktstr cache>/runs, named at the end;
 // piped, the records go to stdout. Before anything boots, a topology of more than 2 vCPUs per host CPU is warned
@@ -41,9 +48,8 @@
 // removes the cgroups.
 //
 // A gauntlet is a pipeline of stages, each a mode of this tool: --plan writes the complete job records (topology
-// × scenario × profile × kernel; --kernel A,B plans every job on each) and boots nothing, a job its topology is
-// too small for as a skip record; their ids name the job (topology/scenario/scheduler:profile[@kernel], a repeat
-// getting #2), so the same input plans the same jobs on any host. --select --budget D reads job records and
+// × scenario × profile × kernel) and boots nothing, a job its topology is too small for as a skip record; their
+// ids name the job (topology/scenario/scheduler:profile[@kernel_label], a repeat getting #2), so the same input plans the same jobs on any host. --select --budget D reads job records and
 // keeps, greedily, the job that adds the most not yet covered features per second of its cost (scheduler, each
 // flag name hashed, CPU, LLC and node counts, SMT, scenario, duration, workers, kernel; a second round once all
 // are covered) until the budget is spent; costs are the median wall times of the job's past runs in the run
@@ -77,5 +83,7 @@
 //	ktstr-topo --presets --max-cpus 8 | ktstr-boot --plan --scenario all > plan.ndjson
 //	ktstr-boot --select --budget 30m < plan.ndjson | ktstr-boot --shard 2/4 | ktstr-verify
 //	ktstr-topo 1,1,2,1 | ktstr-boot --plan --kernel 6.12,~/linux --scenario cgroup_steady | ktstr-boot | ktstr-verify
+//	ktstr-boot --topology 1,2,2,1 --scenario cgroup_steady --kernel 6.12 --kernel kernel_6_12_117_preempt | ktstr-verify
+//	(ktstr-kernel resolve 6.12; ktstr-kernel resolve ~/linux; ktstr-topo 1,2,2,1) | ktstr-boot --scenario all | ktstr-verify
 //	ktstr-boot --list-scenarios
 package main
