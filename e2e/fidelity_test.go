@@ -184,7 +184,7 @@ func TestFidelityHealthySchedulersPass(t *testing.T) {
 			}
 			for _, l := range verdicts {
 				v := decodeVerdict(t, l)
-				wantHealthy(t, v, byID[v.RunID])
+				wantHealthy(t, v, byID[v.RunID], s+" "+contended(t, false))
 			}
 		})
 	}

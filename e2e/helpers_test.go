@@ -347,8 +347,11 @@ func startSh(t *testing.T, script string) (*exec.Cmd, *bytes.Buffer, *bytes.Buff
 // kernel's own line in the record) — a finding about that scheduler, e.g.
 // scx_central on 6.12 dispatching a migration-disabled task to another CPU,
 // not a verdict of ours. Every other check must still have passed.
-func wantHealthy(t *testing.T, v *record.Verdict, run *record.Run) {
+func wantHealthy(t *testing.T, v *record.Verdict, run *record.Run, rerunArgs string) {
 	t.Helper()
+	if v.Status == record.StatusFail && run != nil && onlyBehaviourChecksFailed(v) {
+		v, run = rerunOnce(t, v, run, rerunArgs)
+	}
 	if v.Status == record.StatusPass {
 		return
 	}
@@ -363,4 +366,50 @@ func wantHealthy(t *testing.T, v *record.Verdict, run *record.Run) {
 		return
 	}
 	t.Errorf("%s: %s, want pass: %s", v.Subject, v.Status, notPassed(v))
+}
+
+// behaviourChecks are the checks that judge what a live scheduler did with
+// the workers (as opposed to outcome, topology or the harness's errors).
+var behaviourChecks = map[string]bool{
+	"starvation": true, "spread": true, "gap": true, "cgroup_fairness": true, "work_conservation": true,
+}
+
+// onlyBehaviourChecksFailed reports whether every check of v that did not
+// pass is a behaviour check (names are "check" or "check[cgroups]") that
+// failed or was inconclusive: an error, or a failed outcome, topology or
+// monitor check, is never rerun.
+func onlyBehaviourChecksFailed(v *record.Verdict) bool {
+	for _, c := range v.Checks {
+		if c.Status == record.StatusPass || c.Status == record.StatusSkip {
+			continue
+		}
+		name, _, _ := strings.Cut(c.Name, "[")
+		if (c.Status != record.StatusFail && c.Status != record.StatusInconclusive) || !behaviourChecks[name] {
+			return false
+		}
+	}
+	return true
+}
+
+// rerunOnce runs a failed healthy-set job again, alone, on the same
+// topology, with args (scheduler and scenario arguments), and returns the
+// new verdict and run. A real scheduler can misbehave rarely: scx_flatcg
+// in CI once left one cgroup off its cgroup tree for 2.9 s of a 3 s run
+// (both its workers stuck, 94 % less CPU than the equal sibling), and
+// passed 17 of 17 reruns on a quiet host. The checks were right to fail
+// it; a healthy-set test asks whether the scheduler normally passes, so
+// the first failure is logged as a finding about the scheduler and the
+// rerun decides. A check that fails a healthy scheduler every time still
+// fails the test.
+func rerunOnce(t *testing.T, v *record.Verdict, run *record.Run, args string) (*record.Verdict, *record.Run) {
+	t.Helper()
+	tp := run.Job.Topology
+	if !strings.Contains(args, "--scenario") && run.Scenario != nil {
+		args += " --scenario " + run.Scenario.Name
+	}
+	t.Logf("FINDING %s (%s): %s — running it once more", v.Subject, v.RunID, notPassed(v))
+	r, runs := bootVerify(t, fmt.Sprintf("ktstr-boot --kernel %s --topology %d,%d,%d,%d %s", kernelSpec(),
+		tp.NUMANodes, tp.LLCs, tp.CoresPerLLC, tp.ThreadsPerCore, args), "")
+	wantRuns(t, runs, 1)
+	return onlyVerdict(t, r.stdout), runs[0]
 }
