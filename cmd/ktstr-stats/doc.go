@@ -26,9 +26,10 @@
 // alone carries only its checks' values.
 //
 // A FILTER is KEY=VALUE (VALUE may list alternatives: kernel=6.12,6.13), keys: scenario, topology, scheduler,
-// profile, kernel (6.12 matches every 6.12.x), label, kernel_hash, scheduler_hash, commit (prefixes), status (a
-// verdict status), outcome, segment, run, since (an RFC 3339 time, a date or a duration such as 24h). Different
-// keys must all match.
+// profile, kernel (a kernel's label, kernel_6_12_117_preempt, is that kernel; a release, 6.12, every kernel of it),
+// label, kernel_hash, scheduler_hash, commit (prefixes), status (a verdict status), outcome, segment, run, since
+// (an RFC 3339 time, a date or a duration such as 24h). Different keys must all match. Runs are told apart and
+// paired by the kernel's label (ktstr-kernel --help), so two configurations of one release are two kernels.
 //
 // compare pairs the runs of A with those of B on scenario, topology, scheduler, profile and kernel, less the
 // keys the two filters differ on (--pair-on sets the list). Per pair and metric it takes each side's mean; a
@@ -48,6 +49,8 @@
 //	ktstr-stats summary scheduler=scx_simple --format text
 //	ktstr-stats compare --a label=a --b label=b
 //	ktstr-stats compare --a kernel=6.12 --b kernel=6.13 --policy gates.json
+//	ktstr-boot --topology 1,2,2,1 --scenario all --kernel 6.12 --kernel kernel_6_12_117_preempt | ktstr-stats store
+//	ktstr-stats compare --a kernel=kernel_6_12_117 --b kernel=kernel_6_12_117_preempt
 //	ktstr-stats compare --a-from before.ndjson --b-from after.ndjson
 //	ktstr-stats report -o report.html --a label=a --b label=b
 //	ktstr-stats metrics --format text

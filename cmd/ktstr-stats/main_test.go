@@ -87,7 +87,7 @@ func TestCompareGolden(t *testing.T) {
 		&record.Verdict{RunID: "b1", Status: record.StatusPass}, &record.Verdict{RunID: "b2", Status: record.StatusPass}, &record.Verdict{RunID: "b3", Status: record.StatusFail})
 	code, out, errOut := runStats(t, "", "compare", "--a-from", writeTemp(t, "a.ndjson", a), "--b-from", writeTemp(t, "b.ndjson", b))
 	golden(t, "compare-synthetic.golden", fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", code, out, errOut))
-	if code != cli.ExitFail || !strings.Contains(errOut, "REGRESSION cgroup_steady/1n1l2c1t/scx_x/default/6.12.117 worst_gap_ms") {
+	if code != cli.ExitFail || !strings.Contains(errOut, "REGRESSION cgroup_steady/1n1l2c1t/scx_x/default/kernel_6_12_117 worst_gap_ms") {
 		t.Errorf("exit %d; the gap regression is not named", code)
 	}
 
@@ -259,5 +259,48 @@ func TestConcurrentStoreCommands(t *testing.T) {
 	}
 	if code != 0 || len(seen) != writers*each {
 		t.Errorf("exit %d, %d runs back, want %d", code, len(seen), writers*each)
+	}
+}
+
+// TestCompareSlicesOnTheKernel: the runs of two kernels of one release (a
+// second config fragment) stored together; compare --a kernel=X --b
+// kernel=Y pairs them on everything but the kernel, finds the gap that
+// tripled on Y, and finds nothing between two kernels that ran alike.
+func TestCompareSlicesOnTheKernel(t *testing.T) {
+	dir := t.TempDir()
+	withKernel := func(r *record.Run, version, label string) *record.Run {
+		r.Job.Kernel = &record.Kernel{Version: version, Label: label}
+		r.Job.ID += "@" + label
+		return r
+	}
+	const x, y, z = "kernel_6_12_117", "kernel_6_12_117_variant", "kernel_6_12_117_same"
+	in := ndjson(t,
+		withKernel(synthRun("x1", "scx_x", 100, 1000), "6.12.117", x), withKernel(synthRun("x2", "scx_x", 110, 1010), "6.12.117", x),
+		withKernel(synthRun("x3", "scx_x", 120, 990), "6.12.117", x),
+		withKernel(synthRun("y1", "scx_x", 900, 1000), "6.12.117-variant", y), withKernel(synthRun("y2", "scx_x", 950, 1010), "6.12.117-variant", y),
+		withKernel(synthRun("y3", "scx_x", 990, 990), "6.12.117-variant", y),
+		withKernel(synthRun("z1", "scx_x", 115, 1000), "6.12.117", z), withKernel(synthRun("z2", "scx_x", 100, 1010), "6.12.117", z),
+		withKernel(synthRun("z3", "scx_x", 105, 990), "6.12.117", z))
+	if code, _, errOut := runStats(t, in, "--store", dir, "store"); code != 0 {
+		t.Fatalf("store: exit %d %s", code, errOut)
+	}
+	// Filters: a label is one kernel, a release every kernel of it.
+	for filter, want := range map[string]int{"kernel=" + x: 3, "kernel=" + y: 3, "kernel=6.12.117": 9, "kernel=6.12.117-variant": 3} {
+		code, out, errOut := runStats(t, "", "--store", dir, "list", filter)
+		if n := strings.Count(out, `"kind":"run"`); code != 0 || n != want {
+			t.Errorf("list %s: exit %d, %d runs, want %d: %s", filter, code, n, want, errOut)
+		}
+	}
+	code, out, errOut := runStats(t, "", "--store", dir, "compare", "--a", "kernel="+x, "--b", "kernel="+y)
+	if code != cli.ExitFail || !strings.Contains(errOut, "pairing on: scenario, topology, scheduler, profile") ||
+		!strings.Contains(errOut, "REGRESSION cgroup_steady/1n1l2c1t/scx_x/default worst_gap_ms") {
+		t.Errorf("x vs y: exit %d, want 1 with the gap regression on the pair without the kernel:\n%s", code, errOut)
+	}
+	if !strings.Contains(out, `"kind":"delta"`) {
+		t.Errorf("x vs y: no delta records: %s", out)
+	}
+	if code, _, errOut := runStats(t, "", "--store", dir, "compare", "--a", "kernel="+x, "--b", "kernel="+z); code != cli.ExitOK ||
+		!strings.Contains(errOut, "summary: 0 regressions") {
+		t.Errorf("x vs z (alike): exit %d\n%s", code, errOut)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/ktstr-go/ktstr/lib/check"
+	"github.com/ktstr-go/ktstr/lib/kernel"
 	"github.com/ktstr-go/ktstr/lib/metrics"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/store"
@@ -27,8 +28,12 @@ type Row struct {
 	Segment  string
 	StoredAt string
 	Labels   []string
-	// The dimensions runs are grouped and paired on.
+	// The dimensions runs are grouped and paired on. Kernel is the
+	// kernel's label (kernel_6_12_117, kernel_6_12_117_preempt: two
+	// configurations of one release are two kernels); KernelVersion its
+	// release, which filters also match (kernel=6.12).
 	Scenario, Topology, Scheduler, Profile, Kernel string
+	KernelVersion                                  string
 	KernelHash, SchedulerHash, Commit              string
 	// Outcome is the run's; Status the verdict's, or for a run stored
 	// without one, ktstr-verify's judgement with the default and job limits.
@@ -202,8 +207,11 @@ func (r *Row) fill() {
 				r.Profile = j.Scheduler.Profile
 			}
 		}
-		if j.Kernel != nil && j.Kernel.Version != "" {
-			r.Kernel = j.Kernel.Version
+		if k := j.Kernel; k != nil && (k.Version != "" || k.Label != "") {
+			r.KernelVersion, r.Kernel = k.Version, k.Label
+			if r.Kernel == "" {
+				r.Kernel = kernel.Label(k)
+			}
 		}
 		switch {
 		case len(j.Scenario) > 0:
@@ -223,7 +231,8 @@ func (r *Row) fill() {
 		r.Scenario = run.Scenario.Name
 	}
 	if r.Kernel == "unknown" && run.Guest != nil && run.Guest.KernelRelease != "" {
-		r.Kernel = run.Guest.KernelRelease
+		r.KernelVersion = run.Guest.KernelRelease
+		r.Kernel = kernel.Label(&record.Kernel{Version: r.KernelVersion})
 	}
 	v := r.Verdict
 	if v == nil {
@@ -392,8 +401,13 @@ func matchOne(k, want string, r *Row) bool {
 		at, err := time.Parse(time.RFC3339Nano, r.StoredAt)
 		return err == nil && !at.Before(t)
 	case "kernel":
-		// 6.12 matches every 6.12.x; a full version matches itself.
-		return r.Kernel == want || strings.HasPrefix(r.Kernel, want+".") || strings.HasPrefix(r.Kernel, want+"-")
+		// A label matches itself; 6.12 matches every 6.12.x release, a
+		// full version itself and its local versions (6.12.117-rc1).
+		v := r.KernelVersion
+		if v == "" {
+			v = r.Kernel
+		}
+		return r.Kernel == want || v == want || strings.HasPrefix(v, want+".") || strings.HasPrefix(v, want+"-")
 	case "kernel_hash", "scheduler_hash", "commit", "segment":
 		// Hashes and ids match by prefix, as git abbreviates them.
 		v := r.Value(k)

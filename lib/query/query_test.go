@@ -79,6 +79,41 @@ func TestRowsJoinAndFilter(t *testing.T) {
 	}
 }
 
+// TestKernelLabels: two configurations of one release are two kernels (by
+// label); a release matches both, and a run record without a label gets
+// the one its kernel record makes.
+func TestKernelLabels(t *testing.T) {
+	plain, variant, old := run("p", "s", "6.12.117"), run("v", "s", "6.12.117-variant"), run("o", "s", "6.13.1")
+	plain.Job.Kernel.Label, variant.Job.Kernel.Label = "kernel_6_12_117", "kernel_6_12_117_variant"
+	rows, _, err := FromReader(strings.NewReader(line(t, plain)+"\n"+line(t, variant)+"\n"+line(t, old)), "in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for filter, want := range map[string][]string{
+		"kernel=kernel_6_12_117":         {"p"},
+		"kernel=kernel_6_12_117_variant": {"v"},
+		"kernel=kernel_6_13_1":           {"o"},
+		"kernel=6.12.117":                {"p", "v"},
+		"kernel=6.12":                    {"p", "v"},
+		"kernel=kernel_6_12":             nil,
+	} {
+		f, err := ParseFilter([]string{filter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range Select(rows, f) {
+			got = append(got, r.RunID)
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s: runs %v, want %v", filter, got, want)
+		}
+	}
+	if v := Select(rows, Filter{"run": {"v"}}); len(v) != 1 || v[0].Value("kernel") != "kernel_6_12_117_variant" || v[0].KernelVersion != "6.12.117-variant" {
+		t.Errorf("row of the variant: %+v", v)
+	}
+}
+
 func TestParseSince(t *testing.T) {
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	if got, _ := parseSince("2h", now); !got.Equal(now.Add(-2 * time.Hour)) {
