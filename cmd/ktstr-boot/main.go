@@ -48,6 +48,9 @@ type options struct {
 
 	InitrdCompression string `name:"initramfs-compression" default:"auto" enum:"auto,zstd,gzip,none" help:"Base initramfs compression. auto: none under TCG (emulated zstd decompression is slow), zstd under KVM (gzip if the kernel lacks RD_ZSTD)."`
 
+	NoSnapshot   bool `name:"no-snapshot" help:"Boot every VM. By default a job restores a snapshot of its machine taken when the agent was ready and waiting for a job (created by the first run of that machine, under TCG; about 0.2 s instead of a boot) and the run record says start: restored KEY; jobs that cannot (probes, --shell, KVM) boot and say why."`
+	SnapshotOnly bool `name:"snapshot-only" help:"Every VM must start from a snapshot (created if missing): a job that cannot is an error record, never booted."`
+
 	Scenario      string  `help:"Scenario(s) to run in the guest: catalog names or JSON files, comma-separated, or all; each topology becomes one VM per scenario."`
 	Duration      float64 `default:"3" help:"Scenario duration in seconds."`
 	Workers       int     `default:"2" help:"Workers per cgroup when the scenario does not say."`
@@ -134,16 +137,12 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	if len(o.Kernel) > 1 && (o.Shell || o.BareMetal) {
 		return report(stderr, cli.Usagef("--shell and --bare-metal take one kernel"))
 	}
-	kernels, err := plan.ResolveKernels(ctx, o.Kernel)
-	if err != nil {
-		return report(stderr, err)
-	}
 	planner, err := plan.New(plan.Flags{
 		Exec: o.Exec, Include: o.Include, BPFObjects: o.BPFObject, Accel: o.Accel, MemoryMB: o.MemoryMB,
 		TimeoutS: o.Timeout, KernelArgs: o.KernelArgs, Dmesg: o.Dmesg,
 		Scenario: o.Scenario, DurationS: o.Duration, Workers: o.Workers,
 		Scheduler: o.Scheduler, SchedulerArgs: o.SchedulerArgs, SchedulerFlags: o.Flags, AllProfiles: o.AllProfiles,
-		Job: o.Job, Force: o.Force, Warn: warner(stderr), Kernels: kernels,
+		Job: o.Job, Force: o.Force, Warn: warner(stderr), KernelSpecs: o.Kernel,
 	}, plan.CachedKernel(""))
 	if err != nil {
 		return report(stderr, err)
@@ -159,6 +158,9 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		if single, err = plan.FromSpec(o.Topology); err != nil {
 			return report(stderr, err)
 		}
+	}
+	if o.NoSnapshot && o.SnapshotOnly {
+		return report(stderr, cli.Usagef("--no-snapshot and --snapshot-only exclude each other"))
 	}
 	if o.Overcommit <= 0 {
 		return report(stderr, cli.Usagef("--overcommit must be > 0"))
@@ -176,7 +178,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	}
 	defer sk.Close()
 	out := record.NewWriter(sk)
-	r, err := runner.New(runner.Config{Source: name, Jobs: o.Jobs, Overcommit: o.Overcommit, TCGThreads: o.TCGThreads, Boot: o.Boot,
+	r, err := runner.New(runner.Config{Source: name, Jobs: o.Jobs, Overcommit: o.Overcommit, TCGThreads: o.TCGThreads, Boot: o.Boot, Snapshot: snapshotMode(o.NoSnapshot, o.SnapshotOnly),
 		InitrdCompression: o.InitrdCompression, LogDir: o.LogDir, Log: &logFilter{stderr, sk},
 		Keep: stages.Keep, Progress: stages.Progress && terminal == nil, Estimate: stages.Estimate,
 		NoMonitor: o.NoMonitor, MonitorHZ: o.MonitorHZ, WatchdogTimeout: o.WatchdogTimeout, Terminal: terminal}, planner, out)
@@ -212,4 +214,15 @@ func report(stderr io.Writer, err error) int {
 		err = &cli.UsageError{Err: err}
 	}
 	return cli.Report(stderr, name, err)
+}
+
+// snapshotMode is the runner's snapshot mode for the flags.
+func snapshotMode(off, only bool) string {
+	switch {
+	case off:
+		return runner.SnapshotOff
+	case only:
+		return runner.SnapshotOnly
+	}
+	return runner.SnapshotAuto
 }

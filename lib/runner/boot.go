@@ -49,6 +49,12 @@ func (r *Runner) Boot(ctx context.Context, j *record.Job, prepStart time.Time) (
 	return run, err
 }
 
+// lastLine is the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
 // emulatorAbort reports whether a run ended with QEMU failing an assertion
 // before the guest's agent said anything.
 func emulatorAbort(run *record.Run) bool {
@@ -59,6 +65,13 @@ func emulatorAbort(run *record.Run) bool {
 // (ktstr-PID-SEQ-nodeN: the pid lets a later run sweep files of a
 // ktstr-boot that was killed).
 func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string, prepStart time.Time) (*record.Run, error) {
+	return r.startAs(ctx, j, runID, vmName, prepStart, true)
+}
+
+// startAs boots j, or restores its machine's snapshot when it can. A
+// snapshot the restored guest never answered from is removed and, if
+// retry, the job starts once more (creating the snapshot anew).
+func (r *Runner) startAs(ctx context.Context, j *record.Job, runID, vmName string, prepStart time.Time, retry bool) (*record.Run, error) {
 	accel, err := r.chooseAccel(ctx, j.Accel)
 	if err != nil {
 		return nil, &plan.InputError{Err: err}
@@ -93,10 +106,6 @@ func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	initrd := filepath.Join(tmp, "initrd")
-	if err := writeInitrd(initrd, base, j); err != nil {
-		return nil, err
-	}
 	run.ConsoleLog = filepath.Join(r.cfg.LogDir, runID+".console.log")
 	image, method, err := kernel.BootImage(j.Kernel, r.cfg.Boot)
 	if err != nil {
@@ -105,13 +114,10 @@ func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string
 	run.Host.Boot = method
 	m := &vm.Machine{
 		Name: vmName, Topology: j.Topology, MemoryMB: j.MemoryMB,
-		Kernel: image, Initrd: initrd, Cmdline: vm.KernelCmdline(j.Dmesg, j.KernelArgs),
+		Kernel: image, Initrd: base, Cmdline: vm.KernelCmdline(j.Dmesg, j.KernelArgs),
 		Accel: accel.Accel, TCGThreads: run.Host.TCGThreads, CPUVendor: host.CPUVendor(),
 		ConsoleLog: run.ConsoleLog, Results: filepath.Join(tmp, "results.ndjson"),
 		Shell: r.cfg.Terminal != nil,
-	}
-	if args, err := m.Args(); err == nil {
-		run.Host.QEMUCommand = append([]string{r.qemu}, args...)
 	}
 	opts := vm.RunOptions{QEMU: r.qemu, Timeout: time.Duration(j.TimeoutS * float64(time.Second)), Series: true, SeriesLimit: seriesLimit(j), Terminal: r.cfg.Terminal}
 	if j.Dmesg {
@@ -126,6 +132,40 @@ func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string
 		}
 		defer r.gate.release(cpus)
 	}
+	// Restore the machine's snapshot (making it on the first run, inside
+	// the gate: it is a VM of the same size), else boot with the job in the
+	// initramfs.
+	run.Host.Start = startBooted
+	why := r.snapshotUnusable(j, run)
+	if why == "" {
+		m.Channel = filepath.Join(tmp, "channel.sock")
+		key, note, err := r.prepareRestore(ctx, j, m, &opts, tmp)
+		switch {
+		case err == nil:
+			run.Host.Start, run.Host.StartReason = startRestored+key, note
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		default:
+			m.Channel = ""
+			why = "no snapshot: " + err.Error()
+			r.logf("%s: %s", j.ID, why)
+		}
+	}
+	if m.Incoming == "" {
+		if r.cfg.Snapshot == SnapshotOnly {
+			return nil, fmt.Errorf("--snapshot-only: %s", why)
+		}
+		if r.cfg.Snapshot != SnapshotOff {
+			run.Host.StartReason = why
+		}
+		m.Initrd = filepath.Join(tmp, "initrd")
+		if err := writeInitrd(m.Initrd, base, j); err != nil {
+			return nil, err
+		}
+	}
+	if args, err := m.Args(); err == nil {
+		run.Host.QEMUCommand = append([]string{r.qemu}, args...)
+	}
 	running := r.runningVCPUs.Add(int64(cpus))
 	defer r.runningVCPUs.Add(-int64(cpus))
 	run.Host.VCPUOvercommit = float64(running) / float64(r.hostCPUs)
@@ -139,6 +179,25 @@ func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string
 	res, err := vm.Run(ctx, m, opts)
 	if err != nil {
 		return nil, err
+	}
+	if m.Incoming != "" && restoreRefused(res) && ctx.Err() == nil {
+		// Never used again: the next start creates it anew.
+		why := fmt.Sprintf("snapshot %s refused: the restored guest never answered", strings.TrimPrefix(run.Host.Start, startRestored))
+		if out := res.QEMUOutput; out != "" {
+			why += " (QEMU said: " + lastLine(out) + ")"
+		}
+		r.logf("%s: %s; removed", j.ID, why)
+		r.snapshots.Remove(strings.TrimPrefix(run.Host.Start, startRestored))
+		if retry {
+			if mon != nil {
+				mon.Close()
+			}
+			again, err := r.startAs(ctx, j, runID+"-again", vmName+"a", time.Now(), false)
+			if again != nil {
+				again.Host.StartReason = strings.TrimSpace(why + "; " + again.Host.StartReason)
+			}
+			return again, err
+		}
 	}
 	fillRun(run, res)
 	if mon != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/ktstr-go/ktstr/lib/host"
 	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/snapshot"
 	"github.com/ktstr-go/ktstr/lib/vm"
 )
 
@@ -44,6 +45,10 @@ type Config struct {
 	// Boot is the boot method: "auto" (PVH when the kernel has it, else
 	// bzImage), "pvh" or "bzimage".
 	Boot string
+	// Snapshot is SnapshotAuto (default), SnapshotOff or SnapshotOnly:
+	// whether jobs restore a snapshot of their machine booted to the
+	// agent's wait for a job, instead of booting.
+	Snapshot string
 	// InitrdCompression is "auto" (default), "zstd", "gzip" or "none".
 	InitrdCompression string
 	// LogDir keeps the console logs (default: <ktstr cache>/logs).
@@ -99,6 +104,11 @@ type Runner struct {
 	baseMu sync.Mutex
 	bases  map[string]string
 
+	snapshots     *snapshot.Cache
+	agentHashOnce sync.Once
+	agentHash     string
+	agentHashErr  error
+
 	gate         *vcpuGate
 	progress     *progress
 	seq          atomic.Int64
@@ -132,8 +142,16 @@ func New(cfg Config, p *plan.Planner, out *record.Writer) (*Runner, error) {
 	if cfg.InitrdCompression == "" {
 		cfg.InitrdCompression = "auto"
 	}
+	switch cfg.Snapshot {
+	case "":
+		cfg.Snapshot = SnapshotAuto
+	case SnapshotAuto, SnapshotOff, SnapshotOnly:
+	default:
+		return nil, fmt.Errorf("unknown snapshot mode %q", cfg.Snapshot)
+	}
 	r := &Runner{cfg: cfg, plan: p, out: out, qemu: qemu, qemuVersion: vm.QEMUVersion(qemu),
-		agent: agent, cacheRoot: root, hostCPUs: host.CPUs(), bases: map[string]string{}}
+		agent: agent, cacheRoot: root, hostCPUs: host.CPUs(), bases: map[string]string{},
+		snapshots: &snapshot.Cache{Dir: filepath.Join(root, "snapshots")}}
 	if r.cfg.LogDir == "" {
 		r.cfg.LogDir = filepath.Join(root, "logs")
 	}

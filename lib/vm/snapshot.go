@@ -26,8 +26,8 @@ type SaveOptions struct {
 }
 
 // Save boots m until its agent, which has no job (its initramfs has none),
-// says it is ready and waits for one; then it stops the machine, writes
-// its migration stream (a snapshot Machine.Incoming restores) to path and
+// says it is ready and waits for one; then it writes the machine's
+// migration stream (a snapshot Machine.Incoming restores) to path and
 // quits QEMU. m needs Channel and QMP. On every path QEMU is killed and
 // reaped and m's /dev/shm files are removed before Save returns; on error
 // path may hold a partial stream.
@@ -121,14 +121,16 @@ func Save(ctx context.Context, m *Machine, path string, opts SaveOptions) error 
 		return fail(err)
 	}
 	defer q.Close()
-	// A stopped machine migrates in one pass; QEMU's default bandwidth
-	// cap (128 MiB/s) would make the save take seconds.
+	// The machine migrates live: a restored copy starts running by itself
+	// only if its source was running when the migration began (QEMU
+	// carries the run state along), and the agent, blocked reading the
+	// channel, dirties little, so the passes converge at once. QEMU's
+	// default bandwidth cap (128 MiB/s) would stretch the save.
 	steps := []struct {
 		cmd  string
 		args any
 	}{
 		{"migrate-set-parameters", map[string]any{"max-bandwidth": int64(64) << 30}},
-		{"stop", nil},
 		{"migrate", map[string]any{"uri": "exec:cat > " + shellQuote(path)}},
 	}
 	for _, s := range steps {

@@ -1,0 +1,138 @@
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/ktstr-go/ktstr/lib/proto"
+	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/snapshot"
+	"github.com/ktstr-go/ktstr/lib/vm"
+)
+
+// Snapshot modes (Config.Snapshot).
+const (
+	// SnapshotAuto restores a snapshot of the job's machine, booted to its
+	// agent's wait for a job, creating it on the first run; a job that
+	// cannot use one boots, and its record says why.
+	SnapshotAuto = "auto"
+	// SnapshotOff boots every job.
+	SnapshotOff = "off"
+	// SnapshotOnly restores every job from a snapshot (creating it if
+	// missing); a job that cannot use one fails instead of booting.
+	SnapshotOnly = "only"
+)
+
+// Start values of a run record.
+const (
+	startBooted   = "booted"
+	startRestored = "restored "
+)
+
+// restoreAgentTimeout bounds the wait for a restored guest's first
+// message: a restore reaches the agent in well under a second (0.2 s
+// measured under TCG); one that does not speak by then did not resume.
+const restoreAgentTimeout = 60 * time.Second
+
+// snapshotUnusable says why j cannot run from a snapshot ("" if it can).
+func (r *Runner) snapshotUnusable(j *record.Job, run *record.Run) string {
+	switch {
+	case r.cfg.Snapshot == SnapshotOff:
+		return "snapshots off (--no-snapshot)"
+	case r.cfg.Terminal != nil:
+		return "an interactive shell (--shell) boots"
+	case j.Probes != nil:
+		// They patch kernel text under single-threaded TCG; a snapshot of
+		// that machine would serve only repro runs, few and one-off.
+		return "probe jobs (ktstr-repro) boot"
+	case run.Host.Accel != vm.AccelTCG:
+		return "snapshots are used under TCG only (where boots are slow; not tested under KVM)"
+	case run.Host.TCGThreads != vm.TCGMulti && run.Host.TCGThreads != vm.TCGSingle:
+		return "snapshots are not used under " + run.Host.TCGThreads + " TCG"
+	}
+	return ""
+}
+
+// snapshotInputs are what a snapshot of m depends on.
+func (r *Runner) snapshotInputs(m *vm.Machine) (snapshot.Inputs, error) {
+	var in snapshot.Inputs
+	args, err := m.SnapshotArgs()
+	if err != nil {
+		return in, err
+	}
+	in.QEMU, in.Args = r.qemuVersion, args
+	if in.QEMUBinary, err = snapshot.IdentifyFile(r.qemu); err != nil {
+		return in, err
+	}
+	if in.Kernel, err = snapshot.IdentifyFile(m.Kernel); err != nil {
+		return in, err
+	}
+	if in.Initrd, err = snapshot.IdentifyFile(m.Initrd); err != nil {
+		return in, err
+	}
+	r.agentHashOnce.Do(func() { r.agentHash, r.agentHashErr = snapshot.HashFile(r.agent) })
+	in.Agent = r.agentHash
+	return in, r.agentHashErr
+}
+
+// prepareRestore makes m a restore of its snapshot (created on a miss or
+// when the one cached is corrupt) and opts hand j to the restored agent.
+// m must be the job's machine with the base initramfs (no job in it) and
+// a result channel socket. note is for the record's start_reason.
+func (r *Runner) prepareRestore(ctx context.Context, j *record.Job, m *vm.Machine, opts *vm.RunOptions, tmp string) (key, note string, err error) {
+	in, err := r.snapshotInputs(m)
+	if err != nil {
+		return "", "", err
+	}
+	key = snapshot.Key(in)
+	path, _, err := r.snapshots.Get(key)
+	if err != nil {
+		var ce *snapshot.CorruptError
+		if errors.As(err, &ce) {
+			r.logf("%s; removing it and creating it anew", err)
+			note = err.Error() + ": created anew"
+		}
+		save := func(ctx context.Context, path string) error {
+			sm := *m
+			sm.Name = m.Name + "-save"
+			sm.ConsoleLog = filepath.Join(tmp, "save-console.log")
+			sm.Channel = filepath.Join(tmp, "save.sock")
+			sm.QMP = filepath.Join(tmp, "qmp.sock")
+			timeout := vm.BootEstimateS(m.Accel, m.TCGThreads, m.Topology.CPUs, r.hostCPUs)*loadFactor(r.hostCPUs) + 60
+			r.logf("%s: creating snapshot %s (%s, %s)", j.ID, key, m.Topology.Name, m.TCGThreads)
+			return vm.Save(ctx, &sm, path, vm.SaveOptions{QEMU: r.qemu, Timeout: time.Duration(timeout * float64(time.Second))})
+		}
+		corrupt := func(err error) { r.logf("%s; removing it and creating it anew", err) }
+		var meta *snapshot.Meta
+		var created bool
+		path, meta, created, err = r.snapshots.Create(ctx, key, in, save, corrupt)
+		if err != nil {
+			return "", "", err
+		}
+		if created {
+			if note == "" {
+				note = "snapshot created"
+			}
+			note += fmt.Sprintf(" (boot and save %.1f s, %.0f MB)", meta.SaveS, float64(meta.Size)/(1<<20))
+		}
+	}
+	seed := make([]byte, 32)
+	rand.Read(seed)
+	line, err := proto.EncodeStart(j, time.Now().UnixNano(), seed)
+	if err != nil {
+		return "", "", err
+	}
+	m.Incoming = path
+	opts.Send, opts.AgentTimeout = line, restoreAgentTimeout
+	return key, note, nil
+}
+
+// restoreRefused reports whether a restored run never reached its agent:
+// QEMU refused the snapshot, or the guest did not resume.
+func restoreRefused(res *vm.Result) bool {
+	return len(res.Messages) == 0 && !res.Interrupted
+}
