@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -259,5 +261,54 @@ func TestParseShard(t *testing.T) {
 		if _, err := ParseShard(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// fakeBzImage writes a file ktstr-kernel resolves as a prebuilt bzImage of
+// release version.
+func fakeBzImage(t *testing.T, version string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "bzImage")
+	b := make([]byte, 0x400)
+	copy(b[0x202:], "HdrS")
+	b[0x20E], b[0x20F] = 0x00, 0x01 // the version string at 0x300
+	copy(b[0x300:], version+" (test) #1\x00")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestKernelSpecs: --kernel A --kernel B resolve when the first job is
+// expanded, into a matrix with the kernels' labels; one that does not
+// resolve fails every job with its error, and no job gets another kernel.
+func TestKernelSpecs(t *testing.T) {
+	t.Setenv("KTSTR_CACHE_DIR", t.TempDir())
+	a, b := fakeBzImage(t, "6.12.1"), fakeBzImage(t, "6.13.0-rc2")
+	f := flags()
+	f.KernelSpecs = []string{a, b}
+	p, err := New(f, func(context.Context) (*record.Kernel, error) { return nil, errors.New("the default kernel was asked for") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, j := range p.Expand(&record.Job{Topology: topo(t, "1,1,2,1")}) {
+		ids = append(ids, j.ID+" "+j.Kernel.Image)
+	}
+	if want := []string{"1n1l2c1t@kernel_6_12_1 " + a, "1n1l2c1t@kernel_6_13_0_rc2 " + b}; !slices.Equal(ids, want) {
+		t.Errorf("jobs %q, want %q", ids, want)
+	}
+
+	f.KernelSpecs = []string{a, "/no/such/bzImage"}
+	p, err = New(f, fixed(testKernel(t, false)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := p.Expand(&record.Job{Topology: topo(t, "1,1,2,1")})
+	if len(js) != 1 || js[0].Kernel != nil {
+		t.Fatalf("with a kernel that does not resolve: %d jobs, kernel %+v", len(js), js[0].Kernel)
+	}
+	if err := p.Complete(context.Background(), js[0]); err == nil || !IsInputError(err) || !strings.Contains(err.Error(), "/no/such/bzImage") {
+		t.Errorf("Complete = %v; want the spec's input error, not the default kernel", err)
 	}
 }

@@ -71,9 +71,32 @@ func (p *Planner) AddKernel(k *record.Kernel) error {
 	return nil
 }
 
+// resolveSpecs resolves Flags.KernelSpecs into the matrix, once. The
+// cache lookups build nothing, so no context is needed.
+func (p *Planner) resolveSpecs() error {
+	p.specsOnce.Do(func() {
+		ks, err := ResolveKernels(context.Background(), p.f.KernelSpecs)
+		if err != nil {
+			p.specsErr = err
+			return
+		}
+		for _, k := range ks {
+			if err := p.AddKernel(k); err != nil {
+				p.specsErr = err
+				return
+			}
+		}
+	})
+	return p.specsErr
+}
+
 // Kernels are the kernels of the matrix (--kernel and AddKernel's); none
-// means each job's own kernel, else the default.
+// means each job's own kernel, else the default. A failure to resolve
+// --kernel leaves them empty: the jobs then fail in Complete with it.
 func (p *Planner) Kernels() []*record.Kernel {
+	if p.resolveSpecs() != nil {
+		return nil
+	}
 	p.kernelsMu.Lock()
 	defer p.kernelsMu.Unlock()
 	return p.kernels

@@ -49,9 +49,14 @@ type Flags struct {
 	Job string
 
 	// Kernels multiply the jobs: every job without a kernel of its own runs
-	// once on each (ResolveKernels resolves --kernel); with several, job ids
-	// end in "@" and the kernel's label. Empty: the default kernel.
-	Kernels []*record.Kernel
+	// once on each; with several, job ids end in "@" and the kernel's
+	// label. KernelSpecs (--kernel) add the kernels they name, resolved
+	// through the cache when the first job is expanded (so that flags can
+	// be checked before the kernel is built), all before any job runs:
+	// when one fails, every job fails with its error. Both empty: the
+	// default kernel.
+	Kernels     []*record.Kernel
+	KernelSpecs []string
 
 	// Force boots topologies far beyond the host (see RefuseVCPURatio).
 	Force bool
@@ -132,7 +137,9 @@ type Planner struct {
 	warned sync.Map // warning texts already given
 
 	kernelsMu sync.Mutex
-	kernels   []*record.Kernel // the matrix's: Flags.Kernels, then AddKernel's
+	kernels   []*record.Kernel // the matrix's: Flags.Kernels, KernelSpecs', AddKernel's
+	specsOnce sync.Once
+	specsErr  error // resolving KernelSpecs
 
 	kernelFunc KernelFunc
 	kernelOnce sync.Once
@@ -341,8 +348,12 @@ func topoID(t *record.Topology) string {
 	return t.Name
 }
 
-// DefaultKernel is the kernel of jobs that name none, resolved once.
+// DefaultKernel is the kernel of jobs that name none, resolved once; when
+// --kernel specs were given and did not resolve, their error.
 func (p *Planner) DefaultKernel(ctx context.Context) (*record.Kernel, error) {
+	if err := p.resolveSpecs(); err != nil {
+		return nil, err
+	}
 	p.kernelOnce.Do(func() {
 		if p.kernelFunc == nil {
 			p.kernelErr = errors.New("no kernel: the job names none and no default was configured")
