@@ -292,7 +292,7 @@ func TestCompareSlicesOnTheKernel(t *testing.T) {
 		}
 	}
 	code, out, errOut := runStats(t, "", "--store", dir, "compare", "--a", "kernel="+x, "--b", "kernel="+y)
-	if code != cli.ExitFail || !strings.Contains(errOut, "pairing on: scenario, topology, scheduler, profile") ||
+	if code != cli.ExitFail || !strings.Contains(errOut, "pairing on: scenario, topology, scheduler, profile\n") ||
 		!strings.Contains(errOut, "REGRESSION cgroup_steady/1n1l2c1t/scx_x/default worst_gap_ms") {
 		t.Errorf("x vs y: exit %d, want 1 with the gap regression on the pair without the kernel:\n%s", code, errOut)
 	}
