@@ -158,7 +158,9 @@ func TestKernelRecordsOnStdinMultiplyTheJobs(t *testing.T) {
 	k2.Fragment = "variant"
 	f := flags()
 	f.Scenario = "cgroup_steady"
-	p, err := New(f, func(context.Context) (*record.Kernel, error) { return nil, errors.New("the default kernel was asked for") })
+	p, err := New(f, func(context.Context) (*record.Kernel, error) {
+		return nil, errors.New("the default kernel was asked for")
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +289,9 @@ func TestKernelSpecs(t *testing.T) {
 	a, b := fakeBzImage(t, "6.12.1"), fakeBzImage(t, "6.13.0-rc2")
 	f := flags()
 	f.KernelSpecs = []string{a, b}
-	p, err := New(f, func(context.Context) (*record.Kernel, error) { return nil, errors.New("the default kernel was asked for") })
+	p, err := New(f, func(context.Context) (*record.Kernel, error) {
+		return nil, errors.New("the default kernel was asked for")
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
