@@ -179,7 +179,7 @@ func (o *options) list(c *kernel.Cache, stdout io.Writer) error {
 			if e.Meta.Extra != "" {
 				profile += "+" + e.Meta.Extra
 			}
-			label = kernel.Label(e.Record(""))
+			label = e.Label
 			if n := len(e.Meta.Schedulers); n > 0 {
 				scheds = fmt.Sprint(n)
 			}

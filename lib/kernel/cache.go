@@ -67,11 +67,13 @@ const (
 
 // Entry is one cache entry as found on disk.
 type Entry struct {
-	Key    string    `json:"key"`
-	Dir    string    `json:"dir"`
-	Status string    `json:"status"`
-	Reason string    `json:"reason,omitempty"`
-	Meta   *Metadata `json:"metadata,omitempty"`
+	Key    string `json:"key"`
+	Dir    string `json:"dir"`
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+	// Label is the kernel's label (Label), when its metadata is readable.
+	Label string    `json:"label,omitempty"`
+	Meta  *Metadata `json:"metadata,omitempty"`
 }
 
 // Record returns the kernel record for an OK entry.
@@ -240,6 +242,7 @@ func (c *Cache) check(key string) Entry {
 		return e
 	}
 	e.Meta = &m
+	e.Label = e.Record("").Label
 	switch {
 	case m.Schema != MetadataSchema:
 		e.Reason = fmt.Sprintf("metadata schema %d, this tool reads %d", m.Schema, MetadataSchema)

@@ -103,6 +103,9 @@ func TestExtraFragmentKeysAndResolution(t *testing.T) {
 	b, _ := os.ReadFile(meta)
 	os.WriteFile(meta, []byte(strings.Replace(string(b), `"config_hash"`, `"extra":"variant","extra_hash":"`+x.Hash()+`","config_hash"`, 1)), 0o644)
 
+	if e := c.Get("variant"); e.Label != "kernel_6_12_117_variant" {
+		t.Errorf("entry label %q", e.Label)
+	}
 	ctx := context.Background()
 	r := &Resolver{Cache: c, SourceDir: t.TempDir()}
 	// A version and the default find the entry without a fragment even
