@@ -144,7 +144,10 @@ func (r *Runner) startAs(ctx context.Context, j *record.Job, runID, vmName strin
 		case err == nil:
 			run.Host.Start, run.Host.StartReason = startRestored+key, note
 		case ctx.Err() != nil:
-			return nil, ctx.Err()
+			// Reported like a VM interrupted while it booted.
+			run.Outcome, run.Reason = record.OutcomeInterrupted, "interrupted while the snapshot of its machine was being created"
+			run.Timings.PrepareMS = float64(time.Since(prepStart).Microseconds()) / 1000
+			return run, nil
 		default:
 			m.Channel = ""
 			why = "no snapshot: " + err.Error()

@@ -1,0 +1,224 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ktstr-go/ktstr/internal/cachedir"
+	"github.com/ktstr-go/ktstr/lib/record"
+)
+
+// snapshotMachine gives a test a machine of its own: a kernel argument no
+// other run has makes its snapshot key new, so the test sees the first run
+// of that machine whatever the cache holds. Its snapshots are removed when
+// the test ends.
+func snapshotMachine(t *testing.T) string {
+	t.Helper()
+	tag := fmt.Sprintf("ktstr.e2e=%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
+	t.Cleanup(func() {
+		dir, err := cachedir.Sub("snapshots")
+		if err != nil {
+			return
+		}
+		metas, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+		for _, m := range metas {
+			if b, err := os.ReadFile(m); err == nil && strings.Contains(string(b), tag) {
+				os.Remove(strings.TrimSuffix(m, ".json") + ".vmstate")
+				os.Remove(m)
+			}
+		}
+		if tmps, _ := filepath.Glob(filepath.Join(dir, ".tmp-*")); len(tmps) > 0 {
+			t.Errorf("partial snapshots left: %v", tmps)
+		}
+	})
+	return "--kernel-arg " + tag
+}
+
+// snapshotKey is the key of a restored run ("" for a booted one).
+func snapshotKey(run *record.Run) string {
+	key, _ := strings.CutPrefix(run.Host.Start, "restored ")
+	if key == run.Host.Start {
+		return ""
+	}
+	return key
+}
+
+// TestSnapshotRestoredMatchesBooted: the same scenario job, booted and
+// restored from a snapshot, gives the same verdict and the same observed
+// topology; the records say how each guest started.
+func TestSnapshotRestoredMatchesBooted(t *testing.T) {
+	e2e(t)
+	job := "ktstr-boot --kernel " + kernelSpec() + " --topology 1,2,2,1 --scenario cgroup_steady --duration 2 " + snapshotMachine(t)
+	rb, booted := bootVerify(t, job+" --no-snapshot", "")
+	rr, restored := bootVerify(t, job+" --snapshot-only", "")
+	wantRuns(t, booted, 1)
+	wantRuns(t, restored, 1)
+	b, r := booted[0], restored[0]
+	if b.Host.Start != "booted" || snapshotKey(b) != "" {
+		t.Errorf("--no-snapshot run: start %q", b.Host.Start)
+	}
+	if snapshotKey(r) == "" || !strings.Contains(r.Host.StartReason, "snapshot created") {
+		t.Errorf("first restored run: start %q, reason %q", r.Host.Start, r.Host.StartReason)
+	}
+	vb, vr := onlyVerdict(t, rb.stdout), onlyVerdict(t, rr.stdout)
+	if vb.Status != vr.Status || vb.Status != record.StatusPass {
+		t.Errorf("verdicts: booted %s (%s), restored %s (%s)", vb.Status, notPassed(vb), vr.Status, notPassed(vr))
+	}
+	if b.ObservedTopology == nil || r.ObservedTopology == nil {
+		t.Fatal("a run has no observed topology")
+	}
+	// Everything but its source (the same for both) as one text.
+	ob, or := *b.ObservedTopology, *r.ObservedTopology
+	if fmt.Sprintf("%+v", ob) != fmt.Sprintf("%+v", or) {
+		t.Errorf("observed topology: booted %+v, restored %+v", ob, or)
+	}
+	if r.Monitor == nil || r.Monitor.Samples == 0 {
+		t.Errorf("the host-side monitor read nothing of the restored guest: %+v", r.Monitor)
+	}
+}
+
+// TestSnapshotSiblingsDiffer: two runs restored from one snapshot draw
+// different random numbers and boot ids, and read the host's clock, not
+// the snapshot's.
+func TestSnapshotSiblingsDiffer(t *testing.T) {
+	e2e(t)
+	const probe = "cat /proc/sys/kernel/random/boot_id; head -c 16 /dev/urandom | od -An -tx1 | tr -d \"[:space:]\"; echo; date +%s; echo $$"
+	job := "ktstr-boot --kernel " + kernelSpec() + " --topology 1,1,2,1 --snapshot-only --exec '" + probe + "' " + snapshotMachine(t)
+	sh(t, job, "") // creates the snapshot
+	type facts struct{ bootID, random, pid string }
+	var got []facts
+	var keys []string
+	for range 2 {
+		before := time.Now().Unix()
+		r := sh(t, job, "")
+		after := time.Now().Unix()
+		run := onlyRun(t, r.stdout)
+		if run.Outcome != record.OutcomeCompleted || run.Exec == nil || run.Exec.ExitCode != 0 {
+			t.Fatalf("run: %s %s %+v", run.Outcome, run.Reason, run.Exec)
+		}
+		keys = append(keys, snapshotKey(run))
+		f := strings.Fields(run.Exec.Stdout)
+		if len(f) != 4 {
+			t.Fatalf("exec output %q", run.Exec.Stdout)
+		}
+		// The guest's clock is set from the host's when the job is handed
+		// over: without that it would read the moment of the snapshot.
+		clock, _ := strconv.ParseInt(f[2], 10, 64)
+		if clock < before-2 || clock > after+2 {
+			t.Errorf("guest clock %d, host's was %d..%d", clock, before, after)
+		}
+		got = append(got, facts{f[0], f[1], f[3]})
+	}
+	if keys[0] == "" || keys[0] != keys[1] {
+		t.Fatalf("both runs must restore one snapshot: %q", keys)
+	}
+	if got[0].bootID == got[1].bootID {
+		t.Errorf("restored siblings share the boot id %s", got[0].bootID)
+	}
+	if got[0].random == got[1].random {
+		t.Errorf("restored siblings drew the same random bytes %s", got[0].random)
+	}
+	t.Logf("pids %s, %s (the same unless the kernel has ns_last_pid)", got[0].pid, got[1].pid)
+}
+
+// TestSnapshotCorruptRebuilt: a snapshot whose stream no longer matches its
+// checksum, and one QEMU refuses (its checksum made to match), are
+// reported, never restored, and created anew.
+func TestSnapshotCorruptRebuilt(t *testing.T) {
+	e2e(t)
+	job := "ktstr-boot --kernel " + kernelSpec() + " --topology 1,1,1,1 --exec true " + snapshotMachine(t)
+	first := onlyRun(t, sh(t, job, "").stdout)
+	key := snapshotKey(first)
+	if key == "" {
+		t.Fatalf("first run not restored: %q %q", first.Host.Start, first.Host.StartReason)
+	}
+	dir, _ := cachedir.Sub("snapshots")
+	stream := filepath.Join(dir, key+".vmstate")
+
+	// A flipped byte: the checksum catches it.
+	b, err := os.ReadFile(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	writeFile(t, stream, string(b))
+	r := sh(t, job, "")
+	run := onlyRun(t, r.stdout)
+	if !strings.Contains(r.stderr, "corrupt") || !strings.Contains(run.Host.StartReason, "corrupt") || snapshotKey(run) != key || run.Outcome != record.OutcomeCompleted {
+		t.Errorf("flipped byte: outcome %s, start %q, reason %q", run.Outcome, run.Host.Start, run.Host.StartReason)
+	}
+
+	// Garbage with a matching checksum: QEMU refuses it.
+	writeFile(t, stream, strings.Repeat("not a migration stream\n", 1000))
+	fixChecksum(t, dir, key)
+	r = sh(t, job, "")
+	run = onlyRun(t, r.stdout)
+	if !strings.Contains(r.stderr, "refused") || !strings.Contains(run.Host.StartReason, "refused") || snapshotKey(run) != key || run.Outcome != record.OutcomeCompleted {
+		t.Errorf("refused stream: outcome %s, start %q, reason %q", run.Outcome, run.Host.Start, run.Host.StartReason)
+	}
+	if st, err := os.Stat(stream); err != nil || st.Size() < 1<<20 {
+		t.Errorf("the refused snapshot was not created anew: %v", err)
+	}
+}
+
+// fixChecksum rewrites key's metadata to match its stream, as if it had
+// been saved so.
+func fixChecksum(t *testing.T, dir, key string) {
+	t.Helper()
+	r := sh(t, fmt.Sprintf(`python3 - %q %q <<'PY'
+import json, sys, zlib
+d, k = sys.argv[1], sys.argv[2]
+data = open(f"{d}/{k}.vmstate", "rb").read()
+# CRC-32C (Castagnoli), bitwise: zlib has only the IEEE polynomial.
+crc = 0xFFFFFFFF
+for b in data:
+    crc ^= b
+    for _ in range(8):
+        crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+m = json.load(open(f"{d}/{k}.json"))
+m["size"], m["crc32c"] = len(data), crc ^ 0xFFFFFFFF
+json.dump(m, open(f"{d}/{k}.json", "w"))
+PY`, dir, key), "")
+	if r.code != 0 {
+		t.Fatalf("rewrite metadata: %s", r.stderr)
+	}
+}
+
+// TestSnapshotConcurrentFirstRuns: two ktstr-boot processes starting the
+// same new machine at once create one snapshot and both restore it.
+func TestSnapshotConcurrentFirstRuns(t *testing.T) {
+	e2e(t)
+	job := "ktstr-boot --kernel " + kernelSpec() + " --topology 1,1,1,1 --exec true " + snapshotMachine(t)
+	var wg sync.WaitGroup
+	res := make([]result, 2)
+	for i := range res {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i] = sh(t, job, "")
+		}()
+	}
+	wg.Wait()
+	creations := 0
+	var keys []string
+	for _, r := range res {
+		creations += strings.Count(r.stderr, "creating snapshot")
+		run := onlyRun(t, r.stdout)
+		if run.Outcome != record.OutcomeCompleted {
+			t.Errorf("run %s: %s", run.Outcome, run.Reason)
+		}
+		keys = append(keys, snapshotKey(run))
+	}
+	if creations != 1 {
+		t.Errorf("%d snapshot creations for one machine, want 1", creations)
+	}
+	if keys[0] == "" || keys[0] != keys[1] {
+		t.Errorf("keys %q: both runs must restore the one snapshot", keys)
+	}
+}
