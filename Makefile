@@ -87,7 +87,10 @@ fuzz-run:
 	done; \
 	if [ -n "$$failed" ]; then echo "fuzz targets that failed:$$failed"; exit 1; fi
 
-# The sched_ext kernel the end-to-end tests boot: built once, then cached.
+# The sched_ext kernels the end-to-end tests boot, built once, then cached:
+# 6.12 (keeping its build tree) and the same source with
+# e2e/testdata/variant.config, built incrementally in that tree, for the
+# multi-kernel tests (scripts/ensure-kernel.sh).
 kernel: build
 	scripts/ensure-kernel.sh 6.12
 
