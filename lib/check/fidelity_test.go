@@ -214,6 +214,16 @@ func TestWorkConservation(t *testing.T) {
 	wantStatus(t, check(t, Judge(one(0, 6, 6, 6), nil), "work_conservation[cg_0]"), record.StatusFail,
 		"cg_0 kept 1.0 of 4 allowed CPUs (0-3) busy while 8 CPU-bound workers were runnable (step 0, 6.0s): 25% busy < 60%")
 	wantStatus(t, check(t, Judge(one(0.1, 0.2, 0, 0.3), nil), "work_conservation[cg_0]"), record.StatusPass)
+	// The guest counted 3 CPUs mostly idle, but the workers were charged
+	// 5.6 CPUs' worth over 6 s: a halted vCPU that was woken and then
+	// waited for the host counts that wait as idle. The busier view is
+	// judged, and both are named.
+	busyWs := make([]record.WorkerReport, 8)
+	for i := range busyWs {
+		busyWs[i] = spinner(i+1, 100, 6, 2.8, "0-3")
+	}
+	r0 := steady(scenarioRun([]record.CgroupResult{{Name: "cg_0", Unrestricted: true, Workers: busyWs}}, waits(0.5, 0.5, 0.5, 0.5)), 0, 5, 5, 5)
+	wantStatus(t, check(t, Judge(r0, nil), "work_conservation[cg_0]"), record.StatusPass, "(busy by the guest's idle time 1.5, by the workers' charged CPU 3.7)")
 	// After an op the workers may have moved: that step is not judged.
 	r := one(0, 6, 6, 6)
 	r.Scenario.Steps[0].Ops = []string{"move_all cg_0 -> cg_1"}
