@@ -42,12 +42,14 @@ func (a *Agent) awaitJob(port io.Reader) (*record.Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("job intake: %w", err)
 	}
-	// Message times count from here: the boot before the snapshot is no
-	// part of this run.
-	a.start = time.Now()
 	if err := setClock(start.UnixNS); err != nil {
 		a.logf("set clock: %v", err)
 	}
+	// Message times count from here: the boot before the snapshot is no
+	// part of this run. Taken after the clock is set: workers report wall
+	// clock times that the engine turns into agent times by subtracting
+	// this one's wall reading, which must not be from before the jump.
+	a.start = time.Now()
 	if err := reseed(start.Seed); err != nil {
 		a.logf("reseed random: %v", err)
 	}
