@@ -138,10 +138,12 @@ func (r *Runner) startAs(ctx context.Context, j *record.Job, runID, vmName strin
 	run.Host.Start = startBooted
 	why := r.snapshotUnusable(j, run)
 	if why == "" {
-		m.Channel = filepath.Join(tmp, "channel.sock")
-		key, note, err := r.prepareRestore(ctx, j, m, &opts, tmp)
+		rm := *m
+		rm.Channel = filepath.Join(tmp, "channel.sock")
+		key, note, err := r.prepareRestore(ctx, j, &rm, &opts, tmp)
 		switch {
 		case err == nil:
+			*m = rm
 			run.Host.Start, run.Host.StartReason = startRestored+key, note
 		case ctx.Err() != nil:
 			// Reported like a VM interrupted while it booted.
@@ -149,7 +151,6 @@ func (r *Runner) startAs(ctx context.Context, j *record.Job, runID, vmName strin
 			run.Timings.PrepareMS = float64(time.Since(prepStart).Microseconds()) / 1000
 			return run, nil
 		default:
-			m.Channel = ""
 			why = "no snapshot: " + err.Error()
 			r.logf("%s: %s", j.ID, why)
 		}

@@ -38,6 +38,20 @@ const (
 // measured under TCG); one that does not speak by then did not resume.
 const restoreAgentTimeout = 60 * time.Second
 
+// snapshotStream is the migration stream's name in a snapshot; the guest
+// RAM files beside it are named by snapshotRAM.
+const snapshotStream = "vmstate"
+
+// snapshotRAM are the guest-RAM files of m's snapshot in dir, one per
+// NUMA node.
+func snapshotRAM(dir string, m *vm.Machine) []string {
+	out := make([]string, len(m.ShmFiles()))
+	for i := range out {
+		out[i] = filepath.Join(dir, fmt.Sprintf("node%d.ram", i))
+	}
+	return out
+}
+
 // snapshotUnusable says why j cannot run from a snapshot ("" if it can).
 func (r *Runner) snapshotUnusable(j *record.Job, run *record.Run) string {
 	switch {
@@ -74,7 +88,9 @@ func (r *Runner) snapshotInputs(m *vm.Machine) (snapshot.Inputs, error) {
 	if in.Initrd, err = snapshot.IdentifyFile(m.Initrd); err != nil {
 		return in, err
 	}
-	r.agentHashOnce.Do(func() { r.agentHash, r.agentHashErr = snapshot.HashFile(r.agent) })
+	r.agentHashOnce.Do(func() {
+		r.agentHash, r.agentHashErr = snapshot.HashFileMemo(r.agent, filepath.Join(r.snapshots.Dir, ".hashes"))
+	})
 	in.Agent = r.agentHash
 	return in, r.agentHashErr
 }
@@ -82,34 +98,36 @@ func (r *Runner) snapshotInputs(m *vm.Machine) (snapshot.Inputs, error) {
 // prepareRestore makes m a restore of its snapshot (created on a miss or
 // when the one cached is corrupt) and opts hand j to the restored agent.
 // m must be the job's machine with the base initramfs (no job in it) and
-// a result channel socket. note is for the record's start_reason.
+// a result channel socket; on error it may be half changed, so callers
+// pass a copy. note is for the record's start_reason.
 func (r *Runner) prepareRestore(ctx context.Context, j *record.Job, m *vm.Machine, opts *vm.RunOptions, tmp string) (key, note string, err error) {
+	m.SharedRAMSnapshot = true
 	in, err := r.snapshotInputs(m)
 	if err != nil {
 		return "", "", err
 	}
 	key = snapshot.Key(in)
-	path, _, err := r.snapshots.Get(key)
+	dir, _, err := r.snapshots.Get(key)
 	if err != nil {
 		var ce *snapshot.CorruptError
 		if errors.As(err, &ce) {
 			r.logf("%s; removing it and creating it anew", err)
 			note = err.Error() + ": created anew"
 		}
-		save := func(ctx context.Context, path string) error {
+		save := func(ctx context.Context, dir string) error {
 			sm := *m
 			sm.Name = m.Name + "-save"
 			sm.ConsoleLog = filepath.Join(tmp, "save-console.log")
 			sm.Channel = filepath.Join(tmp, "save.sock")
-			sm.QMP = filepath.Join(tmp, "qmp.sock")
+			sm.QMP = filepath.Join(tmp, "save-qmp.sock")
 			timeout := vm.BootEstimateS(m.Accel, m.TCGThreads, m.Topology.CPUs, r.hostCPUs)*loadFactor(r.hostCPUs) + 60
 			r.logf("%s: creating snapshot %s (%s, %s)", j.ID, key, m.Topology.Name, m.TCGThreads)
-			return vm.Save(ctx, &sm, path, vm.SaveOptions{QEMU: r.qemu, Timeout: time.Duration(timeout * float64(time.Second))})
+			return vm.Save(ctx, &sm, filepath.Join(dir, snapshotStream), vm.SaveOptions{QEMU: r.qemu, Timeout: time.Duration(timeout * float64(time.Second)), RAM: snapshotRAM(dir, m)})
 		}
 		corrupt := func(err error) { r.logf("%s; removing it and creating it anew", err) }
 		var meta *snapshot.Meta
 		var created bool
-		path, meta, created, err = r.snapshots.Create(ctx, key, in, save, corrupt)
+		dir, meta, created, err = r.snapshots.Create(ctx, key, in, save, corrupt)
 		if err != nil {
 			return "", "", err
 		}
@@ -117,7 +135,7 @@ func (r *Runner) prepareRestore(ctx context.Context, j *record.Job, m *vm.Machin
 			if note == "" {
 				note = "snapshot created"
 			}
-			note += fmt.Sprintf(" (boot and save %.1f s, %.0f MB)", meta.SaveS, float64(meta.Size)/(1<<20))
+			note += fmt.Sprintf(" (boot and save %.1f s, %.0f MB)", meta.SaveS, float64(meta.DataBytes())/(1<<20))
 		}
 	}
 	seed := make([]byte, 32)
@@ -126,7 +144,8 @@ func (r *Runner) prepareRestore(ctx context.Context, j *record.Job, m *vm.Machin
 	if err != nil {
 		return "", "", err
 	}
-	m.Incoming = path
+	m.Incoming, m.IncomingRAM = filepath.Join(dir, snapshotStream), snapshotRAM(dir, m)
+	m.QMP = filepath.Join(tmp, "qmp.sock")
 	opts.Send, opts.AgentTimeout = line, restoreAgentTimeout
 	return key, note, nil
 }

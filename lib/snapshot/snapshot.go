@@ -5,21 +5,23 @@
 //
 // Layout of the cache directory:
 //
-//	DIR/KEY.vmstate        the migration stream
-//	DIR/KEY.json           its metadata (Meta): size and CRC-32C of the stream;
-//	                       written last, so an entry without it is incomplete
+//	DIR/KEY/               a snapshot: the files its saver wrote (a migration
+//	                       stream, guest-RAM files), sparse where they have holes
+//	DIR/KEY.json           its metadata (Meta): each file's size and CRC-32C;
+//	                       written last, so a snapshot without it is incomplete
 //	DIR/.locks/KEY.lock    per-key creation lock (flock)
-//	DIR/.tmp-KEY-PID       a stream being written; renamed into place
+//	DIR/.tmp-KEY-PID/      a snapshot being written; renamed into place
 //
-// A stream whose size or checksum does not match its metadata, or that
-// QEMU refuses, is corrupt: the caller reports it, removes it and creates
-// it anew. It is never restored.
+// A snapshot whose files do not match its metadata, or that QEMU refuses,
+// is corrupt: the caller reports it, removes it and creates it anew. It is
+// never restored.
 package snapshot
 
 import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -31,6 +33,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -89,6 +92,30 @@ func HashFile(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// HashFileMemo is HashFile with its answer kept in memoDir, keyed by the
+// file's path, size and modification time: the agent binary is hashed
+// once per build, not once per process.
+func HashFileMemo(path, memoDir string) (string, error) {
+	id, err := IdentifyFile(path)
+	if err != nil {
+		return "", err
+	}
+	b, _ := json.Marshal(id)
+	name := sha256.Sum256(b)
+	memo := filepath.Join(memoDir, hex.EncodeToString(name[:12]))
+	if h, err := os.ReadFile(memo); err == nil && len(h) == 64 {
+		return string(h), nil
+	}
+	h, err := HashFile(path)
+	if err != nil {
+		return "", err
+	}
+	if os.MkdirAll(memoDir, 0o755) == nil {
+		writeAtomic(memo, []byte(h))
+	}
+	return h, nil
+}
+
 // Key is the cache key of in: 24 hex digits of a SHA-256 over Format and
 // the inputs.
 func Key(in Inputs) string {
@@ -102,19 +129,44 @@ func Key(in Inputs) string {
 // Meta is a snapshot's metadata.
 type Meta struct {
 	Key     string    `json:"key"`
-	Size    int64     `json:"size"`
-	CRC32C  uint32    `json:"crc32c"`
+	Files   []FileSum `json:"files"`
 	Created time.Time `json:"created"`
 	// SaveS is how long booting and saving the machine took.
 	SaveS  float64 `json:"save_s"`
 	Inputs Inputs  `json:"inputs"`
 }
 
-// Cache is a snapshot directory.
+// FileSum is one file of a snapshot. CRC32C covers the file's data
+// extents and their offsets (holes are not read: a guest-RAM file is
+// mostly hole).
+type FileSum struct {
+	Name string `json:"name"`
+	Size int64  `json:"size"`
+	// Data is how many bytes its data extents hold.
+	Data   int64  `json:"data"`
+	CRC32C uint32 `json:"crc32c"`
+}
+
+// DataBytes is how many bytes of data the snapshot's files hold.
+func (m *Meta) DataBytes() int64 {
+	var n int64
+	for _, f := range m.Files {
+		n += f.Data
+	}
+	return n
+}
+
+// Cache is a snapshot directory. Its methods are safe for concurrent use.
 type Cache struct {
 	Dir string
 	// Keep is how many snapshots survive a new one (default DefaultKeep).
 	Keep int
+
+	// checked remembers the snapshots this process has checksummed, by
+	// the size and modification time of their files: a gauntlet restores
+	// one snapshot many times and reads it whole once.
+	mu      sync.Mutex
+	checked map[string]string
 }
 
 // DefaultKeep bounds the snapshots kept: one per machine shape in use
@@ -136,14 +188,14 @@ func (e *CorruptError) Error() string {
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// Path is where key's migration stream lives.
-func (c *Cache) Path(key string) string { return filepath.Join(c.Dir, key+".vmstate") }
+// Path is the directory of key's snapshot.
+func (c *Cache) Path(key string) string { return filepath.Join(c.Dir, key) }
 
 func (c *Cache) metaPath(key string) string { return filepath.Join(c.Dir, key+".json") }
 
-// Get returns the checked stream of key: ErrMissing when there is none, a
-// *CorruptError when its metadata is unreadable or its size or checksum
-// does not match.
+// Get returns the checked snapshot directory of key: ErrMissing when there
+// is none, a *CorruptError when its metadata is unreadable or a file's
+// size or checksum does not match.
 func (c *Cache) Get(key string) (string, *Meta, error) {
 	b, err := os.ReadFile(c.metaPath(key))
 	if errors.Is(err, os.ErrNotExist) {
@@ -153,47 +205,119 @@ func (c *Cache) Get(key string) (string, *Meta, error) {
 		return "", nil, &CorruptError{key, err.Error()}
 	}
 	var m Meta
-	if err := json.Unmarshal(b, &m); err != nil || m.Key != key {
+	if err := json.Unmarshal(b, &m); err != nil || m.Key != key || len(m.Files) == 0 {
 		return "", nil, &CorruptError{key, "unreadable metadata"}
 	}
-	p := c.Path(key)
-	size, sum, err := checksum(p)
-	switch {
-	case err != nil:
-		return "", nil, &CorruptError{key, err.Error()}
-	case size != m.Size:
-		return "", nil, &CorruptError{key, fmt.Sprintf("%d bytes, metadata says %d", size, m.Size)}
-	case sum != m.CRC32C:
-		return "", nil, &CorruptError{key, fmt.Sprintf("CRC-32C %08x, metadata says %08x", sum, m.CRC32C)}
+	dir := c.Path(key)
+	stamp := c.stamp(key, &m)
+	c.mu.Lock()
+	known := stamp != "" && c.checked[key] == stamp
+	c.mu.Unlock()
+	if known {
+		return dir, &m, nil
 	}
-	return p, &m, nil
+	for _, f := range m.Files {
+		got, err := sum(filepath.Join(dir, filepath.Base(f.Name)))
+		switch {
+		case err != nil:
+			return "", nil, &CorruptError{key, err.Error()}
+		case got.Size != f.Size:
+			return "", nil, &CorruptError{key, fmt.Sprintf("%s: %d bytes, metadata says %d", f.Name, got.Size, f.Size)}
+		case got.CRC32C != f.CRC32C || got.Data != f.Data:
+			return "", nil, &CorruptError{key, fmt.Sprintf("%s: CRC-32C %08x of %d data bytes, metadata says %08x of %d", f.Name, got.CRC32C, got.Data, f.CRC32C, f.Data)}
+		}
+	}
+	if stamp != "" {
+		c.mu.Lock()
+		if c.checked == nil {
+			c.checked = map[string]string{}
+		}
+		c.checked[key] = stamp
+		c.mu.Unlock()
+	}
+	return dir, &m, nil
 }
 
-func checksum(path string) (int64, uint32, error) {
+// stamp is the size and modification time of key's metadata and files
+// ("" if one cannot be read).
+func (c *Cache) stamp(key string, m *Meta) string {
+	var b strings.Builder
+	for _, p := range append([]string{c.metaPath(key)}, filesOf(c.Path(key), m)...) {
+		st, err := os.Stat(p)
+		if err != nil {
+			return ""
+		}
+		fmt.Fprintf(&b, "%s %d %d\n", p, st.Size(), st.ModTime().UnixNano())
+	}
+	return b.String()
+}
+
+func filesOf(dir string, m *Meta) []string {
+	out := make([]string, len(m.Files))
+	for i, f := range m.Files {
+		out[i] = filepath.Join(dir, filepath.Base(f.Name))
+	}
+	return out
+}
+
+// sum is the FileSum of path: a CRC-32C over each data extent's offset and
+// bytes, found with SEEK_DATA and SEEK_HOLE.
+func sum(path string) (FileSum, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, 0, err
+		return FileSum{}, err
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return FileSum{}, err
+	}
+	out := FileSum{Name: filepath.Base(path), Size: st.Size()}
 	h := crc32.New(castagnoli)
-	n, err := io.Copy(h, f)
-	return n, h.Sum32(), err
+	fd := int(f.Fd())
+	var hdr [8]byte
+	for off := int64(0); off < st.Size(); {
+		data, err := unix.Seek(fd, off, unix.SEEK_DATA)
+		if errors.Is(err, unix.ENXIO) {
+			break
+		}
+		if err != nil {
+			return FileSum{}, err
+		}
+		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
+		if err != nil {
+			return FileSum{}, err
+		}
+		binary.LittleEndian.PutUint64(hdr[:], uint64(data))
+		h.Write(hdr[:])
+		n, err := io.Copy(h, io.NewSectionReader(f, data, hole-data))
+		if err != nil {
+			return FileSum{}, err
+		}
+		out.Data += n
+		off = hole
+	}
+	out.CRC32C = h.Sum32()
+	return out, nil
 }
 
 // Remove deletes key's snapshot (a corrupt or refused one).
 func (c *Cache) Remove(key string) {
+	c.mu.Lock()
+	delete(c.checked, key)
+	c.mu.Unlock()
 	os.Remove(c.metaPath(key))
-	os.Remove(c.Path(key))
+	os.RemoveAll(c.Path(key))
 }
 
-// Create returns key's snapshot, making it with save when it is missing or
-// corrupt. Concurrent callers (in this process or others) wait on a
-// per-key lock, and all but the first find the snapshot made. save writes
-// the stream to the path it is given; Create checksums it, moves it into
-// place and writes the metadata last. corrupt, if set, is told about a
-// corrupt snapshot before it is replaced. created says whether this call
-// made it.
-func (c *Cache) Create(ctx context.Context, key string, in Inputs, save func(ctx context.Context, path string) error, corrupt func(error)) (path string, m *Meta, created bool, err error) {
+// Create returns key's snapshot directory, making it with save when it is
+// missing or corrupt. Concurrent callers (in this process or others) wait
+// on a per-key lock, and all but the first find the snapshot made. save
+// writes the snapshot's files into the empty directory it is given;
+// Create checksums them, moves the directory into place and writes the
+// metadata last. corrupt, if set, is told about a corrupt snapshot before
+// it is replaced. created says whether this call made it.
+func (c *Cache) Create(ctx context.Context, key string, in Inputs, save func(ctx context.Context, dir string) error, corrupt func(error)) (path string, m *Meta, created bool, err error) {
 	unlock, err := c.lock(ctx, key)
 	if err != nil {
 		return "", nil, false, err
@@ -204,32 +328,41 @@ func (c *Cache) Create(ctx context.Context, key string, in Inputs, save func(ctx
 		return p, m, false, nil
 	}
 	var ce *CorruptError
-	if errors.As(err, &ce) {
-		if corrupt != nil {
-			corrupt(err)
-		}
-		c.Remove(key)
+	if errors.As(err, &ce) && corrupt != nil {
+		corrupt(err)
 	}
+	c.Remove(key) // a corrupt one, or the files of an incomplete one
 	tmp := filepath.Join(c.Dir, fmt.Sprintf(".tmp-%s-%d", key, os.Getpid()))
-	defer os.Remove(tmp)
+	os.RemoveAll(tmp)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return "", nil, false, fmt.Errorf("snapshot %s: %w", key, err)
+	}
+	defer os.RemoveAll(tmp)
 	start := time.Now()
 	if err := save(ctx, tmp); err != nil {
 		return "", nil, false, err
 	}
-	size, sum, err := checksum(tmp)
+	m = &Meta{Key: key, Created: time.Now().UTC(), SaveS: time.Since(start).Seconds(), Inputs: in}
+	ents, err := os.ReadDir(tmp)
 	if err != nil {
 		return "", nil, false, fmt.Errorf("snapshot %s: %w", key, err)
 	}
-	if size == 0 {
-		return "", nil, false, fmt.Errorf("snapshot %s: the saved stream is empty", key)
+	for _, e := range ents {
+		fs, err := sum(filepath.Join(tmp, e.Name()))
+		if err != nil {
+			return "", nil, false, fmt.Errorf("snapshot %s: %w", key, err)
+		}
+		m.Files = append(m.Files, fs)
 	}
-	m = &Meta{Key: key, Size: size, CRC32C: sum, Created: time.Now().UTC(), SaveS: time.Since(start).Seconds(), Inputs: in}
+	if m.DataBytes() == 0 {
+		return "", nil, false, fmt.Errorf("snapshot %s: the saver wrote nothing", key)
+	}
 	mb, _ := json.MarshalIndent(m, "", "  ")
 	if err := os.Rename(tmp, c.Path(key)); err != nil {
 		return "", nil, false, fmt.Errorf("snapshot %s: %w", key, err)
 	}
 	if err := writeAtomic(c.metaPath(key), append(mb, '\n')); err != nil {
-		os.Remove(c.Path(key))
+		os.RemoveAll(c.Path(key))
 		return "", nil, false, fmt.Errorf("snapshot %s: %w", key, err)
 	}
 	c.prune(key)
@@ -302,12 +435,12 @@ func (c *Cache) prune(keep string) {
 		if strings.HasPrefix(name, ".tmp-") {
 			i := strings.LastIndexByte(name, '-')
 			if pid, err := strconv.Atoi(name[i+1:]); err == nil && pid != os.Getpid() && errors.Is(unix.Kill(pid, 0), unix.ESRCH) {
-				os.Remove(filepath.Join(c.Dir, name))
+				os.RemoveAll(filepath.Join(c.Dir, name))
 			}
 			continue
 		}
-		key, ok := strings.CutSuffix(name, ".vmstate")
-		if !ok {
+		key, ok := strings.CutSuffix(name, ".json")
+		if !ok || strings.HasPrefix(name, ".") {
 			continue
 		}
 		if info, err := e.Info(); err == nil {

@@ -63,11 +63,44 @@ func TestHashFileFollowsContent(t *testing.T) {
 	}
 }
 
+// saveText saves a snapshot of two files: a stream holding text and a
+// sparse "RAM" file with text at 1 MiB.
+func TestHashFileMemo(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "agent")
+	os.WriteFile(p, []byte("one"), 0o644)
+	a, err := HashFileMemo(p, filepath.Join(dir, "memo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := HashFile(p)
+	if a != want {
+		t.Fatalf("memo hash %s, want %s", a, want)
+	}
+	// A rebuilt binary (new size and time) is hashed anew.
+	os.WriteFile(p, []byte("three"), 0o644)
+	later := time.Now().Add(time.Minute)
+	os.Chtimes(p, later, later)
+	b, _ := HashFileMemo(p, filepath.Join(dir, "memo"))
+	if want, _ := HashFile(p); b != want || b == a {
+		t.Fatalf("after a rebuild: %s (before %s, want %s)", b, a, want)
+	}
+}
+
 func saveText(text string, calls *atomic.Int32) func(context.Context, string) error {
-	return func(_ context.Context, p string) error {
+	return func(_ context.Context, dir string) error {
 		calls.Add(1)
 		time.Sleep(50 * time.Millisecond) // hold the lock a while
-		return os.WriteFile(p, []byte(text), 0o644)
+		if err := os.WriteFile(filepath.Join(dir, "vmstate"), []byte(text), 0o644); err != nil {
+			return err
+		}
+		f, err := os.Create(filepath.Join(dir, "node0.ram"))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		f.WriteAt([]byte(text), 1<<20)
+		return f.Truncate(4 << 20)
 	}
 }
 
@@ -78,7 +111,7 @@ func TestCreateThenGet(t *testing.T) {
 	}
 	var calls atomic.Int32
 	p, m, created, err := c.Create(context.Background(), "k", inputs(), saveText("stream", &calls), nil)
-	if err != nil || !created || m.Size != 6 {
+	if err != nil || !created || len(m.Files) != 2 || m.DataBytes() < 12 {
 		t.Fatalf("create: %v %v %+v", err, created, m)
 	}
 	got, _, err := c.Get("k")
@@ -90,24 +123,34 @@ func TestCreateThenGet(t *testing.T) {
 	}
 }
 
-// A corrupted stream (same size, one byte flipped; or truncated) is
-// reported, never returned, and Create replaces it.
+// A damaged snapshot (a byte flipped, a file truncated or gone, a write
+// into a hole, unreadable metadata) is reported, never returned, and
+// Create replaces it.
 func TestCorruptIsDetectedAndRebuilt(t *testing.T) {
 	for name, damage := range map[string]func(string){
-		"flipped byte": func(p string) {
+		"flipped byte": func(dir string) {
+			p := filepath.Join(dir, "vmstate")
 			b, _ := os.ReadFile(p)
 			b[2] ^= 0xff
 			os.WriteFile(p, b, 0o644)
 		},
-		"truncated":   func(p string) { os.Truncate(p, 3) },
-		"metadata":    func(p string) { os.WriteFile(p[:len(p)-len(".vmstate")]+".json", []byte("{"), 0o644) },
-		"stream gone": func(p string) { os.Remove(p) },
+		"truncated": func(dir string) { os.Truncate(filepath.Join(dir, "vmstate"), 3) },
+		"written into a hole": func(dir string) {
+			f, _ := os.OpenFile(filepath.Join(dir, "node0.ram"), os.O_WRONLY, 0)
+			f.WriteAt([]byte{0}, 3<<20) // a zero byte: the size and the bytes read stay the same
+			f.Close()
+		},
+		"metadata":    func(dir string) { os.WriteFile(dir+".json", []byte("{"), 0o644) },
+		"stream gone": func(dir string) { os.Remove(filepath.Join(dir, "vmstate")) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := &Cache{Dir: t.TempDir()}
 			var calls atomic.Int32
 			p, _, _, err := c.Create(context.Background(), "k", inputs(), saveText("stream", &calls), nil)
 			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := c.Get("k"); err != nil { // checked once, remembered
 				t.Fatal(err)
 			}
 			damage(p)
@@ -159,7 +202,7 @@ func TestConcurrentCreateMakesOne(t *testing.T) {
 func TestFailedSaveLeavesNothing(t *testing.T) {
 	c := &Cache{Dir: t.TempDir()}
 	_, _, _, err := c.Create(context.Background(), "k", inputs(), func(_ context.Context, p string) error {
-		os.WriteFile(p, []byte("partial"), 0o644)
+		os.WriteFile(filepath.Join(p, "vmstate"), []byte("partial"), 0o644)
 		return errors.New("boom")
 	}, nil)
 	if err == nil {
@@ -184,7 +227,7 @@ func TestPruneKeepsNewest(t *testing.T) {
 			t.Fatal(err)
 		}
 		old := time.Now().Add(time.Duration(i-10) * time.Minute)
-		os.Chtimes(c.Path(key), old, old)
+		os.Chtimes(c.Path(key)+".json", old, old)
 	}
 	for i, want := range []bool{false, false, true, true} {
 		_, _, err := c.Get(fmt.Sprintf("k%d", i))

@@ -63,6 +63,16 @@ type Machine struct {
 	// Incoming, if set, restores the machine from this migration stream
 	// (a snapshot saved by Save) instead of booting it.
 	Incoming string
+	// IncomingRAM, with Incoming, are the guest-RAM files of the snapshot,
+	// one per NUMA node (see SharedRAMSnapshot): Run copies each into a
+	// fresh ShmFiles file before QEMU starts.
+	IncomingRAM []string
+	// SharedRAMSnapshot leaves guest RAM out of migration streams (QEMU's
+	// x-ignore-shared capability): RAM lives in the shared /dev/shm files,
+	// which Save copies beside the stream (sparse: only pages in use) and
+	// a restore copies back, much faster than QEMU parsing every page of a
+	// stream. A restore needs QMP (the capability is set through it).
+	SharedRAMSnapshot bool
 	// QMP, if set, is a unix socket path for QEMU's machine protocol
 	// (Save drives the migration through it).
 	QMP string
@@ -158,8 +168,13 @@ func (m *Machine) Args() ([]string, error) {
 	if m.QMP != "" {
 		args = append(args, "-qmp", "unix:"+m.QMP+",server=on,wait=off")
 	}
-	if m.Incoming != "" {
-		args = append(args, "-incoming", "exec:cat "+shellQuote(m.Incoming))
+	switch {
+	case m.Incoming != "" && m.SharedRAMSnapshot:
+		// The capability must be set before the stream is read: Run does
+		// both through QMP.
+		args = append(args, "-incoming", "defer")
+	case m.Incoming != "":
+		args = append(args, "-incoming", incomingURI(m.Incoming))
 	}
 	return args, nil
 }
@@ -171,9 +186,12 @@ func (m *Machine) Args() ([]string, error) {
 // can restore each other's snapshots.
 func (m *Machine) SnapshotArgs() ([]string, error) {
 	c := *m
-	c.Name, c.ConsoleLog, c.Results, c.Channel, c.QMP, c.Incoming, c.ShmDir = "snapshot", "console", "", "channel", "", "", "/dev/shm"
+	c.Name, c.ConsoleLog, c.Results, c.Channel, c.QMP, c.Incoming, c.IncomingRAM, c.ShmDir = "snapshot", "console", "", "channel", "", "", nil, "/dev/shm"
 	return c.Args()
 }
+
+// incomingURI is the migration URI that reads the stream at path.
+func incomingURI(path string) string { return "exec:cat " + shellQuote(path) }
 
 // shellQuote quotes s for /bin/sh (QEMU runs exec: URIs with it).
 func shellQuote(s string) string {

@@ -98,6 +98,17 @@ func Run(ctx context.Context, m *Machine, opts RunOptions) (*Result, error) {
 		}
 	}
 	defer removeFiles(m.ShmFiles())
+	if len(m.IncomingRAM) > 0 {
+		shm := m.ShmFiles()
+		if len(m.IncomingRAM) != len(shm) {
+			return nil, fmt.Errorf("restore: %d guest-RAM files for %d NUMA nodes", len(m.IncomingRAM), len(shm))
+		}
+		for i, p := range m.IncomingRAM {
+			if err := restoreSparse(p, shm[i]); err != nil {
+				return nil, err
+			}
+		}
+	}
 	var ch *channel
 	var channelDone <-chan struct{}
 	if m.Channel != "" {
@@ -128,6 +139,14 @@ func Run(ctx context.Context, m *Machine, opts RunOptions) (*Result, error) {
 	go func() { exited <- cmd.Wait() }()
 
 	res := &Result{}
+	if m.Incoming != "" && m.SharedRAMSnapshot {
+		if err := startIncoming(m); err != nil {
+			// QEMU stays silent: the caller sees a restore that never
+			// reached the agent, with this reason.
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			qemuOut.Write([]byte("\nrestore: " + err.Error() + "\n"))
+		}
+	}
 	results := &follower{path: m.Results}
 	console := &follower{path: m.ConsoleLog}
 	vcpus := newVCPUSampler(cmd.Process.Pid, start, opts.Series, opts.SeriesLimit)
@@ -333,4 +352,23 @@ func SweepStale(dir, prefix string) {
 			os.RemoveAll(e)
 		}
 	}
+}
+
+// startIncoming has QEMU, started with -incoming defer, read m's snapshot
+// stream with guest RAM left out of it (the RAM files are in place).
+func startIncoming(m *Machine) error {
+	if m.QMP == "" {
+		return errors.New("a restore with shared RAM needs a QMP socket")
+	}
+	q, err := dialQMP(m.QMP, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	caps := map[string]any{"capabilities": []map[string]any{{"capability": "x-ignore-shared", "state": true}}}
+	if _, err := q.do("migrate-set-capabilities", caps); err != nil {
+		return err
+	}
+	_, err = q.do("migrate-incoming", map[string]any{"uri": incomingURI(m.Incoming)})
+	return err
 }

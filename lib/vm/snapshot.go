@@ -23,17 +23,24 @@ type SaveOptions struct {
 	// Timeout bounds the whole save: boot to the agent's ready, and the
 	// migration.
 	Timeout time.Duration
+	// RAM are where the guest-RAM files go, one per NUMA node, when the
+	// machine has SharedRAMSnapshot.
+	RAM []string
 }
 
 // Save boots m until its agent, which has no job (its initramfs has none),
 // says it is ready and waits for one; then it writes the machine's
 // migration stream (a snapshot Machine.Incoming restores) to path and
-// quits QEMU. m needs Channel and QMP. On every path QEMU is killed and
+// quits QEMU; with SharedRAMSnapshot the guest RAM is not in the stream
+// but copied to opts.RAM. m needs Channel and QMP. On every path QEMU is killed and
 // reaped and m's /dev/shm files are removed before Save returns; on error
 // path may hold a partial stream.
 func Save(ctx context.Context, m *Machine, path string, opts SaveOptions) error {
 	if m.Channel == "" || m.QMP == "" || m.Incoming != "" {
 		return errors.New("save snapshot: the machine needs a channel and a QMP socket, and must boot")
+	}
+	if m.SharedRAMSnapshot && len(opts.RAM) != len(m.ShmFiles()) {
+		return fmt.Errorf("save snapshot: %d guest-RAM destinations for %d NUMA nodes", len(opts.RAM), len(m.ShmFiles()))
 	}
 	args, err := m.Args()
 	if err != nil {
@@ -131,6 +138,7 @@ func Save(ctx context.Context, m *Machine, path string, opts SaveOptions) error 
 		args any
 	}{
 		{"migrate-set-parameters", map[string]any{"max-bandwidth": int64(64) << 30}},
+		{"migrate-set-capabilities", map[string]any{"capabilities": []map[string]any{{"capability": "x-ignore-shared", "state": m.SharedRAMSnapshot}}}},
 		{"migrate", map[string]any{"uri": "exec:cat > " + shellQuote(path)}},
 	}
 	for _, s := range steps {
@@ -150,6 +158,14 @@ func Save(ctx context.Context, m *Machine, path string, opts SaveOptions) error 
 		json.Unmarshal(b, &st)
 		switch st.Status {
 		case "completed":
+			// The source is paused now: its RAM is the snapshot's.
+			if m.SharedRAMSnapshot {
+				for i, shm := range m.ShmFiles() {
+					if err := saveSparse(shm, opts.RAM[i]); err != nil {
+						return fail(fmt.Errorf("save guest RAM: %w", err))
+					}
+				}
+			}
 			q.do("quit", nil)
 			select {
 			case <-exited:
