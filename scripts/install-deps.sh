@@ -6,7 +6,9 @@
 # kernel source tarball linux-source-6.12 (a sched_ext-capable kernel),
 # chromium, in which the ktstr-stats report test loads the HTML report, and
 # GNU parallel and openssh-server: `ktstr gauntlet --hosts` hands shards to
-# parallel over ssh, and its test runs two sshd "hosts" on localhost.
+# parallel over ssh, and its test runs two sshd "hosts" on localhost; and the
+# benchmarks scenarios run as payloads (lib/payload): rt-tests (hackbench,
+# cyclictest), stress-ng and linux-perf (perf bench sched).
 #
 # Usage: scripts/install-deps.sh          # installs what is missing
 #        scripts/install-deps.sh --check  # lists what is missing, exit 1 if any
@@ -17,7 +19,7 @@ set -eu
 
 pkgs="qemu-system-x86 build-essential flex bison bc libelf-dev libssl-dev dwarves cpio zstd xz-utils
 clang-19 llvm-19 lld-19 libbpf-dev libzstd-dev zlib1g-dev pkg-config linux-source-6.12 busybox-static bpftool
-chromium parallel openssh-server"
+chromium parallel openssh-server rt-tests stress-ng linux-perf"
 
 missing=""
 for p in $pkgs; do

@@ -35,6 +35,7 @@ func Judge(r *record.Run, override *record.Thresholds) *record.Verdict {
 		}
 		if r.Job != nil && len(r.Job.Scenario) > 0 {
 			v.Checks = append(v.Checks, Scenario(r, Merge(r.Job.Thresholds, override))...)
+			v.Checks = append(v.Checks, Payloads(r, Merge(r.Job.Thresholds, override))...)
 			v.Checks = append(v.Checks, Monitor(r, Merge(r.Job.Thresholds, override))...)
 		}
 		if r.Job != nil && r.Job.Exec != "" {

@@ -82,6 +82,7 @@ func apply(dst *record.Thresholds, l *record.Thresholds) {
 	if l == nil {
 		return
 	}
+	applyPayload(dst, l)
 	d, src := reflect.ValueOf(dst).Elem(), reflect.ValueOf(l).Elem()
 	names := record.ThresholdNames()
 	for i, n := range names {
@@ -135,7 +136,7 @@ func ParseThresholds(b []byte) (*record.Thresholds, error) {
 	if fields == nil {
 		return nil, fmt.Errorf("thresholds: null; want a JSON object")
 	}
-	names := append(record.ThresholdNames(), "off")
+	names := append(record.ThresholdNames(), record.PayloadThresholds, "off")
 	for n := range fields {
 		if !slices.Contains(names, n) {
 			return nil, fmt.Errorf("thresholds: unknown limit %q (names: %s)", n, strings.Join(names[:len(names)-1], ", "))
@@ -187,11 +188,11 @@ func Validate(t *record.Thresholds) error {
 		}
 	}
 	for _, n := range t.Off {
-		if !slices.Contains(names, n) {
+		if !slices.Contains(names, n) && n != record.PayloadThresholds {
 			return fmt.Errorf("thresholds: off names unknown limit %q", n)
 		}
 	}
-	return nil
+	return ValidatePayload(t.Payload)
 }
 
 // WriteThresholds prints one row per limit: name, value (or "off").
@@ -204,6 +205,9 @@ func WriteThresholds(w io.Writer, t record.Thresholds) error {
 			val = fmt.Sprint(f.Elem().Interface())
 		}
 		fmt.Fprintf(tw, "%s\t%s\n", name, val)
+	}
+	for _, row := range payloadRows(t.Payload) {
+		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
 	}
 	return tw.Flush()
 }

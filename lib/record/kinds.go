@@ -477,8 +477,9 @@ type PayloadResult struct {
 	ExitCode int    `json:"exit_code"`
 	Signal   string `json:"signal,omitempty"`
 	// Killed says who ended it: "kill_payload" (the op), "wait_timeout"
-	// (a wait_payload that gave up) or "scenario_end" (still running when
-	// the scenario stopped); empty when it exited by itself.
+	// (a wait_payload that gave up), "remove_cgroup" (its cgroup was
+	// removed) or "scenario_end" (still running when the scenario
+	// stopped); empty when it exited by itself.
 	Killed string `json:"killed,omitempty"`
 	// Metrics are the numbers its output gave, with their polarity.
 	Metrics []PayloadMetric `json:"metrics,omitempty"`

@@ -53,6 +53,16 @@ func (t *Thresholds) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("thresholds: unknown limit %q (names: %s)", n, strings.Join(names, ", "))
 		}
 	}
+	if raw, ok := fields[PayloadThresholds]; ok {
+		// Strict too: a misspelt "maximum" must not leave a metric
+		// unchecked.
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		var pl map[string]PayloadLimits
+		if err := dec.Decode(&pl); err != nil {
+			return fmt.Errorf("thresholds: payload: %w", err)
+		}
+	}
 	for _, n := range append(names, PayloadThresholds) {
 		if raw, ok := fields[n]; ok && bytes.Equal(bytes.TrimSpace(raw), []byte("null")) && !slices.Contains(p.Off, n) {
 			p.Off = append(p.Off, n)

@@ -20,6 +20,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ktstr-go/ktstr/lib/payload"
+	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/workload"
 )
 
@@ -119,10 +121,17 @@ const (
 	// OpPauseWorker stops one worker with SIGSTOP for DurationS seconds: a
 	// test op that makes a gap the checks must catch.
 	OpPauseWorker = "pause_worker"
+	// OpRunPayload starts a payload (lib/payload: a benchmark binary) in
+	// Cgroup; OpWaitPayload waits for it to exit (at most DurationS
+	// seconds, default 60, then kills it); OpKillPayload kills it. A
+	// payload is known by its name and cgroup.
+	OpRunPayload  = "run_payload"
+	OpWaitPayload = "wait_payload"
+	OpKillPayload = "kill_payload"
 )
 
 var opKinds = []string{OpAddCgroup, OpRemoveCgroup, OpToggleCgroup, OpSetCpuset, OpClearCpuset, OpSwapCpusets, OpSpawn,
-	OpStopCgroup, OpSetAffinity, OpMoveAllTasks, OpPauseWorker}
+	OpStopCgroup, OpSetAffinity, OpMoveAllTasks, OpPauseWorker, OpRunPayload, OpWaitPayload, OpKillPayload}
 
 // Op is one operation of a step.
 type Op struct {
@@ -137,9 +146,78 @@ type Op struct {
 	// Work is what spawn starts in Cgroup.
 	Work     *workload.Spec     `json:"work,omitempty"`
 	Affinity *workload.Affinity `json:"affinity,omitempty"`
-	// Worker and DurationS are pause_worker's target and length.
+	// Worker and DurationS are pause_worker's target and length;
+	// DurationS is also wait_payload's limit.
 	Worker    int     `json:"worker,omitempty"`
 	DurationS float64 `json:"duration_s,omitempty"`
+	// Payload names the payload of run_payload, wait_payload and
+	// kill_payload: a built-in definition (lib/payload), or PayloadDef's
+	// name. PayloadDef is a definition of run_payload's own; Args replace
+	// the definition's default arguments; Checks are the scenario's layer
+	// of its checks (over the definition's, under the thresholds').
+	Payload    string                `json:"payload,omitempty"`
+	PayloadDef *payload.Definition   `json:"payload_def,omitempty"`
+	Args       []string              `json:"args,omitempty"`
+	Checks     *record.PayloadLimits `json:"checks,omitempty"`
+}
+
+// Definition is the payload definition of a payload op: its own
+// PayloadDef, else the built-in of that name.
+func (o Op) Definition() (*payload.Definition, error) {
+	if o.PayloadDef != nil {
+		if o.Payload != "" && o.Payload != o.PayloadDef.Name {
+			return nil, fmt.Errorf("payload %q and payload_def.name %q differ", o.Payload, o.PayloadDef.Name)
+		}
+		return o.PayloadDef, nil
+	}
+	if d, ok := payload.Lookup(o.Payload); ok {
+		return d, nil
+	}
+	return nil, fmt.Errorf("payload %q: no such built-in (%s) and no payload_def", o.Payload, strings.Join(payload.Names(), ", "))
+}
+
+// PayloadName is the name a payload op knows its payload by.
+func (o Op) PayloadName() string {
+	if o.Payload == "" && o.PayloadDef != nil {
+		return o.PayloadDef.Name
+	}
+	return o.Payload
+}
+
+// PayloadRun finds the run_payload op that started payload name in
+// cgroup (the first, if several did).
+func (s *Scenario) PayloadRun(name, cgroup string) (Op, bool) {
+	var found Op
+	ok := s.Any(nil, func(o Op) bool {
+		if o.Op == OpRunPayload && o.PayloadName() == name && o.Cgroup == cgroup {
+			found = o
+			return true
+		}
+		return false
+	})
+	return found, ok
+}
+
+// Payloads lists the definitions of every payload the scenario runs, once
+// per name.
+func (s *Scenario) Payloads() ([]*payload.Definition, error) {
+	var out []*payload.Definition
+	seen := map[string]bool{}
+	var err error
+	s.Any(nil, func(o Op) bool {
+		if o.Op != OpRunPayload || seen[o.PayloadName()] {
+			return false
+		}
+		seen[o.PayloadName()] = true
+		d, e := o.Definition()
+		if e != nil {
+			err = e
+			return true
+		}
+		out = append(out, d)
+		return false
+	})
+	return out, err
 }
 
 func (o Op) String() string {
@@ -152,6 +230,9 @@ func (o Op) String() string {
 	}
 	if o.Other != "" {
 		s += " " + o.Other
+	}
+	if n := o.PayloadName(); n != "" {
+		s += " " + n
 	}
 	return s
 }

@@ -23,8 +23,8 @@ func TestCatalog(t *testing.T) {
 	if len(cat) < 60 {
 		t.Fatalf("%d catalog scenarios, want ≥ 60", len(cat))
 	}
-	if n := len(Categories()); n != 11 {
-		t.Errorf("%d categories, want 11", n)
+	if n := len(Categories()); n != 12 {
+		t.Errorf("%d categories, want 12 (ktstr's 11 and payload)", n)
 	}
 	names := map[string]bool{}
 	for _, s := range cat {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ktstr-go/ktstr/lib/payload"
 	"github.com/ktstr-go/ktstr/lib/record"
 )
 
@@ -17,7 +18,7 @@ func (s *Scenario) Validate(t *record.Topology, defaultWorkers int) error {
 	if defaultWorkers <= 0 {
 		defaultWorkers = DefaultWorkers
 	}
-	v := &validator{t: t, workers: defaultWorkers, live: map[string]string{}, backdrop: map[string]bool{}}
+	v := &validator{t: t, workers: defaultWorkers, live: map[string]string{}, backdrop: map[string]bool{}, payloads: map[string]bool{}}
 	if err := v.scenario(s); err != nil {
 		return fmt.Errorf("scenario %s: %w", s.Name, err)
 	}
@@ -33,6 +34,8 @@ type validator struct {
 	// touch.
 	live     map[string]string
 	backdrop map[string]bool
+	// payloads holds cgroup NUL name of every payload started so far.
+	payloads map[string]bool
 }
 
 func (v *validator) scenario(s *Scenario) error {
@@ -200,7 +203,41 @@ func (v *validator) op(where string, op Op) error {
 		if op.DurationS <= 0 || op.Worker < 0 {
 			return fmt.Errorf("pause_worker needs worker ≥ 0 and duration_s > 0")
 		}
+	case OpRunPayload, OpWaitPayload, OpKillPayload:
+		return v.payloadOp(op)
 	}
+	return nil
+}
+
+// payloadOp checks a payload op: run_payload's definition and checks, and
+// that wait and kill name a payload started before them.
+func (v *validator) payloadOp(op Op) error {
+	if op.PayloadName() == "" {
+		return fmt.Errorf("%s needs payload", op.Op)
+	}
+	if op.DurationS < 0 {
+		return fmt.Errorf("%s: duration_s must be ≥ 0", op.Op)
+	}
+	key := op.Cgroup + "\x00" + op.PayloadName()
+	if op.Op != OpRunPayload {
+		if !v.payloads[key] {
+			return fmt.Errorf("%s: no run_payload of %s in %s before it", op.Op, op.PayloadName(), op.Cgroup)
+		}
+		return nil
+	}
+	d, err := op.Definition()
+	if err != nil {
+		return err
+	}
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	if op.Checks != nil {
+		if err := payload.ValidateLimits(map[string]record.PayloadLimits{d.Name: *op.Checks}); err != nil {
+			return fmt.Errorf("checks: %w", err)
+		}
+	}
+	v.payloads[key] = true
 	return nil
 }
 

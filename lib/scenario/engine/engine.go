@@ -82,6 +82,12 @@ type engine struct {
 	pauses  sync.WaitGroup
 	stalled *record.Stall
 	start   time.Time
+	// payloads are the payload processes by cgroup and name (the latest
+	// started), started all of them in start order, payloadResults every
+	// run_payload's result (those that failed to start too).
+	payloads       map[string]*runningPayload
+	started        []*runningPayload
+	payloadResults []*record.PayloadResult
 }
 
 // Run runs s in the guest and returns what the workers measured. Errors of
@@ -94,7 +100,7 @@ func Run(ctx context.Context, s *scenario.Scenario, env Env) *record.ScenarioRes
 	if env.Logf == nil {
 		env.Logf = func(string, ...any) {}
 	}
-	e := &engine{env: env, s: s, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)), live: map[string]*live{}}
+	e := &engine{env: env, s: s, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)), live: map[string]*live{}, payloads: map[string]*runningPayload{}}
 	res := &record.ScenarioResult{Name: s.Name, DurationS: env.Duration.Seconds(), StartT: time.Since(env.AgentStart).Seconds()}
 	start := time.Now()
 	e.start = start
@@ -144,6 +150,8 @@ func Run(ctx context.Context, s *scenario.Scenario, env Env) *record.ScenarioRes
 		}
 	}
 	res.Stalled = e.stalled
+	// Payloads still running are killed first: the scenario is over.
+	res.Payloads = e.finishPayloads()
 	e.pauses.Wait()
 	// Stop everyone at once, then collect: stopping one cgroup at a time
 	// would hand the others the freed CPUs at the end of the run.
@@ -520,6 +528,12 @@ func (e *engine) apply(op scenario.Op) {
 		// Their CPUs are now the target's: widen what isolation allows.
 		from.movedTo = append(from.movedTo, to.def.Name)
 		e.widen(from, to)
+	case scenario.OpRunPayload:
+		e.runPayload(op)
+	case scenario.OpWaitPayload:
+		e.waitPayload(op)
+	case scenario.OpKillPayload:
+		e.killPayload(op)
 	case scenario.OpPauseWorker:
 		l := e.need(op, op.Cgroup)
 		if l == nil || op.Worker >= len(l.workers) {
@@ -568,6 +582,7 @@ func (e *engine) widen(from, to *live) {
 
 func (e *engine) remove(name string) {
 	l := e.live[name]
+	e.killPayloadsIn(name, "remove_cgroup")
 	worker.Stop(l.workers)
 	e.collect(l)
 	if l.name != "" {
