@@ -3,7 +3,9 @@
 // agent sends back on the result channel. Both sides import it and nothing
 // else of each other, so the host-side tools never link the agent.
 //
-// The host hands the job over as JobPath in the initramfs. The agent answers
+// The host hands the job over as JobPath in the initramfs, or, to a guest
+// restored from a snapshot, as a Start line on PortName (see Start). The
+// agent answers
 // on a virtio-serial port named PortName with NDJSON messages (Message), one
 // per line, and ends with a "done" message before powering off. Anything that
 // does not arrive on that channel did not happen: the host never trusts

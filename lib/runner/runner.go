@@ -1,7 +1,8 @@
 // Package runner boots planned jobs: one fresh QEMU VM per job on a pool of
 // workers, with the caches a run needs (the base initramfs per include set,
-// the accelerator choice, the default kernel via the planner), and turns
-// what each VM reported into a run record. Jobs come from lib/plan; the
+// the accelerator choice, the default kernel via the planner, snapshots of
+// machines booted to the agent's wait for a job, which a VM restores
+// instead of booting), and turns what each VM reported into a run record. Jobs come from lib/plan; the
 // records go to a record.Writer as runs finish.
 package runner
 
