@@ -169,8 +169,9 @@ type Cache struct {
 	checked map[string]string
 }
 
-// DefaultKeep bounds the snapshots kept: one per machine shape in use
-// (a gauntlet's topologies and schedulers' include sets), each tens of MB.
+// DefaultKeep bounds the snapshots kept, the least recently used going
+// first: one per machine in use (a gauntlet's topologies and schedulers'
+// include sets), each tens of MB of data.
 const DefaultKeep = 16
 
 // ErrMissing is Get's error when key has no snapshot.
@@ -209,6 +210,9 @@ func (c *Cache) Get(key string) (string, *Meta, error) {
 		return "", nil, &CorruptError{key, "unreadable metadata"}
 	}
 	dir := c.Path(key)
+	// Its directory's time is its last use: prune keeps the recently used.
+	now := time.Now()
+	os.Chtimes(dir, now, now)
 	stamp := c.stamp(key, &m)
 	c.mu.Lock()
 	known := stamp != "" && c.checked[key] == stamp
@@ -413,8 +417,8 @@ func (c *Cache) lock(ctx context.Context, key string) (func(), error) {
 	}, nil
 }
 
-// prune keeps the newest Keep snapshots (and always keep), removes the
-// rest with their metadata, and removes temporary streams of
+// prune keeps the Keep most recently used snapshots (and always keep),
+// removes the rest with their metadata, and removes temporary streams of
 // processes that are gone.
 func (c *Cache) prune(keep string) {
 	n := c.Keep
@@ -443,9 +447,11 @@ func (c *Cache) prune(keep string) {
 		if !ok || strings.HasPrefix(name, ".") {
 			continue
 		}
-		if info, err := e.Info(); err == nil {
-			snaps = append(snaps, snap{key, info.ModTime().UnixNano()})
+		used := int64(0) // a snapshot without its directory goes first
+		if info, err := os.Stat(c.Path(key)); err == nil {
+			used = info.ModTime().UnixNano()
 		}
+		snaps = append(snaps, snap{key, used})
 	}
 	slices.SortFunc(snaps, func(a, b snap) int { return cmp.Compare(b.mod, a.mod) })
 	kept := 0

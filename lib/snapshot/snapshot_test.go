@@ -3,7 +3,6 @@ package snapshot
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -218,21 +217,27 @@ func TestFailedSaveLeavesNothing(t *testing.T) {
 	}
 }
 
-func TestPruneKeepsNewest(t *testing.T) {
+// Prune keeps the most recently used snapshots: a snapshot restored a
+// moment ago survives one made before it that nobody used.
+func TestPruneKeepsRecentlyUsed(t *testing.T) {
 	c := &Cache{Dir: t.TempDir(), Keep: 2}
 	var calls atomic.Int32
-	for i := range 4 {
-		key := fmt.Sprintf("k%d", i)
+	create := func(key string, age time.Duration) {
 		if _, _, _, err := c.Create(context.Background(), key, inputs(), saveText(key, &calls), nil); err != nil {
 			t.Fatal(err)
 		}
-		old := time.Now().Add(time.Duration(i-10) * time.Minute)
-		os.Chtimes(c.Path(key)+".json", old, old)
+		then := time.Now().Add(-age)
+		os.Chtimes(c.Path(key), then, then)
 	}
-	for i, want := range []bool{false, false, true, true} {
-		_, _, err := c.Get(fmt.Sprintf("k%d", i))
-		if (err == nil) != want {
-			t.Errorf("k%d: kept %v, want %v (%v)", i, err == nil, want, err)
+	create("old-used", 3*time.Hour)
+	create("old-unused", 2*time.Hour)
+	if _, _, err := c.Get("old-used"); err != nil { // used now
+		t.Fatal(err)
+	}
+	create("new", 0)
+	for key, want := range map[string]bool{"old-used": true, "old-unused": false, "new": true} {
+		if _, _, err := c.Get(key); (err == nil) != want {
+			t.Errorf("%s: kept %v, want %v (%v)", key, err == nil, want, err)
 		}
 	}
 }
