@@ -327,7 +327,7 @@ func (res *Result) judge(subject string, m metrics.Metric, va, vb []float64, p *
 	abs, relGate := p.gate(m)
 	delta := mb - ma
 	d := &record.Delta{Subject: subject, Metric: m.Name, A: round(ma), B: round(mb), Delta: round(delta),
-		Unit: m.Unit, NA: len(va), NB: len(vb), AbsGate: abs, RelGate: relGate}
+		Unit: m.Unit, Polarity: string(m.Polarity), NA: len(va), NB: len(vb), AbsGate: abs, RelGate: relGate}
 	rel := math.Inf(1)
 	if math.Abs(ma) >= eps {
 		rel = math.Abs(delta / ma)

@@ -23,7 +23,7 @@ func WriteTable(w io.Writer, r *Result, all bool) {
 	fmt.Fprintf(w, "averaged across %d runs (A) and %d runs (B); significance: one-sided Mann–Whitney U at %.2g with ≥ %d runs per side, else the gate alone (timing metrics: noisy when the host held a vCPU ≥ %.0f%% of a run)\n",
 		r.RunsA, r.RunsB, r.Alpha, r.MinRuns, r.NoisyHostPct)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TEST\tMETRIC\tA\tB\tDELTA\tREL\tN\tVERDICT\tWHY")
+	fmt.Fprintln(tw, "TEST\tMETRIC\tBETTER\tA\tB\tDELTA\tREL\tN\tVERDICT\tWHY")
 	var missing []string
 	for _, d := range r.Deltas {
 		if d.Missing != "" {
@@ -42,7 +42,7 @@ func WriteTable(w io.Writer, r *Result, all bool) {
 		if d.A != 0 {
 			rel = fmt.Sprintf("%.0f%%", d.Rel*100)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", d.Subject, d.Metric, metrics.Format(d.A, d.Unit),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", d.Subject, d.Metric, better(d.Polarity), metrics.Format(d.A, d.Unit),
 			metrics.Format(d.B, d.Unit), signed(d.Delta, d.Unit), rel, d.NA, d.NB, strings.ToUpper(d.Verdict), d.Why)
 	}
 	tw.Flush()
@@ -58,6 +58,14 @@ func WriteTable(w io.Writer, r *Result, all bool) {
 		fmt.Fprintf(w, "REGRESSION %s %s: %s → %s (gate ≥ %.4g%s and ≥ %.0f%%)\n", d.Subject, d.Metric,
 			metrics.Format(d.A, d.Unit), metrics.Format(d.B, d.Unit), d.AbsGate, d.Unit, d.RelGate*100)
 	}
+}
+
+// better is the BETTER column: which way the metric improves.
+func better(polarity string) string {
+	if polarity == "" {
+		return "-"
+	}
+	return polarity
 }
 
 // signed formats a change with its sign, as metrics.Format does values.

@@ -46,7 +46,8 @@ type Metric struct {
 	Unit string  `json:"unit,omitempty"`
 	// Source is where the value comes from: "scenario" (guest telemetry),
 	// "check" (a verdict's check value), "run", "verifier", "host",
-	// "monitor" (the host-side monitor) or "exec" (benchmark output).
+	// "monitor" (the host-side monitor), "exec" (benchmark output) or
+	// "payload" (a scenario payload's output, lib/payload).
 	Source string `json:"source"`
 	// Family marks a metric with one instance per name in brackets, e.g.
 	// verified_insns[enqueue]; the gate applies to each instance.
@@ -86,6 +87,7 @@ var Registry = []Metric{
 	{Name: "boot_s", Polarity: LowerBetter, Abs: 1, Rel: 0.25, Unit: "s", Source: "run", Timing: true, Doc: "QEMU start to the guest agent's first message"},
 	{Name: "host_wait_pct", Polarity: Info, Unit: "%", Source: "host", Doc: "largest share of the run a vCPU thread waited for a host CPU: host noise, never gated"},
 	{Name: "exec", Polarity: HigherBetter, Abs: 0, Rel: 0.1, Source: "exec", Family: true, Timing: true, Doc: `benchmark numbers the --exec command printed as JSON lines {"metric":NAME,"value":X,"unit":U,"polarity":"lower"|"higher"}; exec[NAME] takes the line's polarity and unit`},
+	{Name: "payload", Polarity: HigherBetter, Abs: 0, Rel: 0.1, Source: "payload", Family: true, Timing: true, Doc: "a scenario payload's metrics (lib/payload: hackbench, cyclictest, stress-ng, perf bench), payload[PAYLOAD.METRIC] (PAYLOAD@CGROUP when it ran in several cgroups), with the polarity and unit its definition gives"},
 }
 
 // Lookup returns the registry entry for a metric name; an instance of a
@@ -103,6 +105,17 @@ func Lookup(name string) (Metric, bool) {
 		}
 	}
 	return Metric{}, false
+}
+
+// familyEntry is the registry entry of a family by its bare name (Lookup
+// resolves only its instances).
+func familyEntry(name string) Metric {
+	for _, m := range Registry {
+		if m.Family && m.Name == name {
+			return m
+		}
+	}
+	panic("metrics: no family " + name)
 }
 
 // Sample is one metric's value in one run, with the metric as it applies
@@ -157,6 +170,9 @@ func Extract(r *record.Run, v *record.Verdict) map[string]Sample {
 	}
 	if r.Scenario != nil {
 		fromScenario(r.Scenario, set)
+		for name, s := range PayloadMetrics(r.Scenario.Payloads) {
+			out[name] = s
+		}
 	}
 	progs := func(ps []record.BPFProgram) {
 		for _, p := range ps {
@@ -360,7 +376,7 @@ type execLine struct {
 // with another family.
 func ExecMetrics(stdout string) map[string]Sample {
 	out := map[string]Sample{}
-	family, _ := Lookup("exec")
+	family := familyEntry("exec")
 	sc := bufio.NewScanner(strings.NewReader(stdout))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
@@ -380,6 +396,41 @@ func ExecMetrics(stdout string) map[string]Sample {
 		}
 		if !math.IsNaN(*e.Value) && !math.IsInf(*e.Value, 0) {
 			out[m.Name] = Sample{Metric: m, Value: *e.Value}
+		}
+	}
+	return out
+}
+
+// PayloadMetrics are the metrics of a scenario's payload runs, each
+// payload[PAYLOAD.METRIC] (PAYLOAD@CGROUP when one payload ran in several
+// cgroups; the last run counts when it ran twice in one) with the polarity
+// and unit its run recorded.
+func PayloadMetrics(runs []record.PayloadResult) map[string]Sample {
+	out := map[string]Sample{}
+	family := familyEntry("payload")
+	cgroups := map[string]map[string]bool{}
+	for _, p := range runs {
+		if cgroups[p.Name] == nil {
+			cgroups[p.Name] = map[string]bool{}
+		}
+		cgroups[p.Name][p.Cgroup] = true
+	}
+	for _, p := range runs {
+		label := p.Name
+		if len(cgroups[p.Name]) > 1 {
+			label += "@" + p.Cgroup
+		}
+		for _, pm := range p.Metrics {
+			if !simpleName(pm.Name) || math.IsNaN(pm.Value) || math.IsInf(pm.Value, 0) {
+				continue
+			}
+			m := family
+			m.Name = "payload[" + label + "." + pm.Name + "]"
+			m.Unit = pm.Unit
+			if Polarity(pm.Polarity) == LowerBetter {
+				m.Polarity = LowerBetter
+			}
+			out[m.Name] = Sample{Metric: m, Value: pm.Value}
 		}
 	}
 	return out

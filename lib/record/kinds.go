@@ -714,11 +714,14 @@ type Delta struct {
 	// Missing is "a" or "b" when the subject appears on one side only.
 	Missing string `json:"missing,omitempty"`
 	// The fields below are ktstr-stats compare's: A and B are the sides'
-	// means over NA and NB runs, Unit the metric's unit, Rel |Delta/A|.
-	Unit string  `json:"unit,omitempty"`
-	NA   int     `json:"n_a,omitempty"`
-	NB   int     `json:"n_b,omitempty"`
-	Rel  float64 `json:"rel,omitempty"`
+	// means over NA and NB runs, Unit the metric's unit, Polarity which
+	// way is better ("lower", "higher", or "info": never gated), Rel
+	// |Delta/A|.
+	Unit     string  `json:"unit,omitempty"`
+	Polarity string  `json:"polarity,omitempty"`
+	NA       int     `json:"n_a,omitempty"`
+	NB       int     `json:"n_b,omitempty"`
+	Rel      float64 `json:"rel,omitempty"`
 	// AbsGate and RelGate are the dual gate: a change counts only when
 	// |Delta| ≥ AbsGate and Rel ≥ RelGate.
 	AbsGate float64 `json:"abs_gate,omitempty"`
