@@ -122,6 +122,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		writeSchedulerLogs(report, runs, o.Raw)
 		writeMonitorTails(report, runs)
 		writePrograms(report, runs, o.Verbose)
+		writePayloads(report, runs, verdicts)
 		writeRepros(report, repros, runs, verdicts, o.Raw)
 		width := 0
 		if !o.Verbose {
