@@ -419,6 +419,9 @@ func (p *Planner) Complete(ctx context.Context, j *record.Job) error {
 	if err := sc.Validate(j.Topology, j.Workers); err != nil {
 		return &InputError{err}
 	}
+	if err := includePayloads(j, sc); err != nil {
+		return &InputError{err}
+	}
 	if !memorySet {
 		mb := topology.GuestMemoryMB(spec) + workerMemoryMB*sc.MaxWorkers(j.Topology, j.Workers)
 		nodes := j.Topology.NUMANodes

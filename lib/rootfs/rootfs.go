@@ -97,23 +97,19 @@ func addInclude(a *initramfs.Archive, host string) error {
 }
 
 // JobSuffix is the per-run part of the initramfs: an uncompressed newc
-// archive holding the job record at proto.JobPath and the binaries of the
-// scenario's payloads (addPayloads). The kernel unpacks it after the
+// archive holding the job record at proto.JobPath. The kernel unpacks it after the
 // (compressed, cached) base archive.
 func JobSuffix(job *record.Job) ([]byte, error) {
 	b, err := record.Marshal(job)
 	if err != nil {
 		return nil, err
 	}
-	a := initramfs.NewArchive()
-	if err := a.AddData(proto.JobPath, 0o644, append(b, '\n')); err != nil {
-		return nil, err
-	}
-	if err := addPayloads(a, job); err != nil {
-		return nil, err
-	}
 	var buf bytes.Buffer
-	if err := a.Write(&buf); err != nil {
+	w := initramfs.NewWriter(&buf)
+	if err := w.File(proto.JobPath, 0o644, append(b, '\n')); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
