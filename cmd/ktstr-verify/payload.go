@@ -41,7 +41,7 @@ func writePayloads(w io.Writer, runs []*record.Run, verdicts []*record.Verdict) 
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t-\t%s\n", r.ID, p.Name, "exit_code", p.ExitCode, check("exit_code"))
 			for _, m := range p.Metrics {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%v %s\t%s\t%s\n", r.ID, p.Name, m.Name, m.Value, m.Unit, m.Polarity, check(m.Name))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%.6g %s\t%s\t%s\n", r.ID, p.Name, m.Name, m.Value, m.Unit, m.Polarity, check(m.Name))
 			}
 		}
 	}

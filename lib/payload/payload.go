@@ -9,10 +9,10 @@
 // scenario may also carry a definition of its own (lib/scenario's
 // payload_def).
 //
-// A definition is host data and guest data at once: the host puts Binary
-// and Include, with their shared libraries, into the guest's /include (lib/
-// rootfs); the guest's engine (lib/scenario/engine) runs it and calls
-// Extract on what it printed.
+// A definition is host data and guest data at once: the host adds Binary
+// and Include to the job's includes (lib/plan), which reach the guest's
+// /include with their shared libraries; the guest's engine (lib/scenario/
+// engine) runs it and calls Extract on what it printed.
 package payload
 
 import (
