@@ -1,0 +1,54 @@
+package runner
+
+import (
+	"os"
+	"testing"
+
+	"github.com/ktstr-go/ktstr/lib/proto"
+	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/vm"
+)
+
+// Jobs that cannot use a snapshot say why; the rest may.
+func TestSnapshotUnusable(t *testing.T) {
+	tcg := func(threads string) *record.Run {
+		return &record.Run{Host: record.RunHost{Accel: vm.AccelTCG, TCGThreads: threads}}
+	}
+	plain := &record.Job{}
+	cases := []struct {
+		name string
+		cfg  Config
+		job  *record.Job
+		run  *record.Run
+		ok   bool
+	}{
+		{"scenario job, multi-threaded TCG", Config{Snapshot: SnapshotAuto}, plain, tcg(vm.TCGMulti), true},
+		{"single-threaded TCG", Config{Snapshot: SnapshotOnly}, plain, tcg(vm.TCGSingle), true},
+		{"--no-snapshot", Config{Snapshot: SnapshotOff}, plain, tcg(vm.TCGMulti), false},
+		{"probes", Config{Snapshot: SnapshotAuto}, &record.Job{Probes: &record.Probes{}}, tcg(vm.TCGSingle), false},
+		{"shell", Config{Snapshot: SnapshotAuto, Terminal: os.Stdin}, plain, tcg(vm.TCGMulti), false},
+		{"kvm", Config{Snapshot: SnapshotAuto}, plain, &record.Run{Host: record.RunHost{Accel: vm.AccelKVM}}, false},
+		{"icount", Config{Snapshot: SnapshotAuto}, plain, tcg(vm.TCGIcount), false},
+	}
+	for _, c := range cases {
+		r := &Runner{cfg: c.cfg}
+		why := r.snapshotUnusable(c.job, c.run)
+		if (why == "") != c.ok {
+			t.Errorf("%s: usable %v (%q), want %v", c.name, why == "", why, c.ok)
+		}
+	}
+}
+
+// A restored guest that never said anything refused its snapshot; one
+// interrupted before it could did not.
+func TestRestoreRefused(t *testing.T) {
+	if !restoreRefused(&vm.Result{AgentSilent: true}) {
+		t.Error("a silent restore was not refused")
+	}
+	if restoreRefused(&vm.Result{Messages: make([]proto.Message, 1)}) {
+		t.Error("a restore that reached the agent was refused")
+	}
+	if restoreRefused(&vm.Result{Interrupted: true}) {
+		t.Error("an interrupted restore was refused")
+	}
+}
