@@ -173,6 +173,7 @@ func New(cfg Config, p *plan.Planner, out *record.Writer) (*Runner, error) {
 		r.progress = newProgress(r.cfg.Log, r.cfg.Estimate)
 	}
 	sweepStale()
+	r.snapshots.Sweep()
 	pruneLogs(r.cfg.LogDir, logRetention)
 	return r, nil
 }

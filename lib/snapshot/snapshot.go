@@ -417,9 +417,20 @@ func (c *Cache) lock(ctx context.Context, key string) (func(), error) {
 	}, nil
 }
 
+// Sweep removes what creators that died left: temporary snapshot
+// directories of processes that are gone.
+func (c *Cache) Sweep() {
+	tmps, _ := filepath.Glob(filepath.Join(c.Dir, ".tmp-*"))
+	for _, t := range tmps {
+		i := strings.LastIndexByte(t, '-')
+		if pid, err := strconv.Atoi(t[i+1:]); err == nil && pid != os.Getpid() && errors.Is(unix.Kill(pid, 0), unix.ESRCH) {
+			os.RemoveAll(t)
+		}
+	}
+}
+
 // prune keeps the Keep most recently used snapshots (and always keep),
-// removes the rest with their metadata, and removes temporary streams of
-// processes that are gone.
+// removes the rest with their metadata, and sweeps (Sweep).
 func (c *Cache) prune(keep string) {
 	n := c.Keep
 	if n <= 0 {
@@ -436,13 +447,6 @@ func (c *Cache) prune(keep string) {
 	var snaps []snap
 	for _, e := range ents {
 		name := e.Name()
-		if strings.HasPrefix(name, ".tmp-") {
-			i := strings.LastIndexByte(name, '-')
-			if pid, err := strconv.Atoi(name[i+1:]); err == nil && pid != os.Getpid() && errors.Is(unix.Kill(pid, 0), unix.ESRCH) {
-				os.RemoveAll(filepath.Join(c.Dir, name))
-			}
-			continue
-		}
 		key, ok := strings.CutSuffix(name, ".json")
 		if !ok || strings.HasPrefix(name, ".") {
 			continue
@@ -453,6 +457,7 @@ func (c *Cache) prune(keep string) {
 		}
 		snaps = append(snaps, snap{key, used})
 	}
+	c.Sweep()
 	slices.SortFunc(snaps, func(a, b snap) int { return cmp.Compare(b.mod, a.mod) })
 	kept := 0
 	for _, s := range snaps {

@@ -3,7 +3,9 @@ package snapshot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -239,5 +241,24 @@ func TestPruneKeepsRecentlyUsed(t *testing.T) {
 		if _, _, err := c.Get(key); (err == nil) != want {
 			t.Errorf("%s: kept %v, want %v (%v)", key, err == nil, want, err)
 		}
+	}
+}
+
+// Sweep removes the temporary directory of a creator that died, and
+// keeps one of a live process.
+func TestSweep(t *testing.T) {
+	c := &Cache{Dir: t.TempDir()}
+	dead := exec.Command("true")
+	dead.Run()
+	gone := filepath.Join(c.Dir, fmt.Sprintf(".tmp-k-%d", dead.Process.Pid))
+	live := filepath.Join(c.Dir, fmt.Sprintf(".tmp-k-%d", os.Getpid()))
+	os.MkdirAll(gone, 0o755)
+	os.MkdirAll(live, 0o755)
+	c.Sweep()
+	if _, err := os.Stat(gone); err == nil {
+		t.Error("a dead creator's directory stayed")
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Error("a live creator's directory was removed")
 	}
 }
