@@ -343,7 +343,13 @@ func (r *Runner) baseArchive(includes []string, c initramfs.Compression) (string
 	r.baseMu.Lock()
 	defer r.baseMu.Unlock()
 	if p, ok := r.bases[key]; ok {
-		return p, nil
+		// Touched on use: the cache prunes by modification time, and
+		// other ktstr processes (other agents) add archives to it while a
+		// long batch runs; one pruned anyway is built again.
+		now := time.Now()
+		if os.Chtimes(p, now, now) == nil {
+			return p, nil
+		}
 	}
 	a, err := rootfs.BaseArchive(r.agent, includes)
 	if err != nil {

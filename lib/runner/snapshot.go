@@ -88,6 +88,9 @@ func (r *Runner) snapshotInputs(m *vm.Machine) (snapshot.Inputs, error) {
 	if in.Initrd, err = snapshot.IdentifyFile(m.Initrd); err != nil {
 		return in, err
 	}
+	// The base initramfs is named by its content key and touched on use
+	// (see baseArchive): its name and size identify it, its time does not.
+	in.Initrd.ModNS = 0
 	r.agentHashOnce.Do(func() {
 		r.agentHash, r.agentHashErr = snapshot.HashFileMemo(r.agent, filepath.Join(r.snapshots.Dir, ".hashes"))
 	})
