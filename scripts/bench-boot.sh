@@ -1,14 +1,26 @@
 #!/bin/sh
 # bench-boot.sh measures, in one run:
-#   P1: ktstr-boot's wall time for a probe job (boot, report topology, power
-#       off) divided by a bare qemu-system-x86_64 boot of the same kernel with
-#       the same machine (ktstr-boot's own QEMU command line) and a tiny
-#       busybox init that powers off at once (goal ≤ 1.05);
+#   R1: ktstr-boot's wall time for a probe job (start, report topology,
+#       power off) restored from a warm snapshot, divided by a bare
+#       qemu-system-x86_64 boot of the kernel's bzImage with the same machine
+#       and a tiny busybox init that powers off at once (goal <= 0.25);
+#   R2: the same probe job booted cold through PVH (--no-snapshot), divided
+#       by the same bare bzImage boot (goal <= 0.65); and, for reference,
+#       the job booted from the bzImage (--no-snapshot --boot bzimage: the
+#       harness before PVH and snapshots);
 #   P2: ktstr-boot's host-side preparation on a warm cache, from job start
-#       to QEMU exec (run record timings.prepare_ms; goal ≤ 20 ms).
-# Runs alternate N times; medians are compared. No assertions: it reports.
+#       to QEMU exec (run record timings.prepare_ms; goal <= 20 ms);
+#   G:  unless GAUNTLET=0, a gauntlet of the scenario catalog (or $SCENARIOS,
+#       comma-separated) on 1,1,2,1 and 1,2,2,1 booted (--no-snapshot,
+#       "before") and restored ("after"): runs per hour of each sweep, and
+#       whether their verdicts agree, subject by subject.
+# Each ratio is the median process wall time (what a caller waits for) over
+# N alternating runs; the VM's own wall time (timings.wall_s) is printed
+# beside it. No assertions: it reports.
 #
 # Usage: scripts/bench-boot.sh [N] [TOPOLOGY] [KERNEL]
+#   GAUNTLET=0 skips the gauntlet; SCENARIOS=a,b,c runs a subset of it;
+#   DURATION (default 3) is its scenario duration.
 set -eu
 n=${1:-5}
 topo=${2:-1,2,2,1}
@@ -20,6 +32,8 @@ trap 'rm -rf "$tmp"; rm -f /dev/shm/ktstr-bench-*' EXIT
 trap 'exit 130' INT TERM
 now() { date +%s.%N; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+field() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
+ratio() { echo "scale=3; $1 / $2" | bc; }
 
 # The tiny init: busybox powering the machine off.
 mkdir -p "$tmp/root/bin" "$tmp/root/proc"
@@ -28,21 +42,15 @@ printf '#!/bin/busybox sh\n/bin/busybox poweroff -f\n' >"$tmp/root/init"
 chmod +x "$tmp/root/init"
 (cd "$tmp/root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$tmp/tiny.cpio.gz"
 
-"$bin/ktstr-boot" --kernel "$kernel" --topology "$topo" >/dev/null 2>&1 # warm the initramfs cache
-for i in $(seq "$n"); do
-	start=$(now)
-	"$bin/ktstr-boot" --kernel "$kernel" --topology "$topo" >"$tmp/run.json" 2>/dev/null
-	end=$(now)
-	echo "$end - $start" | bc >>"$tmp/ktstr"
-	sed -n 's/.*"prepare_ms":\([0-9.]*\).*/\1/p' "$tmp/run.json" >>"$tmp/prep"
-	# The same QEMU command line, with the tiny init and fresh file names.
-	python3 - "$tmp" <<'PY' >"$tmp/bare.args"
+# The bare machine: ktstr-boot's own QEMU command line for a bzImage boot,
+# with the tiny init and fresh file names.
+"$bin/ktstr-boot" --kernel "$kernel" --topology "$topo" --no-snapshot --boot bzimage >"$tmp/bz.json" 2>/dev/null
+python3 - "$tmp" <<'PY' >"$tmp/bare.args"
 import json, sys
 tmp = sys.argv[1]
-r = json.load(open(tmp + "/run.json"))
-args = r["host"]["qemu_command"]
+r = json.load(open(tmp + "/bz.json"))
 out = []
-for a in args:
+for a in r["host"]["qemu_command"]:
     if a.startswith("file,id=console,path="):
         a = "file,id=console,path=" + tmp + "/bare-console.log"
     elif a.startswith("file,id=results,path="):
@@ -53,17 +61,106 @@ for a in args:
 i = out.index("-initrd"); out[i + 1] = tmp + "/tiny.cpio.gz"
 print("\n".join(out))
 PY
-	start=$(now)
+
+# Warm the caches: the initramfs, and the snapshot of this machine.
+"$bin/ktstr-boot" --kernel "$kernel" --topology "$topo" >"$tmp/warm.json" 2>"$tmp/warm.err"
+start=$(field "$tmp/warm.json" 'r["host"].get("start", "")')
+case "$start" in
+"restored "*) ;;
+*) echo "bench-boot: the warm-up run was not restored from a snapshot: $start $(field "$tmp/warm.json" 'r["host"].get("start_reason", "")')" >&2 ;;
+esac
+
+# probe MODE ARGS...: one probe job; process wall to $tmp/MODE, VM wall to
+# $tmp/MODE.vm, preparation to $tmp/MODE.prep.
+probe() {
+	mode=$1
+	shift
+	t0=$(now)
+	"$bin/ktstr-boot" --kernel "$kernel" --topology "$topo" "$@" >"$tmp/run.json" 2>/dev/null
+	t1=$(now)
+	echo "$t1 - $t0" | bc >>"$tmp/$mode"
+	field "$tmp/run.json" 'r["timings"]["wall_s"]' >>"$tmp/$mode.vm"
+	field "$tmp/run.json" 'r["timings"]["prepare_ms"]' >>"$tmp/$mode.prep"
+	field "$tmp/run.json" 'r["outcome"] + " " + r["host"].get("start", "") + " " + r["host"].get("boot", "")' >>"$tmp/$mode.how"
+}
+for i in $(seq "$n"); do
+	t0=$(now)
 	tr '\n' '\0' <"$tmp/bare.args" | xargs -0 sh -c '"$@" >/dev/null 2>&1' sh
-	end=$(now)
-	echo "$end - $start" | bc >>"$tmp/bare"
+	t1=$(now)
+	echo "$t1 - $t0" | bc >>"$tmp/bare"
 	rm -f /dev/shm/ktstr-bench-*
+	probe warm
+	probe pvh --no-snapshot
+	probe bzimage --no-snapshot --boot bzimage
 done
-k=$(median <"$tmp/ktstr")
 b=$(median <"$tmp/bare")
-p=$(median <"$tmp/prep")
-echo "topology $topo, kernel $kernel, $n runs each (median)"
-echo "ktstr-boot probe job: ${k} s"
-echo "bare qemu, tiny init:  ${b} s"
-echo "P1 ratio: $(echo "scale=3; $k / $b" | bc) (goal <= 1.05)"
-echo "P2 host-side preparation: ${p} ms (goal <= 20)"
+echo "topology $topo, kernel $kernel, $n runs each (median), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "bare qemu, bzImage, tiny init:         ${b} s"
+for m in warm pvh bzimage; do
+	printf '%-38s %s s (VM %s s; %s)\n' "ktstr-boot probe job, $m:" "$(median <"$tmp/$m")" "$(median <"$tmp/$m.vm")" "$(sort "$tmp/$m.how" | uniq -c | sed 's/^ *//' | tr '\n' ';' | sed 's/;$//')"
+done
+echo "R1 warm snapshot / bare bzImage: $(ratio "$(median <"$tmp/warm")" "$b") (goal <= 0.25; VM wall alone $(ratio "$(median <"$tmp/warm.vm")" "$b"))"
+echo "R2 cold PVH / bare bzImage:      $(ratio "$(median <"$tmp/pvh")" "$b") (goal <= 0.65; VM wall alone $(ratio "$(median <"$tmp/pvh.vm")" "$b"))"
+echo "   booted bzImage / bare bzImage: $(ratio "$(median <"$tmp/bzimage")" "$b")"
+echo "P2 host-side preparation (warm snapshot): $(median <"$tmp/warm.prep") ms, booted: $(median <"$tmp/pvh.prep") ms (goal <= 20)"
+
+[ "${GAUNTLET:-1}" != 0 ] || exit 0
+
+# The gauntlet, booted then restored: ktstr-topo | ktstr-boot | ktstr-verify
+# on the same jobs.
+scenarios=${SCENARIOS:-all}
+sweep() {
+	name=$1
+	shift
+	t0=$(now)
+	"$bin/ktstr-topo" 1,1,2,1 1,2,2,1 |
+		"$bin/ktstr-boot" --kernel "$kernel" --scenario "$scenarios" --duration "${DURATION:-3}" "$@" 2>"$tmp/$name.err" |
+		tee "$tmp/$name.runs" | "$bin/ktstr-verify" >"$tmp/$name.verdicts" 2>/dev/null || true
+	t1=$(now)
+	echo "$t1 - $t0" | bc >"$tmp/$name.wall"
+}
+sweep before --no-snapshot
+sweep after
+python3 - "$tmp" <<'PY'
+import json, sys
+tmp = sys.argv[1]
+def load(name):
+    runs, verdicts = [], {}
+    for l in open(f"{tmp}/{name}.runs"):
+        r = json.loads(l)
+        if r.get("kind") == "run":
+            runs.append(r)
+    for l in open(f"{tmp}/{name}.verdicts"):
+        v = json.loads(l)
+        if v.get("kind") == "verdict":
+            verdicts[v.get("subject") or v.get("run_id")] = v
+    wall = float(open(f"{tmp}/{name}.wall").read())
+    return runs, verdicts, wall
+def subject(v):
+    return v.get("subject", "")
+b_runs, b_v, b_wall = load("before")
+a_runs, a_v, a_wall = load("after")
+for name, runs, wall in (("before (booted)", b_runs, b_wall), ("after (restored)", a_runs, a_wall)):
+    starts = {}
+    for r in runs:
+        s = r["host"].get("start", "?").split(" ")[0]
+        starts[s] = starts.get(s, 0) + 1
+    vm = sum(r["timings"]["wall_s"] for r in runs)
+    print(f"G  {name}: {len(runs)} runs in {wall:.0f} s = {len(runs) * 3600 / wall:.0f} runs/hour (VM time {vm:.0f} s; start: {starts})")
+print(f"G  speed-up: {b_wall / a_wall:.2f}x")
+def statuses(vs):
+    return {k: v["status"] for k, v in vs.items()}
+bs, as_ = statuses(b_v), statuses(a_v)
+agree = [k for k in bs if as_.get(k) == bs[k]]
+differ = sorted(k for k in set(bs) | set(as_) if bs.get(k) != as_.get(k))
+count = lambda s: {st: list(s.values()).count(st) for st in sorted(set(s.values()))}
+print(f"G  verdicts before: {count(bs)}; after: {count(as_)}; agree on {len(agree)} of {len(set(bs) | set(as_))}")
+for k in differ:
+    def why(vs):
+        v = vs.get(k)
+        if v is None:
+            return "missing"
+        bad = [c["name"] + ": " + c.get("detail", "")[:120] for c in v.get("checks", []) if c.get("status") not in ("pass", "skip")]
+        return v["status"] + (" (" + "; ".join(bad) + ")" if bad else "")
+    print(f"G  differ: {k}: before {why(b_v)}; after {why(a_v)}")
+PY
