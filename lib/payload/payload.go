@@ -279,8 +279,10 @@ func (d *Definition) HostFiles() ([]string, error) {
 		p, err := exec.LookPath(bin)
 		if err != nil {
 			hint := ""
-			if d.Package != "" {
+			if b, ok := Lookup(d.Name); ok && b.Package == d.Package && d.Package != "" {
 				hint = fmt.Sprintf(" (Debian package %s; scripts/install-deps.sh installs it)", d.Package)
+			} else if d.Package != "" {
+				hint = fmt.Sprintf(" (Debian package %s)", d.Package)
 			}
 			return nil, fmt.Errorf("payload %s: %s not found in $PATH%s", d.Name, bin, hint)
 		}

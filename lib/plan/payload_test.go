@@ -30,7 +30,7 @@ func TestIncludePayloads(t *testing.T) {
 	}
 	bad, _ := scenario.Parse([]byte(`{"name": "x", "backdrop": [{"name": "b", "works": []}], "steps": [{"ops": [{"op": "run_payload", "cgroup": "b",
 		"payload_def": {"name": "nope", "binary": "ktstr-no-such-binary", "package": "nothing", "output": "exit_code"}}]}]}`))
-	if err := includePayloads(&record.Job{}, bad); err == nil || !strings.Contains(err.Error(), "Debian package nothing") {
+	if err := includePayloads(&record.Job{}, bad); err == nil || !strings.Contains(err.Error(), "(Debian package nothing)") {
 		t.Errorf("missing binary: %v", err)
 	}
 }
