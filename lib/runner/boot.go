@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -65,13 +66,35 @@ func emulatorAbort(run *record.Run) bool {
 // (ktstr-PID-SEQ-nodeN: the pid lets a later run sweep files of a
 // ktstr-boot that was killed).
 func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string, prepStart time.Time) (*record.Run, error) {
-	return r.startAs(ctx, j, runID, vmName, prepStart, true)
+	run, err := r.startAs(ctx, j, runID, vmName, prepStart, true)
+	var refused *refusedError
+	if !errors.As(err, &refused) {
+		return run, err
+	}
+	// Started once more (after the first start let go of its vCPUs in the
+	// gate), creating the snapshot anew; if that one is refused too, booted.
+	why := refused.why
+	run, err = r.startAs(ctx, j, runID+"-again", vmName+"a", time.Now(), true)
+	if errors.As(err, &refused) {
+		why += "; " + refused.why
+		run, err = r.startAs(ctx, j, runID+"-booted", vmName+"b", time.Now(), false)
+	}
+	if run != nil {
+		run.Host.StartReason = strings.TrimSuffix(why+"; "+run.Host.StartReason, "; ")
+	}
+	return run, err
 }
 
-// startAs boots j, or restores its machine's snapshot when it can. A
-// snapshot the restored guest never answered from is removed and, if
-// retry, the job starts once more (creating the snapshot anew).
-func (r *Runner) startAs(ctx context.Context, j *record.Job, runID, vmName string, prepStart time.Time, retry bool) (*record.Run, error) {
+// refusedError is a restore whose guest never answered: its snapshot is
+// removed, and the job should start again.
+type refusedError struct{ why string }
+
+func (e *refusedError) Error() string { return e.why }
+
+// startAs boots j, or restores its machine's snapshot when it can and
+// snapshots is set. A snapshot the restored guest never answered from is
+// removed and a *refusedError returned.
+func (r *Runner) startAs(ctx context.Context, j *record.Job, runID, vmName string, prepStart time.Time, snapshots bool) (*record.Run, error) {
 	accel, err := r.chooseAccel(ctx, j.Accel)
 	if err != nil {
 		return nil, &plan.InputError{Err: err}
@@ -137,6 +160,9 @@ func (r *Runner) startAs(ctx context.Context, j *record.Job, runID, vmName strin
 	// initramfs.
 	run.Host.Start = startBooted
 	why := r.snapshotUnusable(j, run)
+	if !snapshots {
+		why = "its snapshot was refused twice"
+	}
 	if why == "" {
 		rm := *m
 		rm.Channel = filepath.Join(tmp, "channel.sock")
@@ -192,16 +218,7 @@ func (r *Runner) startAs(ctx context.Context, j *record.Job, runID, vmName strin
 		}
 		r.logf("%s: %s; removed", j.ID, why)
 		r.snapshots.Remove(strings.TrimPrefix(run.Host.Start, startRestored))
-		if retry {
-			if mon != nil {
-				mon.Close()
-			}
-			again, err := r.startAs(ctx, j, runID+"-again", vmName+"a", time.Now(), false)
-			if again != nil {
-				again.Host.StartReason = strings.TrimSpace(why + "; " + again.Host.StartReason)
-			}
-			return again, err
-		}
+		return nil, &refusedError{why}
 	}
 	fillRun(run, res)
 	if mon != nil {
