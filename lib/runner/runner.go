@@ -105,10 +105,11 @@ type Runner struct {
 	baseMu sync.Mutex
 	bases  map[string]string
 
-	snapshots     *snapshot.Cache
-	agentHashOnce sync.Once
-	agentHash     string
-	agentHashErr  error
+	snapshots      *snapshot.Cache
+	snapshotFailed sync.Map // key → why its creation failed
+	agentHashOnce  sync.Once
+	agentHash      string
+	agentHashErr   error
 
 	gate         *vcpuGate
 	progress     *progress

@@ -110,6 +110,9 @@ func (r *Runner) prepareRestore(ctx context.Context, j *record.Job, m *vm.Machin
 		return "", "", err
 	}
 	key = snapshot.Key(in)
+	if why, failed := r.snapshotFailed.Load(key); failed {
+		return "", "", fmt.Errorf("%s (this process tried before)", why)
+	}
 	dir, _, err := r.snapshots.Get(key)
 	if err != nil {
 		var ce *snapshot.CorruptError
@@ -132,6 +135,11 @@ func (r *Runner) prepareRestore(ctx context.Context, j *record.Job, m *vm.Machin
 		var created bool
 		dir, meta, created, err = r.snapshots.Create(ctx, key, in, save, corrupt)
 		if err != nil {
+			if ctx.Err() == nil {
+				// Not tried again for every job of this machine: each try
+				// is a boot.
+				r.snapshotFailed.Store(key, err.Error())
+			}
 			return "", "", err
 		}
 		if created {
