@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -102,7 +103,7 @@ func TestPayloads(t *testing.T) {
 	}
 
 	// The two stores compared: the payload metrics, each with its polarity.
-	cmp := sh(t, fmt.Sprintf("ktstr-stats compare --a-from %s --b-from %s --pair-on scenario", filepath.Join(dir, "store-eevdf"), filepath.Join(dir, "store-simple")), "")
+	cmp := sh(t, fmt.Sprintf("ktstr-stats compare --all --a-from %s --b-from %s --pair-on scenario", filepath.Join(dir, "store-eevdf"), filepath.Join(dir, "store-simple")), "")
 	if cmp.code != 0 && cmp.code != 1 {
 		t.Fatalf("compare: exit %d", cmp.code)
 	}
@@ -120,8 +121,9 @@ func TestPayloads(t *testing.T) {
 			t.Errorf("compare: %s: %+v", m, d)
 			continue
 		}
-		if !strings.Contains(cmp.stderr, m) {
-			t.Errorf("compare table lacks %s", m)
+		// The table's row: the metric, then which way is better.
+		if !regexp.MustCompile(`(?m)` + regexp.QuoteMeta(m) + `\s+lower\s`).MatchString(cmp.stderr) {
+			t.Errorf("compare table lacks %s with its polarity", m)
 		}
 	}
 }
