@@ -185,9 +185,15 @@ func (e *engine) finishPayloads() []record.PayloadResult {
 	for _, p := range e.started {
 		e.kill(p, "scenario_end")
 	}
-	var out []record.PayloadResult
-	for _, res := range e.payloadResults {
-		out = append(out, *res)
+	started := map[*record.PayloadResult]bool{}
+	for _, p := range e.started {
+		started[p.res] = true
+	}
+	out := make([]record.PayloadResult, len(e.payloadResults))
+	for i, res := range e.payloadResults {
+		if !started[res] {
+			out[i] = *res // it never ran: nothing else writes it
+		}
 	}
 	for _, p := range e.started {
 		i := indexOf(e.payloadResults, p.res)
@@ -196,7 +202,9 @@ func (e *engine) finishPayloads() []record.PayloadResult {
 		case <-p.done:
 			*r = *p.res // its exit, written by the goroutine that reaped it
 		default:
-			r.Error = "not reaped after SIGKILL"
+			// Still being reaped: only the fields set at its start.
+			*r = record.PayloadResult{Name: p.res.Name, Cgroup: p.res.Cgroup, Binary: p.res.Binary, Args: p.res.Args,
+				StartS: p.res.StartS, ExitCode: -1, Error: "not reaped after SIGKILL"}
 		}
 		r.Killed = p.killed
 		var file []byte
