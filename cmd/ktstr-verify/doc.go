@@ -16,16 +16,18 @@
 // set, and when their limits are set throughput CV, wake-latency p99 and CV, migration ratio; across cgroups,
 // fairness between cgroups of equal weight and demand, and work conservation (the guest's idle time on the CPUs
 // that runnable CPU-bound workers may use); a stall (no worker progressed for longer than the gap limit: the
-// guest stopped the scenario early and took a sched_ext dump); --exec commands exited 0. Limits merge defaults →
-// the scheduler's → the job's → --thresholds (--show-thresholds lists them). Host noise is subtracted, never
-// used as an excuse: from a gap, what the host measurably took from the vCPUs involved; from a spread, only the
-// difference in host wait between the vCPUs the workers used; a worker's on-CPU stalls (time the guest charged
-// it while its vCPU was descheduled) count as not running. A check is inconclusive only when the measured noise
-// explains the violation, and its detail gives the numbers. Error records become error verdicts, skip records
-// skip verdicts; other records pass through. A table goes to stderr, with the logs of schedulers that died (the
-// sched_ext dump once) the BPF program tables of --job verifier runs, and every repro (a ktstr-repro record, or
-// the run of a repro job) as a timeline: reproduced or not, the probe chain, and per CPU the last events before
-// the trigger with decoded arguments, repeated stretches folded; -v adds every run's program table and uncut
+// guest stopped the scenario early and took a sched_ext dump); scenario payloads (benchmarks such as hackbench
+// or cyclictest) exited as expected and their metrics are within their limits; --exec commands exited 0. Limits
+// merge defaults → the scheduler's → the job's → --thresholds (--show-thresholds lists them). Host noise is
+// subtracted, never used as an excuse: from a gap, what the host measurably took from the vCPUs involved; from a
+// spread, only the difference in host wait between the vCPUs the workers used; a worker's on-CPU stalls (time
+// the guest charged it while its vCPU was descheduled) count as not running. A check is inconclusive only when
+// the measured noise explains the violation, and its detail gives the numbers. Error records become error
+// verdicts, skip records skip verdicts; other records pass through. A table goes to stderr, with the logs of
+// schedulers that died (the sched_ext dump once) the BPF program tables of --job verifier runs, and every repro
+// (a ktstr-repro record, or the run of a repro job) as a timeline: reproduced or not, the probe chain, and per
+// CPU the last events before the trigger with decoded arguments, repeated stretches folded, and the payloads'
+// metrics with which way is better and their checks' status; -v adds every run's program table and uncut
 // details, -q leaves only the summary line. On a terminal, unless --json, stdout gets that report instead of the
 // records, each line cut to the terminal's width.
 //
