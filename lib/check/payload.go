@@ -74,22 +74,33 @@ func judgePayload(p record.PayloadResult, label string, l record.PayloadLimits) 
 		return []record.Check{{Name: name, Status: record.StatusFail, Value: "not started", Detail: p.Error}}
 	}
 	var out []record.Check
+	// Every payload's exit code is judged: a benchmark that crashed or was
+	// killed has no result worth keeping, whatever it printed. A layer can
+	// ask for another code; without one, 0.
+	want := 0
 	if l.ExitCode != nil {
-		c := record.Check{Name: name + ".exit_code", Status: record.StatusPass, Value: p.ExitCode, Limit: *l.ExitCode}
-		if p.ExitCode != *l.ExitCode {
-			c.Status = record.StatusFail
-			c.Detail = fmt.Sprintf("%s exit code %d, want %d", label, p.ExitCode, *l.ExitCode)
-			if p.Signal != "" {
-				c.Detail += " (ended by " + p.Signal + ")"
-			}
-			if p.Killed != "" {
-				c.Detail += " (killed: " + p.Killed + ")"
-			}
-			if len(p.OutputTail) > 0 {
-				c.Detail += "; output ends: " + p.OutputTail[len(p.OutputTail)-1]
-			}
+		want = *l.ExitCode
+	}
+	c := record.Check{Name: name + ".exit_code", Status: record.StatusPass, Value: p.ExitCode, Limit: want}
+	if p.ExitCode != want {
+		c.Status = record.StatusFail
+		c.Detail = fmt.Sprintf("%s exit code %d, want %d", label, p.ExitCode, want)
+		if p.Signal != "" {
+			c.Detail += " (ended by " + p.Signal + ")"
 		}
-		out = append(out, c)
+		if p.Killed != "" {
+			c.Detail += " (killed: " + p.Killed + ")"
+		}
+		if len(p.OutputTail) > 0 {
+			c.Detail += "; output ends: " + p.OutputTail[len(p.OutputTail)-1]
+		}
+	}
+	out = append(out, c)
+	if p.Error != "" {
+		// It ran, but its output could not be read (or it could not be
+		// reaped): no metric of it can be trusted.
+		out = append(out, record.Check{Name: name + ".output", Status: record.StatusFail, Value: "unreadable",
+			Detail: fmt.Sprintf("%s: %s", label, p.Error)})
 	}
 	values := map[string]record.PayloadMetric{}
 	for _, m := range p.Metrics {

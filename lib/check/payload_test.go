@@ -62,11 +62,19 @@ func TestPayloadFailures(t *testing.T) {
 	if c := byName(Payloads(payloadRun(t, "", 0, hbTime), Merge(loose)))["payload[hackbench].time_s"]; c.Status != record.StatusPass {
 		t.Errorf("loose max: %+v", c)
 	}
-	// min and range.
-	for _, lim := range []string{`{"min": 2}`, `{"range": [0, 1]}`} {
-		th, _ := ParseThresholds([]byte(`{"payload": {"hackbench": {"metrics": {"time_s": ` + lim + `}}}}`))
-		if c := byName(Payloads(payloadRun(t, "", 0, hbTime), Merge(th)))["payload[hackbench].time_s"]; c.Status != record.StatusFail {
-			t.Errorf("%s: %+v", lim, c)
+	// min and range, each failing and passing (a limit equal to the value
+	// passes).
+	for lim, want := range map[string]record.Status{
+		`{"min": 2}`: record.StatusFail, `{"range": [0, 1]}`: record.StatusFail, `{"range": [2, 3]}`: record.StatusFail,
+		`{"min": 1}`: record.StatusPass, `{"min": 1.5}`: record.StatusPass, `{"range": [1, 2]}`: record.StatusPass,
+		`{"range": [1.5, 1.5]}`: record.StatusPass, `{"max": 1.5}`: record.StatusPass,
+	} {
+		th, err := ParseThresholds([]byte(`{"payload": {"hackbench": {"metrics": {"time_s": ` + lim + `}}}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := byName(Payloads(payloadRun(t, "", 0, hbTime), Merge(th)))["payload[hackbench].time_s"]; c.Status != want {
+			t.Errorf("%s: %+v, want %s", lim, c, want)
 		}
 	}
 	// The metric missing from the output fails its exists check.
@@ -148,5 +156,38 @@ func TestJudgePayload(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("failed checks %+v", Failed(v.Checks))
+	}
+}
+
+// A payload of the scenario's own definition, with no checks of its own, is
+// still judged on its exit code and on whether its output could be read: a
+// crashed or garbled benchmark does not pass.
+func TestPayloadOwnDefinitionIsJudged(t *testing.T) {
+	sc := `{"name": "own", "backdrop": [{"name": "bench", "works": []}], "steps": [{"ops": [
+		{"op": "run_payload", "cgroup": "bench", "payload_def": {"name": "mine", "binary": "true", "output": "json"}}]}]}`
+	run := func(code int, errText string) map[string]record.Check {
+		return byName(Payloads(&record.Run{ID: "r", Outcome: record.OutcomeCompleted, Job: &record.Job{Scenario: []byte(sc)},
+			Scenario: &record.ScenarioResult{Name: "own", Payloads: []record.PayloadResult{{
+				Name: "mine", Cgroup: "bench", Binary: "/include/true", ExitCode: code, Error: errText}}}}, Merge()))
+	}
+	if cs := run(0, ""); len(cs) != 1 || cs["payload[mine].exit_code"].Status != record.StatusPass {
+		t.Errorf("clean exit: %+v", cs)
+	}
+	if c := run(1, "")["payload[mine].exit_code"]; c.Status != record.StatusFail || c.Detail != "mine exit code 1, want 0" {
+		t.Errorf("exit 1: %+v", c)
+	}
+	cs := run(0, "JSON output: invalid character 'h' looking for beginning of value")
+	if c := cs["payload[mine].output"]; c.Status != record.StatusFail || !strings.Contains(c.Detail, "mine: JSON output: invalid character") {
+		t.Errorf("unreadable output: %+v", cs)
+	}
+	// A layer may ask for another exit code.
+	th, err := ParseThresholds([]byte(`{"payload": {"mine": {"exit_code": 3}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &record.Run{ID: "r", Outcome: record.OutcomeCompleted, Job: &record.Job{Scenario: []byte(sc)},
+		Scenario: &record.ScenarioResult{Name: "own", Payloads: []record.PayloadResult{{Name: "mine", Cgroup: "bench", ExitCode: 3}}}}
+	if c := byName(Payloads(r, Merge(th)))["payload[mine].exit_code"]; c.Status != record.StatusPass {
+		t.Errorf("exit 3 wanted: %+v", c)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ktstr-go/ktstr/lib/scenario"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -111,7 +112,7 @@ func (r *Runner) startAs(ctx context.Context, j *record.Job, runID, vmName strin
 	}
 	cpus := j.Topology.CPUs
 	if j.TimeoutS == 0 {
-		j.TimeoutS = vm.DefaultTimeoutS(vm.BootEstimateS(accel.Accel, run.Host.TCGThreads, cpus, r.hostCPUs), j.DurationS, cpus, r.hostCPUs) * loadFactor(r.hostCPUs)
+		j.TimeoutS = vm.DefaultTimeoutS(vm.BootEstimateS(accel.Accel, run.Host.TCGThreads, cpus, r.hostCPUs), j.DurationS+payloadWaitsS(j), cpus, r.hostCPUs) * loadFactor(r.hostCPUs)
 	}
 	run.Timings.TimeoutS = j.TimeoutS
 	// The agent stops a scenario in which every worker is stuck for longer
@@ -433,4 +434,18 @@ func loadFactor(hostCPUs int) float64 {
 		return 1
 	}
 	return min(4, max(1, load/float64(max(1, hostCPUs))))
+}
+
+// payloadWaitsS is how long the job's scenario may wait for its payloads
+// beyond its duration (0 without a scenario): a hung payload must be
+// killed and reported by the agent before the VM's timeout.
+func payloadWaitsS(j *record.Job) float64 {
+	if len(j.Scenario) == 0 {
+		return 0
+	}
+	sc, err := scenario.Parse(j.Scenario)
+	if err != nil {
+		return 0
+	}
+	return sc.PayloadWaits().Seconds()
 }

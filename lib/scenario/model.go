@@ -19,6 +19,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ktstr-go/ktstr/lib/payload"
 	"github.com/ktstr-go/ktstr/lib/record"
@@ -129,6 +130,28 @@ const (
 	OpWaitPayload = "wait_payload"
 	OpKillPayload = "kill_payload"
 )
+
+// DefaultPayloadWait is how long wait_payload waits without a duration_s.
+const DefaultPayloadWait = 60 * time.Second
+
+// PayloadWaits is the longest the scenario's wait_payload ops can wait in
+// all, beyond its duration: the host adds it to the run's timeout, so that
+// a hung payload is killed and reported by the agent, not lost in a VM
+// timeout.
+func (s *Scenario) PayloadWaits() time.Duration {
+	var total time.Duration
+	s.Any(nil, func(o Op) bool {
+		if o.Op == OpWaitPayload {
+			if o.DurationS > 0 {
+				total += time.Duration(o.DurationS * float64(time.Second))
+			} else {
+				total += DefaultPayloadWait
+			}
+		}
+		return false
+	})
+	return total
+}
 
 var opKinds = []string{OpAddCgroup, OpRemoveCgroup, OpToggleCgroup, OpSetCpuset, OpClearCpuset, OpSwapCpusets, OpSpawn,
 	OpStopCgroup, OpSetAffinity, OpMoveAllTasks, OpPauseWorker, OpRunPayload, OpWaitPayload, OpKillPayload}

@@ -3,6 +3,7 @@ package scenario
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestPayloadOpsValidate(t *testing.T) {
@@ -42,5 +43,22 @@ func TestPayloadOpsValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", ops, err, want)
 		}
+	}
+}
+
+func TestPayloadWaits(t *testing.T) {
+	s, err := Parse([]byte(`{"name": "w", "backdrop": [{"name": "bench", "works": []}], "steps": [
+		{"ops": [{"op": "run_payload", "cgroup": "bench", "payload": "hackbench"},
+		         {"op": "run_payload", "cgroup": "bench", "payload": "cyclictest"}]},
+		{"ops": [{"op": "wait_payload", "cgroup": "bench", "payload": "hackbench", "duration_s": 5},
+		         {"op": "wait_payload", "cgroup": "bench", "payload": "cyclictest"}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.PayloadWaits(), 5*time.Second+DefaultPayloadWait; got != want {
+		t.Errorf("waits %v, want %v (5 s + the default)", got, want)
+	}
+	if got := Catalog()[0].PayloadWaits(); got != 0 {
+		t.Errorf("a scenario without payloads waits %v", got)
 	}
 }

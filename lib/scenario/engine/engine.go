@@ -72,6 +72,7 @@ type live struct {
 }
 
 type engine struct {
+	ctx     context.Context // the scenario's: ops that wait give up with it
 	env     Env
 	s       *scenario.Scenario
 	rng     *rand.Rand
@@ -100,7 +101,7 @@ func Run(ctx context.Context, s *scenario.Scenario, env Env) *record.ScenarioRes
 	if env.Logf == nil {
 		env.Logf = func(string, ...any) {}
 	}
-	e := &engine{env: env, s: s, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)), live: map[string]*live{}, payloads: map[string]*runningPayload{}}
+	e := &engine{ctx: ctx, env: env, s: s, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)), live: map[string]*live{}, payloads: map[string]*runningPayload{}}
 	res := &record.ScenarioResult{Name: s.Name, DurationS: env.Duration.Seconds(), StartT: time.Since(env.AgentStart).Seconds()}
 	start := time.Now()
 	e.start = start

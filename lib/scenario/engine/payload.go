@@ -18,15 +18,13 @@ import (
 	"github.com/ktstr-go/ktstr/lib/scenario"
 )
 
-// Payload run limits: wait_payload's default wait, how long a killed
-// payload may take to be reaped, how much of its output is kept for the
+// Payload run limits: how long a killed payload may take to be reaped, how much of its output is kept for the
 // parser (the end: results come last) and for the record.
 const (
-	defaultPayloadWait = 60 * time.Second
-	payloadReap        = 5 * time.Second
-	payloadOutputMax   = 1 << 20
-	payloadTailLines   = 40
-	payloadTailWidth   = 200
+	payloadReap      = 5 * time.Second
+	payloadOutputMax = 1 << 20
+	payloadTailLines = 40
+	payloadTailWidth = 200
 )
 
 // runningPayload is a payload process while the scenario runs.
@@ -123,7 +121,7 @@ func (e *engine) waitPayload(op scenario.Op) {
 		e.errf("wait_payload: %s in %s was not started", op.PayloadName(), op.Cgroup)
 		return
 	}
-	limit := defaultPayloadWait
+	limit := scenario.DefaultPayloadWait
 	if op.DurationS > 0 {
 		limit = time.Duration(op.DurationS * float64(time.Second))
 	}
@@ -132,6 +130,8 @@ func (e *engine) waitPayload(op scenario.Op) {
 	case <-time.After(limit):
 		e.errf("wait_payload: %s in %s still running after %s; killed", op.PayloadName(), op.Cgroup, limit)
 		e.kill(p, "wait_timeout")
+	case <-e.ctx.Done():
+		e.kill(p, "interrupted")
 	}
 }
 
