@@ -65,3 +65,30 @@ func TestProgressLine(t *testing.T) {
 	var nilp *progress
 	nilp.done(jobs[0], record.StatusPass) // a runner without a terminal
 }
+
+// TestFeedKernelRecordsMultiplyJobs: kernel records on stdin, before or
+// after the topologies, make every job run once per kernel; a kernel record
+// with a malformed label is an input error, not a kernel.
+func TestFeedKernelRecordsMultiplyJobs(t *testing.T) {
+	var out bytes.Buffer
+	r := testRunner(t, &out)
+	in := `{"kind":"kernel","v":1,"version":"6.12.117","image":"/k/a/bzImage","arch":"x86_64","sched_ext":true,"runtime_code_patching":false,"source":{"type":"tarball"},"cache":"hit"}
+{"kind":"topology","v":1,"name":"1n1l2c1t","numa_nodes":1,"llcs":1,"cores_per_llc":2,"threads_per_core":1,"cpus":2}
+{"kind":"kernel","v":1,"version":"6.12.117-variant","label":"kernel_6_12_117_variant","image":"/k/b/bzImage","arch":"x86_64","sched_ext":true,"runtime_code_patching":false,"source":{"type":"tarball"},"cache":"hit"}
+{"kind":"kernel","v":1,"version":"6.13","label":"Kernel 6.13!","image":"/k/c/bzImage","arch":"x86_64","sched_ext":true,"runtime_code_patching":false,"source":{"type":"tarball"},"cache":"hit"}
+`
+	jobs, err := r.feed(context.Background(), strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, j := range jobs {
+		got = append(got, j.ID+" "+j.Kernel.Image)
+	}
+	if want := "1n1l2c1t@kernel_6_12_117 /k/a/bzImage,1n1l2c1t@kernel_6_12_117_variant /k/b/bzImage"; strings.Join(got, ",") != want {
+		t.Errorf("jobs %q, want %q", got, want)
+	}
+	if o := out.String(); !strings.Contains(o, `"kind":"error"`) || !strings.Contains(o, "Kernel 6.13!") || strings.Contains(o, `"kind":"kernel"`) || !r.badInput.Load() {
+		t.Errorf("the malformed kernel record: output %q, bad input %v", o, r.badInput.Load())
+	}
+}
