@@ -13,10 +13,11 @@ import (
 
 const module = "github.com/ktstr-go/ktstr/"
 
-// guestSide are the packages that only make sense inside the VM: the agent
-// and what it runs (the scenario engine, the worker processes, the live
-// scheduler, the fixture, the cgroup manager). The host-side tools reach
-// the guest through lib/proto only.
+// guestSide are the packages that run scenarios: the agent and what it
+// runs (the scenario engine, the worker processes, the live scheduler, the
+// fixture, the probe loader, the cgroup manager). Inside the VM, or on a
+// bare-metal host through lib/baremetal, the agent's host-side twin. The
+// host-side tools reach the guest through lib/proto only.
 var guestSide = []string{
 	module + "lib/guest",
 	module + "lib/scenario/engine",
@@ -31,9 +32,11 @@ var guestSide = []string{
 // and schedulers are among them: the planner validates jobs with them
 // before any VM boots, so they must not pull their in-guest runtime along.
 var hostSide = []string{
-	"lib/vm", "lib/rootfs", "lib/plan", "lib/runner", "lib/check",
-	"lib/scenario", "lib/workload", "lib/sched",
-	"cmd/ktstr-topo", "cmd/ktstr-verify",
+	"lib/vm", "lib/rootfs", "lib/initramfs", "lib/plan", "lib/runner", "lib/snapshot",
+	"lib/check", "lib/verifier", "lib/monitor", "lib/guestmem", "lib/kernel",
+	"lib/scenario", "lib/workload", "lib/sched", "lib/payload",
+	"lib/store", "lib/query", "lib/compare", "lib/metrics", "lib/stats", "lib/report", "lib/repro",
+	"cmd/ktstr-topo", "cmd/ktstr-verify", "cmd/ktstr-kernel", "cmd/ktstr-stats", "cmd/ktstr-repro",
 }
 
 // noBPF are host-side packages that must not link cilium/ebpf either (the
