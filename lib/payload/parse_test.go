@@ -30,7 +30,7 @@ func TestParseRealOutputs(t *testing.T) {
 		{"cyclictest", "cyclictest.txt", "", map[string]float64{"max_latency_us": 580102, "min_latency_us": 11, "threads": 2, "cycles": 1001}},
 		{"stress-ng", "", "stress-ng-switch.yaml", map[string]float64{"switch.bogo_ops": 325373, "switch.nanosecs_per_context_switch_pipe_method": 12293.361405}},
 		{"perf-sched-messaging", "perf-messaging.txt", "", map[string]float64{"total_time_s": 0.096}},
-		{"perf-sched-pipe", "perf-pipe.txt", "", nil},
+		{"perf-sched-pipe", "perf-pipe.txt", "", map[string]float64{"total_time_s": 0.126, "usecs_per_op": 6.32555, "ops_per_s": 158089}},
 	} {
 		d, ok := Lookup(c.def)
 		if !ok {
