@@ -3,6 +3,7 @@ package plan
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -315,4 +316,69 @@ func TestKernelSpecs(t *testing.T) {
 	if err := p.Complete(context.Background(), js[0]); err == nil || !IsInputError(err) || !strings.Contains(err.Error(), "/no/such/bzImage") {
 		t.Errorf("Complete = %v; want the spec's input error, not the default kernel", err)
 	}
+}
+
+// TestKernelCopiesShareNoSlices: a job record whose include list has spare
+// capacity (3 includes decode with capacity 4) multiplied over two kernels
+// by --scheduler: each copy's include list names its own kernel's
+// scheduler binary only. Copies that share the backing array let the
+// second Complete overwrite the first one's binary.
+func TestKernelCopiesShareNoSlices(t *testing.T) {
+	ka, kb := testKernel(t, true), testKernel(t, true)
+	ka.Version, kb.Version = "6.12.1", "6.13.0"
+	ka.Schedulers = map[string]string{"scx_simple": "/cache/a/scx_simple"}
+	kb.Schedulers = map[string]string{"scx_simple": "/cache/b/scx_simple"}
+	f := flags()
+	f.Scheduler = "scx_simple"
+	f.Scenario = "cgroup_steady"
+	f.Kernels = []*record.Kernel{ka, kb}
+	p, err := New(f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var j record.Job
+	line := `{"kind":"job","topology":` + string(must(json.Marshal(topo(t, "1,1,2,1")))) +
+		`,"include":["/bin/a","/bin/b","/bin/c"],"kernel_args":["x=1","y=2","z=3"]}`
+	if err := record.Unmarshal([]byte(line), &j); err != nil {
+		t.Fatal(err)
+	}
+	if len(j.Include) >= cap(j.Include) || len(j.KernelArgs) >= cap(j.KernelArgs) {
+		t.Fatalf("the test needs spare capacity: len %d cap %d", len(j.Include), cap(j.Include))
+	}
+	jobs := p.Expand(&j)
+	if len(jobs) != 2 {
+		t.Fatalf("%d jobs, want 2", len(jobs))
+	}
+	for _, c := range jobs {
+		if err := p.Complete(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range jobs {
+		own := c.Kernel.Schedulers["scx_simple"]
+		if c.Scheduler.Binary != own || !slices.Contains(c.Include, own) {
+			t.Errorf("%s: binary %s, include %q; want its kernel's %s", c.ID, c.Scheduler.Binary, c.Include, own)
+		}
+		for _, inc := range c.Include {
+			if strings.HasSuffix(inc, "/scx_simple") && inc != own {
+				t.Errorf("%s: another kernel's scheduler in its include list: %q", c.ID, c.Include)
+			}
+		}
+		if !slices.Contains(c.Include, "/bin/a") || len(c.KernelArgs) < 3 {
+			t.Errorf("%s: the record's own include or kernel args lost: %q %q", c.ID, c.Include, c.KernelArgs)
+		}
+	}
+	if &jobs[0].Include[0] == &jobs[1].Include[0] || &jobs[0].KernelArgs[0] == &jobs[1].KernelArgs[0] {
+		t.Error("the kernel copies share a backing array")
+	}
+	if len(j.Include) != 3 {
+		t.Errorf("the input job changed: %q", j.Include)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

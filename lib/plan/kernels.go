@@ -116,13 +116,13 @@ func (p *Planner) perKernel(j *record.Job) []*record.Job {
 	}
 	out := make([]*record.Job, 0, len(kernels))
 	for _, k := range kernels {
-		c := *j
+		c := cloneJob(j)
 		c.Kernel = k
 		if c.ID == "" {
 			c.ID = topoID(c.Topology)
 		}
 		c.ID += "@" + KernelLabel(k)
-		out = append(out, &c)
+		out = append(out, c)
 	}
 	return out
 }

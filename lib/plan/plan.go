@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -288,13 +289,13 @@ func (p *Planner) expandSchedulers(j *record.Job) []*record.Job {
 	if j.Scheduler == nil && p.scheduler != nil {
 		var out []*record.Job
 		for _, prof := range p.profiles {
-			c := *j
+			c := cloneJob(j)
 			c.Scheduler = p.schedulerFor(prof)
 			c.KernelArgs = append(slices.Clone(c.KernelArgs), p.scheduler.KernelArgs...)
 			if p.scheduler.Thresholds != nil {
 				c.Thresholds = check.Compose(p.scheduler.Thresholds, c.Thresholds)
 			}
-			out = append(out, p.expandScenarios(&c, p.schedulerSuffix(prof))...)
+			out = append(out, p.expandScenarios(c, p.schedulerSuffix(prof))...)
 		}
 		return out
 	}
@@ -331,14 +332,37 @@ func (p *Planner) expandScenarios(j *record.Job, suffix string) []*record.Job {
 	}
 	out := make([]*record.Job, 0, len(p.scenarios))
 	for _, sc := range p.scenarios {
-		c := *j
+		c := cloneJob(j)
 		c.Scenario = sc.raw
 		if c.ID == "" {
 			c.ID = topoID(c.Topology) + "/" + sc.name + suffix
 		}
-		out = append(out, &c)
+		out = append(out, c)
 	}
 	return out
+}
+
+// cloneJob copies j with slices and maps of its own: the copies of one
+// input job (per scenario, profile and kernel) are completed separately,
+// and Complete appends to their lists (a kernel's scheduler binary to
+// Include). Sharing a backing array with spare capacity would let one
+// copy's append land in another's list — one kernel's scheduler in
+// another kernel's job — and be a data race when jobs complete in
+// parallel.
+func cloneJob(j *record.Job) *record.Job {
+	c := *j
+	c.Include = slices.Clone(j.Include)
+	c.KernelArgs = slices.Clone(j.KernelArgs)
+	c.BPFObjects = slices.Clone(j.BPFObjects)
+	c.Scenario = slices.Clone(j.Scenario)
+	if j.Scheduler != nil {
+		s := *j.Scheduler
+		s.Args = slices.Clone(s.Args)
+		s.Flags = slices.Clone(s.Flags)
+		s.Sysctls = maps.Clone(s.Sysctls)
+		c.Scheduler = &s
+	}
+	return &c
 }
 
 func topoID(t *record.Topology) string {
@@ -454,7 +478,8 @@ func (p *Planner) fill(ctx context.Context, j *record.Job) error {
 	}
 	for _, obj := range j.BPFObjects {
 		if !slices.Contains(j.Include, obj) {
-			j.Include = append(j.Include, obj)
+			// Clipped: an input job's list may be shared (cloneJob).
+			j.Include = append(slices.Clip(j.Include), obj)
 		}
 	}
 	if err := resolveScheduler(j); err != nil {
@@ -470,7 +495,7 @@ func (p *Planner) fill(ctx context.Context, j *record.Job) error {
 		j.TimeoutS = f.TimeoutS
 	}
 	if len(j.KernelArgs) == 0 {
-		j.KernelArgs = f.KernelArgs
+		j.KernelArgs = slices.Clone(f.KernelArgs)
 	}
 	j.Dmesg = j.Dmesg || f.Dmesg
 	if len(j.Scenario) > 0 {
@@ -508,7 +533,8 @@ func resolveScheduler(j *record.Job) error {
 		s.Binary = path
 	}
 	if !slices.Contains(j.Include, s.Binary) {
-		j.Include = append(j.Include, s.Binary)
+		// Clipped: an input job's list may be shared (cloneJob).
+		j.Include = append(slices.Clip(j.Include), s.Binary)
 	}
 	return nil
 }
