@@ -167,11 +167,12 @@ func (r *Runner) startAs(ctx context.Context, j *record.Job, runID, vmName strin
 	if why == "" {
 		rm := *m
 		rm.Channel = filepath.Join(tmp, "channel.sock")
+		rm.MemoryMB = snapshotMemoryMB(j.MemoryMB, j.Topology.NUMANodes)
 		key, note, err := r.prepareRestore(ctx, j, &rm, &opts, tmp)
 		switch {
 		case err == nil:
 			*m = rm
-			run.Host.Start, run.Host.StartReason = startRestored+key, note
+			run.Host.Start, run.Host.StartReason, run.Host.MemoryMB = startRestored+key, note, m.MemoryMB
 		case ctx.Err() != nil:
 			// Reported like a VM interrupted while it booted.
 			run.Outcome, run.Reason = record.OutcomeInterrupted, "interrupted while the snapshot of its machine was being created"

@@ -52,6 +52,24 @@ func snapshotRAM(dir string, m *vm.Machine) []string {
 	return out
 }
 
+// snapshotMemoryStep is the granularity of a restored guest's memory.
+const snapshotMemoryStep = 512
+
+// snapshotMemoryMB is the memory of a job's machine when it runs from a
+// snapshot: the job's, rounded up to a multiple of snapshotMemoryStep MiB
+// (and of the NUMA node count). The planner sizes memory by the scenario's
+// worker count, so without rounding every scenario of a topology would be
+// a machine of its own, each with a snapshot made for one run; rounded, a
+// topology's scenarios share one or two. The guest gets at least what the
+// job asked; the run record's host.memory_mb says what it had.
+func snapshotMemoryMB(jobMB, nodes int) int {
+	mb := (jobMB + snapshotMemoryStep - 1) / snapshotMemoryStep * snapshotMemoryStep
+	if nodes > 1 {
+		mb += (nodes - mb%nodes) % nodes
+	}
+	return mb
+}
+
 // snapshotUnusable says why j cannot run from a snapshot ("" if it can).
 func (r *Runner) snapshotUnusable(j *record.Job, run *record.Run) string {
 	switch {

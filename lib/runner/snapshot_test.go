@@ -52,3 +52,17 @@ func TestRestoreRefused(t *testing.T) {
 		t.Error("an interrupted restore was refused")
 	}
 }
+
+// Restored guests get at least the job's memory, in few distinct sizes,
+// split evenly over their nodes.
+func TestSnapshotMemoryMB(t *testing.T) {
+	for _, c := range []struct{ job, nodes, want int }{
+		{768, 1, 1024}, {864, 1, 1024}, {888, 1, 1024}, {1024, 1, 1024}, {1536, 1, 1536}, {1537, 1, 2048},
+		{1000, 3, 1026}, {2050, 2, 2560},
+	} {
+		got := snapshotMemoryMB(c.job, c.nodes)
+		if got != c.want || got < c.job || got%c.nodes != 0 {
+			t.Errorf("snapshotMemoryMB(%d, %d) = %d, want %d", c.job, c.nodes, got, c.want)
+		}
+	}
+}
