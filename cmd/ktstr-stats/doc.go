@@ -39,8 +39,9 @@
 // when the host held a vCPU of the pair's runs for 10% of a run or more. Failed runs are compared too, through
 // the pass rate. --policy FILE overrides gates: {"default_percent": 10, "per_metric_percent": {"worst_gap_ms":
 // 30}, "per_metric_abs": {"worst_spread": 8}, "alpha": 0.05, "min_runs": 3, "noisy_host_pct": 10}; unknown names
-// are rejected. Exit status: 0 no regression, 1 a regression, 2 usage or input error (an empty side, a bad
-// filter or policy, an unreadable store).
+// are rejected. No run may be on both sides (kernel=6.12 takes in kernel_6_12_117_preempt too): sides that
+// share runs are a usage error naming them. Exit status: 0 no regression, 1 a regression, 2 usage or input
+// error (an empty side, sides that share runs, a bad filter or policy, an unreadable store).
 //
 // Examples:
 //

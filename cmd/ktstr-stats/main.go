@@ -431,6 +431,10 @@ func (t *tool) compare() (int, error) {
 	if len(slicing) == 0 && c.AFrom == c.BFrom {
 		return 0, cli.Usagef("the A and B filters are the same (%s): nothing tells the sides apart", fa)
 	}
+	if shared := compare.SharedRuns(a, b); len(shared) > 0 {
+		return 0, cli.Usagef("side A (%s) and side B (%s) share %d runs (%s): a run cannot be compared with itself; narrow the filters so that no run is on both sides (kernel=LABEL names one kernel, kernel=VERSION every kernel of the release)",
+			fa, fb, len(shared), fewRuns(shared))
+	}
 	pairOn := c.PairOn
 	if len(pairOn) == 0 {
 		pairOn = compare.PairOn(slicing)
@@ -462,6 +466,15 @@ func (t *tool) compare() (int, error) {
 		return cli.ExitUsage, nil
 	}
 	return cli.ExitOK, nil
+}
+
+// fewRuns names the first three runs and how many more there are.
+func fewRuns(ids []string) string {
+	const few = 3
+	if len(ids) <= few {
+		return strings.Join(ids, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(ids[:few], ", "), len(ids)-few)
 }
 
 func known(dim string) bool {

@@ -304,3 +304,33 @@ func TestCompareSlicesOnTheKernel(t *testing.T) {
 		t.Errorf("x vs z (alike): exit %d\n%s", code, errOut)
 	}
 }
+
+// TestCompareSidesMustNotShareRuns: filters that differ as text but match
+// the same runs are a usage error naming them — a release filter takes in
+// every kernel of the release (A averages x and y, B is y), a version and
+// a label can be the same kernel (one run compared with itself) — while
+// sides apart still compare.
+func TestCompareSidesMustNotShareRuns(t *testing.T) {
+	dir := t.TempDir()
+	withKernel := func(r *record.Run, version, label string) *record.Run {
+		r.Job.Kernel = &record.Kernel{Version: version, Label: label}
+		r.Job.ID += "@" + label
+		return r
+	}
+	const x, y = "kernel_6_12_117", "kernel_6_12_117_variant"
+	in := ndjson(t,
+		withKernel(synthRun("x1", "scx_x", 100, 1000), "6.12.117", x), withKernel(synthRun("x2", "scx_x", 110, 1010), "6.12.117", x),
+		withKernel(synthRun("y1", "scx_x", 900, 1000), "6.12.117-variant", y), withKernel(synthRun("y2", "scx_x", 950, 1010), "6.12.117-variant", y))
+	if code, _, errOut := runStats(t, in, "--store", dir, "store"); code != 0 {
+		t.Fatalf("store: exit %d %s", code, errOut)
+	}
+	for _, sides := range [][2]string{{"kernel=6.12", "kernel=" + y}, {"kernel=6.12.117-variant", "kernel=" + y}} {
+		code, out, errOut := runStats(t, "", "--store", dir, "compare", "--a", sides[0], "--b", sides[1])
+		if code != cli.ExitUsage || !strings.Contains(errOut, "share 2 runs") || !strings.Contains(errOut, "y1") || strings.Contains(out, `"kind":"delta"`) {
+			t.Errorf("--a %s --b %s: exit %d, want %d naming the shared runs y1, y2:\n%s%s", sides[0], sides[1], code, cli.ExitUsage, errOut, out)
+		}
+	}
+	if code, _, errOut := runStats(t, "", "--store", dir, "compare", "--a", "kernel="+x, "--b", "kernel="+y); code == cli.ExitUsage {
+		t.Errorf("sides apart: exit %d\n%s", code, errOut)
+	}
+}

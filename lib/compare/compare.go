@@ -200,6 +200,31 @@ func SlicingDims(a, b query.Filter) []string {
 	return dims
 }
 
+// SharedRuns are the runs on both sides, by run id (a row without one by
+// identity), in a's order. Filters that differ as text can match the same
+// runs — kernel=6.12 takes in every kernel of the release, a version and a
+// label can name one kernel — and a comparison of a run with itself, or
+// of an average with one of its parts, says nothing: callers refuse it.
+func SharedRuns(a, b []*query.Row) []string {
+	ids := map[string]bool{}
+	rows := map[*query.Row]bool{}
+	for _, r := range b {
+		if r.RunID != "" {
+			ids[r.RunID] = true
+		}
+		rows[r] = true
+	}
+	var shared []string
+	for _, r := range a {
+		if (r.RunID != "" && ids[r.RunID]) || rows[r] {
+			shared = append(shared, r.RunID)
+			delete(ids, r.RunID) // a run once
+			delete(rows, r)
+		}
+	}
+	return shared
+}
+
 // PairOn is DefaultPairOn less the slicing dimensions.
 func PairOn(slicing []string) []string {
 	var out []string

@@ -126,3 +126,22 @@ func TestNoisyHostWithFewRuns(t *testing.T) {
 		}
 	}
 }
+
+func TestSharedRuns(t *testing.T) {
+	a := []*query.Row{{RunID: "r1"}, {RunID: "r2"}, {RunID: "r3"}}
+	anon := &query.Row{}
+	b := []*query.Row{{RunID: "r3"}, {RunID: "r4"}, {RunID: "r2"}}
+	if got := SharedRuns(a, b); len(got) != 2 || got[0] != "r2" || got[1] != "r3" {
+		t.Errorf("SharedRuns = %q, want [r2 r3]", got)
+	}
+	if got := SharedRuns(a[:1], b); len(got) != 0 {
+		t.Errorf("sides apart: %q", got)
+	}
+	// Rows without a run id: the same row is shared, two rows are not.
+	if got := SharedRuns([]*query.Row{anon, {}}, []*query.Row{anon}); len(got) != 1 {
+		t.Errorf("a row without an id on both sides: %q", got)
+	}
+	if got := SharedRuns([]*query.Row{{}}, []*query.Row{{}}); len(got) != 0 {
+		t.Errorf("two rows without ids: %q", got)
+	}
+}
