@@ -7,8 +7,8 @@
 #
 #   healthy: EEVDF, scx_simple, scx_qmap, scx_central, scx_flatcg and the
 #            fixture without knobs, on 1,1,2,1 and 1,2,2,1
-#   faults:  the fixture's starve, long-slice, one-cpu, hold-cgroup, park
-#            on 1,1,2,1
+#   faults:  the fixture's starve, long-slice, one-cpu, hold-cgroup, park,
+#            park-all (every worker stalls, the agent runs) on 1,1,2,1
 # Every case runs two equal cgroups of 4 CPU-bound workers for 6 s (more
 # workers than CPUs: unfairness needs contention); long-slice runs one
 # cgroup of 8, since its fault is within a cgroup.
@@ -47,7 +47,7 @@ while [ "$i" -le "$n" ]; do
 			run "$s $topo" --topology $topo --scheduler $s $two
 		done
 	done
-	for k in starve one-cpu hold-cgroup park; do
+	for k in starve one-cpu hold-cgroup park park-all; do
 		run "fault $k" --topology 1,1,2,1 --scheduler ktstr-fixture --flags $k $two
 	done
 	run "fault long-slice" --topology 1,1,2,1 --scheduler ktstr-fixture --flags long-slice --scenario "$one" --workers 8 --duration 6
