@@ -63,14 +63,14 @@
 // Under TCG a VM starts from a snapshot instead of booting. The first run of a machine (kernel, topology,
 // memory, command line, accelerator and TCG threading, initramfs with the agent, QEMU) boots it until the agent
 // waits for its job and saves it under <ktstr cache>/snapshots: QEMU's migration stream, with the guest RAM
-// beside it as a sparse file; made once under a lock however many runs start together, checksummed, the newest
-// 16 kept. Every run restores a fresh copy (its RAM in a new /dev/shm file, which the host-side monitor reads as
-// before; the job's memory rounded up to a multiple of 512 MiB, host.memory_mb, so that a topology's scenarios
-// share a snapshot) and hands the job over the result channel with the host's clock and a random seed of its
-// own. The run record says start: restored KEY, or booted, and start_reason why. A snapshot that fails its
-// checksum or that QEMU refuses is reported, removed and made anew, never used. Probe jobs (ktstr-repro),
-// --shell and KVM boot; --no-snapshot boots every VM; --snapshot-only makes a job that cannot restore an error
-// instead of a boot.
+// beside it as a sparse file; made once under a lock however many runs start together, checksummed, the 16 most
+// recently used kept. Every run restores a fresh copy (its RAM in a new /dev/shm file, which the host-side
+// monitor reads as before; the job's memory rounded up to a multiple of 512 MiB, host.memory_mb, so that a
+// topology's scenarios share a snapshot) and hands the job over the result channel with the host's clock and a
+// random seed of its own. The run record says start: restored KEY, or booted, and start_reason why. A snapshot
+// that fails its checksum or that QEMU refuses is reported, removed and made anew, never used. Probe jobs
+// (ktstr-repro), --shell and KVM boot; --no-snapshot boots every VM; --snapshot-only makes a job that cannot
+// restore an error instead of a boot.
 //
 // The same binary is the guest agent: run as PID 1 (it copies itself into the initramfs as /init) it mounts the
 // pseudo filesystems, reads the job (from the initramfs, or from the result channel when restored), reports the
