@@ -333,4 +333,8 @@ func TestCompareSidesMustNotShareRuns(t *testing.T) {
 	if code, _, errOut := runStats(t, "", "--store", dir, "compare", "--a", "kernel="+x, "--b", "kernel="+y); code == cli.ExitUsage {
 		t.Errorf("sides apart: exit %d\n%s", code, errOut)
 	}
+	html := filepath.Join(t.TempDir(), "r.html")
+	if code, _, errOut := runStats(t, "", "--store", dir, "report", "-o", html, "--a", "kernel=6.12", "--b", "kernel="+y); code != cli.ExitUsage || !strings.Contains(errOut, "share 2 runs") {
+		t.Errorf("report with sides that share runs: exit %d\n%s", code, errOut)
+	}
 }

@@ -41,6 +41,9 @@ func (t *tool) report() (int, error) {
 		if len(in.A) == 0 || len(in.B) == 0 {
 			return 0, cli.Usagef("report: side A (%s) has %d runs and side B (%s) %d", fa, len(in.A), fb, len(in.B))
 		}
+		if shared := compare.SharedRuns(in.A, in.B); len(shared) > 0 {
+			return 0, cli.Usagef("report: side A (%s) and side B (%s) share %d runs (%s): narrow the filters so that no run is on both sides", fa, fb, len(shared), fewRuns(shared))
+		}
 		slicing := compare.SlicingDims(fa, fb)
 		pairOn := o.PairOn
 		if len(pairOn) == 0 {
