@@ -84,8 +84,8 @@ var Builtins = []Definition{
 		{Name: "long-slice", Args: []string{"--long-slice"}, Fault: true},
 		{Name: "one-cpu", Args: []string{"--one-cpu"}, Fault: true},
 		{Name: "hold-cgroup", Args: []string{"--hold-cgroup=cg_1"}, Fault: true},
-		{Name: "park", Args: []string{"--park-after=150"}, Fault: true},
-		{Name: "park-all", Args: []string{"--park-all-after=200"}, Fault: true},
+		{Name: "park", Args: []string{"--park-delay=1s"}, Fault: true},
+		{Name: "park-all", Args: []string{"--park-all-delay=1s"}, Fault: true},
 	}},
 }
 
