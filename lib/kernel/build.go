@@ -153,6 +153,9 @@ func (c *Cache) Build(ctx context.Context, src Source, opts BuildOptions) (*reco
 	if err != nil {
 		return nil, err
 	}
+	if src.Tree != "" && opts.Extra != nil {
+		return nil, &SpecError{src.Tree, errTreeFragment}
+	}
 	b := &builder{c: c, opts: opts, src: src, key: key}
 	if key == "" {
 		return b.buildInPlace(ctx)
@@ -278,6 +281,16 @@ func (b *builder) say(format string, args ...any) {
 	fmt.Fprintf(b.opts.Progress, "ktstr-kernel: "+format+"\n", args...)
 }
 
+// keptTree is where the build tree of src in profile is kept (KeepTree):
+// one per source and profile, whatever the extra fragment; "" for a source
+// that is never cached.
+func (c *Cache) keptTree(src Source, profile string) string {
+	if src.id() == "" {
+		return ""
+	}
+	return filepath.Join(c.Root, ".trees", fmt.Sprintf("%s-%s-%s", src.id(), profile, Arch))
+}
+
 // treeMarker marks a kept tree whose extraction completed.
 const treeMarker = ".ktstr-extracted"
 
@@ -286,8 +299,8 @@ const treeMarker = ".ktstr-extracted"
 // a lock while this build uses it), else a fresh extraction removed after
 // the build. release gives the tree back.
 func (b *builder) tarballTree(ctx context.Context) (tree string, release func(), err error) {
-	name := fmt.Sprintf("%s-%s-%s", b.src.id(), b.opts.Profile, Arch)
-	kept := filepath.Join(b.c.Root, ".trees", name)
+	kept := b.c.keptTree(b.src, b.opts.Profile)
+	name := filepath.Base(kept)
 	_, statErr := os.Stat(filepath.Join(kept, treeMarker))
 	if !b.opts.KeepTree && statErr != nil {
 		tree = filepath.Join(b.c.Root, ".build", fmt.Sprintf("%s-%d", b.key, os.Getpid()))

@@ -36,16 +36,41 @@ func (e *NotBuiltError) Error() string {
 }
 
 // Resolve returns the kernel record for text: a cache entry's key or label
-// (kernel_6_12_117), else one of ParseSpec's forms.
+// (kernel_6_12_117), else one of ParseSpec's forms. A cache entry named by
+// key or label is built already: Extra and Force, which say how to build a
+// source, are refused with it (a *SpecError naming its source), as Extra
+// is with a source tree (built in place: the fragment would stay in the
+// tree's .config). KeepTree on a cache hit keeps nothing: Progress is told
+// so, with the command that would.
 func (r *Resolver) Resolve(ctx context.Context, text string) (*record.Kernel, error) {
+	k, err := r.resolve(ctx, text)
+	if err == nil && r.KeepTree && k.Cache == "hit" {
+		r.noteNoTree(text, k)
+	}
+	return k, err
+}
+
+func (r *Resolver) resolve(ctx context.Context, text string) (*record.Kernel, error) {
 	if r.Profile == "" {
 		r.Profile = DefaultProfile
 	}
 	if _, err := Fragment(r.Profile); err != nil {
 		return nil, err
 	}
-	if k, err := r.entryNamed(text); k != nil || err != nil {
-		return k, err
+	e, err := r.entryNamed(text)
+	if err != nil {
+		return nil, err
+	}
+	if e != nil {
+		switch {
+		case r.Extra != nil:
+			return nil, &SpecError{text, fmt.Sprintf("--fragment builds a source, and this names the built cache entry %s; build its source with the fragment: ktstr-kernel build %s --fragment %s",
+				e.Key, sourceSpec(e, false), r.Extra.Name+".config")}
+		case r.Force:
+			return nil, &SpecError{text, fmt.Sprintf("--force rebuilds a source, and this names the cache entry %s; rebuild its source: ktstr-kernel build %s --force",
+				e.Key, sourceSpec(e, true))}
+		}
+		return e.Record("hit"), nil
 	}
 	spec, err := ParseSpec(text)
 	if err != nil {
@@ -55,6 +80,9 @@ func (r *Resolver) Resolve(ctx context.Context, text string) (*record.Kernel, er
 	case SpecImage:
 		return imageRecord(spec.Path)
 	case SpecTree:
+		if r.Extra != nil {
+			return nil, &SpecError{text, errTreeFragment}
+		}
 		return r.fromSource(ctx, text, treeSource(ctx, spec.Path))
 	case SpecTarball:
 		sum, err := r.Cache.SourceSHA256(spec.Path)
@@ -67,9 +95,14 @@ func (r *Resolver) Resolve(ctx context.Context, text string) (*record.Kernel, er
 	}
 }
 
+// errTreeFragment is why --fragment is refused with a source tree.
+const errTreeFragment = "--fragment cannot build a source tree: a tree is built in place, so the fragment would stay in its .config " +
+	"and in every later build of it; set the options in the tree's .config (make menuconfig), or build a tarball of it " +
+	"with the fragment (git archive --prefix=linux/ -o linux.tar.gz HEAD)"
+
 // entryNamed finds the cache entry text names by its key or its label (the
 // newest of that label), when text is not a file here. Neither: nil, nil.
-func (r *Resolver) entryNamed(text string) (*record.Kernel, error) {
+func (r *Resolver) entryNamed(text string) (*Entry, error) {
 	if text == "" || strings.Contains(text, "/") {
 		return nil, nil
 	}
@@ -77,7 +110,7 @@ func (r *Resolver) entryNamed(text string) (*record.Kernel, error) {
 		return nil, nil
 	}
 	if e := r.Cache.Get(text); e.Status == StatusOK {
-		return e.Record("hit"), nil
+		return &e, nil
 	}
 	if !LabelRE.MatchString(text) {
 		return nil, nil
@@ -87,17 +120,56 @@ func (r *Resolver) entryNamed(text string) (*record.Kernel, error) {
 		return nil, err
 	}
 	var labels []string
-	for _, e := range entries {
+	for i, e := range entries {
 		if e.Status != StatusOK {
 			continue
 		}
 		k := e.Record("hit")
 		if k.Label == text {
-			return k, nil
+			return &entries[i], nil
 		}
 		labels = append(labels, k.Label)
 	}
 	return nil, &SpecError{text, fmt.Sprintf("no usable cache entry has this label (labels: %s; ktstr-kernel list)", strings.Join(labels, ", "))}
+}
+
+// sourceSpec is the ktstr-kernel build arguments that build e again: its
+// source's path (a tree, a tarball, a download), its profile and, with
+// withExtra, its extra fragment (the copy kept in the entry).
+func sourceSpec(e *Entry, withExtra bool) string {
+	m := e.Meta
+	spec := m.Source.Path
+	if spec == "" {
+		spec = m.Version
+	}
+	if m.Profile != "" && m.Profile != DefaultProfile {
+		spec += " --profile " + m.Profile
+	}
+	if withExtra && m.ExtraFile != "" {
+		spec += " --fragment " + filepath.Join(e.Dir, m.ExtraFile)
+	}
+	return spec
+}
+
+// noteNoTree tells Progress that KeepTree kept nothing: k came from the
+// cache, and a tree is only kept when a tarball is built. Nothing is said
+// when the tree of k's source is kept already.
+func (r *Resolver) noteNoTree(text string, k *record.Kernel) {
+	if r.Progress == nil {
+		return
+	}
+	if dir := r.Cache.keptTree(Source{Record: k.Source}, k.Profile); dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, treeMarker)); err == nil {
+			return
+		}
+	}
+	again := text + " --force"
+	if e, err := r.entryNamed(text); err == nil && e != nil {
+		again = sourceSpec(e, true) + " --force"
+	} else if r.Extra != nil {
+		again += " --fragment " + r.Extra.Name + ".config"
+	}
+	fmt.Fprintf(r.Progress, "ktstr-kernel: %s is cached without its build tree; --keep-tree keeps the tree of a new build only: ktstr-kernel build %s --keep-tree\n", text, again)
 }
 
 func (r *Resolver) fromSource(ctx context.Context, text string, src Source) (*record.Kernel, error) {
@@ -133,7 +205,7 @@ func (r *Resolver) fromVersion(ctx context.Context, text, version string) (*reco
 	}
 	debian := filepath.Join(srcDir, "linux-source-"+majorMinor+".tar.xz")
 	if _, err := os.Stat(debian); err == nil {
-		k, err := r.Resolve(ctx, debian)
+		k, err := r.resolve(ctx, debian)
 		if err != nil {
 			return nil, err
 		}
