@@ -206,6 +206,32 @@ func TestKernelLabelsMustDiffer(t *testing.T) {
 	}
 }
 
+// TestJobRecordKernelLabelIsChecked: a job record that brings its own
+// kernel with a malformed label is an input error naming the label, in
+// Complete and so in a written plan, as a kernel record's is.
+func TestJobRecordKernelLabelIsChecked(t *testing.T) {
+	k := testKernel(t, true)
+	k.Label = "Bad Label/../x"
+	p, err := New(flags(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := &record.Job{Topology: topo(t, "1,1,2,1"), Kernel: k}
+	if err := p.Complete(context.Background(), j); !IsInputError(err) || !strings.Contains(err.Error(), `"Bad Label/../x"`) {
+		t.Errorf("Complete = %v; want an input error naming the label", err)
+	}
+	var in, out bytes.Buffer
+	record.NewWriter(&in).Write(&record.Job{Topology: topo(t, "1,1,2,1"), Kernel: k})
+	res, err := p.WriteJobs(context.Background(), &in, record.NewWriter(&out), Options{Source: "test"})
+	if err != nil || !res.BadInput || res.Jobs != 0 || !strings.Contains(out.String(), "Bad Label/../x") {
+		t.Errorf("plan: %+v %v\n%s", res, err, out.String())
+	}
+	k.Label = "kernel_6_12_117"
+	if err := p.Complete(context.Background(), &record.Job{Topology: topo(t, "1,1,2,1"), Kernel: k}); err != nil {
+		t.Errorf("a well-formed label: %v", err)
+	}
+}
+
 func TestShardsPartitionThePlan(t *testing.T) {
 	k := testKernel(t, true)
 	specs := []string{"1,1,2,1", "1,2,2,1", "1,2,2,2", "2,2,2,1"}

@@ -403,6 +403,11 @@ func (p *Planner) Complete(ctx context.Context, j *record.Job) error {
 	if err := p.fill(ctx, j); err != nil {
 		return err
 	}
+	// A job record's own kernel is checked as a kernel record's is: its
+	// label names the kernel in subjects and store filters.
+	if err := checkKernelLabel(j.Kernel); err != nil {
+		return err
+	}
 	spec := topology.SpecOf(j.Topology)
 	if err := spec.Validate(); err != nil {
 		return inputf("topology %s: %w", j.Topology.Name, err)

@@ -209,7 +209,9 @@ func (r *Row) fill() {
 		}
 		if k := j.Kernel; k != nil && (k.Version != "" || k.Label != "") {
 			r.KernelVersion, r.Kernel = k.Version, k.Label
-			if r.Kernel == "" {
+			// A label not of the label form (a hand-written record) is
+			// no dimension value: made from the record instead.
+			if !kernel.LabelRE.MatchString(r.Kernel) {
 				r.Kernel = kernel.Label(k)
 			}
 		}

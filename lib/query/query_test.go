@@ -114,6 +114,21 @@ func TestKernelLabels(t *testing.T) {
 	}
 }
 
+// TestMalformedKernelLabelIsRecomputed: a run whose kernel record carries a
+// label not of the form kernel_[a-z0-9_]+ (a hand-written job record) gets
+// the label made from the record, not the text as given.
+func TestMalformedKernelLabelIsRecomputed(t *testing.T) {
+	bad := run("b", "s", "6.12.117")
+	bad.Job.Kernel.Label = "Bad Label/../x"
+	rows, _, err := FromReader(strings.NewReader(line(t, bad)), "in")
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("rows %d, %v", len(rows), err)
+	}
+	if got := rows[0].Value("kernel"); got != "kernel_6_12_117" {
+		t.Errorf("kernel dimension %q, want kernel_6_12_117", got)
+	}
+}
+
 func TestParseSince(t *testing.T) {
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	if got, _ := parseSince("2h", now); !got.Equal(now.Add(-2 * time.Hour)) {
