@@ -2,8 +2,9 @@
 #
 #   make build   static tools into bin/
 #   make test    the whole suite: host deps, unit tests, a short fuzz run,
-#                the sched_ext kernel (built once, then cached) and the
-#                end-to-end tests that boot it under QEMU
+#                the sched_ext kernels (6.12 and a variant of it; built
+#                once, then cached) and the end-to-end tests that boot
+#                them under QEMU
 #   make unit    unit tests only (no VM, no kernel)
 #   make lint    go vet + gofmt check + actionlint (.github/workflows)
 #   make fuzz    a short run of every fuzz target (FUZZTIME each)
@@ -88,9 +89,11 @@ fuzz-run:
 	if [ -n "$$failed" ]; then echo "fuzz targets that failed:$$failed"; exit 1; fi
 
 # The sched_ext kernels the end-to-end tests boot, built once, then cached:
-# 6.12 (keeping its build tree) and the same source with
+# 6.12 (keeping its build tree when this builds it) and the same source with
 # e2e/testdata/variant.config, built incrementally in that tree, for the
-# multi-kernel tests (scripts/ensure-kernel.sh).
+# multi-kernel tests (scripts/ensure-kernel.sh). A 6.12 cached earlier
+# without its tree stays so (ktstr-kernel says so): the variant is then a
+# full build, unless 6.12 is rebuilt with --force --keep-tree.
 kernel: build
 	scripts/ensure-kernel.sh 6.12
 

@@ -24,15 +24,22 @@
 // an extra config fragment after the profile's: the same source so built is a cache entry of its own, its label
 // ending in the file's name (preempt.config: kernel_6_12_117_preempt; a fragment that sets CONFIG_LOCALVERSION to
 // "-NAME" changes the release itself). A version SPEC finds entries without a fragment unless --fragment is given.
-// With --keep-tree the extracted tarball's build tree stays in the cache (2.6 GB for 6.12's minimal profile;
-// clean --all removes it), and the next build of that source in the same profile (another --fragment) rebuilds
-// only what its config changes: a CONFIG_LOCALVERSION fragment took 2.8 minutes where the full build took 31.5. ktstr-boot --kernel A --kernel B runs every job on each kernel.
+// --fragment needs a version or a tarball: a source tree is built in place (the fragment would stay in its
+// .config), and a cache entry's key or label names a kernel built already; --force with a key or label is refused
+// too (both name the command that builds the entry's source).
+// With --keep-tree a build of a tarball (or version) keeps the extracted build tree in the cache (2.6 GB for
+// 6.12's minimal profile; clean --all removes it), and the next build of that source in the same profile
+// (another --fragment) rebuilds only what its config changes: a CONFIG_LOCALVERSION fragment took 2.8 minutes
+// where the full build took 31.5. On a cache hit nothing is built, so no tree is kept: ktstr-kernel says so
+// (build SPEC --force --keep-tree rebuilds and keeps it). ktstr-boot --kernel A --kernel B runs every job on
+// each kernel.
 //
 // Examples:
 //
 //	ktstr-kernel build 6.12
 //	ktstr-kernel build ~/linux --profile defconfig
 //	ktstr-kernel build 6.12 --keep-tree && ktstr-kernel build 6.12 --fragment preempt.config
+//	ktstr-kernel build 6.12 --force --keep-tree     # 6.12 cached already without its tree
 //	ktstr-boot --topology 1,2,2,1 --scenario cgroup_steady --kernel 6.12 --kernel kernel_6_12_117_preempt | ktstr-verify
 //	ktstr-kernel resolve 6.12 | jq -r .image
 //	ktstr-kernel list --json

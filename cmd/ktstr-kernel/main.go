@@ -34,12 +34,12 @@ type globals struct {
 
 type buildFlags struct {
 	Jobs         int    `short:"j" help:"make -j (default: the host's CPUs)."`
-	Force        bool   `help:"Rebuild even if the cache has the kernel."`
+	Force        bool   `help:"Rebuild even if the cache has the kernel (a SPEC that names its source, not a cache entry's key or label)."`
 	NoSchedulers bool   `name:"no-schedulers" help:"Do not build tools/sched_ext."`
 	Mirror       string `default:"https://cdn.kernel.org/pub/linux/kernel" help:"Download base for versions not installed locally."`
 	SourceDir    string `name:"source-dir" default:"/usr/src" hidden:"" help:"Where Debian's linux-source tarballs are."`
-	Fragment     string `help:"Extra config fragment (a file of CONFIG_ lines) merged after the profile's: its own cache entry, labelled with the file's name (e.g. preempt.config: kernel_6_12_117_preempt)." type:"existingfile"`
-	KeepTree     bool   `name:"keep-tree" help:"Keep a tarball's build tree in the cache so that later builds of the same source (another --fragment) only rebuild what their config changes; a kept tree is reused whenever it exists (clean --all removes it)."`
+	Fragment     string `help:"Extra config fragment (a file of CONFIG_ lines) merged after the profile's: its own cache entry, labelled with the file's name (e.g. preempt.config: kernel_6_12_117_preempt). Not with a source tree or a cache entry's key or label." type:"existingfile"`
+	KeepTree     bool   `name:"keep-tree" help:"Keep a tarball's build tree in the cache so that later builds of the same source (another --fragment) only rebuild what their config changes; a kept tree is reused whenever it exists (clean --all removes it). A cache hit builds nothing and keeps no tree (add --force)."`
 }
 
 type options struct {
