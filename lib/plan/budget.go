@@ -27,7 +27,7 @@ const (
 	featScenario = 40 // runs a scenario
 	featScenName = 41 // 41–44: scenario name hashed into 4 bits
 	featNUMA     = 45 // 45–48: nodes 1, 2, 3–4, >4
-	featKernel   = 49 // 49–52: kernel version or key hashed into 4 bits
+	featKernel   = 49 // 49–52: kernel label hashed into 4 bits
 	// FeatureBits is how many bits Features uses.
 	FeatureBits = 53
 )

@@ -187,7 +187,8 @@ func TestKernelLabelsMustDiffer(t *testing.T) {
 	k1.Version, k2.Version = "6.12.117", "6.12.117"
 	f := flags()
 	f.Kernels = []*record.Kernel{k1, k1, k2}
-	if _, err := New(f, nil); err == nil || !IsInputError(err) || !strings.Contains(err.Error(), "kernel_6_12_117") {
+	if _, err := New(f, nil); err == nil || !IsInputError(err) || !strings.Contains(err.Error(), "kernel_6_12_117") ||
+		!strings.Contains(err.Error(), `"label" of its own in a kernel record on stdin`) {
 		t.Errorf("two kernels with one label: %v; want an input error naming the label", err)
 	}
 	// The same kernel twice is one kernel: no @ in the ids.

@@ -43,7 +43,8 @@ func addKernel(ks []*record.Kernel, k *record.Kernel) ([]*record.Kernel, error) 
 			return ks, nil
 		}
 		if KernelLabel(have) == label {
-			return nil, inputf("kernels %s and %s have the same label %s: a matrix needs each kernel named apart", have.Image, k.Image, label)
+			return nil, inputf("kernels %s and %s have the same label %s: a matrix needs each kernel named apart "+
+				"(build one with --fragment, or give it a \"label\" of its own in a kernel record on stdin)", have.Image, k.Image, label)
 		}
 	}
 	if k.Label == "" {
