@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,8 +36,14 @@ func snapshotMachine(t *testing.T) string {
 				os.Remove(m)
 			}
 		}
-		if tmps, _ := filepath.Glob(filepath.Join(dir, ".tmp-*")); len(tmps) > 0 {
-			t.Errorf("partial snapshots left: %v", tmps)
+		// Partial snapshots of processes that are gone (other processes
+		// may be making snapshots of their own right now).
+		tmps, _ := filepath.Glob(filepath.Join(dir, ".tmp-*"))
+		for _, tmp := range tmps {
+			pid, err := strconv.Atoi(tmp[strings.LastIndexByte(tmp, '-')+1:])
+			if err == nil && syscall.Kill(pid, 0) == syscall.ESRCH {
+				t.Errorf("partial snapshot left: %s", tmp)
+			}
 		}
 	})
 	return "--kernel-arg " + tag

@@ -135,8 +135,7 @@ func (r *Runner) prepareRestore(ctx context.Context, j *record.Job, m *vm.Machin
 	if err != nil {
 		var ce *snapshot.CorruptError
 		if errors.As(err, &ce) {
-			r.logf("%s; removing it and creating it anew", err)
-			note = err.Error() + ": created anew"
+			note = err.Error() + ": created anew" // said on stderr by Create
 		}
 		save := func(ctx context.Context, dir string) error {
 			sm := *m
