@@ -85,8 +85,16 @@ func TestFixtureKnobs(t *testing.T) {
 		if run.Outcome != record.OutcomeSchedulerDied || !strings.Contains(run.Reason, "load failed") {
 			t.Errorf("%s %q", run.Outcome, run.Reason)
 		}
-		if !strings.Contains(r.stderr, "--- scheduler log:") || !strings.Contains(r.stderr, "Possibly NULL pointer passed to trusted arg0") {
+		// The verifier rejects the unchecked pointer where clang put its
+		// first use: the dereference or the release call.
+		nullPtr := func(s string) bool {
+			return strings.Contains(s, "invalid mem access 'ptr_or_null_'") || strings.Contains(s, "Possibly NULL pointer passed to trusted arg0")
+		}
+		if !strings.Contains(r.stderr, "--- scheduler log:") || !nullPtr(r.stderr) {
 			t.Errorf("the verifier's reason is not shown:\n%s", r.stderr)
+		}
+		if !nullPtr(run.Reason) {
+			t.Errorf("the run's reason does not say why the verifier refused: %q", run.Reason)
 		}
 	})
 	t.Run("verify-loop", func(t *testing.T) {

@@ -60,3 +60,34 @@ func (s Stats) String() string {
 
 // NearLimit reports whether a program used WarnFraction of the budget.
 func NearLimit(insns uint32) bool { return float64(insns) >= WarnFraction*InsnLimit }
+
+// Reason is the line of a rejecting verifier log that says why: the last
+// line that is neither a statistics line (processed, verification time,
+// stack depth) nor the verifier's bookkeeping (mark_precise), nor empty.
+// The error's own text ends with whatever line came last, which for a
+// statistics-level log is "stack depth N" — no reason at all.
+func Reason(log []string) string {
+	for i := len(log) - 1; i >= 0; i-- {
+		l := strings.TrimSpace(log[i])
+		switch {
+		case l == "", processedRE.MatchString(l), timeRE.MatchString(l), strings.HasPrefix(l, "stack depth"),
+			strings.HasPrefix(l, "mark_precise"), strings.HasPrefix(l, "verifier log"):
+			continue
+		}
+		return l
+	}
+	return ""
+}
+
+// Explain rewrites a load error's message so that it ends with the
+// verifier's reason: msg is the error's text, which ends with the verifier
+// error's cause and then the log's last line; that line is replaced.
+// Without a reason in the log, or the cause in msg, msg is returned as it is.
+func Explain(msg, cause string, log []string) string {
+	r := Reason(log)
+	i := strings.LastIndex(msg, cause+": ")
+	if r == "" || cause == "" || i < 0 {
+		return msg
+	}
+	return msg[:i+len(cause)+2] + r
+}

@@ -286,3 +286,34 @@ func FuzzParseStats(f *testing.F) {
 		}
 	})
 }
+
+func TestReason(t *testing.T) {
+	log := []string{
+		"34: (85) call bpf_task_from_pid#15980         ; R0=ptr_or_null_task_struct(id=3,ref_obj_id=3) refs=3",
+		"; n += t->pid; @ fixture.bpf.c:190",
+		"35: (61) r6 = *(u32 *)(r0 +1560)",
+		"R0 invalid mem access 'ptr_or_null_'",
+		"verification time 1686 usec",
+		"stack depth 56",
+		"processed 24 insns (limit 1000000) max_states_per_insn 0 total_states 2 peak_states 2 mark_read 1",
+		"",
+	}
+	if got := Reason(log); got != "R0 invalid mem access 'ptr_or_null_'" {
+		t.Errorf("%q", got)
+	}
+	if got := Reason([]string{"stack depth 8", ""}); got != "" {
+		t.Errorf("a log of statistics only: %q", got)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	log := []string{"R0 invalid mem access 'ptr_or_null_'", "verification time 1686 usec", "stack depth 56"}
+	msg := "program ktstr_enqueue: load program: permission denied: stack depth 56 (5 line(s) omitted)"
+	got := Explain(msg, "permission denied", log)
+	if want := "program ktstr_enqueue: load program: permission denied: R0 invalid mem access 'ptr_or_null_'"; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+	if got := Explain(msg, "not in it", log); got != msg {
+		t.Errorf("changed a message without the verifier's text: %q", got)
+	}
+}

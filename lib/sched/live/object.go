@@ -8,6 +8,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/verifier"
 )
 
 // VerifyObject loads every program of a BPF object file through the
@@ -29,6 +30,7 @@ func VerifyObject(path string) record.BPFObject {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			out.Log = strings.Join(ve.Log, "\n")
+			out.Error = verifier.Explain(out.Error, ve.Cause.Error(), ve.Log)
 		}
 		return out
 	}
