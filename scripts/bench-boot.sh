@@ -20,7 +20,9 @@
 #
 # Usage: scripts/bench-boot.sh [N] [TOPOLOGY] [KERNEL]
 #   GAUNTLET=0 skips the gauntlet; SCENARIOS=a,b,c runs a subset of it;
-#   DURATION (default 3) is its scenario duration.
+#   DURATION (default 3) is its scenario duration. PROBES=0 skips the probe
+#   jobs. BASELINE=1 runs the "after" sweep booted too: how often two booted
+#   sweeps disagree on this host (timing verdicts under host noise).
 set -eu
 n=${1:-5}
 topo=${2:-1,2,2,1}
@@ -62,47 +64,52 @@ i = out.index("-initrd"); out[i + 1] = tmp + "/tiny.cpio.gz"
 print("\n".join(out))
 PY
 
-# Warm the caches: the initramfs, and the snapshot of this machine.
-"$bin/ktstr-boot" --kernel "$kernel" --topology "$topo" >"$tmp/warm.json" 2>"$tmp/warm.err"
-start=$(field "$tmp/warm.json" 'r["host"].get("start", "")')
-case "$start" in
-"restored "*) ;;
-*) echo "bench-boot: the warm-up run was not restored from a snapshot: $start $(field "$tmp/warm.json" 'r["host"].get("start_reason", "")')" >&2 ;;
-esac
+if [ "${PROBES:-1}" = 0 ]; then
+	skip_probes=1
+fi
+if [ -z "${skip_probes:-}" ]; then
+	# Warm the caches: the initramfs, and the snapshot of this machine.
+	"$bin/ktstr-boot" --kernel "$kernel" --topology "$topo" >"$tmp/warm.json" 2>"$tmp/warm.err"
+	start=$(field "$tmp/warm.json" 'r["host"].get("start", "")')
+	case "$start" in
+	"restored "*) ;;
+	*) echo "bench-boot: the warm-up run was not restored from a snapshot: $start $(field "$tmp/warm.json" 'r["host"].get("start_reason", "")')" >&2 ;;
+	esac
 
-# probe MODE ARGS...: one probe job; process wall to $tmp/MODE, VM wall to
-# $tmp/MODE.vm, preparation to $tmp/MODE.prep.
-probe() {
-	mode=$1
-	shift
-	t0=$(now)
-	"$bin/ktstr-boot" --kernel "$kernel" --topology "$topo" "$@" >"$tmp/run.json" 2>/dev/null
-	t1=$(now)
-	echo "$t1 - $t0" | bc >>"$tmp/$mode"
-	field "$tmp/run.json" 'r["timings"]["wall_s"]' >>"$tmp/$mode.vm"
-	field "$tmp/run.json" 'r["timings"]["prepare_ms"]' >>"$tmp/$mode.prep"
-	field "$tmp/run.json" 'r["outcome"] + " " + r["host"].get("start", "") + " " + r["host"].get("boot", "")' >>"$tmp/$mode.how"
-}
-for i in $(seq "$n"); do
-	t0=$(now)
-	tr '\n' '\0' <"$tmp/bare.args" | xargs -0 sh -c '"$@" >/dev/null 2>&1' sh
-	t1=$(now)
-	echo "$t1 - $t0" | bc >>"$tmp/bare"
-	rm -f /dev/shm/ktstr-bench-*
-	probe warm
-	probe pvh --no-snapshot
-	probe bzimage --no-snapshot --boot bzimage
-done
-b=$(median <"$tmp/bare")
-echo "topology $topo, kernel $kernel, $n runs each (median), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "bare qemu, bzImage, tiny init:         ${b} s"
-for m in warm pvh bzimage; do
-	printf '%-38s %s s (VM %s s; %s)\n' "ktstr-boot probe job, $m:" "$(median <"$tmp/$m")" "$(median <"$tmp/$m.vm")" "$(sort "$tmp/$m.how" | uniq -c | sed 's/^ *//' | tr '\n' ';' | sed 's/;$//')"
-done
-echo "R1 warm snapshot / bare bzImage: $(ratio "$(median <"$tmp/warm")" "$b") (goal <= 0.25; VM wall alone $(ratio "$(median <"$tmp/warm.vm")" "$b"))"
-echo "R2 cold PVH / bare bzImage:      $(ratio "$(median <"$tmp/pvh")" "$b") (goal <= 0.65; VM wall alone $(ratio "$(median <"$tmp/pvh.vm")" "$b"))"
-echo "   booted bzImage / bare bzImage: $(ratio "$(median <"$tmp/bzimage")" "$b")"
-echo "P2 host-side preparation (warm snapshot): $(median <"$tmp/warm.prep") ms, booted: $(median <"$tmp/pvh.prep") ms (goal <= 20)"
+	# probe MODE ARGS...: one probe job; process wall to $tmp/MODE, VM wall to
+	# $tmp/MODE.vm, preparation to $tmp/MODE.prep.
+	probe() {
+		mode=$1
+		shift
+		t0=$(now)
+		"$bin/ktstr-boot" --kernel "$kernel" --topology "$topo" "$@" >"$tmp/run.json" 2>/dev/null
+		t1=$(now)
+		echo "$t1 - $t0" | bc >>"$tmp/$mode"
+		field "$tmp/run.json" 'r["timings"]["wall_s"]' >>"$tmp/$mode.vm"
+		field "$tmp/run.json" 'r["timings"]["prepare_ms"]' >>"$tmp/$mode.prep"
+		field "$tmp/run.json" 'r["outcome"] + " " + r["host"].get("start", "") + " " + r["host"].get("boot", "")' >>"$tmp/$mode.how"
+	}
+	for i in $(seq "$n"); do
+		t0=$(now)
+		tr '\n' '\0' <"$tmp/bare.args" | xargs -0 sh -c '"$@" >/dev/null 2>&1' sh
+		t1=$(now)
+		echo "$t1 - $t0" | bc >>"$tmp/bare"
+		rm -f /dev/shm/ktstr-bench-*
+		probe warm
+		probe pvh --no-snapshot
+		probe bzimage --no-snapshot --boot bzimage
+	done
+	b=$(median <"$tmp/bare")
+	echo "topology $topo, kernel $kernel, $n runs each (median), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "bare qemu, bzImage, tiny init:         ${b} s"
+	for m in warm pvh bzimage; do
+		printf '%-38s %s s (VM %s s; %s)\n' "ktstr-boot probe job, $m:" "$(median <"$tmp/$m")" "$(median <"$tmp/$m.vm")" "$(sort "$tmp/$m.how" | uniq -c | sed 's/^ *//' | tr '\n' ';' | sed 's/;$//')"
+	done
+	echo "R1 warm snapshot / bare bzImage: $(ratio "$(median <"$tmp/warm")" "$b") (goal <= 0.25; VM wall alone $(ratio "$(median <"$tmp/warm.vm")" "$b"))"
+	echo "R2 cold PVH / bare bzImage:      $(ratio "$(median <"$tmp/pvh")" "$b") (goal <= 0.65; VM wall alone $(ratio "$(median <"$tmp/pvh.vm")" "$b"))"
+	echo "   booted bzImage / bare bzImage: $(ratio "$(median <"$tmp/bzimage")" "$b")"
+	echo "P2 host-side preparation (warm snapshot): $(median <"$tmp/warm.prep") ms, booted: $(median <"$tmp/pvh.prep") ms (goal <= 20)"
+fi
 
 [ "${GAUNTLET:-1}" != 0 ] || exit 0
 
@@ -120,7 +127,11 @@ sweep() {
 	echo "$t1 - $t0" | bc >"$tmp/$name.wall"
 }
 sweep before --no-snapshot
-sweep after
+if [ "${BASELINE:-0}" = 1 ]; then
+	sweep after --no-snapshot
+else
+	sweep after
+fi
 python3 - "$tmp" <<'PY'
 import json, sys
 tmp = sys.argv[1]
@@ -140,7 +151,7 @@ def subject(v):
     return v.get("subject", "")
 b_runs, b_v, b_wall = load("before")
 a_runs, a_v, a_wall = load("after")
-for name, runs, wall in (("before (booted)", b_runs, b_wall), ("after (restored)", a_runs, a_wall)):
+for name, runs, wall in (("before", b_runs, b_wall), ("after", a_runs, a_wall)):
     starts = {}
     for r in runs:
         s = r["host"].get("start", "?").split(" ")[0]
