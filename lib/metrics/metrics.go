@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ktstr-go/ktstr/lib/check"
+	"github.com/ktstr-go/ktstr/lib/payload"
 	"github.com/ktstr-go/ktstr/lib/record"
 )
 
@@ -385,7 +386,7 @@ func ExecMetrics(stdout string) map[string]Sample {
 			continue
 		}
 		var e execLine
-		if json.Unmarshal([]byte(l), &e) != nil || e.Value == nil || !simpleName(e.Metric) {
+		if json.Unmarshal([]byte(l), &e) != nil || e.Value == nil || !payload.SimpleName(e.Metric) {
 			continue
 		}
 		m := family
@@ -421,7 +422,7 @@ func PayloadMetrics(runs []record.PayloadResult) map[string]Sample {
 			label += "@" + p.Cgroup
 		}
 		for _, pm := range p.Metrics {
-			if !simpleName(pm.Name) || math.IsNaN(pm.Value) || math.IsInf(pm.Value, 0) {
+			if !payload.SimpleName(pm.Name) || math.IsNaN(pm.Value) || math.IsInf(pm.Value, 0) {
 				continue
 			}
 			m := family
@@ -434,18 +435,6 @@ func PayloadMetrics(runs []record.PayloadResult) map[string]Sample {
 		}
 	}
 	return out
-}
-
-func simpleName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, c := range s {
-		if !(c == '_' || c == '-' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
 }
 
 // Names returns the metric names in samples, sorted in registry order,
