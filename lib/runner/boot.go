@@ -72,12 +72,19 @@ func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string
 	if !errors.As(err, &refused) {
 		return run, err
 	}
-	// Started once more (after the first start let go of its vCPUs in the
-	// gate), creating the snapshot anew; if that one is refused too, booted.
 	why := refused.why
-	run, err = r.startAs(ctx, j, runID+"-again", vmName+"a", time.Now(), true)
-	if errors.As(err, &refused) {
-		why += "; " + refused.why
+	if refused.removed {
+		// Started once more (after the first start let go of its vCPUs
+		// in the gate), creating the snapshot anew; if that one is
+		// refused too, booted.
+		run, err = r.startAs(ctx, j, runID+"-again", vmName+"a", time.Now(), true)
+		if errors.As(err, &refused) {
+			why += "; " + refused.why
+			run, err = r.startAs(ctx, j, runID+"-booted", vmName+"b", time.Now(), false)
+		}
+	} else {
+		// Not the snapshot's fault (or not known to be): this job boots,
+		// and the snapshot stays for the others.
 		run, err = r.startAs(ctx, j, runID+"-booted", vmName+"b", time.Now(), false)
 	}
 	if run != nil {
@@ -86,9 +93,14 @@ func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string
 	return run, err
 }
 
-// refusedError is a restore whose guest never answered: its snapshot is
-// removed, and the job should start again.
-type refusedError struct{ why string }
+// refusedError is a restore whose guest never answered, or that could not
+// be started: the job should start again. removed says its snapshot was
+// found to blame and removed (start again from a new one); else the job
+// boots and the snapshot stays.
+type refusedError struct {
+	why     string
+	removed bool
+}
 
 func (e *refusedError) Error() string { return e.why }
 
@@ -160,17 +172,24 @@ func (r *Runner) startAs(ctx context.Context, j *record.Job, runID, vmName strin
 	// the gate: it is a VM of the same size), else boot with the job in the
 	// initramfs.
 	run.Host.Start = startBooted
+	releaseSnapshot := func() {}
 	why := r.snapshotUnusable(j, run)
 	if !snapshots {
-		why = "its snapshot was refused twice"
+		why = "booted after a failed restore"
 	}
 	if why == "" {
 		rm := *m
 		rm.Channel = filepath.Join(tmp, "channel.sock")
 		rm.MemoryMB = snapshotMemoryMB(j.MemoryMB, j.Topology.NUMANodes)
-		key, note, err := r.prepareRestore(ctx, j, &rm, &opts, tmp)
+		key, note, release, err := r.prepareRestore(ctx, j, &rm, &opts, tmp)
 		switch {
 		case err == nil:
+			defer func() {
+				if release != nil {
+					release()
+				}
+			}()
+			releaseSnapshot = func() { release(); release = nil }
 			*m = rm
 			run.Host.Start, run.Host.StartReason, run.Host.MemoryMB = startRestored+key, note, m.MemoryMB
 		case ctx.Err() != nil:
@@ -209,18 +228,37 @@ func (r *Runner) startAs(ctx context.Context, j *record.Job, runID, vmName strin
 		opts.Period, opts.OnTick = time.Duration(float64(time.Second)/r.monitorHZ()), mon.Sample
 	}
 	res, err := vm.Run(ctx, m, opts)
+	key := strings.TrimPrefix(run.Host.Start, startRestored)
+	if err != nil && m.Incoming != "" && ctx.Err() == nil {
+		// Preparing the restore failed (a RAM file gone, /dev/shm full):
+		// this job boots; the snapshot is not known to be bad.
+		why := fmt.Sprintf("restoring snapshot %s failed: %v", key, err)
+		r.logf("%s: %s; booting", j.ID, why)
+		return nil, &refusedError{why: why}
+	}
 	if err != nil {
 		return nil, err
 	}
 	if m.Incoming != "" && restoreRefused(res) && ctx.Err() == nil {
-		// Never used again: the next start creates it anew.
-		why := fmt.Sprintf("snapshot %s refused: the restored guest never answered", strings.TrimPrefix(run.Host.Start, startRestored))
+		releaseSnapshot()
+		if snapshotToBlame(res) {
+			// Never used again: the next start creates it anew (unless
+			// another run holds it: it stays until that one is done).
+			why := fmt.Sprintf("snapshot %s refused: %s", key, res.IncomingFailed)
+			removed := r.snapshots.Remove(key)
+			if removed {
+				r.logf("%s: %s; removed", j.ID, why)
+			} else {
+				r.logf("%s: %s; in use by another run, kept", j.ID, why)
+			}
+			return nil, &refusedError{why: why, removed: removed}
+		}
+		why := fmt.Sprintf("the guest restored from snapshot %s never answered, its migration did not fail", key)
 		if out := res.QEMUOutput; out != "" {
 			why += " (QEMU said: " + lastLine(out) + ")"
 		}
-		r.logf("%s: %s; removed", j.ID, why)
-		r.snapshots.Remove(strings.TrimPrefix(run.Host.Start, startRestored))
-		return nil, &refusedError{why}
+		r.logf("%s: %s; booting, the snapshot is kept", j.ID, why)
+		return nil, &refusedError{why: why}
 	}
 	fillRun(run, res)
 	if mon != nil {

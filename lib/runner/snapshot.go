@@ -33,10 +33,16 @@ const (
 	startRestored = "restored "
 )
 
-// restoreAgentTimeout bounds the wait for a restored guest's first
-// message: a restore reaches the agent in well under a second (0.2 s
-// measured under TCG); one that does not speak by then did not resume.
-const restoreAgentTimeout = 60 * time.Second
+// restoreAgentTimeoutS bounds the wait for a restored guest's first
+// message on an idle host, scaled like every other timeout by loadFactor:
+// a restore reaches the agent in well under a second (0.2 s measured
+// under TCG); one that does not speak by then did not resume.
+const restoreAgentTimeoutS = 60
+
+// restoreAgentTimeout is restoreAgentTimeoutS on this host.
+func (r *Runner) restoreAgentTimeout() time.Duration {
+	return time.Duration(restoreAgentTimeoutS * loadFactor(r.hostCPUs) * float64(time.Second))
+}
 
 // snapshotStream is the migration stream's name in a snapshot; the guest
 // RAM files beside it are named by snapshotRAM.
@@ -120,18 +126,23 @@ func (r *Runner) snapshotInputs(m *vm.Machine) (snapshot.Inputs, error) {
 // when the one cached is corrupt) and opts hand j to the restored agent.
 // m must be the job's machine with the base initramfs (no job in it) and
 // a result channel socket; on error it may be half changed, so callers
-// pass a copy. note is for the record's start_reason.
-func (r *Runner) prepareRestore(ctx context.Context, j *record.Job, m *vm.Machine, opts *vm.RunOptions, tmp string) (key, note string, err error) {
+// pass a copy. note is for the record's start_reason. The snapshot is held
+// (snapshot.Cache.Acquire) until release is called, after the run: no
+// prune or removal deletes its files while they are copied and read.
+func (r *Runner) prepareRestore(ctx context.Context, j *record.Job, m *vm.Machine, opts *vm.RunOptions, tmp string) (key, note string, release func(), err error) {
 	m.SharedRAMSnapshot = true
 	in, err := r.snapshotInputs(m)
 	if err != nil {
-		return "", "", err
+		return "", "", nil, err
 	}
 	key = snapshot.Key(in)
 	if why, failed := r.snapshotFailed.Load(key); failed {
-		return "", "", fmt.Errorf("%s (this process tried before)", why)
+		return "", "", nil, fmt.Errorf("%s (this process tried before)", why)
 	}
-	dir, _, err := r.snapshots.Get(key)
+	dir, _, release, err := r.snapshots.Acquire(ctx, key)
+	if err != nil && ctx.Err() != nil {
+		return "", "", nil, err
+	}
 	if err != nil {
 		var ce *snapshot.CorruptError
 		if errors.As(err, &ce) {
@@ -157,7 +168,7 @@ func (r *Runner) prepareRestore(ctx context.Context, j *record.Job, m *vm.Machin
 				// is a boot.
 				r.snapshotFailed.Store(key, err.Error())
 			}
-			return "", "", err
+			return "", "", nil, err
 		}
 		if created {
 			if note == "" {
@@ -165,17 +176,32 @@ func (r *Runner) prepareRestore(ctx context.Context, j *record.Job, m *vm.Machin
 			}
 			note += fmt.Sprintf(" (boot and save %.1f s, %.0f MB)", meta.SaveS, float64(meta.DataBytes())/(1<<20))
 		}
+		// Held from here; pruned by another process meanwhile, it is a
+		// miss this job boots through.
+		if dir, _, release, err = r.snapshots.Acquire(ctx, key); err != nil {
+			return "", "", nil, fmt.Errorf("snapshot %s: %w", key, err)
+		}
 	}
 	seed := make([]byte, 32)
 	rand.Read(seed)
+	// Encoded once here for its errors, and again with the time when it
+	// is sent: the guest's clock is set to that, after the RAM copy and
+	// QEMU's start.
 	line, err := proto.EncodeStart(j, time.Now().UnixNano(), seed)
 	if err != nil {
-		return "", "", err
+		release()
+		return "", "", nil, err
 	}
 	m.Incoming, m.IncomingRAM = filepath.Join(dir, snapshotStream), snapshotRAM(dir, m)
 	m.QMP = filepath.Join(tmp, "qmp.sock")
-	opts.Send, opts.AgentTimeout = line, restoreAgentTimeout
-	return key, note, nil
+	opts.Send = func() []byte {
+		if now, err := proto.EncodeStart(j, time.Now().UnixNano(), seed); err == nil {
+			return now
+		}
+		return line
+	}
+	opts.AgentTimeout = r.restoreAgentTimeout()
+	return key, note, release, nil
 }
 
 // restoreRefused reports whether a restored run never reached its agent:
@@ -183,3 +209,9 @@ func (r *Runner) prepareRestore(ctx context.Context, j *record.Job, m *vm.Machin
 func restoreRefused(res *vm.Result) bool {
 	return len(res.Messages) == 0 && !res.Interrupted
 }
+
+// snapshotToBlame reports whether a restore that never reached its agent
+// failed because of its snapshot: the incoming migration failed. A guest
+// that resumed but stayed silent (a slow host) or a QEMU that aborted on
+// its own is this run's failure; the snapshot other jobs use stays.
+func snapshotToBlame(res *vm.Result) bool { return res.IncomingFailed != "" }

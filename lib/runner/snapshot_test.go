@@ -3,6 +3,7 @@ package runner
 import (
 	"os"
 	"testing"
+	"time"
 
 	"github.com/ktstr-go/ktstr/lib/proto"
 	"github.com/ktstr-go/ktstr/lib/record"
@@ -64,5 +65,29 @@ func TestSnapshotMemoryMB(t *testing.T) {
 		if got != c.want || got < c.job || got%c.nodes != 0 {
 			t.Errorf("snapshotMemoryMB(%d, %d) = %d, want %d", c.job, c.nodes, got, c.want)
 		}
+	}
+}
+
+// Only a failed incoming migration blames the snapshot (it is removed);
+// a silent guest whose migration did not fail is this run's failure.
+func TestSnapshotToBlame(t *testing.T) {
+	if !snapshotToBlame(&vm.Result{AgentSilent: true, IncomingFailed: "load of migration failed: Invalid argument"}) {
+		t.Error("a refused migration did not blame the snapshot")
+	}
+	if snapshotToBlame(&vm.Result{AgentSilent: true, QEMUOutput: "Assertion `x' failed."}) {
+		t.Error("a QEMU abort blamed the snapshot")
+	}
+	if snapshotToBlame(&vm.Result{AgentSilent: true}) {
+		t.Error("a slow guest blamed the snapshot")
+	}
+}
+
+// The wait for a restored guest stretches with the host's load like every
+// other derived timeout.
+func TestRestoreAgentTimeoutScales(t *testing.T) {
+	r := &Runner{hostCPUs: 1}
+	got, f := r.restoreAgentTimeout(), loadFactor(1)
+	if want := time.Duration(restoreAgentTimeoutS * f * float64(time.Second)); got < want*99/100 {
+		t.Errorf("restore agent timeout %v under load factor %.2f, want about %v", got, f, want)
 	}
 }

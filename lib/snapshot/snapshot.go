@@ -9,7 +9,8 @@
 //	                       stream, guest-RAM files), sparse where they have holes
 //	DIR/KEY.json           its metadata (Meta): each file's size and CRC-32C;
 //	                       written last, so a snapshot without it is incomplete
-//	DIR/.locks/KEY.lock    per-key creation lock (flock)
+//	DIR/.locks/KEY.lock    per-key lock (flock): exclusive to create or
+//	                       remove the snapshot, shared while one is in use
 //	DIR/.tmp-KEY-PID/      a snapshot being written; renamed into place
 //
 // A snapshot whose files do not match its metadata, or that QEMU refuses,
@@ -305,8 +306,39 @@ func sum(path string) (FileSum, error) {
 	return out, nil
 }
 
-// Remove deletes key's snapshot (a corrupt or refused one).
-func (c *Cache) Remove(key string) {
+// Acquire returns key's checked snapshot (see Get) held for use: until
+// release is called, Remove and pruning leave it in place (a restore
+// copies its RAM files and QEMU reads its stream after Acquire returned).
+// It waits while the snapshot is being created. On error nothing is held.
+func (c *Cache) Acquire(ctx context.Context, key string) (dir string, m *Meta, release func(), err error) {
+	unlock, err := c.lock(ctx, key, unix.LOCK_SH)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	dir, m, err = c.Get(key)
+	if err != nil {
+		unlock()
+		return "", nil, nil, err
+	}
+	return dir, m, unlock, nil
+}
+
+// Remove deletes key's snapshot (a corrupt or refused one) unless it is
+// in use (Acquire) or being created; removed says whether it was deleted.
+// A snapshot in use stays: its other users need its files, and if it is
+// bad they find out too.
+func (c *Cache) Remove(key string) (removed bool) {
+	unlock, ok := c.tryLock(key)
+	if !ok {
+		return false
+	}
+	defer unlock()
+	c.remove(key)
+	return true
+}
+
+// remove deletes key's snapshot; the caller holds its lock.
+func (c *Cache) remove(key string) {
 	c.mu.Lock()
 	delete(c.checked, key)
 	c.mu.Unlock()
@@ -322,7 +354,7 @@ func (c *Cache) Remove(key string) {
 // metadata last. corrupt, if set, is told about a corrupt snapshot before
 // it is replaced. created says whether this call made it.
 func (c *Cache) Create(ctx context.Context, key string, in Inputs, save func(ctx context.Context, dir string) error, corrupt func(error)) (path string, m *Meta, created bool, err error) {
-	unlock, err := c.lock(ctx, key)
+	unlock, err := c.lock(ctx, key, unix.LOCK_EX)
 	if err != nil {
 		return "", nil, false, err
 	}
@@ -335,7 +367,7 @@ func (c *Cache) Create(ctx context.Context, key string, in Inputs, save func(ctx
 	if errors.As(err, &ce) && corrupt != nil {
 		corrupt(err)
 	}
-	c.Remove(key) // a corrupt one, or the files of an incomplete one
+	c.remove(key) // a corrupt one, or the files of an incomplete one
 	tmp := filepath.Join(c.Dir, fmt.Sprintf(".tmp-%s-%d", key, os.Getpid()))
 	os.RemoveAll(tmp)
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
@@ -385,8 +417,8 @@ func writeAtomic(path string, b []byte) error {
 	return nil
 }
 
-// lock takes key's creation lock, waiting while another holds it.
-func (c *Cache) lock(ctx context.Context, key string) (func(), error) {
+// lockFile opens key's lock file.
+func (c *Cache) lockFile(key string) (*os.File, error) {
 	dir := filepath.Join(c.Dir, ".locks")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("snapshot cache: %w", err)
@@ -395,8 +427,20 @@ func (c *Cache) lock(ctx context.Context, key string) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("snapshot lock: %w", err)
 	}
+	return f, nil
+}
+
+// lock takes key's lock, waiting while it is held in conflict: how is
+// unix.LOCK_EX to create or remove the snapshot, unix.LOCK_SH to use it.
+// flock locks belong to the open file, so holders in one process exclude
+// each other as holders in different processes do.
+func (c *Cache) lock(ctx context.Context, key string, how int) (func(), error) {
+	f, err := c.lockFile(key)
+	if err != nil {
+		return nil, err
+	}
 	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
 		if err == nil {
 			break
 		}
@@ -415,6 +459,22 @@ func (c *Cache) lock(ctx context.Context, key string) (func(), error) {
 		unix.Flock(int(f.Fd()), unix.LOCK_UN)
 		f.Close()
 	}, nil
+}
+
+// tryLock takes key's lock exclusively if no one holds it.
+func (c *Cache) tryLock(key string) (func(), bool) {
+	f, err := c.lockFile(key)
+	if err != nil {
+		return nil, false
+	}
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+		f.Close()
+		return nil, false
+	}
+	return func() {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		f.Close()
+	}, true
 }
 
 // Sweep removes what creators that died left: temporary snapshot
@@ -465,7 +525,8 @@ func (c *Cache) prune(keep string) {
 			kept++
 			continue
 		}
-		// Its lock file stays: another process may be waiting on it.
+		// Its lock file stays: another process may be waiting on it. One
+		// in use or being made stays too (Remove).
 		c.Remove(s.key)
 	}
 }

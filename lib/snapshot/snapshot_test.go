@@ -262,3 +262,40 @@ func TestSweep(t *testing.T) {
 		t.Error("a live creator's directory was removed")
 	}
 }
+
+// A snapshot in use (Acquire) survives Remove and pruning until released:
+// a restore reads its files after Acquire returned. Released, it goes.
+func TestAcquiredSnapshotIsNotRemoved(t *testing.T) {
+	c := &Cache{Dir: t.TempDir(), Keep: 1}
+	var calls atomic.Int32
+	ctx := context.Background()
+	if _, _, _, err := c.Create(ctx, "held", inputs(), saveText("held", &calls), nil); err != nil {
+		t.Fatal(err)
+	}
+	dir, _, release, err := c.Acquire(ctx, "held")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Remove("held") {
+		t.Fatal("Remove deleted a snapshot in use")
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(dir, old, old)
+	// Keep 1: creating another prunes the least recently used, the held one.
+	if _, _, _, err := c.Create(ctx, "other", inputs(), saveText("other", &calls), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node0.ram")); err != nil {
+		t.Fatalf("pruning removed a snapshot in use: %v", err)
+	}
+	release()
+	if !c.Remove("held") {
+		t.Fatal("Remove kept a released snapshot")
+	}
+	if _, _, err := c.Get("held"); !errors.Is(err, ErrMissing) {
+		t.Fatalf("removed snapshot: %v", err)
+	}
+	if _, _, _, err := c.Acquire(ctx, "held"); !errors.Is(err, ErrMissing) {
+		t.Fatalf("Acquire of a removed snapshot: %v", err)
+	}
+}

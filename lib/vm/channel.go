@@ -40,11 +40,11 @@ func (c *channel) accept(timeout time.Duration) (*net.UnixConn, error) {
 	return conn, nil
 }
 
-// serve accepts QEMU's connection, writes send to it and appends what the
+// serve accepts QEMU's connection, writes what send returns (if set) to it and appends what the
 // guest writes to the file results, where Run's follower reads it. The
 // returned channel closes when the guest's side is at its end (QEMU
 // exited) or QEMU never connected (the listener was closed).
-func (c *channel) serve(results string, send []byte) <-chan struct{} {
+func (c *channel) serve(results string, send func() []byte) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -53,8 +53,8 @@ func (c *channel) serve(results string, send []byte) <-chan struct{} {
 			return
 		}
 		defer conn.Close()
-		if len(send) > 0 {
-			if _, err := conn.Write(send); err != nil {
+		if send != nil {
+			if _, err := conn.Write(send()); err != nil {
 				return
 			}
 		}

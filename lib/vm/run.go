@@ -3,6 +3,7 @@ package vm
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,9 +44,11 @@ type RunOptions struct {
 	// QEMU started and each vCPU thread's usage so far (the host-side
 	// monitor pairs its guest-memory reads with them).
 	OnTick func(t time.Duration, vcpus []record.VCPUUsage)
-	// Send, if set, is written to the result channel once QEMU connects to
-	// it (Machine.Channel): a restored guest's proto.Start line.
-	Send []byte
+	// Send, if set, is called once QEMU connects to the result channel
+	// (Machine.Channel) and what it returns written there: a restored
+	// guest's proto.Start line, made then so that the wall clock it
+	// carries is not older than the RAM copy and QEMU's start.
+	Send func() []byte
 	// AgentTimeout, if positive, bounds the wait for the agent's first
 	// message: QEMU is killed and Result.AgentSilent set when none came by
 	// then (a restored snapshot that does not resume).
@@ -68,6 +71,12 @@ type Result struct {
 	KilledAfterDone bool
 	// AgentSilent: no message came within RunOptions.AgentTimeout.
 	AgentSilent bool
+	// IncomingFailed says why a restore's incoming migration failed (""
+	// if it did not, or the run was no restore): QEMU refused the stream,
+	// or QMP said the migration failed. A restore whose guest is silent
+	// while this is empty resumed, or was never found to fail: the
+	// snapshot is not to blame for it.
+	IncomingFailed string
 	// ExitErr is QEMU's exit error (nil for status 0), informative only.
 	ExitErr    error
 	QEMUOutput string
@@ -145,6 +154,7 @@ func Run(ctx context.Context, m *Machine, opts RunOptions) (*Result, error) {
 			// reached the agent, with this reason.
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			qemuOut.Write([]byte("\nrestore: " + err.Error() + "\n"))
+			res.IncomingFailed = "restore: " + err.Error()
 		}
 	}
 	results := &follower{path: m.Results}
@@ -211,6 +221,9 @@ loop:
 			drain()
 			if len(res.Messages) == 0 {
 				res.AgentSilent = true
+				if m.Incoming != "" && m.QMP != "" && res.IncomingFailed == "" {
+					res.IncomingFailed = queryIncoming(m.QMP)
+				}
 				kill()
 			}
 		case <-tick.C:
@@ -242,7 +255,46 @@ loop:
 	res.VCPUs = vcpus.usage()
 	res.Samples = vcpus.series
 	res.QEMUOutput = filterQEMUNoise(qemuOut.String())
+	if m.Incoming != "" && res.IncomingFailed == "" {
+		res.IncomingFailed = incomingFailure(res.QEMUOutput)
+	}
 	return res, nil
+}
+
+// incomingFailure is QEMU's line saying it could not load a restore's
+// migration stream ("" if it said none): QEMU 7.2 prints "load of
+// migration failed: ..." and exits when the stream or a device's state in
+// it is refused.
+func incomingFailure(qemuOutput string) string {
+	for _, l := range strings.Split(qemuOutput, "\n") {
+		if strings.Contains(l, "load of migration failed") || strings.Contains(l, "Unknown savevm section") || strings.Contains(l, "Missing section footer") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
+}
+
+// queryIncoming asks QEMU over QMP whether a restore's incoming migration
+// failed: its reason, or "" when it did not (or QMP did not answer, which
+// proves nothing either way).
+func queryIncoming(path string) string {
+	q, err := dialQMP(path, 2*time.Second)
+	if err != nil {
+		return ""
+	}
+	defer q.Close()
+	b, err := q.do("query-migrate", nil)
+	if err != nil {
+		return ""
+	}
+	var st struct {
+		Status    string `json:"status"`
+		ErrorDesc string `json:"error-desc"`
+	}
+	if json.Unmarshal(b, &st) != nil || st.Status != "failed" {
+		return ""
+	}
+	return strings.TrimSpace("incoming migration failed: " + st.ErrorDesc)
 }
 
 func decodeMessage(line []byte) (proto.Message, error) {

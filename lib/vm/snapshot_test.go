@@ -65,3 +65,28 @@ func TestSnapshotArgs(t *testing.T) {
 		}
 	}
 }
+
+// QEMU's refusal of a migration stream is told apart from other output
+// (a TCG assertion abort, feature warnings): only the refusal blames the
+// snapshot.
+func TestIncomingFailure(t *testing.T) {
+	refused := []string{
+		"qemu-system-x86_64: Unknown savevm section or instance 'foo' 0. Make sure that your current VM setup matches your saved VM setup, including any hotplugged devices\nqemu-system-x86_64: load of migration failed: Invalid argument",
+		"qemu-system-x86_64: Missing section footer for 0000:00:02.0/virtio-console",
+	}
+	for _, out := range refused {
+		if incomingFailure(out) == "" {
+			t.Errorf("refusal not seen in %q", out)
+		}
+	}
+	other := []string{
+		"",
+		"qemu-system-x86_64: ../../accel/tcg/cpu-exec.c:1003: cpu_exec_setjmp: Assertion `cpu == current_cpu' failed.",
+		"qemu-system-x86_64: terminating on signal 9",
+	}
+	for _, out := range other {
+		if got := incomingFailure(out); got != "" {
+			t.Errorf("%q taken for a refused migration: %q", out, got)
+		}
+	}
+}
