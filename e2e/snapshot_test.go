@@ -102,7 +102,8 @@ func TestSnapshotRestoredMatchesBooted(t *testing.T) {
 	if ob != or {
 		t.Errorf("observed topology: booted %s, restored %s", ob, or)
 	}
-	if r.Monitor == nil || r.Monitor.Samples == 0 {
+	// Samples counts failed reads too.
+	if r.Monitor == nil || r.Monitor.Samples <= r.Monitor.ReadErrors {
 		t.Errorf("the host-side monitor read nothing of the restored guest: %+v", r.Monitor)
 	}
 }
@@ -117,7 +118,7 @@ func TestSnapshotSiblingsDiffer(t *testing.T) {
 	sh(t, job, "") // creates the snapshot
 	type facts struct{ bootID, random, pid string }
 	var got []facts
-	var keys []string
+	var keys, reasons []string
 	for range 2 {
 		before := time.Now().Unix()
 		r := sh(t, job, "")
@@ -127,6 +128,7 @@ func TestSnapshotSiblingsDiffer(t *testing.T) {
 			t.Fatalf("run: %s %s %+v", run.Outcome, run.Reason, run.Exec)
 		}
 		keys = append(keys, snapshotKey(run))
+		reasons = append(reasons, run.Host.StartReason)
 		f := strings.Fields(run.Exec.Stdout)
 		if len(f) != 4 {
 			t.Fatalf("exec output %q", run.Exec.Stdout)
@@ -148,7 +150,17 @@ func TestSnapshotSiblingsDiffer(t *testing.T) {
 	if got[0].random == got[1].random {
 		t.Errorf("restored siblings drew the same random bytes %s", got[0].random)
 	}
-	t.Logf("pids %s, %s (the same unless the kernel has ns_last_pid)", got[0].pid, got[1].pid)
+	// Pids differ where the kernel lets the agent move them (ns_last_pid,
+	// CONFIG_CHECKPOINT_RESTORE); where it does not, the record says so.
+	for i, why := range reasons {
+		notSpread := strings.Contains(why, "pids not spread")
+		if !notSpread && got[0].pid == got[1].pid {
+			t.Errorf("restored siblings share pid %s, and run %d's record does not say the pids were not spread: %q", got[0].pid, i, why)
+		}
+		if notSpread {
+			t.Logf("run %d: %s", i, why)
+		}
+	}
 }
 
 // TestSnapshotCorruptRebuilt: a snapshot whose stream no longer matches its
@@ -247,5 +259,63 @@ func TestSnapshotConcurrentFirstRuns(t *testing.T) {
 	}
 	if keys[0] == "" || keys[0] != keys[1] {
 		t.Errorf("keys %q: both runs must restore the one snapshot", keys)
+	}
+}
+
+// TestSIGINTWhileCreatingSnapshot: SIGINT while the first run of a machine
+// boots the VM that makes its snapshot stops everything and leaves no
+// partial snapshot, guest-RAM file or QEMU behind.
+func TestSIGINTWhileCreatingSnapshot(t *testing.T) {
+	e2e(t)
+	arg := snapshotMachine(t)
+	tag := strings.TrimPrefix(arg, "--kernel-arg ")
+	cmd, out, errb := startSh(t, "exec ktstr-boot --kernel "+kernelSpec()+" --topology 1,1,2,1 --exec true "+arg)
+	pid := cmd.Process.Pid
+	dir, err := cachedir.Sub("snapshots")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpGlob := filepath.Join(dir, fmt.Sprintf(".tmp-*-%d", pid))
+	shmGlob := fmt.Sprintf("/dev/shm/ktstr-%d-*", pid)
+	// Wait until the snapshot's directory is being written and its VM's
+	// RAM file exists. The deadline only bounds a hang.
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		tmps, _ := filepath.Glob(tmpGlob)
+		shm, _ := filepath.Glob(shmGlob)
+		if len(tmps) > 0 && len(shm) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			cmd.Wait()
+			t.Fatalf("no snapshot creation seen; stderr: %s", errb)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit %d, want 130; stderr: %s", code, errb)
+	}
+	if !strings.Contains(errb.String(), "creating snapshot") {
+		t.Errorf("stderr does not say the snapshot was being created: %s", errb)
+	}
+	runs := records(t, out.String())[record.KindRun]
+	if len(runs) != 1 || decodeRun(t, runs[0]).Outcome != record.OutcomeInterrupted {
+		t.Errorf("want one interrupted run record, got %q", out)
+	}
+	if tmps, _ := filepath.Glob(tmpGlob); len(tmps) > 0 {
+		t.Errorf("partial snapshot left: %v", tmps)
+	}
+	if shm, _ := filepath.Glob(shmGlob); len(shm) > 0 {
+		t.Errorf("guest-RAM files left: %v", shm)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), tag) {
+			t.Errorf("a process of the interrupted run is left: %s: %q", p, strings.ReplaceAll(string(b), "\x00", " "))
+		}
 	}
 }

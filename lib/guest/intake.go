@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -42,8 +43,10 @@ func (a *Agent) awaitJob(port io.Reader) (*record.Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("job intake: %w", err)
 	}
+	var notes []string
 	if err := setClock(start.UnixNS); err != nil {
 		a.logf("set clock: %v", err)
+		notes = append(notes, "clock not set: "+err.Error())
 	}
 	// Message times count from here: the boot before the snapshot is no
 	// part of this run. Taken after the clock is set: workers report wall
@@ -52,8 +55,15 @@ func (a *Agent) awaitJob(port io.Reader) (*record.Job, error) {
 	a.start = time.Now()
 	if err := reseed(start.Seed); err != nil {
 		a.logf("reseed random: %v", err)
+		notes = append(notes, "random generator not reseeded: "+err.Error())
 	}
-	spreadPIDs(start.Seed, a.logf)
+	if why := spreadPIDs(start.Seed); why != "" {
+		a.logf("%s", why)
+		notes = append(notes, why)
+	}
+	if len(notes) > 0 {
+		a.send(proto.Message{Type: proto.MsgIntake, Text: strings.Join(notes, "; ")})
+	}
 	return job, nil
 }
 
@@ -121,16 +131,22 @@ func reseed(seed []byte) error {
 // spreadPIDs moves the next pid to a seed-chosen place, so that copies of
 // one snapshot do not hand out the same pids. Kernels without
 // CONFIG_CHECKPOINT_RESTORE have no ns_last_pid: pids then follow the
-// snapshot's sequence, as a booted guest's follow its boot.
-func spreadPIDs(seed []byte, logf func(string, ...any)) {
+// snapshot's sequence, as a booted guest's follow its boot. It returns
+// why the pids were not spread ("" if they were).
+func spreadPIDs(seed []byte) string {
+	return spreadPIDsAt(lastPIDPath, seed)
+}
+
+func spreadPIDsAt(path string, seed []byte) string {
 	if len(seed) < 4 {
-		return
+		return proto.IntakePIDsNotSpread + ": no seed"
 	}
-	if _, err := os.Stat(lastPIDPath); err != nil {
-		return
+	if _, err := os.Stat(path); err != nil {
+		return proto.IntakePIDsNotSpread + ": the kernel has no ns_last_pid (CONFIG_CHECKPOINT_RESTORE off)"
 	}
 	next := firstFreeLowPID + int(binary.LittleEndian.Uint32(seed)%lastPIDSpread)
-	if err := os.WriteFile(lastPIDPath, []byte(strconv.Itoa(next)), 0); err != nil {
-		logf("spread pids: %v", err)
+	if err := os.WriteFile(path, []byte(strconv.Itoa(next)), 0); err != nil {
+		return proto.IntakePIDsNotSpread + ": " + err.Error()
 	}
+	return ""
 }

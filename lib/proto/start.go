@@ -22,6 +22,15 @@ import (
 // MsgReady says the agent has no job yet and is waiting for a Start line.
 const MsgReady = "ready"
 
+// MsgIntake is a restored agent's account of its Start line (Text): what
+// it could not make differ from its siblings (the clock, the random
+// generator, the pids) and why. The host puts it in the run record.
+const MsgIntake = "intake"
+
+// IntakePIDsNotSpread begins MsgIntake's text when the guest's pids follow
+// the snapshot's sequence.
+const IntakePIDsNotSpread = "pids not spread"
+
 // Start is what the host sends a guest waiting for its job: one JSON line
 // on PortName.
 type Start struct {

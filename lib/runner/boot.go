@@ -322,6 +322,10 @@ func fillRun(r *record.Run, res *vm.Result) {
 			r.BPFObjects = append(r.BPFObjects, *m.BPFObject)
 		case proto.MsgError:
 			r.GuestErrors = append(r.GuestErrors, m.Text)
+		case proto.MsgIntake:
+			// What a restored guest could not make its own (pids, clock,
+			// random generator): part of how it started.
+			r.Host.StartReason = strings.TrimPrefix(r.Host.StartReason+"; guest: "+m.Text, "; ")
 		}
 	}
 	for _, e := range res.DecodeErrors {
