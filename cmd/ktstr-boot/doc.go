@@ -67,8 +67,11 @@
 // recently used kept. Every run restores a fresh copy (its RAM in a new /dev/shm file, which the host-side
 // monitor reads as before; the job's memory rounded up to a multiple of 512 MiB, host.memory_mb, so that a
 // topology's scenarios share a snapshot) and hands the job over the result channel with the host's clock and a
-// random seed of its own. The run record says start: restored KEY, or booted, and start_reason why. A snapshot
-// that fails its checksum or that QEMU refuses is reported, removed and made anew, never used. Probe jobs
+// random seed of its own. The run record says start: restored KEY, or booted, and start_reason why (and what
+// the restored guest could not make its own, e.g. "pids not spread" without ns_last_pid). A snapshot that fails
+// its checksum or whose migration stream QEMU refuses is reported, removed and made anew (once no other run holds
+// it), never used; a restore that cannot be prepared or whose guest stays silent otherwise boots the job and
+// keeps the snapshot. Probe jobs
 // (ktstr-repro), --shell and KVM boot; --no-snapshot boots every VM; --snapshot-only makes a job that cannot
 // restore an error instead of a boot.
 //
