@@ -16,23 +16,15 @@ const pageSize = 4096
 // that are not zero: guest RAM is mostly free, zeroed memory, and the copy
 // keeps holes there.
 func saveSparse(src, dst string) error {
-	in, err := os.Open(src)
+	in, size, out, err := openCopy(src, dst, os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	st, err := in.Stat()
-	if err != nil {
-		return err
-	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
 	zero := make([]byte, pageSize)
 	buf := make([]byte, 1<<20)
 	var off int64
-	for off < st.Size() {
+	for off < size {
 		n, err := in.ReadAt(buf, off)
 		if err != nil && !errors.Is(err, io.EOF) {
 			out.Close()
@@ -53,33 +45,43 @@ func saveSparse(src, dst string) error {
 		}
 		off += int64(n)
 	}
-	if err := out.Truncate(st.Size()); err != nil {
+	if err := out.Truncate(size); err != nil {
 		out.Close()
 		return err
 	}
 	return out.Close()
 }
 
+// openCopy opens src for reading and creates dst (O_WRONLY|O_CREATE|flag,
+// perm) for a copy of it, and gives src's size. On error nothing is left
+// open.
+func openCopy(src, dst string, flag int, perm os.FileMode) (in *os.File, size int64, out *os.File, err error) {
+	if in, err = os.Open(src); err != nil {
+		return nil, 0, nil, err
+	}
+	st, err := in.Stat()
+	if err == nil {
+		out, err = os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|flag, perm)
+	}
+	if err != nil {
+		in.Close()
+		return nil, 0, nil, err
+	}
+	return in, st.Size(), out, nil
+}
+
 // restoreSparse copies the sparse file src to a new file dst, only its
 // data extents (SEEK_DATA/SEEK_HOLE): a restored guest's RAM file gets the
 // snapshot's contents in the time it takes to copy the pages in use.
 func restoreSparse(src, dst string) error {
-	in, err := os.Open(src)
+	in, size, out, err := openCopy(src, dst, os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	st, err := in.Stat()
-	if err != nil {
-		return err
-	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	err = copyExtents(in, out, st.Size())
+	err = copyExtents(in, out, size)
 	if err == nil {
-		err = out.Truncate(st.Size())
+		err = out.Truncate(size)
 	}
 	if cerr := out.Close(); err == nil {
 		err = cerr
