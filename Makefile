@@ -9,13 +9,15 @@
 #   make lint    go vet + gofmt check + actionlint (.github/workflows)
 #   make fuzz    a short run of every fuzz target (FUZZTIME each)
 #   make fuzz-long  every fuzz target for FUZZTIME_LONG (10m) each; not
-#                part of make test (24 targets: about 4 hours; split it
+#                part of make test (27 targets: about 4.5 hours; split it
 #                over shells or hosts with FUZZ_SHARD=0/2 and 1/2)
 #   make bench   the benchmarks that print ratios against their goals:
 #                scripts/bench-telemetry.sh (worker bookkeeping overhead, no
-#                VM) and scripts/bench-boot.sh (ktstr-boot vs bare QEMU boot
-#                and host-side preparation; boots BENCH_RUNS × 2 VMs of
-#                BENCH_TOPOLOGY on the cached kernel). Not run here:
+#                VM) and scripts/bench-boot.sh (probe jobs restored, PVH-
+#                booted and bzImage-booted vs a bare QEMU boot, BENCH_RUNS
+#                rounds on BENCH_TOPOLOGY, then two catalog gauntlets booted
+#                and restored: over an hour on 2 cores; GAUNTLET=0 skips
+#                them). Not run here:
 #                scripts/bench-kernel.sh (a 35-minute defconfig build) and
 #                scripts/bench-tcg-patching.sh (needs a kernel with
 #                JUMP_LABEL, i.e. a defconfig build); run them by hand.
