@@ -262,17 +262,19 @@ func TestConcurrentStoreCommands(t *testing.T) {
 	}
 }
 
+// withKernel makes r a run on the kernel of that release and label.
+func withKernel(r *record.Run, version, label string) *record.Run {
+	r.Job.Kernel = &record.Kernel{Version: version, Label: label}
+	r.Job.ID += "@" + label
+	return r
+}
+
 // TestCompareSlicesOnTheKernel: the runs of two kernels of one release (a
 // second config fragment) stored together; compare --a kernel=X --b
 // kernel=Y pairs them on everything but the kernel, finds the gap that
 // tripled on Y, and finds nothing between two kernels that ran alike.
 func TestCompareSlicesOnTheKernel(t *testing.T) {
 	dir := t.TempDir()
-	withKernel := func(r *record.Run, version, label string) *record.Run {
-		r.Job.Kernel = &record.Kernel{Version: version, Label: label}
-		r.Job.ID += "@" + label
-		return r
-	}
 	const x, y, z = "kernel_6_12_117", "kernel_6_12_117_variant", "kernel_6_12_117_same"
 	in := ndjson(t,
 		withKernel(synthRun("x1", "scx_x", 100, 1000), "6.12.117", x), withKernel(synthRun("x2", "scx_x", 110, 1010), "6.12.117", x),
@@ -312,11 +314,6 @@ func TestCompareSlicesOnTheKernel(t *testing.T) {
 // sides apart still compare.
 func TestCompareSidesMustNotShareRuns(t *testing.T) {
 	dir := t.TempDir()
-	withKernel := func(r *record.Run, version, label string) *record.Run {
-		r.Job.Kernel = &record.Kernel{Version: version, Label: label}
-		r.Job.ID += "@" + label
-		return r
-	}
 	const x, y = "kernel_6_12_117", "kernel_6_12_117_variant"
 	in := ndjson(t,
 		withKernel(synthRun("x1", "scx_x", 100, 1000), "6.12.117", x), withKernel(synthRun("x2", "scx_x", 110, 1010), "6.12.117", x),
