@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -507,8 +508,17 @@ func (c *Cache) prune(keep string) {
 	var snaps []snap
 	for _, e := range ents {
 		name := e.Name()
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
 		key, ok := strings.CutSuffix(name, ".json")
-		if !ok || strings.HasPrefix(name, ".") {
+		if !ok {
+			// A directory without metadata: its creator died between
+			// moving it into place and writing the metadata (or is
+			// there now: Remove leaves one whose lock is held).
+			if _, err := os.Stat(c.metaPath(name)); errors.Is(err, fs.ErrNotExist) && e.IsDir() {
+				c.Remove(name)
+			}
 			continue
 		}
 		used := int64(0) // a snapshot without its directory goes first

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -297,5 +298,35 @@ func TestAcquiredSnapshotIsNotRemoved(t *testing.T) {
 	}
 	if _, _, _, err := c.Acquire(ctx, "held"); !errors.Is(err, ErrMissing) {
 		t.Fatalf("Acquire of a removed snapshot: %v", err)
+	}
+}
+
+// A snapshot directory whose metadata was never written (its creator was
+// killed between the two) is removed by the next prune; one whose lock is
+// held (a creator between the two now) stays.
+func TestPruneRemovesSnapshotsWithoutMetadata(t *testing.T) {
+	c := &Cache{Dir: t.TempDir()}
+	var calls atomic.Int32
+	ctx := context.Background()
+	for _, key := range []string{"orphan", "being-made"} {
+		os.MkdirAll(filepath.Join(c.Path(key)), 0o755)
+		os.WriteFile(filepath.Join(c.Path(key), "vmstate"), []byte("x"), 0o644)
+	}
+	unlock, ok := c.tryLock("being-made")
+	if !ok {
+		t.Fatal("lock")
+	}
+	defer unlock()
+	if _, _, _, err := c.Create(ctx, "new", inputs(), saveText("new", &calls), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(c.Path("orphan")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a snapshot directory without metadata stayed: %v", err)
+	}
+	if _, err := os.Stat(c.Path("being-made")); err != nil {
+		t.Errorf("a snapshot being made was removed: %v", err)
+	}
+	if _, _, err := c.Get("new"); err != nil {
+		t.Errorf("the new snapshot: %v", err)
 	}
 }
