@@ -64,7 +64,7 @@
 // memory, command line, accelerator and TCG threading, initramfs with the agent, QEMU) boots it until the agent
 // waits for its job and saves it under <ktstr cache>/snapshots: QEMU's migration stream, with the guest RAM
 // beside it as a sparse file; made once under a lock however many runs start together, checksummed, the 16 most
-// recently used kept. Every run restores a fresh copy (its RAM in a new /dev/shm file, which the host-side
+// recently used kept (at most 2 GiB of data together). Every run restores a fresh copy (its RAM in a new /dev/shm file, which the host-side
 // monitor reads as before; the job's memory rounded up to a multiple of 512 MiB, host.memory_mb, so that a
 // topology's scenarios share a snapshot) and hands the job over the result channel with the host's clock and a
 // random seed of its own. The run record says start: restored KEY, or booted, and start_reason why (and what

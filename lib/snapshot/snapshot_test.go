@@ -330,3 +330,35 @@ func TestPruneRemovesSnapshotsWithoutMetadata(t *testing.T) {
 		t.Errorf("the new snapshot: %v", err)
 	}
 }
+
+// Pruning keeps the most recently used snapshots within MaxBytes of data
+// and always the new one, even when it alone is over.
+func TestPruneBoundsBytes(t *testing.T) {
+	c := &Cache{Dir: t.TempDir()}
+	var calls atomic.Int32
+	ctx := context.Background()
+	for i, key := range []string{"aaaa", "bbbb", "cccc"} {
+		_, m, _, err := c.Create(ctx, key, inputs(), saveText(key, &calls), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Room for two of these (saveText's are all one size).
+		c.MaxBytes = 2 * m.DataBytes()
+		old := time.Now().Add(time.Duration(i-3) * time.Minute)
+		os.Chtimes(c.Path(key), old, old)
+	}
+	for key, want := range map[string]bool{"aaaa": false, "bbbb": true, "cccc": true} {
+		if _, _, err := c.Get(key); (err == nil) != want {
+			t.Errorf("%s: kept %v, want %v (%v)", key, err == nil, want, err)
+		}
+	}
+	c.MaxBytes = 1
+	if _, _, _, err := c.Create(ctx, "dddd", inputs(), saveText("dddd", &calls), nil); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]bool{"bbbb": false, "cccc": false, "dddd": true} {
+		if _, _, err := c.Get(key); (err == nil) != want {
+			t.Errorf("over the cap: %s: kept %v, want %v (%v)", key, err == nil, want, err)
+		}
+	}
+}
