@@ -345,6 +345,9 @@ type RunHost struct {
 	// Boot is how the kernel was entered: "pvh" (the vmlinux at its PVH
 	// entry) or "bzimage".
 	Boot string `json:"boot,omitempty"`
+	// Firmware is the guest firmware: "qboot" (QEMU's minimal one, the
+	// default when installed) or "seabios" (QEMU's default).
+	Firmware string `json:"firmware,omitempty"`
 	// Start is how the guest came up: "booted", or "restored KEY" (from
 	// the snapshot KEY of a machine booted to its agent's wait for a job).
 	Start string `json:"start,omitempty"`

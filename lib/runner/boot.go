@@ -147,10 +147,10 @@ func (r *Runner) startAs(ctx context.Context, j *record.Job, runID, vmName strin
 	if err != nil {
 		return nil, &plan.InputError{Err: err}
 	}
-	run.Host.Boot = method
+	run.Host.Boot, run.Host.Firmware = method, r.firmware
 	m := &vm.Machine{
 		Name: vmName, Topology: j.Topology, MemoryMB: j.MemoryMB,
-		Kernel: image, Initrd: base, Cmdline: vm.KernelCmdline(j.Dmesg, j.KernelArgs),
+		Kernel: image, Initrd: base, Firmware: r.firmwareImage, Cmdline: vm.KernelCmdline(j.Dmesg, j.KernelArgs),
 		Accel: accel.Accel, TCGThreads: run.Host.TCGThreads, CPUVendor: host.CPUVendor(),
 		ConsoleLog: run.ConsoleLog, Results: filepath.Join(tmp, "results.ndjson"),
 		Shell: r.cfg.Terminal != nil,

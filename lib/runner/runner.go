@@ -46,6 +46,10 @@ type Config struct {
 	// Boot is the boot method: "auto" (PVH when the kernel has it, else
 	// bzImage), "pvh" or "bzimage".
 	Boot string
+	// Firmware is the guest firmware: "auto" (default: qboot when QEMU
+	// ships it, else SeaBIOS), "qboot" (an error without it) or
+	// "seabios" (QEMU's default).
+	Firmware string
 	// Snapshot is SnapshotAuto (default), SnapshotOff or SnapshotOnly:
 	// whether jobs restore a snapshot of their machine booted to the
 	// agent's wait for a job, instead of booting.
@@ -94,9 +98,12 @@ type Runner struct {
 	out         *record.Writer
 	qemu        string
 	qemuVersion string
-	agent       string
-	cacheRoot   string
-	hostCPUs    int
+	// firmware names the guest firmware (record host.firmware);
+	// firmwareImage is its -bios image, "" for QEMU's default.
+	firmware, firmwareImage string
+	agent                   string
+	cacheRoot               string
+	hostCPUs                int
 
 	accelOnce sync.Once
 	accel     vm.AccelChoice
@@ -151,7 +158,12 @@ func New(cfg Config, p *plan.Planner, out *record.Writer) (*Runner, error) {
 	default:
 		return nil, fmt.Errorf("unknown snapshot mode %q", cfg.Snapshot)
 	}
+	firmware, firmwareImage, err := chooseFirmware(cfg.Firmware, qemu, vm.QBootImage)
+	if err != nil {
+		return nil, err
+	}
 	r := &Runner{cfg: cfg, plan: p, out: out, qemu: qemu, qemuVersion: vm.QEMUVersion(qemu),
+		firmware: firmware, firmwareImage: firmwareImage,
 		agent: agent, cacheRoot: root, hostCPUs: host.CPUs(), bases: map[string]string{},
 		snapshots: &snapshot.Cache{Dir: filepath.Join(root, "snapshots")}}
 	if r.cfg.LogDir == "" {
@@ -177,6 +189,26 @@ func New(cfg Config, p *plan.Planner, out *record.Writer) (*Runner, error) {
 	r.snapshots.Sweep()
 	pruneLogs(r.cfg.LogDir, logRetention)
 	return r, nil
+}
+
+// chooseFirmware resolves the firmware setting to its name and image
+// ("" for QEMU's default); qboot finds QEMU's qboot image.
+func chooseFirmware(want, qemu string, qboot func(qemu string) string) (name, image string, err error) {
+	switch want {
+	case "", vm.FirmwareAuto:
+		if image := qboot(qemu); image != "" {
+			return vm.FirmwareQBoot, image, nil
+		}
+		return vm.FirmwareSeaBIOS, "", nil
+	case vm.FirmwareQBoot:
+		if image := qboot(qemu); image != "" {
+			return vm.FirmwareQBoot, image, nil
+		}
+		return "", "", fmt.Errorf("--firmware qboot: QEMU's qboot.rom is not installed beside %s (Debian's qemu-system-data has it)", qemu)
+	case vm.FirmwareSeaBIOS:
+		return vm.FirmwareSeaBIOS, "", nil
+	}
+	return "", "", fmt.Errorf("unknown firmware %q (auto, qboot or seabios)", want)
 }
 
 // HostCPUs is the number of host CPUs the runner sizes against.

@@ -43,6 +43,9 @@ type Machine struct {
 	MemoryMB int
 	Kernel   string // bzImage path
 	Initrd   string
+	// Firmware, if set, is the firmware image QEMU runs (-bios, e.g.
+	// QBootImage); QEMU's default (SeaBIOS) otherwise.
+	Firmware string
 	Cmdline  string
 	Accel    string
 	// TCGThreads is TCGMulti or TCGSingle (TCG only).
@@ -165,6 +168,9 @@ func (m *Machine) Args() ([]string, error) {
 		"-initrd", m.Initrd,
 		"-append", m.Cmdline,
 	)
+	if m.Firmware != "" {
+		args = append(args, "-bios", m.Firmware)
+	}
 	if m.QMP != "" {
 		args = append(args, "-qmp", "unix:"+m.QMP+",server=on,wait=off")
 	}
@@ -199,8 +205,13 @@ func shellQuote(s string) string {
 }
 
 // KernelCmdline is the guest command line: console on ttyS0, reboot (and so
-// QEMU exit, with -no-reboot) immediately on panic, the agent as init, and
-// settings that make runs reproducible. extra is appended.
+// QEMU exit, with -no-reboot) immediately on panic, the agent as init,
+// settings that make runs reproducible, and two that shorten a boot under
+// TCG by about 75 ms (measured on 1,2,2,1): no legacy BSD ptys (pty_init
+// registers 512 tty devices for them, ~65 ms; the guest's ptys are
+// Unix98's, /dev/ptmx) and no RAPL perf PMU (its probe takes ~15 ms and
+// finds no counters in a VM). Kernels without either ignore the argument.
+// extra is appended.
 func KernelCmdline(dmesg bool, extra []string) string {
 	level := "loglevel=4"
 	if dmesg {
@@ -210,6 +221,7 @@ func KernelCmdline(dmesg bool, extra []string) string {
 		"console=ttyS0", "panic=-1", "rdinit=/init", level, "nokaslr", "mitigations=off", "no_timer_check",
 		"random.trust_cpu=on", "i8042.noaux", "i8042.nomux", "i8042.nopnp", "i8042.dumbkbd",
 		"numa_balancing=disable", "sysctl.kernel.sched_schedstats=1", "sysctl.kernel.unprivileged_bpf_disabled=0",
+		"pty.legacy_count=0", "initcall_blacklist=rapl_pmu_init",
 	}
 	return strings.Join(append(args, extra...), " ")
 }

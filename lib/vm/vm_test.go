@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -186,5 +187,43 @@ func TestQEMUNoiseFiltered(t *testing.T) {
 	in := "qemu-system-x86_64: warning: TCG doesn't support requested feature: CPUID.01H:ECX.tsc-deadline [bit 24]\nreal problem\n"
 	if got := filterQEMUNoise(in); got != "real problem" {
 		t.Errorf("%q", got)
+	}
+}
+
+// A machine with a firmware image runs it (-bios); without one, QEMU's
+// default. The kernel command line drops legacy ptys and the RAPL PMU.
+func TestArgsFirmware(t *testing.T) {
+	m := &Machine{Name: "1-1", Topology: topology.Spec{NUMANodes: 1, LLCs: 1, CoresPerLLC: 2, ThreadsPerCore: 1}.Record(10),
+		MemoryMB: 512, Kernel: "/k/vmlinux", Initrd: "/r/initrd", Cmdline: KernelCmdline(false, nil), Accel: AccelTCG, TCGThreads: TCGMulti,
+		ConsoleLog: "/r/console.log", Results: "/r/results"}
+	args, _ := m.Args()
+	if slices.Contains(args, "-bios") {
+		t.Errorf("no firmware set, yet -bios: %v", args)
+	}
+	m.Firmware = "/usr/share/qemu/qboot.rom"
+	args, _ = m.Args()
+	if i := slices.Index(args, "-bios"); i < 0 || args[i+1] != m.Firmware {
+		t.Errorf("firmware not passed: %v", args)
+	}
+	for _, want := range []string{"pty.legacy_count=0", "initcall_blacklist=rapl_pmu_init"} {
+		if !slices.Contains(strings.Fields(m.Cmdline), want) {
+			t.Errorf("command line lacks %s: %s", want, m.Cmdline)
+		}
+	}
+}
+
+// QBootImage finds qboot.rom in the data directory beside a QEMU binary,
+// and nothing where there is none.
+func TestQBootImage(t *testing.T) {
+	prefix := t.TempDir()
+	bin := filepath.Join(prefix, "bin", "qemu-system-x86_64")
+	if got := QBootImage(bin); got != "" && !strings.HasPrefix(got, "/usr/") {
+		t.Errorf("found %q under an empty prefix", got)
+	}
+	rom := filepath.Join(prefix, "share", "qemu", "qboot.rom")
+	os.MkdirAll(filepath.Dir(rom), 0o755)
+	os.WriteFile(rom, []byte("rom"), 0o644)
+	if got := QBootImage(bin); got != rom {
+		t.Errorf("QBootImage(%s) = %q, want %q", bin, got, rom)
 	}
 }
