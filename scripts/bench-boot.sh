@@ -13,7 +13,7 @@
 #   P2: ktstr-boot's host-side preparation on a warm cache, from job start
 #       to QEMU exec (run record timings.prepare_ms; goal <= 20 ms);
 #   G:  unless GAUNTLET=0, a gauntlet of the scenario catalog (or $SCENARIOS,
-#       comma-separated) on 1,1,2,1 and 1,2,2,1 booted (--no-snapshot,
+#       comma-separated) on 1,1,2,1 and 1,2,2,1 (or $TOPOS) booted (--no-snapshot,
 #       "before") and restored ("after"): runs per hour of each sweep, and
 #       whether their verdicts agree, subject by subject.
 # Each ratio is the median process wall time (what a caller waits for) over
@@ -22,7 +22,10 @@
 #
 # Usage: scripts/bench-boot.sh [N] [TOPOLOGY] [KERNEL]
 #   GAUNTLET=0 skips the gauntlet; SCENARIOS=a,b,c runs a subset of it;
-#   DURATION (default 3) is its scenario duration. PROBES=0 skips the probe
+#   DURATION (default 3; "default": each scenario's own) is its scenario
+#   duration; TOPOS (default "1,1,2,1 1,2,2,1") its topologies. The catalog
+#   sweep of make test (TestCatalogSweep) is
+#   PROBES=0 TOPOS=1,2,2,1 DURATION=default. PROBES=0 skips the probe
 #   jobs. BASELINE=1 runs the "after" sweep booted too: how often two booted
 #   sweeps disagree on this host (timing verdicts under host noise).
 set -eu
@@ -140,12 +143,15 @@ fi
 # The gauntlet, booted then restored: ktstr-topo | ktstr-boot | ktstr-verify
 # on the same jobs.
 scenarios=${SCENARIOS:-all}
+duration="--duration ${DURATION:-3}"
+[ "${DURATION:-}" != default ] || duration=
 sweep() {
 	name=$1
 	shift
 	t0=$(now)
-	"$bin/ktstr-topo" 1,1,2,1 1,2,2,1 |
-		"$bin/ktstr-boot" --kernel "$kernel" --scenario "$scenarios" --duration "${DURATION:-3}" "$@" 2>"$tmp/$name.err" |
+	# shellcheck disable=SC2086 # TOPOS is a list
+	"$bin/ktstr-topo" ${TOPOS:-1,1,2,1 1,2,2,1} |
+		"$bin/ktstr-boot" --kernel "$kernel" --scenario "$scenarios" $duration "$@" 2>"$tmp/$name.err" |
 		tee "$tmp/$name.runs" | "$bin/ktstr-verify" >"$tmp/$name.verdicts" 2>/dev/null || true
 	t1=$(now)
 	echo "$t1 - $t0" | bc >"$tmp/$name.wall"
