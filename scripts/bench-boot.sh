@@ -13,9 +13,11 @@
 #   P2: ktstr-boot's host-side preparation on a warm cache, from job start
 #       to QEMU exec (run record timings.prepare_ms; goal <= 20 ms);
 #   G:  unless GAUNTLET=0, a gauntlet of the scenario catalog (or $SCENARIOS,
-#       comma-separated) on 1,1,2,1 and 1,2,2,1 (or $TOPOS) booted (--no-snapshot,
-#       "before") and restored ("after"): runs per hour of each sweep, and
-#       whether their verdicts agree, subject by subject.
+#       comma-separated) on 1,1,2,1 and 1,2,2,1 (or $TOPOS) as the harness
+#       ran it before fast starts ("before": --no-snapshot --boot bzimage
+#       --firmware seabios, or $BEFORE) and as it runs now ("after":
+#       restored from snapshots): runs per hour of each sweep, and whether
+#       their verdicts agree, subject by subject.
 # Each ratio is the median process wall time (what a caller waits for) over
 # N alternating runs; the VM's own wall time (timings.wall_s) is printed
 # beside it. No assertions: it reports.
@@ -26,8 +28,8 @@
 #   duration; TOPOS (default "1,1,2,1 1,2,2,1") its topologies. The catalog
 #   sweep of make test (TestCatalogSweep) is
 #   PROBES=0 TOPOS=1,2,2,1 DURATION=default. PROBES=0 skips the probe
-#   jobs. BASELINE=1 runs the "after" sweep booted too: how often two booted
-#   sweeps disagree on this host (timing verdicts under host noise).
+#   jobs. BASELINE=1 runs the "after" sweep like "before": how often two
+#   such sweeps disagree on this host (timing verdicts under host noise).
 set -eu
 n=${1:-5}
 topo=${2:-1,2,2,1}
@@ -156,9 +158,16 @@ sweep() {
 	t1=$(now)
 	echo "$t1 - $t0" | bc >"$tmp/$name.wall"
 }
-sweep before --no-snapshot
+# "before" is the harness before fast starts: every VM booted, from the
+# bzImage, under QEMU's default firmware (BEFORE overrides, e.g.
+# BEFORE=--no-snapshot for snapshots alone).
+before=${BEFORE:---no-snapshot --boot bzimage --firmware seabios}
+echo "G  before: ktstr-boot $before; after: ktstr-boot$( [ "${BASELINE:-0}" = 1 ] && echo " $before")"
+# shellcheck disable=SC2086 # flags
+sweep before $before
 if [ "${BASELINE:-0}" = 1 ]; then
-	sweep after --no-snapshot
+	# shellcheck disable=SC2086
+	sweep after $before
 else
 	sweep after
 fi

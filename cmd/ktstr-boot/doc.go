@@ -72,7 +72,7 @@
 // its checksum or whose migration stream QEMU refuses is reported, removed and made anew (once no other run holds
 // it), never used; a restore that cannot be prepared or whose guest stays silent otherwise boots the job and
 // keeps the snapshot. Probe jobs
-// (ktstr-repro), --shell and KVM boot; --no-snapshot boots every VM; --snapshot-only makes a job that cannot
+// (ktstr-repro), --shell, KVM and icount runs boot; --no-snapshot boots every VM; --snapshot-only makes a job that cannot
 // restore an error instead of a boot.
 //
 // The same binary is the guest agent: run as PID 1 (it copies itself into the initramfs as /init) it mounts the

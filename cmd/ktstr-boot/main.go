@@ -49,7 +49,7 @@ type options struct {
 
 	InitrdCompression string `name:"initramfs-compression" default:"auto" enum:"auto,zstd,gzip,none" help:"Base initramfs compression. auto: none under TCG (emulated zstd decompression is slow), zstd under KVM (gzip if the kernel lacks RD_ZSTD)."`
 
-	NoSnapshot   bool `name:"no-snapshot" help:"Boot every VM. By default a job restores a snapshot of its machine taken when the agent was ready and waiting for a job (created by the first run of that machine, under TCG; about 0.2 s instead of a boot) and the run record says start: restored KEY; jobs that cannot (probes, --shell, KVM) boot and say why."`
+	NoSnapshot   bool `name:"no-snapshot" help:"Boot every VM. By default a job restores a snapshot of its machine taken when the agent was ready and waiting for a job (created by the first run of that machine, under TCG; about 0.2 s instead of a boot) and the run record says start: restored KEY; jobs that cannot (probes, --shell, KVM, icount) boot and say why."`
 	SnapshotOnly bool `name:"snapshot-only" help:"Every VM must start from a snapshot (created if missing): a job that cannot is an error record, never booted."`
 
 	Scenario      string  `help:"Scenario(s) to run in the guest: catalog names or JSON files, comma-separated, or all; each topology becomes one VM per scenario."`

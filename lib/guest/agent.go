@@ -292,6 +292,9 @@ var mounts = []mount{
 	{"tmpfs", "/tmp", "tmpfs", 0, "mode=1777", true},
 	{"tmpfs", "/run", "tmpfs", 0, "mode=755", false},
 	{"tmpfs", "/dev/shm", "tmpfs", 0, "mode=1777", false},
+	// Unix98 ptys (/dev/ptmx) for payloads that need a terminal; the
+	// kernel command line turns the legacy BSD ones off.
+	{"devpts", "/dev/pts", "devpts", 0, "ptmxmode=0666", false},
 	{"cgroup2", "/sys/fs/cgroup", "cgroup2", 0, "", false},
 	{"debugfs", "/sys/kernel/debug", "debugfs", 0, "", false},
 	{"tracefs", "/sys/kernel/tracing", "tracefs", 0, "", false},

@@ -72,14 +72,14 @@ func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string
 	if !errors.As(err, &refused) {
 		return run, err
 	}
-	why := refused.why
+	why := refused.why + refusedConsole(filepath.Join(r.cfg.LogDir, runID+".console.log"))
 	if refused.removed {
 		// Started once more (after the first start let go of its vCPUs
 		// in the gate), creating the snapshot anew; if that one is
 		// refused too, booted.
 		run, err = r.startAs(ctx, j, runID+"-again", vmName+"a", time.Now(), true)
 		if errors.As(err, &refused) {
-			why += "; " + refused.why
+			why += "; " + refused.why + refusedConsole(filepath.Join(r.cfg.LogDir, runID+"-again.console.log"))
 			run, err = r.startAs(ctx, j, runID+"-booted", vmName+"b", time.Now(), false)
 		}
 	} else {
@@ -90,7 +90,27 @@ func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string
 	if run != nil {
 		run.Host.StartReason = strings.TrimSuffix(why+"; "+run.Host.StartReason, "; ")
 	}
+	if err != nil && run == nil {
+		// --snapshot-only, or a boot that could not start: the reason the
+		// restore was refused is part of the error.
+		err = fmt.Errorf("%w (the restore: %s)", err, why)
+	}
 	return run, err
+}
+
+// refusedConsole disposes of the console log of a restore that was
+// refused: an empty one is removed, one with output is named in the
+// reason (the record that follows points to another run's log).
+func refusedConsole(path string) string {
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return ""
+	case st.Size() == 0:
+		os.Remove(path)
+		return ""
+	}
+	return " (its console: " + path + ")"
 }
 
 // refusedError is a restore whose guest never answered, or that could not
@@ -204,6 +224,9 @@ func (r *Runner) startAs(ctx context.Context, j *record.Job, runID, vmName strin
 	}
 	if m.Incoming == "" {
 		if r.cfg.Snapshot == SnapshotOnly {
+			if !snapshots {
+				return nil, errors.New("--snapshot-only: the restore failed, and booting is not allowed")
+			}
 			return nil, fmt.Errorf("--snapshot-only: %s", why)
 		}
 		if r.cfg.Snapshot != SnapshotOff {

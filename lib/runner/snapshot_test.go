@@ -2,6 +2,8 @@ package runner
 
 import (
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,5 +91,26 @@ func TestRestoreAgentTimeoutScales(t *testing.T) {
 	got, f := r.restoreAgentTimeout(), loadFactor(1)
 	if want := time.Duration(restoreAgentTimeoutS * f * float64(time.Second)); got < want*99/100 {
 		t.Errorf("restore agent timeout %v under load factor %.2f, want about %v", got, f, want)
+	}
+}
+
+// The console log of a refused restore: removed when empty, named in the
+// reason when it has output (the record points to the next start's log).
+func TestRefusedConsole(t *testing.T) {
+	dir := t.TempDir()
+	empty, said := filepath.Join(dir, "a.console.log"), filepath.Join(dir, "b.console.log")
+	os.WriteFile(empty, nil, 0o644)
+	os.WriteFile(said, []byte("restore: guest silent\n"), 0o644)
+	if got := refusedConsole(empty); got != "" {
+		t.Errorf("empty log: %q", got)
+	}
+	if _, err := os.Stat(empty); err == nil {
+		t.Error("an empty console log of a refused restore stayed")
+	}
+	if got := refusedConsole(said); !strings.Contains(got, said) {
+		t.Errorf("a console log with output is not named: %q", got)
+	}
+	if got := refusedConsole(filepath.Join(dir, "none")); got != "" {
+		t.Errorf("missing log: %q", got)
 	}
 }

@@ -41,7 +41,7 @@ type Machine struct {
 	Name     string
 	Topology *record.Topology
 	MemoryMB int
-	Kernel   string // bzImage path
+	Kernel   string // the bzImage, or the vmlinux for a PVH boot
 	Initrd   string
 	// Firmware, if set, is the firmware image QEMU runs (-bios, e.g.
 	// QBootImage); QEMU's default (SeaBIOS) otherwise.
@@ -209,7 +209,7 @@ func shellQuote(s string) string {
 // settings that make runs reproducible, and two that shorten a boot under
 // TCG by about 75 ms (measured on 1,2,2,1): no legacy BSD ptys (pty_init
 // registers 512 tty devices for them, ~65 ms; the guest's ptys are
-// Unix98's, /dev/ptmx) and no RAPL perf PMU (its probe takes ~15 ms and
+// Unix98's: /dev/ptmx, devpts mounted by the agent) and no RAPL perf PMU (its probe takes ~15 ms and
 // finds no counters in a VM). Kernels without either ignore the argument.
 // extra is appended.
 func KernelCmdline(dmesg bool, extra []string) string {

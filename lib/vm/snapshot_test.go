@@ -54,6 +54,7 @@ func TestSnapshotArgs(t *testing.T) {
 		"cmdline":     func(m *Machine) { m.Cmdline += " loglevel=7" },
 		"kernel":      func(m *Machine) { m.Kernel = "/k/bzImage" },
 		"initrd":      func(m *Machine) { m.Initrd = "/r/other" },
+		"firmware":    func(m *Machine) { m.Firmware = "/usr/share/qemu/qboot.rom" },
 		"topology": func(m *Machine) {
 			m.Topology = topology.Spec{NUMANodes: 1, LLCs: 1, CoresPerLLC: 4, ThreadsPerCore: 1}.Record(10)
 		},
