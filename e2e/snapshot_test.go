@@ -332,7 +332,7 @@ func TestSIGINTWhileCreatingSnapshot(t *testing.T) {
 // machine, and the records say which was used.
 func TestBootMethodsAgree(t *testing.T) {
 	e2e(t)
-	job := "ktstr-boot --kernel " + kernelSpec() + " --topology 2,1,2,1 --no-snapshot"
+	job := "ktstr-boot --kernel " + kernelSpec() + " --topology 2,2,2,1 --no-snapshot"
 	rf, fast := bootVerify(t, job, "")
 	rp, plain := bootVerify(t, job+" --boot bzimage --firmware seabios", "")
 	wantRuns(t, fast, 1)
