@@ -81,6 +81,7 @@ func TestLoadLayoutNotAKernel(t *testing.T) {
 		t.Errorf("LoadLayout(test binary) = %v", err)
 	}
 	m := New(Config{Vmlinux: exe, CPUs: 1})
+	<-m.loaded
 	m.Sample(time.Second, nil)
 	if r := m.Record(false); !strings.Contains(r.Error, "symbol") || r.Samples != 0 {
 		t.Errorf("record %+v", r)

@@ -59,6 +59,9 @@ type Monitor struct {
 	costNS  []int64
 	lastErr string
 	wd      *watchdog
+	// loaded is closed once New's background load of the layout is done
+	// (layout set, or the reason in rec.Error).
+	loaded chan struct{}
 }
 
 type watchdog struct {
@@ -67,24 +70,37 @@ type watchdog struct {
 }
 
 // New prepares a monitor; a vmlinux that cannot be used leaves the monitor
-// inert with the reason in its record.
+// inert with the reason in its record. It returns at once: reading the
+// vmlinux's symbols and BTF (about 20 ms) goes on while QEMU starts, and
+// samples taken before it is done are skipped (the guest kernel is not up
+// yet then anyway).
 func New(cfg Config) *Monitor {
 	if cfg.MaxTimeline <= 0 {
 		cfg.MaxTimeline = DefaultMaxTimeline
 	}
-	m := &Monitor{cfg: cfg, rec: record.Monitor{HZ: cfg.HZ}}
+	m := &Monitor{cfg: cfg, rec: record.Monitor{HZ: cfg.HZ}, loaded: make(chan struct{})}
 	if cfg.Watchdog > 0 {
 		m.wd = &watchdog{rec: record.MonitorWatchdog{RequestedS: cfg.Watchdog.Seconds()}}
 		m.rec.Watchdog = &m.wd.rec
 	}
+	go func() {
+		defer close(m.loaded)
+		m.load()
+	}()
+	return m
+}
+
+// load reads the layout of cfg.Vmlinux (New's background half).
+func (m *Monitor) load() {
+	cfg := m.cfg
 	if cfg.Vmlinux == "" {
 		m.rec.Error = "the kernel record names no vmlinux (needed for symbols and BTF)"
-		return m
+		return
 	}
 	l, err := LoadLayout(cfg.Vmlinux)
 	if err != nil {
 		m.rec.Error = err.Error()
-		return m
+		return
 	}
 	m.layout = l
 	m.rec.Absent = l.AbsentList()
@@ -98,11 +114,21 @@ func New(cfg Config) *Monitor {
 			m.wd.rec.Jiffies = uint64(math.Ceil(cfg.Watchdog.Seconds() * float64(cfg.KernelHZ)))
 		}
 	}
-	return m
+}
+
+// ready says whether the layout load is done, without waiting.
+func (m *Monitor) ready() bool {
+	select {
+	case <-m.loaded:
+		return true
+	default:
+		return false
+	}
 }
 
 // Close unmaps guest memory.
 func (m *Monitor) Close() {
+	<-m.loaded
 	if m.mem != nil {
 		m.mem.Close()
 		m.mem, m.k = nil, nil
@@ -113,7 +139,7 @@ func (m *Monitor) Close() {
 // started and vcpus each vCPU thread's host CPU time at that moment. Reads
 // before the guest kernel is up fail quietly (counted in ReadErrors).
 func (m *Monitor) Sample(t time.Duration, vcpus []record.VCPUUsage) {
-	if m.layout == nil {
+	if !m.ready() || m.layout == nil {
 		return
 	}
 	runtime.LockOSThread()
@@ -322,6 +348,7 @@ func (m *Monitor) Samples() []record.MonitorSample { return m.samples }
 // bounded timeline, the cost per sample and, when completed is false, the
 // last samples. The caller adds violation windows.
 func (m *Monitor) Record(completed bool) *record.Monitor {
+	<-m.loaded
 	r := m.rec
 	if r.Error == "" && len(m.samples) == 0 && m.lastErr != "" {
 		r.Error = "no valid sample: " + m.lastErr

@@ -49,7 +49,8 @@ func synthetic(t *testing.T, wdTimeout time.Duration) (*Monitor, []byte) {
 	put64(0x5020, dm(0x6000))
 	put64(0x6000, dm(0x7000))
 	put32(0x7000+4, 7)
-	m := &Monitor{cfg: Config{CPUs: 2, Nodes: 1, HZ: 10, KernelHZ: 250, Watchdog: wdTimeout, MaxTimeline: 3}, layout: l}
+	m := &Monitor{cfg: Config{CPUs: 2, Nodes: 1, HZ: 10, KernelHZ: 250, Watchdog: wdTimeout, MaxTimeline: 3}, layout: l, loaded: make(chan struct{})}
+	close(m.loaded) // the layout is given, not loaded
 	if wdTimeout > 0 {
 		m.wd = &watchdog{rec: record.MonitorWatchdog{RequestedS: wdTimeout.Seconds(), Jiffies: uint64(wdTimeout.Seconds() * 250)}}
 		m.rec.Watchdog = &m.wd.rec
