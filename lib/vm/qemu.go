@@ -110,7 +110,9 @@ func (m *Machine) Args() ([]string, error) {
 	}
 	args := []string{
 		"-name", m.Name + ",debug-threads=on",
-		"-machine", "q35",
+		// No SATA controller and no SMBus: the guest has no disks and no
+		// sensors, and each is a PCI function its kernel would probe.
+		"-machine", "q35,sata=off,smbus=off",
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-smp", fmt.Sprintf("%d,sockets=%d,dies=%d,cores=%d,threads=%d", s.CPUs(), s.NUMANodes, s.LLCsPerNode(), s.CoresPerLLC, s.ThreadsPerCore),
 		"-m", fmt.Sprintf("%dM", m.MemoryMB),

@@ -26,7 +26,7 @@ func TestArgsTwoNodes(t *testing.T) {
 	}
 	got := strings.Join(args, " ")
 	for _, want := range []string{
-		"-machine q35", "-smp 16,sockets=2,dies=2,cores=2,threads=2", "-m 1024M", "-accel tcg,thread=multi -cpu Skylake-Server",
+		"-machine q35,sata=off,smbus=off", "-smp 16,sockets=2,dies=2,cores=2,threads=2", "-m 1024M", "-accel tcg,thread=multi -cpu Skylake-Server",
 		"-object memory-backend-file,id=mem1,size=512M,mem-path=/dev/shm/ktstr-1-1-node1,share=on",
 		"-numa node,nodeid=1,memdev=mem1", "-numa cpu,node-id=1,socket-id=1", "-numa dist,src=0,dst=1,val=21",
 		"-no-reboot", "-nodefaults", "name=" + proto.PortName, "-name 1-1,debug-threads=on",
