@@ -53,10 +53,11 @@ chmod +x "$tmp/root/init"
 
 # The bare machine: ktstr-boot's own QEMU command line for a bzImage boot,
 # with the tiny init and fresh file names, and QEMU's defaults where
-# ktstr-boot chooses for speed (its firmware, -bios, and the kernel
-# arguments that skip legacy ptys and the RAPL PMU): the reference is a
-# plain QEMU boot of the kernel. bare-tuned keeps those choices: how much
-# of a ratio comes from them rather than from PVH and the harness.
+# ktstr-boot chooses for speed (its firmware, -bios; q35 without SATA and
+# SMBus; the kernel arguments that skip legacy ptys and the RAPL PMU): the
+# reference is a plain QEMU boot of the kernel. bare-tuned keeps those
+# choices: how much of a ratio comes from them rather than from PVH and the
+# harness.
 "$bin/ktstr-boot" --kernel "$kernel" --topology "$topo" --no-snapshot --boot bzimage >"$tmp/bz.json" 2>/dev/null
 for variant in bare bare-tuned; do
 python3 - "$tmp" "$variant" <<'PY' >"$tmp/$variant.args"
@@ -82,6 +83,8 @@ for i, a in enumerate(args):
         a = a.replace("mem-path=/dev/shm/ktstr-", "mem-path=/dev/shm/ktstr-bench-")
     elif i > 0 and args[i - 1] == "-append" and variant == "bare":
         a = " ".join(w for w in a.split() if w not in tuned)
+    elif i > 0 and args[i - 1] == "-machine" and variant == "bare":
+        a = a.split(",")[0]  # QEMU's q35 with its default devices
     out.append(a)
 i = out.index("-initrd"); out[i + 1] = tmp + "/tiny.cpio.gz"
 print("\n".join(out))
