@@ -15,9 +15,9 @@
 #                scripts/bench-telemetry.sh (worker bookkeeping overhead, no
 #                VM) and scripts/bench-boot.sh (probe jobs restored, PVH-
 #                booted and bzImage-booted vs a bare QEMU boot, BENCH_RUNS
-#                rounds on BENCH_TOPOLOGY, then two catalog gauntlets booted
-#                and restored: over an hour on 2 cores; GAUNTLET=0 skips
-#                them). Not run here:
+#                rounds on BENCH_TOPOLOGY, then two catalog gauntlets, as
+#                before fast starts and restored: about 15 minutes on 2
+#                cores; GAUNTLET=0 skips them). Not run here:
 #                scripts/bench-kernel.sh (a 35-minute defconfig build) and
 #                scripts/bench-tcg-patching.sh (needs a kernel with
 #                JUMP_LABEL, i.e. a defconfig build); run them by hand.
