@@ -135,3 +135,38 @@ func TestQuantilesAreTheChecks(t *testing.T) {
 		t.Errorf("%d wake checks to compare with, want 2", matched)
 	}
 }
+
+// The imbalance metric is the monitor check's: a ratio held for the
+// sustained window, inside the scenario. A one-sample spike, or one
+// outside the scenario, does not count.
+func TestImbalanceIsSustainedInsideTheScenario(t *testing.T) {
+	sample := func(tt float64, nr ...uint32) record.MonitorSample {
+		s := record.MonitorSample{T: tt}
+		for _, n := range nr {
+			s.CPUs = append(s.CPUs, record.MonitorCPUSample{Nr: n})
+		}
+		return s
+	}
+	var tl []record.MonitorSample
+	tl = append(tl, sample(0.1, 9, 1)) // before the scenario: a spawn burst
+	for i := range 12 {
+		tt := 1 + float64(i)*0.1
+		switch {
+		case i == 3:
+			tl = append(tl, sample(tt, 10, 1)) // a one-sample spike
+		case i >= 5 && i < 10:
+			tl = append(tl, sample(tt, 3, 1)) // 3x held for 5 samples
+		default:
+			tl = append(tl, sample(tt, 1, 1))
+		}
+	}
+	r := &record.Run{Monitor: &record.Monitor{Timeline: tl},
+		Scenario: &record.ScenarioResult{StartT: 0.5, WallS: 2}, Timings: record.Timings{AgentClockS: 0.4}}
+	got := Extract(r, nil)["max_imbalance_ratio"].Value
+	if got != 3 {
+		t.Errorf("max_imbalance_ratio = %g, want 3 (held 5 samples; the 10x spike and the 9x before the scenario do not count)", got)
+	}
+	if v := sustainedMax([]float64{2, 1}, 5); v != 1 {
+		t.Errorf("fewer values than the window: %g, want their minimum 1", v)
+	}
+}
