@@ -487,7 +487,15 @@ func seriesLimit(j *record.Job) int {
 // a host running 13 times its CPUs' worth of threads boots several times
 // slower, and a run killed for that says nothing about the scheduler.
 func loadFactor(hostCPUs int) float64 {
-	b, err := os.ReadFile("/proc/loadavg")
+	return loadFactorOf(loadavgPath, hostCPUs)
+}
+
+// loadavgPath is where loadFactor reads the load (a test points it at a
+// file of its own).
+var loadavgPath = "/proc/loadavg"
+
+func loadFactorOf(path string, hostCPUs int) float64 {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 1
 	}

@@ -87,10 +87,20 @@ func TestSnapshotToBlame(t *testing.T) {
 // The wait for a restored guest stretches with the host's load like every
 // other derived timeout.
 func TestRestoreAgentTimeoutScales(t *testing.T) {
-	r := &Runner{hostCPUs: 1}
-	got, f := r.restoreAgentTimeout(), loadFactor(1)
-	if want := time.Duration(restoreAgentTimeoutS * f * float64(time.Second)); got < want*99/100 {
-		t.Errorf("restore agent timeout %v under load factor %.2f, want about %v", got, f, want)
+	load := filepath.Join(t.TempDir(), "loadavg")
+	old := loadavgPath
+	loadavgPath = load
+	defer func() { loadavgPath = old }()
+	r := &Runner{hostCPUs: 2}
+	for _, c := range []struct {
+		loadavg string
+		factor  float64
+	}{{"0.50 0.40 0.30 1/100 1", 1}, {"5.00 4.00 3.00 3/100 1", 2.5}, {"40.0 30.0 20.0 9/100 1", 4}} {
+		os.WriteFile(load, []byte(c.loadavg), 0o644)
+		want := time.Duration(restoreAgentTimeoutS * c.factor * float64(time.Second))
+		if got := r.restoreAgentTimeout(); got != want {
+			t.Errorf("load %s on 2 CPUs: restore agent timeout %v, want %v", c.loadavg, got, want)
+		}
 	}
 }
 
