@@ -72,14 +72,14 @@ func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string
 	if !errors.As(err, &refused) {
 		return run, err
 	}
-	why := refused.why + refusedConsole(filepath.Join(r.cfg.LogDir, runID+".console.log"))
+	why := refused.why + refusedConsole(r.consoleLog(runID))
 	if refused.removed {
 		// Started once more (after the first start let go of its vCPUs
 		// in the gate), creating the snapshot anew; if that one is
 		// refused too, booted.
 		run, err = r.startAs(ctx, j, runID+"-again", vmName+"a", time.Now(), true)
 		if errors.As(err, &refused) {
-			why += "; " + refused.why + refusedConsole(filepath.Join(r.cfg.LogDir, runID+"-again.console.log"))
+			why += "; " + refused.why + refusedConsole(r.consoleLog(runID+"-again"))
 			run, err = r.startAs(ctx, j, runID+"-booted", vmName+"b", time.Now(), false)
 		}
 	} else {
@@ -96,6 +96,11 @@ func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string
 		err = fmt.Errorf("%w (the restore: %s)", err, why)
 	}
 	return run, err
+}
+
+// consoleLog is where the run runID's console goes.
+func (r *Runner) consoleLog(runID string) string {
+	return filepath.Join(r.cfg.LogDir, runID+".console.log")
 }
 
 // refusedConsole disposes of the console log of a restore that was
@@ -162,7 +167,7 @@ func (r *Runner) startAs(ctx context.Context, j *record.Job, runID, vmName strin
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	run.ConsoleLog = filepath.Join(r.cfg.LogDir, runID+".console.log")
+	run.ConsoleLog = r.consoleLog(runID)
 	image, method, err := kernel.BootImage(j.Kernel, r.cfg.Boot)
 	if err != nil {
 		return nil, &plan.InputError{Err: err}
@@ -487,15 +492,7 @@ func seriesLimit(j *record.Job) int {
 // a host running 13 times its CPUs' worth of threads boots several times
 // slower, and a run killed for that says nothing about the scheduler.
 func loadFactor(hostCPUs int) float64 {
-	return loadFactorOf(loadavgPath, hostCPUs)
-}
-
-// loadavgPath is where loadFactor reads the load (a test points it at a
-// file of its own).
-var loadavgPath = "/proc/loadavg"
-
-func loadFactorOf(path string, hostCPUs int) float64 {
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(loadavgPath)
 	if err != nil {
 		return 1
 	}
@@ -509,6 +506,10 @@ func loadFactorOf(path string, hostCPUs int) float64 {
 	}
 	return min(4, max(1, load/float64(max(1, hostCPUs))))
 }
+
+// loadavgPath is where loadFactor reads the load (a test points it at a
+// file of its own).
+var loadavgPath = "/proc/loadavg"
 
 // payloadWaitsS is how long the job's scenario may wait for its payloads
 // beyond its duration (0 without a scenario): a hung payload must be

@@ -195,17 +195,15 @@ func New(cfg Config, p *plan.Planner, out *record.Writer) (*Runner, error) {
 // ("" for QEMU's default); qboot finds QEMU's qboot image.
 func chooseFirmware(want, qemu string, qboot func(qemu string) string) (name, image string, err error) {
 	switch want {
-	case "", vm.FirmwareAuto:
-		if image := qboot(qemu); image != "" {
-			return vm.FirmwareQBoot, image, nil
-		}
-		return vm.FirmwareSeaBIOS, "", nil
-	case vm.FirmwareQBoot:
-		if image := qboot(qemu); image != "" {
-			return vm.FirmwareQBoot, image, nil
-		}
-		return "", "", fmt.Errorf("--firmware qboot: QEMU's qboot.rom is not installed beside %s (Debian's qemu-system-data has it)", qemu)
 	case vm.FirmwareSeaBIOS:
+		return vm.FirmwareSeaBIOS, "", nil
+	case "", vm.FirmwareAuto, vm.FirmwareQBoot:
+		if image := qboot(qemu); image != "" {
+			return vm.FirmwareQBoot, image, nil
+		}
+		if want == vm.FirmwareQBoot {
+			return "", "", fmt.Errorf("--firmware qboot: QEMU's qboot.rom is not installed beside %s (Debian's qemu-system-data has it)", qemu)
+		}
 		return vm.FirmwareSeaBIOS, "", nil
 	}
 	return "", "", fmt.Errorf("unknown firmware %q (auto, qboot or seabios)", want)

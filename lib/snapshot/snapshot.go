@@ -208,16 +208,16 @@ func (c *Cache) metaPath(key string) string { return filepath.Join(c.Dir, key+".
 // is none, a *CorruptError when its metadata is unreadable or a file's
 // size or checksum does not match.
 func (c *Cache) Get(key string) (string, *Meta, error) {
-	b, err := os.ReadFile(c.metaPath(key))
+	mp, err := c.readMeta(key)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", nil, ErrMissing
 	}
 	if err != nil {
 		return "", nil, &CorruptError{key, err.Error()}
 	}
-	var m Meta
-	if err := json.Unmarshal(b, &m); err != nil || m.Key != key || len(m.Files) == 0 {
-		return "", nil, &CorruptError{key, "unreadable metadata"}
+	m := *mp
+	if m.Key != key || len(m.Files) == 0 {
+		return "", nil, &CorruptError{key, errUnreadableMeta.Error()}
 	}
 	dir := c.Path(key)
 	// Its directory's time is its last use: prune keeps the recently used.
@@ -560,13 +560,25 @@ func (c *Cache) prune(keep string) {
 // dataBytes is what key's metadata says its files hold; 0 when unreadable
 // (Get reports that one as corrupt).
 func (c *Cache) dataBytes(key string) int64 {
-	b, err := os.ReadFile(c.metaPath(key))
+	m, err := c.readMeta(key)
 	if err != nil {
 		return 0
 	}
+	return m.DataBytes()
+}
+
+var errUnreadableMeta = errors.New("unreadable metadata")
+
+// readMeta parses key's metadata file: the file's read error, or
+// errUnreadableMeta when it is not metadata.
+func (c *Cache) readMeta(key string) (*Meta, error) {
+	b, err := os.ReadFile(c.metaPath(key))
+	if err != nil {
+		return nil, err
+	}
 	var m Meta
 	if json.Unmarshal(b, &m) != nil {
-		return 0
+		return nil, errUnreadableMeta
 	}
-	return m.DataBytes()
+	return &m, nil
 }
