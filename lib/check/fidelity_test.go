@@ -82,7 +82,7 @@ func TestSpreadUniformNoiseExcusesNothing(t *testing.T) {
 	ws := []record.WorkerReport{spinner(1, 1000, 10, 9, "0"), spinner(2, 400, 10, 5, "1")} // 10% vs 50% off-CPU
 	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: ws}}, waits(0.5, 0.52))
 	r.Scenario.WallS = 10
-	wantStatus(t, check(t, Judge(r, nil), "spread[a]"), record.StatusFail, "spread 40 points", "a difference that explains 2 points, remainder 38 > limit 25")
+	wantStatus(t, check(t, Judge(r, nil), "spread[a]"), record.StatusFail, "spread 40 points", "pid 2 52%, pid 1 50%, a difference that explains 2 points, remainder 38 > limit 25")
 }
 
 // Workers that ran on the same vCPUs were exposed to the same host wait,
@@ -91,7 +91,7 @@ func TestSpreadSharedVCPUsExcuseNothing(t *testing.T) {
 	w1, w2 := spinner(1, 1000, 10, 9, "0-1"), spinner(2, 400, 10, 5, "0-1")
 	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{w1, w2}}}, waits(0.1, 0.8))
 	r.Scenario.WallS = 10
-	wantStatus(t, check(t, Judge(r, nil), "spread[a]"), record.StatusFail, "45% (pid 1) to 45% (pid 1), a difference that explains 0 points, remainder 40 > limit 25")
+	wantStatus(t, check(t, Judge(r, nil), "spread[a]"), record.StatusFail, "pid 2 45%, pid 1 45%, a difference that explains 0 points, remainder 40 > limit 25")
 }
 
 // Without contention every worker is charged its whole wall, and only the

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/ktstr-go/ktstr/lib/record"
@@ -108,7 +107,7 @@ func (c *scenarioChecker) cgroup(cg *record.CgroupResult) {
 			mig += w.Migrations
 			it += w.Iterations
 		}
-		c.upper(name("migration_ratio"), float64(mig)/math.Max(1, float64(it)), *c.t.MaxMigrationRatio, false, "migration ratio %.3f over %d iterations", int(it))
+		c.upper(name("migration_ratio"), float64(mig)/math.Max(1, float64(it)), *c.t.MaxMigrationRatio, "migration ratio %.3f over %d iterations", int(it))
 	}
 }
 
@@ -286,188 +285,6 @@ func usedCPUs(ws []record.WorkerReport, allowed bool) []int {
 	return slices.Compact(out)
 }
 
-// party is one side of a fairness comparison: a worker, or a cgroup.
-type party struct {
-	name string
-	ws   []record.WorkerReport
-}
-
-// noiseDiff judges a spread-like violation (value > limit, in points)
-// between parties (workers, or cgroups: each a set of workers). A party's
-// exposure to host noise is the mean host wait, over the window, of the
-// vCPUs its workers ran on; parties that shared vCPUs were exposed alike.
-// Only the difference between the most and the least exposed party is
-// subtracted: host wait that hit everyone alike skews no one's share.
-func (c *scenarioChecker) noiseDiff(ch *record.Check, value, limit float64, parties []party, t0, t1 float64) {
-	lo, hi := math.Inf(1), math.Inf(-1)
-	var loName, hiName string
-	for _, p := range parties {
-		var sum float64
-		n := 0
-		for _, cpu := range usedCPUs(p.ws, false) {
-			if s, ok := c.host.waitShare(cpu, t0, t1); ok {
-				sum += s
-				n++
-			}
-		}
-		if n == 0 {
-			continue // never ran: no exposure to judge
-		}
-		e := sum / float64(n)
-		if e < lo {
-			lo, loName = e, p.name
-		}
-		if e > hi {
-			hi, hiName = e, p.name
-		}
-	}
-	if math.IsInf(lo, 1) {
-		ch.Detail += "; no host samples for the window, so no noise was subtracted"
-		return
-	}
-	allowance := (hi - lo) * 100
-	remainder := value - allowance
-	ch.Detail += fmt.Sprintf("; host wait on the vCPUs each ran on: %.0f%% (%s) to %.0f%% (%s), a difference that explains %.0f points, remainder %.0f",
-		lo*100, loName, hi*100, hiName, allowance, remainder)
-	if remainder <= limit {
-		ch.Status = record.StatusInconclusive
-		ch.Detail += fmt.Sprintf(" ≤ limit %.0f: inconclusive", limit)
-	} else {
-		ch.Detail += fmt.Sprintf(" > limit %.0f", limit)
-	}
-}
-
-// Two views of a worker's share. Under TCG the host steals time from
-// vCPUs and the guest charges it to whichever task was running. The charged
-// view (off-CPU share: wall minus charged CPU) is skewed under contention —
-// a task that absorbed a stall looks as if it ran more, while its peers
-// waited. The executed view (not-running share: off-CPU plus on-CPU stalls)
-// is immune to that, but without contention it measures nothing but which
-// vCPUs the host starved. A scheduler's own unfairness shows in both views
-// (its favourites get more CPU time *and* execute more); noise shows in one.
-// So a fairness check fails only when both views violate, and its value is
-// the smaller of the two.
-
-// idlePct is the executed view: the share of its wall time a worker was not
-// executing, off the CPU or on it but stalled.
-func idlePct(w record.WorkerReport) float64 {
-	if w.WallS <= 0 {
-		return w.OffCPUPct
-	}
-	return min(100, w.OffCPUPct+w.OnCPUStallS/w.WallS*100)
-}
-
-// spreadOf is the largest minus the smallest of f over ws.
-func spreadOf(ws []record.WorkerReport, f func(record.WorkerReport) float64) (spread, lo, hi float64) {
-	lo, hi = math.Inf(1), math.Inf(-1)
-	for _, w := range ws {
-		lo, hi = min(lo, f(w)), max(hi, f(w))
-	}
-	return hi - lo, lo, hi
-}
-
-func offPct(w record.WorkerReport) float64 { return w.OffCPUPct }
-
-// spread checks the cohort (of ≥ 2 workers) with the largest spread of
-// shares, the smaller of the charged and the executed view.
-func (c *scenarioChecker) spread(groups [][]record.WorkerReport, nCPUs int) (record.Check, bool) {
-	var worst []record.WorkerReport
-	worstSpread := -1.0
-	for _, g := range groups {
-		if len(g) < 2 {
-			continue
-		}
-		charged, _, _ := spreadOf(g, offPct)
-		executed, _, _ := spreadOf(g, idlePct)
-		if v := min(charged, executed); v > worstSpread {
-			worst, worstSpread = g, v
-		}
-	}
-	if worst == nil {
-		return record.Check{}, false
-	}
-	limit := *c.t.MaxSpreadPct
-	ch := record.Check{Status: record.StatusPass, Value: round(worstSpread), Limit: limit}
-	if worstSpread <= limit {
-		return ch, true
-	}
-	ch.Status = record.StatusFail
-	charged, cLo, cHi := spreadOf(worst, offPct)
-	executed, eLo, eHi := spreadOf(worst, idlePct)
-	ch.Detail = fmt.Sprintf("unfair cgroup: spread %.0f points among %d workers on %d cpus (off-CPU share %.0f–%.0f%%, %.0f points; not-running share, stalls included, %.0f–%.0f%%, %.0f points)",
-		worstSpread, len(worst), nCPUs, cLo, cHi, charged, eLo, eHi, executed)
-	t0, t1 := c.window(worst)
-	var parties []party
-	for _, w := range worst {
-		parties = append(parties, party{fmt.Sprintf("pid %d", w.PID), []record.WorkerReport{w}})
-	}
-	c.noiseDiff(&ch, worstSpread, limit, parties, t0, t1)
-	return ch, true
-}
-
-// gap checks the longest off-CPU gap of any worker. The host's share of the
-// vCPUs the worker left and came back on during the gap is subtracted; the
-// rest is the scheduler's.
-func (c *scenarioChecker) gap(ws []record.WorkerReport) record.Check {
-	worst := ws[0]
-	for _, w := range ws {
-		if w.MaxGapMS > worst.MaxGapMS {
-			worst = w
-		}
-	}
-	limit := *c.t.MaxGapMS
-	ch := record.Check{Status: record.StatusPass, Value: round(worst.MaxGapMS), Limit: limit}
-	if worst.MaxGapMS <= limit {
-		return ch
-	}
-	ch.Status = record.StatusFail
-	where := "at stop, never running again"
-	if !worst.Unreported {
-		where = fmt.Sprintf("on cpu%d", worst.MaxGapCPU)
-		if worst.MaxGapFromCPU >= 0 && worst.MaxGapFromCPU != worst.MaxGapCPU {
-			where = fmt.Sprintf("from cpu%d to cpu%d", worst.MaxGapFromCPU, worst.MaxGapCPU)
-		}
-	}
-	ch.Detail = fmt.Sprintf("pid %d off-CPU %.0fms %s, from +%.0fms", worst.PID, worst.MaxGapMS, where, worst.MaxGapAtMS)
-	var cpus []int
-	for _, cpu := range []int{worst.MaxGapFromCPU, worst.MaxGapCPU} {
-		if cpu >= 0 && !slices.Contains(cpus, cpu) {
-			cpus = append(cpus, cpu)
-		}
-	}
-	if worst.MaxGapStartT <= 0 {
-		ch.Detail += "; no gap start time, so no noise was subtracted"
-		return ch
-	}
-	t0, t1 := worst.MaxGapStartT, worst.MaxGapStartT+worst.MaxGapMS/1000
-	// A worker that waited on a runqueue waited behind its vCPU: the host
-	// wait of the vCPUs it left and came back on is what can explain it.
-	// One that never ran again, its CPUs unknown, is explained only if the
-	// host held every vCPU it could use: the least-held one counts.
-	var share float64
-	var cpu int
-	var ok bool
-	if len(cpus) > 0 {
-		_, share, _, cpu, ok = c.host.shares(cpus, t0, t1)
-	} else {
-		allowed, _ := topology.ParseList(worst.AllowedCPUs)
-		share, _, cpu, _, ok = c.host.shares(allowed, t0, t1)
-	}
-	if !ok {
-		ch.Detail += "; no host samples for the gap, so no noise was subtracted"
-		return ch
-	}
-	hostMS := share * worst.MaxGapMS
-	remainder := worst.MaxGapMS - hostMS
-	ch.Detail += fmt.Sprintf("; the host took %.0fms (%.0f%%) of vCPU %d in that window, remainder %.0fms", hostMS, share*100, cpu, remainder)
-	if remainder <= limit {
-		ch.Status = record.StatusInconclusive
-		ch.Detail += fmt.Sprintf(" ≤ limit %.0fms: inconclusive", limit)
-	} else {
-		ch.Detail += fmt.Sprintf(" > limit %.0fms", limit)
-	}
-	return ch
-}
 
 // stallExplained is the share of a stall the guest may have run, on its
 // least-held vCPU, for the host to explain the stall.
@@ -616,47 +433,6 @@ func concurrent(cs []cgroupShare) [][]cgroupShare {
 		}
 	}
 	return out
-}
-
-func (c *scenarioChecker) fairness(g []cgroupShare, limit float64) {
-	if len(g) < 2 {
-		return
-	}
-	// gapOf is how far, in percent of the largest, the smallest share of
-	// one view falls short.
-	gapOf := func(share func(cgroupShare) float64) (value float64, lo, hi cgroupShare) {
-		sorted := slices.Clone(g)
-		sort.Slice(sorted, func(i, j int) bool { return share(sorted[i]) < share(sorted[j]) })
-		lo, hi = sorted[0], sorted[len(sorted)-1]
-		if share(hi) > 0 {
-			value = (share(hi) - share(lo)) / share(hi) * 100
-		}
-		return value, lo, hi
-	}
-	charged, cLo, cHi := gapOf(func(s cgroupShare) float64 { return s.cpus })
-	executed, eLo, eHi := gapOf(func(s cgroupShare) float64 { return s.exec })
-	value := min(charged, executed)
-	var names []string
-	for _, s := range g {
-		names = append(names, s.name)
-	}
-	slices.Sort(names)
-	ch := record.Check{Name: fmt.Sprintf("cgroup_fairness[%s]", strings.Join(names, ",")), Status: record.StatusPass, Value: round(value), Limit: limit}
-	ch.Detail = fmt.Sprintf("CPU charged: %s %.2f, %s %.2f (%.0f%% less); executed, stalls taken out: %s %.2f, %s %.2f (%.0f%% less)",
-		cLo.name, cLo.cpus, cHi.name, cHi.cpus, charged, eLo.name, eLo.exec, eHi.name, eHi.exec, executed)
-	if value > limit {
-		ch.Status = record.StatusFail
-		ch.Detail = fmt.Sprintf("%s got %.0f%% less CPU than %s with equal weight and demand (%d workers each): ", eLo.name, value, eHi.name, len(eLo.ws)) + ch.Detail
-		var all []record.WorkerReport
-		var parties []party
-		for _, s := range g {
-			all = append(all, s.ws...)
-			parties = append(parties, party{s.name, s.ws})
-		}
-		t0, t1 := c.window(all)
-		c.noiseDiff(&ch, value, limit, parties, t0, t1)
-	}
-	c.add(ch)
 }
 
 // workConservation: CPU-bound workers are runnable from start to stop, so
@@ -832,79 +608,6 @@ func (c *scenarioChecker) conservation(ws []record.WorkerReport, cgroupOf map[in
 	}
 	ch.Detail += fmt.Sprintf(" (busy by the guest's idle time %.1f, by the workers' charged CPU %.1f)", idleBusy, chargedBusy)
 	c.add(ch)
-}
-
-func (c *scenarioChecker) throughput(ws []record.WorkerReport, name func(string) string) {
-	if (c.t.MaxThroughputCV == nil && c.t.MinWorkRate == nil) || len(ws) == 0 {
-		return
-	}
-	var rates []float64
-	for _, w := range ws {
-		if w.CPUS > 0 {
-			rates = append(rates, float64(w.WorkUnits)/w.CPUS)
-		}
-	}
-	if c.t.MaxThroughputCV != nil && len(rates) >= 2 {
-		c.upper(name("throughput_cv"), CoefVar(rates), *c.t.MaxThroughputCV, true, "work rate CV %.2f across %d workers", len(rates))
-	}
-	if c.t.MinWorkRate != nil && len(rates) > 0 {
-		low := slices.Min(rates)
-		ch := record.Check{Name: name("min_work_rate"), Status: record.StatusPass, Value: round(low), Limit: *c.t.MinWorkRate}
-		if low < *c.t.MinWorkRate {
-			ch.Status, ch.Detail = record.StatusFail, fmt.Sprintf("slowest worker did %.0f units per CPU second", low)
-			// Host-stolen time is charged as CPU time and does no work:
-			// the rate per CPU second the worker really had is higher.
-			c.explainedBy(&ch, func(share float64) bool { return low/(1-min(share, 0.99)) >= *c.t.MinWorkRate })
-		}
-		c.add(ch)
-	}
-}
-
-func (c *scenarioChecker) wakeLatency(ws []record.WorkerReport, name func(string) string) {
-	var all []float64
-	for _, w := range ws {
-		all = append(all, w.WakeLatencyUS...)
-	}
-	if len(all) == 0 {
-		return
-	}
-	if c.t.MaxP99WakeLatencyUS != nil {
-		c.upper(name("wake_p99_us"), Percentile(all, 0.99), *c.t.MaxP99WakeLatencyUS, true, "p99 wake latency %.0fµs over %d samples", len(all))
-	}
-	if c.t.MaxWakeLatencyCV != nil && len(all) >= 2 {
-		c.upper(name("wake_cv"), CoefVar(all), *c.t.MaxWakeLatencyCV, true, "wake latency CV %.2f over %d samples", len(all))
-	}
-}
-
-// upper adds a check that value stays at or under limit; on failure the
-// detail is format applied to value and n. For timing checks, the part of
-// the value the host's share of the vCPUs can account for is subtracted.
-func (c *scenarioChecker) upper(name string, value, limit float64, timing bool, format string, n int) {
-	ch := record.Check{Name: name, Status: record.StatusPass, Value: round(value), Limit: limit}
-	if value > limit {
-		ch.Status, ch.Detail = record.StatusFail, fmt.Sprintf(format, value, n)
-		if timing {
-			c.explainedBy(&ch, func(share float64) bool { return value*(1-share) <= limit })
-		}
-	}
-	c.add(ch)
-}
-
-// explainedBy makes a failed check inconclusive when the worst vCPU's host
-// wait over the scenario, taken off the measurement, brings it within the
-// limit (explains reports whether it does), and says so either way.
-func (c *scenarioChecker) explainedBy(ch *record.Check, explains func(share float64) bool) {
-	_, share, _, cpu, ok := c.host.shares(nil, c.sc.StartT, c.sc.StartT+c.sc.WallS)
-	if !ok {
-		ch.Detail += "; no host samples, so no noise was subtracted"
-		return
-	}
-	if explains(share) {
-		ch.Status = record.StatusInconclusive
-		ch.Detail += fmt.Sprintf("; inconclusive: the host kept vCPU %d waiting %.0f%% of the scenario, which takes it within the limit", cpu, share*100)
-	} else {
-		ch.Detail += fmt.Sprintf("; even without the host's %.0f%% of vCPU %d it exceeds the limit", share*100, cpu)
-	}
 }
 
 // Percentile is the nearest-rank percentile: the ceil(n·p)-th smallest.

@@ -91,7 +91,7 @@ func TestHostStarvationMakesTimingInconclusive(t *testing.T) {
 		if c.Name == "gap[a]" && !strings.Contains(c.Detail, "the host took 1800ms (60%) of vCPU 1 in that window, remainder 1200ms ≤ limit 2000ms: inconclusive") {
 			t.Errorf("gap: %s", c.Detail)
 		}
-		if c.Name == "spread[a]" && !strings.Contains(c.Detail, "host wait on the vCPUs each ran on: 0% (pid 1) to 60% (pid 2), a difference that explains 60 points, remainder -5 ≤ limit 25: inconclusive") {
+		if c.Name == "spread[a]" && !strings.Contains(c.Detail, "host wait on each one's own vCPUs: pid 2 60%, pid 1 0%, a difference that explains 60 points, remainder -5 ≤ limit 25: inconclusive") {
 			t.Errorf("spread: %s", c.Detail)
 		}
 	}

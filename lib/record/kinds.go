@@ -435,9 +435,16 @@ type Check struct {
 	Status Status `json:"status"`
 	// Value is what was measured and Limit what it was held against, as
 	// text or numbers.
-	Value  any    `json:"value,omitempty"`
-	Limit  any    `json:"limit,omitempty"`
-	Detail string `json:"detail,omitempty"`
+	Value any `json:"value,omitempty"`
+	Limit any `json:"limit,omitempty"`
+	// Net is, for a timing check, Value less the host noise measured on
+	// the parties (workers, cohorts, cgroups) that make it: each party's
+	// own vCPUs' host wait over its own window is taken off that party,
+	// and Net is the largest remainder. The status is judged on it: over
+	// the limit fails; Value over the limit and Net within it is
+	// inconclusive. Absent when the check subtracts no noise.
+	Net    *float64 `json:"net,omitempty"`
+	Detail string   `json:"detail,omitempty"`
 }
 
 // ScenarioResult is what the guest measured while running a scenario.

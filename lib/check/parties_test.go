@@ -1,0 +1,96 @@
+package check
+
+import (
+	"testing"
+
+	"github.com/ktstr-go/ktstr/lib/record"
+)
+
+// The probes of the noise audit: each party of a violation is held against
+// its own host noise, never against another party's. Every probe below was
+// inconclusive before (an excuse borrowed from another worker, cohort,
+// cgroup or vCPU) and must fail.
+
+// A 3000 ms gap on a vCPU the host held 60 % of the time is explained
+// (1200 ms remain), but a 2900 ms gap on a quiet vCPU is not: the second
+// worker alone fails the check.
+func TestGapJudgesEachWorkerOnItsOwnNoise(t *testing.T) {
+	w1, w2, w3 := spinner(1, 1000, 20, 16, "0"), spinner(2, 1000, 20, 16, "1"), spinner(3, 1000, 20, 19, "0-1")
+	w1.MaxGapMS, w1.MaxGapAtMS, w1.MaxGapStartT, w1.MaxGapCPU, w1.MaxGapFromCPU = 3000, 2000, 3, 0, 0
+	w2.MaxGapMS, w2.MaxGapAtMS, w2.MaxGapStartT, w2.MaxGapCPU, w2.MaxGapFromCPU = 2900, 4000, 5, 1, 1
+	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{w1, w2, w3}}}, waits(0.6, 0))
+	r.Scenario.WallS = 20
+	c := check(t, Judge(r, nil), "gap[a]")
+	wantStatus(t, c, record.StatusFail, "pid 2 off-CPU 2900ms on cpu1", "remainder 2900ms > limit 2000ms", "pid 1 off-CPU 3000ms")
+	if c.Value != 3000.0 {
+		t.Errorf("value %v, want the largest raw gap 3000", c.Value)
+	}
+	if c.Net == nil || *c.Net != 2900 {
+		t.Errorf("net %v, want 2900 (the largest remainder)", c.Net)
+	}
+	// Both workers on the noisy vCPU: both explained, inconclusive.
+	w2.MaxGapCPU, w2.MaxGapFromCPU = 0, 0
+	r.Scenario.Cgroups[0].Workers[1] = w2
+	wantStatus(t, check(t, Judge(r, nil), "gap[a]"), record.StatusInconclusive, "≤ limit 2000ms: inconclusive")
+}
+
+// Two cohorts: the first spreads 40 points between a worker on a vCPU the
+// host held 60 % of the time and one on a quiet vCPU (the host explains
+// it); the second spreads 35 points on quiet vCPUs and fails on its own.
+func TestSpreadJudgesEveryCohort(t *testing.T) {
+	a1, a2 := spinner(1, 1000, 10, 9, "0"), spinner(2, 600, 10, 5, "1") // 10% vs 50% off-CPU
+	b1, b2 := spinner(3, 1000, 10, 9, "2"), spinner(4, 600, 10, 5.5, "3")
+	b1.Cohort, b2.Cohort = 2, 2 // 10% vs 45%
+	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{a1, a2, b1, b2}}}, waits(0, 0.6, 0, 0))
+	r.Scenario.WallS = 10
+	c := check(t, Judge(r, nil), "spread[a]")
+	wantStatus(t, c, record.StatusFail, "spread 35 points among 2 workers", "remainder 35 > limit 25")
+	if c.Value != 40.0 {
+		t.Errorf("value %v, want the largest raw spread 40", c.Value)
+	}
+}
+
+// The allowance comes from the two workers that define the spread: a third
+// worker on a noisy vCPU excuses nothing between two quiet ones.
+func TestSpreadAllowanceFromTheDefiningPair(t *testing.T) {
+	w1, w2, w3 := spinner(1, 1000, 10, 9, "0"), spinner(2, 600, 10, 5, "1"), spinner(3, 800, 10, 7, "2") // 10, 50, 30 % off-CPU
+	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{w1, w2, w3}}}, waits(0, 0, 0.6, 0))
+	r.Scenario.WallS = 10
+	wantStatus(t, check(t, Judge(r, nil), "spread[a]"), record.StatusFail, "pid 2", "pid 1", "remainder 40 > limit 25")
+}
+
+// Three equal cgroups: the two that define the fairness gap ran on quiet
+// vCPUs; a third on a noisy vCPU lends them no excuse.
+func TestCgroupFairnessAllowanceFromTheDefiningPair(t *testing.T) {
+	cg := func(name string, cpu float64, cpus string) record.CgroupResult {
+		return record.CgroupResult{Name: name, Unrestricted: true, Workers: []record.WorkerReport{spinner(1, 100, 6, cpu, cpus), spinner(2, 100, 6, cpu, cpus)}}
+	}
+	r := scenarioRun([]record.CgroupResult{cg("cg_0", 3, "0"), cg("cg_1", 1.5, "1"), cg("cg_2", 2.5, "2")}, waits(0, 0, 0.6, 0))
+	wantStatus(t, check(t, Judge(r, nil), "cgroup_fairness[cg_0,cg_1,cg_2]"), record.StatusFail, "remainder 50 > limit 35")
+}
+
+// The benchmark checks subtract the noise of the vCPUs their own workers
+// ran on, not of the worst vCPU of the guest.
+func TestBenchmarkChecksUseTheirWorkersVCPUs(t *testing.T) {
+	w1, w2 := spinner(1, 400, 10, 10, "0"), spinner(2, 1000, 10, 10, "0") // 40 and 100 units per CPU second
+	w1.WakeLatencyUS = []float64{100, 200, 5000}
+	w2.WakeLatencyUS = []float64{100, 200, 300}
+	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{w1, w2}}}, waits(0, 0, 0, 0.9))
+	r.Scenario.WallS = 10
+	limits, err := ParseThresholds([]byte(`{"min_work_rate": 50, "max_p99_wake_latency_us": 1000, "max_throughput_cv": 0.2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := Judge(r, limits)
+	for _, name := range []string{"min_work_rate[a]", "wake_p99_us[a]", "throughput_cv[a]"} {
+		wantStatus(t, check(t, v, name), record.StatusFail, "0% of the scenario")
+	}
+	// The same workers on the noisy vCPU: the host explains them.
+	for i := range r.Scenario.Cgroups[0].Workers {
+		r.Scenario.Cgroups[0].Workers[i].CPUsUsed = "3"
+	}
+	v = Judge(r, limits)
+	for _, name := range []string{"min_work_rate[a]", "wake_p99_us[a]"} {
+		wantStatus(t, check(t, v, name), record.StatusInconclusive, "90%")
+	}
+}
