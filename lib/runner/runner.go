@@ -22,6 +22,7 @@ import (
 	"github.com/ktstr-go/ktstr/internal/cachedir"
 	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/host"
+	"github.com/ktstr-go/ktstr/lib/initramfs"
 	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/snapshot"
@@ -130,13 +131,16 @@ type Runner struct {
 // creates the log directory, removes what killed ktstr processes left
 // behind and prunes old console logs.
 func New(cfg Config, p *plan.Planner, out *record.Writer) (*Runner, error) {
-	qemu, err := vm.QEMUBinary()
-	if err != nil {
-		return nil, err
-	}
 	agent, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own binary for the guest agent: %w", err)
+	}
+	if err := staticAgent(agent); err != nil {
+		return nil, err
+	}
+	qemu, err := vm.QEMUBinary()
+	if err != nil {
+		return nil, err
 	}
 	root, err := cachedir.Root()
 	if err != nil {
@@ -446,4 +450,19 @@ func (r *Runner) boot(ctx context.Context, j *record.Job) {
 		summary += ": " + run.Reason
 	}
 	r.logf("%s", summary)
+}
+
+// staticAgent refuses an agent binary that needs a dynamic loader: it
+// becomes the guest's /init and re-executes itself as workers and the
+// probe loader, and ktstr promises a static agent (CGO_ENABLED=0), not one
+// that leans on the host's C library copied into every guest.
+func staticAgent(path string) error {
+	interp, err := initramfs.Interpreter(path)
+	if err != nil {
+		return fmt.Errorf("guest agent: %w", err)
+	}
+	if interp != "" {
+		return fmt.Errorf("%s is dynamically linked (interpreter %s), and the guest agent, which it is too, must be static: rebuild with CGO_ENABLED=0 (make build, or CGO_ENABLED=0 go install github.com/ktstr-go/ktstr/cmd/...@latest)", path, interp)
+	}
+	return nil
 }
