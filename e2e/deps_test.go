@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -208,8 +209,8 @@ func TestSetupInstalls(t *testing.T) {
 // packages before building anything, exits 2, and installs nothing; so
 // does `ktstr kernel build`. It runs the built tools (bin/).
 func TestDriverMissingKernelToolchain(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(binDir(t), "ktstr-kernel")); err != nil {
-		t.Skip("needs the built tools (make build; make test builds them first)")
+	if stale := toolsStale(t); stale != "" {
+		t.Skipf("needs current tools in bin/ (make build; make test builds them first): %s", stale)
 	}
 	for _, args := range [][]string{{"test", "--topology", "1,1,2,1"}, {"kernel", "build", "6.12"}} {
 		t.Run(args[0], func(t *testing.T) {
@@ -232,4 +233,27 @@ func TestDriverMissingKernelToolchain(t *testing.T) {
 			}
 		})
 	}
+}
+
+// toolsStale says why bin/ would be rebuilt by the driver (no tools, or a
+// source newer than them, as its stale check has it), "" when it is current.
+func toolsStale(t *testing.T) string {
+	t.Helper()
+	st, err := os.Stat(filepath.Join(binDir(t), "ktstr-boot"))
+	if err != nil {
+		return "no bin/ktstr-boot"
+	}
+	newer := ""
+	for _, d := range []string{"cmd", "lib", "internal"} {
+		filepath.WalkDir(filepath.Join(binDir(t), "..", d), func(p string, e fs.DirEntry, err error) error {
+			if err != nil || newer != "" || e.IsDir() || !strings.HasSuffix(p, ".go") {
+				return nil
+			}
+			if i, err := e.Info(); err == nil && i.ModTime().After(st.ModTime()) {
+				newer = p + " is newer than bin/ktstr-boot"
+			}
+			return nil
+		})
+	}
+	return newer
 }

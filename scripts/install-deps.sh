@@ -23,7 +23,8 @@
 #             (scripts/build-fixture.sh, scripts/build-probe.sh)
 #   test      what the test suite adds: chromium (the HTML report test),
 #             sshd and ssh-keygen (the gauntlet --hosts test's two "hosts"),
-#             gpg and gpgv (the kernel download's signature test)
+#             gpg and gpgv (the kernel download's signature test), jq (the
+#             gauntlet workflow's summary test)
 #   runtime   vm shell hosts kernel source payloads: what `scripts/ktstr
 #             setup` installs
 #   all       every group (the default): what `make test` installs
@@ -83,7 +84,8 @@ test cmd chromium chromium
 test sbin sshd openssh-server
 test cmd ssh-keygen openssh-client
 test cmd gpg gnupg
-test cmd gpgv gpgv'
+test cmd gpgv gpgv
+test cmd jq jq'
 
 groups=""
 for g in "$@"; do
