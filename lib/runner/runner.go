@@ -118,6 +118,9 @@ type Runner struct {
 	agentHashOnce  sync.Once
 	agentHash      string
 	agentHashErr   error
+	// agentCheck runs staticAgent once, before the first initramfs.
+	agentCheck sync.Once
+	agentErr   error
 
 	gate         *vcpuGate
 	progress     *progress
@@ -131,16 +134,13 @@ type Runner struct {
 // creates the log directory, removes what killed ktstr processes left
 // behind and prunes old console logs.
 func New(cfg Config, p *plan.Planner, out *record.Writer) (*Runner, error) {
-	agent, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find own binary for the guest agent: %w", err)
-	}
-	if err := staticAgent(agent); err != nil {
-		return nil, err
-	}
 	qemu, err := vm.QEMUBinary()
 	if err != nil {
 		return nil, err
+	}
+	agent, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own binary for the guest agent: %w", err)
 	}
 	root, err := cachedir.Root()
 	if err != nil {
@@ -455,7 +455,9 @@ func (r *Runner) boot(ctx context.Context, j *record.Job) {
 // staticAgent refuses an agent binary that needs a dynamic loader: it
 // becomes the guest's /init and re-executes itself as workers and the
 // probe loader, and ktstr promises a static agent (CGO_ENABLED=0), not one
-// that leans on the host's C library copied into every guest.
+// that leans on the host's C library copied into every guest. It is asked
+// when the agent goes into an initramfs, not in New: go test's binaries,
+// dynamic where cgo is on, make Runners that boot nothing.
 func staticAgent(path string) error {
 	interp, err := initramfs.Interpreter(path)
 	if err != nil {
