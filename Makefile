@@ -7,6 +7,8 @@
 #                them under QEMU
 #   make unit    unit tests only (no VM, no kernel)
 #   make lint    go vet + gofmt check + actionlint (.github/workflows)
+#   make release static linux/amd64 tools in $(DIST)/linux-amd64 with a
+#                $(DIST)/SHA256SUMS, checked with sha256sum -c
 #   make fuzz    a short run of every fuzz target (FUZZTIME each)
 #   make fuzz-long  every fuzz target for FUZZTIME_LONG (10m) each; not
 #                part of make test (27 targets: about 4.5 hours; split it
@@ -36,7 +38,9 @@ ACTIONLINT ?= v1.7.7
 # initramfs as /init, where there is no C library.
 GOBUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w"
 
-.PHONY: all build test unit lint fuzz fuzz-long fuzz-run deps kernel e2e bench fixture clean
+DIST      ?= $(CURDIR)/dist
+
+.PHONY: all build test unit lint fuzz fuzz-long fuzz-run deps kernel e2e bench fixture clean release
 
 all: build
 
@@ -46,6 +50,18 @@ build:
 
 deps:
 	scripts/install-deps.sh
+
+# The release: linux/amd64 only. The guests are x86_64 (qemu-system-x86_64)
+# and the guest agent is ktstr-boot itself, so another architecture's build
+# would have no guest to run in (and lib/workload/worker's fork does not
+# build for arm64). SHA256SUMS names the files relative to $(DIST), so
+# `cd dist && sha256sum -c SHA256SUMS` checks a download.
+release:
+	rm -rf $(DIST)
+	@mkdir -p $(DIST)/linux-amd64
+	GOOS=linux GOARCH=amd64 $(GOBUILD) -o $(DIST)/linux-amd64/ ./cmd/...
+	cd $(DIST) && sha256sum linux-amd64/* >SHA256SUMS && sha256sum -c --quiet SHA256SUMS
+	@echo "release: $(DIST)/linux-amd64 ($$(ls $(DIST)/linux-amd64 | wc -l) static tools), $(DIST)/SHA256SUMS verified"
 
 unit:
 	$(GO) test -count=1 ./...
@@ -117,7 +133,7 @@ bench: build kernel
 	scripts/bench-boot.sh $(BENCH_RUNS) $(BENCH_TOPOLOGY)
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)
 
 # The fixture scheduler's BPF object is committed; regenerate it after
 # changing lib/fixture/src/fixture.bpf.c (needs clang-19, bpftool and the

@@ -18,6 +18,14 @@
 // key or label. The cache lives in $KTSTR_CACHE_DIR/kernels, else $XDG_CACHE_HOME/ktstr/kernels, else
 // ~/.cache/ktstr/kernels.
 //
+// A download takes its sha256 from the mirror's sha256sums.asc and is checked against it. An interrupted download
+// is kept as FILE.part in the cache and resumed where it stopped (an HTTP Range request), by the next try or the
+// next run; a dropped connection, a short read and 408, 429 and 5xx answers are tried 5 times in all, 2 s apart and
+// doubling, each retry said on stderr. sha256sums.asc is clearsigned by kernel.org's checksum autosigner key
+// (autosigner@kernel.org): with $KTSTR_KERNEL_KEYRING naming a GnuPG keyring that holds it (gpg --export, binary or
+// --armor), only checksums under a good signature by a key of that keyring count (checked with gpgv); without one,
+// ktstr-kernel says in one line that the signature was not checked.
+//
 // Every kernel record has a label, kernel_[a-z0-9_]+, that names the kernel in job ids (…@kernel_6_12_117),
 // verdict subjects and ktstr-stats filters (kernel=kernel_6_12_117): the release (kernel_6_12_117), a clean git
 // tree's HEAD (kernel_local_1a2b3c), a dirty tree's path (kernel_path_linux_8f0e2d_dirty). --fragment FILE merges

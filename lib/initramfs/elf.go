@@ -31,19 +31,13 @@ func Closure(binary string) ([]string, error) {
 			return fmt.Errorf("read ELF %s: %w", file, err)
 		}
 		defer f.Close()
-		for _, p := range f.Progs {
-			if p.Type != elf.PT_INTERP {
-				continue
-			}
-			b := make([]byte, p.Filesz)
-			if _, err := p.ReadAt(b, 0); err != nil {
-				return fmt.Errorf("read interpreter of %s: %w", file, err)
-			}
-			interp := strings.TrimRight(string(b), "\x00")
-			if !seen[interp] {
-				seen[interp] = true
-				out = append(out, interp)
-			}
+		interp, err := interpreter(f, file)
+		if err != nil {
+			return err
+		}
+		if interp != "" && !seen[interp] {
+			seen[interp] = true
+			out = append(out, interp)
 		}
 		needed, err := f.ImportedLibraries()
 		if err != nil {
@@ -71,6 +65,32 @@ func Closure(binary string) ([]string, error) {
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// Interpreter returns the program interpreter (PT_INTERP) of an ELF
+// binary: the dynamic loader the kernel starts it with, "" for a static
+// binary.
+func Interpreter(binary string) (string, error) {
+	f, err := elf.Open(binary)
+	if err != nil {
+		return "", fmt.Errorf("read ELF %s: %w", binary, err)
+	}
+	defer f.Close()
+	return interpreter(f, binary)
+}
+
+func interpreter(f *elf.File, file string) (string, error) {
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_INTERP {
+			continue
+		}
+		b := make([]byte, p.Filesz)
+		if _, err := p.ReadAt(b, 0); err != nil {
+			return "", fmt.Errorf("read interpreter of %s: %w", file, err)
+		}
+		return strings.TrimRight(string(b), "\x00"), nil
+	}
+	return "", nil
 }
 
 // runPaths returns DT_RUNPATH, else DT_RPATH, with $ORIGIN expanded.

@@ -403,7 +403,7 @@ func TestMirrorDownload(t *testing.T) {
 	if _, _, _, err := d.fetch(ctx, "6.13"); !errors.As(err, &se) || !strings.Contains(err.Error(), "unknown version") {
 		t.Errorf("unknown version: %v", err)
 	}
-	if parts, _ := filepath.Glob(filepath.Join(d.dir, "*.part-*")); len(parts) > 0 {
+	if parts, _ := filepath.Glob(filepath.Join(d.dir, "*.part*")); len(parts) > 0 {
 		t.Errorf("partial downloads left: %v", parts)
 	}
 	l, _ := parseSums(strings.NewReader(sums))

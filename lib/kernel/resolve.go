@@ -26,6 +26,19 @@ type Resolver struct {
 	Build bool
 	BuildOptions
 	HTTPClient *http.Client
+	// Keyring checks the signature of the mirror's sha256sums.asc
+	// (default: $KTSTR_KERNEL_KEYRING; none: not checked, and said so).
+	Keyring string
+}
+
+// downloadLock serialises the processes that download one tarball: they
+// resume the same .part file.
+func (r *Resolver) downloadLock(ctx context.Context, name string) (func(), error) {
+	return r.Cache.Lock(ctx, "download-"+name, func(holder int) {
+		if r.Progress != nil {
+			fmt.Fprintf(r.Progress, "ktstr-kernel: waiting for process %d, which downloads %s\n", holder, name)
+		}
+	})
 }
 
 // NotBuiltError is a resolvable kernel that is not built yet.
@@ -225,7 +238,12 @@ func (r *Resolver) fromVersion(ctx context.Context, text, version string) (*reco
 	if mirror == "" {
 		mirror = DefaultMirror
 	}
-	d := &downloader{mirror: mirror, dir: filepath.Join(r.Cache.Root, ".downloads"), client: client, progress: r.Progress, tty: r.TTY}
+	keyring := r.Keyring
+	if keyring == "" {
+		keyring = os.Getenv(KeyringEnv)
+	}
+	d := &downloader{mirror: mirror, dir: filepath.Join(r.Cache.Root, ".downloads"), client: client, progress: r.Progress, tty: r.TTY,
+		keyring: keyring, lock: r.downloadLock}
 	path, sum, url, err := d.fetch(ctx, version)
 	if err != nil {
 		var se *SpecError

@@ -440,6 +440,10 @@ func (r *Runner) baseArchive(includes []string, c initramfs.Compression) (string
 			return p, nil
 		}
 	}
+	r.agentCheck.Do(func() { r.agentErr = staticAgent(r.agent) })
+	if r.agentErr != nil {
+		return "", r.agentErr
+	}
 	a, err := rootfs.BaseArchive(r.agent, includes)
 	if err != nil {
 		return "", err

@@ -22,6 +22,7 @@ import (
 	"github.com/ktstr-go/ktstr/internal/cachedir"
 	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/host"
+	"github.com/ktstr-go/ktstr/lib/initramfs"
 	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/snapshot"
@@ -117,6 +118,9 @@ type Runner struct {
 	agentHashOnce  sync.Once
 	agentHash      string
 	agentHashErr   error
+	// agentCheck runs staticAgent once, before the first initramfs.
+	agentCheck sync.Once
+	agentErr   error
 
 	gate         *vcpuGate
 	progress     *progress
@@ -446,4 +450,21 @@ func (r *Runner) boot(ctx context.Context, j *record.Job) {
 		summary += ": " + run.Reason
 	}
 	r.logf("%s", summary)
+}
+
+// staticAgent refuses an agent binary that needs a dynamic loader: it
+// becomes the guest's /init and re-executes itself as workers and the
+// probe loader, and ktstr promises a static agent (CGO_ENABLED=0), not one
+// that leans on the host's C library copied into every guest. It is asked
+// when the agent goes into an initramfs, not in New: go test's binaries,
+// dynamic where cgo is on, make Runners that boot nothing.
+func staticAgent(path string) error {
+	interp, err := initramfs.Interpreter(path)
+	if err != nil {
+		return fmt.Errorf("guest agent: %w", err)
+	}
+	if interp != "" {
+		return fmt.Errorf("%s is dynamically linked (interpreter %s), and the guest agent, which it is too, must be static: rebuild with CGO_ENABLED=0 (make build, or CGO_ENABLED=0 go install github.com/ktstr-go/ktstr/cmd/...@latest)", path, interp)
+	}
+	return nil
 }
