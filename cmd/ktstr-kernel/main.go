@@ -17,6 +17,7 @@ import (
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/kernel"
 	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/units"
 )
 
 const name = "ktstr-kernel"
@@ -57,11 +58,11 @@ type options struct {
 		JSON bool `name:"json" help:"One JSON document instead of a table."`
 	} `cmd:"" help:"List cache entries, newest first."`
 	Clean struct {
-		Keep        int           `help:"Keep the N newest usable entries (with --files: the N newest files of each kind), remove the rest." default:"-1"`
-		OlderThan   time.Duration `name:"older-than" help:"Remove entries (with --files: files) older than this, e.g. 72h; with --keep, what either selects goes."`
-		CorruptOnly bool          `name:"corrupt-only" help:"Remove only corrupt entries."`
-		All         bool          `help:"Remove every entry (with --files: every file)."`
-		Files       bool          `help:"Clean what runs leave in the cache instead of kernels: console logs (logs/), initramfs archives (initramfs/) and the records ktstr-boot keeps on a terminal (runs/)."`
+		Keep        int            `help:"Keep the N newest usable entries (with --files: the N newest files of each kind), remove the rest." default:"-1"`
+		OlderThan   units.Duration `name:"older-than" help:"Remove entries (with --files: files) older than this: 72h, 7d, 2w (a bare number is seconds); with --keep, what either selects goes."`
+		CorruptOnly bool           `name:"corrupt-only" help:"Remove only corrupt entries."`
+		All         bool           `help:"Remove every entry (with --files: every file)."`
+		Files       bool           `help:"Clean what runs leave in the cache instead of kernels: console logs (logs/), initramfs archives (initramfs/) and the records ktstr-boot keeps on a terminal (runs/)."`
 	} `cmd:"" help:"Remove cache entries, or with --files console logs, initramfs archives and run records."`
 	Config struct{} `cmd:"" help:"Print the embedded config fragment of --profile."`
 }
@@ -212,7 +213,7 @@ func (o *options) clean(c *kernel.Cache, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		res, err := cleanFiles(root, cl.Keep, cl.OlderThan, cl.All, time.Now())
+		res, err := cleanFiles(root, cl.Keep, cl.OlderThan.Std(), cl.All, time.Now())
 		fmt.Fprintf(stderr, "%s: removed %d file(s), %.1f MB, under %s\n", name, len(res.removed), float64(res.bytes)/1e6, root)
 		return err
 	}
@@ -235,7 +236,7 @@ func (o *options) clean(c *kernel.Cache, stderr io.Writer) error {
 		case o.Clean.CorruptOnly:
 			remove = e.Status == kernel.StatusCorrupt
 		default:
-			old := cl.OlderThan > 0 && time.Since(builtAt(e)) > cl.OlderThan
+			old := cl.OlderThan > 0 && time.Since(builtAt(e)) > cl.OlderThan.Std()
 			switch {
 			case cl.Keep < 0:
 				remove = old

@@ -19,6 +19,7 @@ import (
 	"github.com/ktstr-go/ktstr/lib/query"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/store"
+	"github.com/ktstr-go/ktstr/lib/units"
 )
 
 const name = "ktstr-stats"
@@ -75,7 +76,7 @@ type options struct {
 		Run    string   `help:"Run id for the wake-latency and host-wait charts (default: the latest run with a scenario)."`
 	} `cmd:"" help:"Write one self-contained HTML report with SVG charts."`
 	Prune struct {
-		Before string `required:"" help:"Remove segments stored before this time (RFC 3339, a date, or a duration back from now)."`
+		Before string `required:"" help:"Remove segments stored before this time (RFC 3339, a date, or a duration back from now: 720h, 30d, 4w)."`
 	} `cmd:"" help:"Remove old segments from the store (the only way anything leaves it)."`
 }
 
@@ -376,10 +377,12 @@ func parseTime(s string) (time.Time, error) {
 	if t, err := time.Parse("2006-01-02", s); err == nil {
 		return t, nil
 	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+	// A duration needs its unit: 2026 alone would be a year to people and
+	// 2026 seconds to a bare-number rule, and prune removes data.
+	if d, err := units.ParseDuration(s, 0); err == nil {
 		return time.Now().Add(-d), nil
 	}
-	return time.Time{}, fmt.Errorf("--before %q: want an RFC 3339 time, a date (2006-01-02) or a duration (720h)", s)
+	return time.Time{}, fmt.Errorf("--before %q: want an RFC 3339 time, a date (2006-01-02) or a duration back from now (720h, 30d, 4w)", s)
 }
 
 // compare gates side B against side A.
