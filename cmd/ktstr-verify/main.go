@@ -14,6 +14,7 @@ import (
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/version"
 )
 
 const name = "ktstr-verify"
@@ -111,6 +112,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 			out.WriteRaw(line.Raw)
 			continue
 		}
+		v.KtstrVersion = version.String()
 		verdicts = append(verdicts, v)
 		if err := out.Write(v); err != nil {
 			return cli.Report(stderr, name, err)
