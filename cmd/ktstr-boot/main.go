@@ -12,6 +12,7 @@ import (
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/fixture"
 	"github.com/ktstr-go/ktstr/lib/guest"
+	"github.com/ktstr-go/ktstr/lib/kernel"
 	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/probe"
 	"github.com/ktstr-go/ktstr/lib/record"
@@ -92,8 +93,17 @@ func (*options) CompletionWords() map[string][]string {
 	return map[string][]string{
 		"scenario":  append(scenarios, cli.FileWords),
 		"scheduler": append(sched.BuiltinNames(), cli.FileWords),
-		"kernel":    {"6.12", cli.FileWords},
+		"kernel":    {"6.12", cli.Values("kernel"), cli.FileWords},
 	}
+}
+
+// CompletionValues gives shell completion, at Tab time, the labels of the
+// kernel cache's usable entries (cli.ValueLister).
+func (*options) CompletionValues(kind string) ([]string, error) {
+	if kind == "kernel" {
+		return kernel.CachedLabels()
+	}
+	return nil, fmt.Errorf("no values of %q", kind)
 }
 
 func main() {

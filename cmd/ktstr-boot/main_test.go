@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
+	"github.com/ktstr-go/ktstr/lib/kernel"
 	"github.com/ktstr-go/ktstr/lib/record"
 )
 
@@ -94,5 +96,30 @@ func TestBudgetUnits(t *testing.T) {
 		if code != cli.ExitOK {
 			t.Errorf("--budget %s: exit %d: %s", b, code, errb.String())
 		}
+	}
+}
+
+// TestCompletionValues (issue 25, item 7): --kernel completes, at Tab time,
+// the labels of the kernel cache's usable entries.
+func TestCompletionValues(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("KTSTR_CACHE_DIR", cache)
+	dir := filepath.Join(cache, "kernels", "k1")
+	os.MkdirAll(dir, 0o755)
+	for _, f := range []string{"bzImage", "vmlinux", "config"} {
+		os.WriteFile(filepath.Join(dir, f), []byte("data"), 0o644)
+	}
+	fh, _ := kernel.FragmentHash("minimal")
+	meta, _ := json.Marshal(kernel.Metadata{Schema: kernel.MetadataSchema, Key: "k1", Version: "6.12.117", Profile: "minimal", Arch: kernel.Arch,
+		FragmentHash: fh, Image: "bzImage", Vmlinux: "vmlinux", Config: "config"})
+	os.WriteFile(filepath.Join(dir, "metadata.json"), meta, 0o644)
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), strings.NewReader(""), &out, &errb, []string{"--complete-values", "kernel"}); code != 0 || out.String() != "kernel_6_12_117\n" || errb.Len() > 0 {
+		t.Errorf("exit %d, %q %q", code, out.String(), errb.String())
+	}
+	out.Reset()
+	run(context.Background(), strings.NewReader(""), &out, &errb, []string{"--completion", "bash"})
+	if !strings.Contains(out.String(), `"6.12 $(_ktstr_boot_values kernel)"`) {
+		t.Errorf("the bash script does not ask for the labels:\n%s", out.String())
 	}
 }

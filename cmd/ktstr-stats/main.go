@@ -16,6 +16,7 @@ import (
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/internal/fileutil"
 	"github.com/ktstr-go/ktstr/lib/compare"
+	"github.com/ktstr-go/ktstr/lib/kernel"
 	"github.com/ktstr-go/ktstr/lib/query"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/store"
@@ -514,7 +515,9 @@ func known(dim string) bool {
 }
 
 // CompletionWords gives shell completion the dimensions --pair-on and the
-// filters name (filters complete as KEY=).
+// filters name (filters complete as KEY=, then label= with the store's
+// labels and kernel= with the kernel cache's), and --label the store's
+// labels (asked for at Tab time: see CompletionValues).
 func (*options) CompletionWords() map[string][]string {
 	var dims, keys []string
 	for _, d := range query.Dims {
@@ -523,5 +526,22 @@ func (*options) CompletionWords() map[string][]string {
 			dims = append(dims, d)
 		}
 	}
-	return map[string][]string{"pair-on": dims, "a": keys, "b": keys}
+	keys = append(keys, cli.KeyValues("label=", "label"), cli.KeyValues("kernel=", "kernel"))
+	return map[string][]string{"pair-on": dims, "a": keys, "b": keys, "label": {cli.Values("label")}}
+}
+
+// CompletionValues lists, at Tab time, the default store's labels (label)
+// and the kernel cache's labels (kernel) (cli.ValueLister).
+func (*options) CompletionValues(kind string) ([]string, error) {
+	switch kind {
+	case "label":
+		dir, err := store.DefaultDir()
+		if err != nil {
+			return nil, err
+		}
+		return store.Labels(dir)
+	case "kernel":
+		return kernel.CachedLabels()
+	}
+	return nil, fmt.Errorf("no values of %q", kind)
 }

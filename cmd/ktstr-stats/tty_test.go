@@ -119,3 +119,27 @@ func TestCompareSaysVersionsDiffer(t *testing.T) {
 		t.Errorf("one version: a note or fields:\n%s\n%s", errOut, out)
 	}
 }
+
+// TestCompletionValues (issue 25, item 7): at Tab time the completion
+// scripts ask for the default store's labels (store --label, compare
+// --a label=) and the kernel cache's (--a kernel=); nothing on error.
+func TestCompletionValues(t *testing.T) {
+	data := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", data)
+	t.Setenv("KTSTR_CACHE_DIR", t.TempDir())
+	if code, _, errOut := runStats(t, ndjson(t, synthRun("r1", "scx_x", 1, 1)), "store", "--label", "nightly", "--label", "a"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if code, out, errOut := runStats(t, "", "--complete-values", "label"); code != 0 || out != "a\nnightly\n" || errOut != "" {
+		t.Errorf("labels: exit %d, %q %q", code, out, errOut)
+	}
+	if code, out, errOut := runStats(t, "", "--complete-values", "kernel"); code != 0 || out != "" || errOut != "" {
+		t.Errorf("no kernels: exit %d, %q %q", code, out, errOut)
+	}
+	_, script, _ := runStats(t, "", "--completion", "bash")
+	for _, want := range []string{`"store --label") _ktstr_stats_list "$(_ktstr_stats_values label)"`, `"label=:label kernel=:kernel"`} {
+		if !strings.Contains(script, want) {
+			t.Errorf("the bash script lacks %s", want)
+		}
+	}
+}
