@@ -66,7 +66,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	// On a terminal (unless --json) people read stdout: the table goes
 	// there and the records nowhere; piped, records go to stdout and the
 	// report to stderr.
-	human := !o.JSON && cli.IsTerminal(stdout)
+	human := cli.Human(o.JSON, stdout)
 	report, records := stderr, stdout
 	if human {
 		report, records = stdout, io.Discard
