@@ -92,7 +92,7 @@ func (i Info) Long(tool string) string {
 		}
 		about = append(about, rev)
 	case i.Version == Devel:
-		about = append(about, "no VCS revision stamped (built with -buildvcs=false, or not in a git checkout)")
+		about = append(about, "no VCS revision stamped (built with -buildvcs=false, outside a git checkout, or in a git worktree)")
 	}
 	if i.Go != "" {
 		about = append(about, "built with "+i.Go)

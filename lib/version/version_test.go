@@ -31,7 +31,7 @@ func TestInfo(t *testing.T) {
 			"ktstr-x (devel): revision " + rev + "; built with go1.26.8"},
 		{buildInfo("(devel)", "vcs.revision", rev, "vcs.modified", "true"), "(devel)+7f96ef686a39-dirty",
 			"ktstr-x (devel): revision " + rev + " (modified); built with go1.26.8"},
-		{buildInfo(""), "(devel)", "ktstr-x (devel): no VCS revision stamped (built with -buildvcs=false, or not in a git checkout); built with go1.26.8"},
+		{buildInfo(""), "(devel)", "ktstr-x (devel): no VCS revision stamped (built with -buildvcs=false, outside a git checkout, or in a git worktree); built with go1.26.8"},
 	}
 	for _, c := range cases {
 		i := fromBuildInfo(c.bi)
