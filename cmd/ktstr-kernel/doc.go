@@ -20,8 +20,8 @@
 //
 // On a terminal list prints a table and resolve and build a line naming the kernel (label, release, profile,
 // image); piped, or with --json, they write records: resolve and build the kernel record, list one kernel record
-// per usable entry (ktstr-kernel list | ktstr-boot runs on each) and one skip record per corrupt or stale one,
-// with the reason. clean --older-than takes a duration: 72h, 7d, 2w (a bare number is seconds).
+// per usable entry and one skip record per corrupt or stale one, with the reason. ktstr-boot takes kernel records
+// on stdin: (ktstr-kernel list; ktstr-topo 1,2,2,1) | ktstr-boot runs the topology on every cached kernel. clean --older-than takes a duration: 72h, 7d, 2w (a bare number is seconds).
 //
 // Every kernel record has a label, kernel_[a-z0-9_]+, that names the kernel in job ids (…@kernel_6_12_117),
 // verdict subjects and ktstr-stats filters (kernel=kernel_6_12_117): the release (kernel_6_12_117), a clean git

@@ -174,7 +174,7 @@ func (o *options) list(c *kernel.Cache, stdout io.Writer) error {
 	}
 	if !o.List.Human(stdout) {
 		// Records: the usable entries as ktstr-boot takes kernels on
-		// stdin (ktstr-kernel list | ktstr-boot runs on each), the rest as
+		// stdin (with topologies, it runs every job on each), the rest as
 		// skips that say why they are not used.
 		w := record.NewWriter(stdout)
 		for _, e := range entries {
