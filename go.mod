@@ -1,6 +1,13 @@
 module github.com/ktstr-go/ktstr
 
-go 1.26.8
+// The lowest Go this module builds with: golang.org/x/sys v0.49.0 requires
+// 1.26.0. ktstr's own code needs go1.23 (range over functions,
+// slices.Sorted, maps.Keys: -lang and the stdversion analyzer find
+// nothing newer). The toolchain line keeps CI (setup-go reads it) on the
+// patch release it has been tested with.
+go 1.26.0
+
+toolchain go1.26.8
 
 require (
 	github.com/alecthomas/kong v1.17.0

@@ -107,8 +107,8 @@ func TestDriverKernelList(t *testing.T) {
 		t.Fatalf("resolve %s: %s", kernelSpec(), r.stderr)
 	}
 	l := sh(t, driver(t)+" kernel list", "")
-	if l.code != 0 || !strings.Contains(l.stdout, k.Key) || !strings.Contains(l.stdout, " ok") {
-		t.Errorf("kernel list: exit %d, stdout %q; want %s ok", l.code, l.stdout, k.Key)
+	if l.code != 0 || !strings.Contains(l.stdout, `{"kind":"kernel","v":1,"key":"`+k.Key+`"`) {
+		t.Errorf("kernel list: exit %d, stdout %q; want a kernel record of %s", l.code, l.stdout, k.Key)
 	}
 }
 

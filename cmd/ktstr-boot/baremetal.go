@@ -32,7 +32,7 @@ func runBareMetal(ctx context.Context, o *options, planner *plan.Planner, stdout
 	}()
 	out := record.NewWriter(stdout)
 	failed := false
-	for _, j := range planner.Expand(&record.Job{Topology: h.Topology(), DurationS: o.Duration, Workers: o.Workers}) {
+	for _, j := range planner.Expand(&record.Job{Topology: h.Topology(), DurationS: o.Duration.Seconds(), Workers: o.Workers}) {
 		if ctx.Err() != nil {
 			break
 		}

@@ -23,6 +23,11 @@
 // compares on it (ktstr-stats compare --a kernel=kernel_6_12_117 --b kernel=kernel_6_12_117_preempt). A job
 // record that names its kernel keeps it.
 //
+// Durations take units: --duration 5s, --timeout 2m, --watchdog-timeout 3s, --budget 1h30m, also d and w (a
+// bare number is seconds, as before); --memory takes a size, 2G, 1536M, 4GiB (binary multiples; a bare number is
+// MiB). --scheduler-args splits its words as a POSIX shell does, quotes and backslashes kept, nothing expanded:
+// --scheduler-args "-x 'a b'" passes -x and a b; an unterminated quote is a usage error.
+//
 // On a terminal (unless --json) stdout gets one line per run — outcome, wall time, the --exec output, where the
 // record and the console log are — and the records go to a file under <ktstr cache>/runs, named at the end;
 // piped, the records go to stdout. Before anything boots, a topology of more than 2 vCPUs per host CPU is warned

@@ -41,7 +41,7 @@ func runsDir() (string, error) { return cachedir.Sub("runs") }
 // json is false.
 func newSink(stdout, stderr io.Writer, json bool) (*sink, error) {
 	s := &sink{stdout: stdout, stderr: stderr, runs: map[string]bool{}}
-	if json || !cli.IsTerminal(stdout) {
+	if !cli.Human(json, stdout) {
 		return s, nil
 	}
 	dir, err := runsDir()

@@ -8,17 +8,18 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/fixture"
 	"github.com/ktstr-go/ktstr/lib/guest"
+	"github.com/ktstr-go/ktstr/lib/kernel"
 	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/probe"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/runner"
 	"github.com/ktstr-go/ktstr/lib/scenario"
 	"github.com/ktstr-go/ktstr/lib/sched"
+	"github.com/ktstr-go/ktstr/lib/units"
 	"github.com/ktstr-go/ktstr/lib/workload/worker"
 )
 
@@ -31,31 +32,31 @@ const name = "ktstr-boot"
 var help string
 
 type options struct {
-	Kernel     []string `help:"Kernel: a version (6.12), a tree, a tarball, a bzImage, or a cache entry's key or label (default: newest cached sched_ext kernel). Repeatable (or comma-separated): every job runs on each kernel, its id ending in @ and the kernel's label. Kernel records on stdin (ktstr-kernel's) add kernels the same way."`
-	Topology   string   `help:"Boot one VM with this topology (N,L,C,T) instead of reading stdin."`
-	Exec       string   `help:"Shell command to run in the guest; its output and exit code land in the run record."`
-	Include    []string `short:"i" help:"File, directory or binary (with its libraries) to copy to /include in the guest. Repeatable."`
-	Dmesg      bool     `help:"Verbose kernel console, streamed to stderr."`
-	Timeout    float64  `help:"Seconds before a VM is killed (default: boot estimate + duration + 30 s margin)."`
-	Accel      string   `default:"auto" enum:"auto,kvm,tcg" help:"auto = KVM if the CPU has vmx/svm and a boot probe works, else TCG."`
-	TCGThreads string   `name:"tcg-threads" default:"auto" enum:"auto,multi,single,icount" help:"TCG threading: auto = multi for kernels that do not patch their own code at run time, single otherwise. Forcing multi on a patching kernel is for demonstrating why. icount = single-threaded with the guest clock counting instructions, not host time (an experiment)."`
-	Boot       string   `name:"boot" default:"auto" enum:"auto,pvh,bzimage" help:"How to enter the kernel: auto = the vmlinux through PVH when the kernel has a PVH entry (faster under TCG), else the bzImage."`
-	Firmware   string   `name:"firmware" default:"auto" enum:"auto,qboot,seabios" help:"Guest firmware: auto = QEMU's qboot when installed (reaches the kernel ~0.1 s sooner under TCG), else seabios (QEMU's default). The run record says which (host.firmware)."`
-	Jobs       int      `short:"j" help:"VMs to run at once at most (default: host CPUs / 2, at least 1)."`
-	Overcommit float64  `default:"1.0" help:"vCPUs per host CPU that VMs running a scenario may use together; the rest queue, a VM larger than the host runs alone. The run record's host.vcpu_overcommit says what each VM got."`
-	MemoryMB   int      `name:"memory" help:"Guest memory in MiB (default: max(512, 64/CPU) + 256)."`
-	KernelArgs []string `name:"kernel-arg" help:"Extra kernel command-line argument. Repeatable."`
-	LogDir     string   `name:"log-dir" help:"Where console logs are kept (default: <ktstr cache>/logs)." type:"path"`
+	Kernel     []string       `help:"Kernel: a version (6.12), a tree, a tarball, a bzImage, or a cache entry's key or label (default: newest cached sched_ext kernel). Repeatable (or comma-separated): every job runs on each kernel, its id ending in @ and the kernel's label. Kernel records on stdin (ktstr-kernel's) add kernels the same way."`
+	Topology   string         `help:"Boot one VM with this topology (N,L,C,T) instead of reading stdin."`
+	Exec       string         `help:"Shell command to run in the guest; its output and exit code land in the run record."`
+	Include    []string       `short:"i" help:"File, directory or binary (with its libraries) to copy to /include in the guest. Repeatable."`
+	Dmesg      bool           `help:"Verbose kernel console, streamed to stderr."`
+	Timeout    units.Duration `help:"Time before a VM is killed: 30s, 5m, 1h (a bare number is seconds; default: boot estimate + duration + 30 s margin)."`
+	Accel      string         `default:"auto" enum:"auto,kvm,tcg" help:"auto = KVM if the CPU has vmx/svm and a boot probe works, else TCG."`
+	TCGThreads string         `name:"tcg-threads" default:"auto" enum:"auto,multi,single,icount" help:"TCG threading: auto = multi for kernels that do not patch their own code at run time, single otherwise. Forcing multi on a patching kernel is for demonstrating why. icount = single-threaded with the guest clock counting instructions, not host time (an experiment)."`
+	Boot       string         `name:"boot" default:"auto" enum:"auto,pvh,bzimage" help:"How to enter the kernel: auto = the vmlinux through PVH when the kernel has a PVH entry (faster under TCG), else the bzImage."`
+	Firmware   string         `name:"firmware" default:"auto" enum:"auto,qboot,seabios" help:"Guest firmware: auto = QEMU's qboot when installed (reaches the kernel ~0.1 s sooner under TCG), else seabios (QEMU's default). The run record says which (host.firmware)."`
+	Jobs       int            `short:"j" help:"VMs to run at once at most (default: host CPUs / 2, at least 1)."`
+	Overcommit float64        `default:"1.0" help:"vCPUs per host CPU that VMs running a scenario may use together; the rest queue, a VM larger than the host runs alone. The run record's host.vcpu_overcommit says what each VM got."`
+	MemoryMB   units.MiB      `name:"memory" help:"Guest memory: 1G, 1536M, 2GiB (binary multiples; a bare number is MiB; default: max(512, 64/CPU) + 256 MiB)."`
+	KernelArgs []string       `name:"kernel-arg" help:"Extra kernel command-line argument. Repeatable."`
+	LogDir     string         `name:"log-dir" help:"Where console logs are kept (default: <ktstr cache>/logs)." type:"path"`
 
 	InitrdCompression string `name:"initramfs-compression" default:"auto" enum:"auto,zstd,gzip,none" help:"Base initramfs compression. auto: none under TCG (emulated zstd decompression is slow), zstd under KVM (gzip if the kernel lacks RD_ZSTD)."`
 
 	NoSnapshot   bool `name:"no-snapshot" help:"Boot every VM. By default a job restores a snapshot of its machine taken when the agent was ready and waiting for a job (created by the first run of that machine, under TCG; about 0.2 s instead of a boot) and the run record says start: restored KEY; jobs that cannot (probes, --shell, KVM, icount) boot and say why."`
 	SnapshotOnly bool `name:"snapshot-only" help:"Every VM must start from a snapshot (created if missing): a job that cannot is an error record, never booted."`
 
-	Scenario      string  `help:"Scenario(s) to run in the guest: catalog names or JSON files, comma-separated, or all; each topology becomes one VM per scenario."`
-	Duration      float64 `default:"3" help:"Scenario duration in seconds."`
-	Workers       int     `default:"2" help:"Workers per cgroup when the scenario does not say."`
-	ListScenarios bool    `name:"list-scenarios" help:"Print the scenario catalog and exit."`
+	Scenario      string         `help:"Scenario(s) to run in the guest: catalog names or JSON files, comma-separated, or all; each topology becomes one VM per scenario."`
+	Duration      units.Duration `default:"3" help:"Scenario duration: 5s, 1m30s (a bare number is seconds)."`
+	Workers       int            `default:"2" help:"Workers per cgroup when the scenario does not say."`
+	ListScenarios bool           `name:"list-scenarios" help:"Print the scenario catalog and exit."`
 
 	ListWorkTypes  bool `name:"list-work-types" help:"Print the work types a scenario's work groups use, with their parameters and defaults, and exit."`
 	ListSchedulers bool `name:"list-schedulers" help:"Print the built-in schedulers with their flags and profiles, and exit."`
@@ -69,9 +70,9 @@ type options struct {
 	BPFObject     []string `name:"bpf-object" help:"BPF object file to load in the guest for verification only (per-program verifier statistics, or the log of the rejection). Repeatable." type:"existingfile"`
 	Job           string   `default:"default" enum:"default,verifier" help:"verifier: only load the scheduler, list its BPF programs and their verifier cost, and unload it (no scenario or command)."`
 
-	MonitorHZ       float64       `name:"monitor-hz" default:"10" help:"Host-side monitor sampling rate: each CPU's runqueue read from guest memory, paired with the vCPU threads' host CPU time."`
-	NoMonitor       bool          `name:"no-monitor" help:"Do not read the guest's runqueues from its memory."`
-	WatchdogTimeout time.Duration `name:"watchdog-timeout" help:"Write this sched_ext watchdog timeout (e.g. 3s) into the guest's memory whenever a scheduler runs with another, so a stall ends the run in seconds (recorded in the run's monitor section)."`
+	MonitorHZ       float64        `name:"monitor-hz" default:"10" help:"Host-side monitor sampling rate: each CPU's runqueue read from guest memory, paired with the vCPU threads' host CPU time."`
+	NoMonitor       bool           `name:"no-monitor" help:"Do not read the guest's runqueues from its memory."`
+	WatchdogTimeout units.Duration `name:"watchdog-timeout" help:"Write this sched_ext watchdog timeout (e.g. 3s; a bare number is seconds) into the guest's memory whenever a scheduler runs with another, so a stall ends the run in seconds (recorded in the run's monitor section)."`
 
 	stageOptions `embed:""`
 
@@ -92,8 +93,17 @@ func (*options) CompletionWords() map[string][]string {
 	return map[string][]string{
 		"scenario":  append(scenarios, cli.FileWords),
 		"scheduler": append(sched.BuiltinNames(), cli.FileWords),
-		"kernel":    {"6.12", cli.FileWords},
+		"kernel":    {"6.12", cli.Values("kernel"), cli.FileWords},
 	}
+}
+
+// CompletionValues gives shell completion, at Tab time, the labels of the
+// kernel cache's usable entries (cli.ValueLister).
+func (*options) CompletionValues(kind string) ([]string, error) {
+	if kind == "kernel" {
+		return kernel.CachedLabels()
+	}
+	return nil, fmt.Errorf("no values of %q", kind)
 }
 
 func main() {
@@ -139,9 +149,9 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		return report(stderr, cli.Usagef("--shell and --bare-metal take one kernel"))
 	}
 	planner, err := plan.New(plan.Flags{
-		Exec: o.Exec, Include: o.Include, BPFObjects: o.BPFObject, Accel: o.Accel, MemoryMB: o.MemoryMB,
-		TimeoutS: o.Timeout, KernelArgs: o.KernelArgs, Dmesg: o.Dmesg,
-		Scenario: o.Scenario, DurationS: o.Duration, Workers: o.Workers,
+		Exec: o.Exec, Include: o.Include, BPFObjects: o.BPFObject, Accel: o.Accel, MemoryMB: int(o.MemoryMB),
+		TimeoutS: o.Timeout.Seconds(), KernelArgs: o.KernelArgs, Dmesg: o.Dmesg,
+		Scenario: o.Scenario, DurationS: o.Duration.Seconds(), Workers: o.Workers,
 		Scheduler: o.Scheduler, SchedulerArgs: o.SchedulerArgs, SchedulerFlags: o.Flags, AllProfiles: o.AllProfiles,
 		Job: o.Job, Force: o.Force, Warn: warner(stderr), KernelSpecs: o.Kernel,
 	}, plan.CachedKernel(""))
@@ -182,7 +192,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	r, err := runner.New(runner.Config{Source: name, Jobs: o.Jobs, Overcommit: o.Overcommit, TCGThreads: o.TCGThreads, Boot: o.Boot, Firmware: o.Firmware, Snapshot: snapshotMode(o.NoSnapshot, o.SnapshotOnly),
 		InitrdCompression: o.InitrdCompression, LogDir: o.LogDir, Log: &logFilter{stderr, sk},
 		Keep: stages.Keep, Progress: stages.Progress && terminal == nil, Estimate: stages.Estimate,
-		NoMonitor: o.NoMonitor, MonitorHZ: o.MonitorHZ, WatchdogTimeout: o.WatchdogTimeout, Terminal: terminal}, planner, out)
+		NoMonitor: o.NoMonitor, MonitorHZ: o.MonitorHZ, WatchdogTimeout: o.WatchdogTimeout.Std(), Terminal: terminal}, planner, out)
 	if err != nil {
 		return report(stderr, err)
 	}

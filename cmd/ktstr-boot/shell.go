@@ -8,11 +8,12 @@ import (
 
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/proto"
+	"github.com/ktstr-go/ktstr/lib/units"
 )
 
 // shellTimeout is a shell session's timeout unless --timeout says: a
 // person at the terminal decides when it ends.
-const shellTimeout = 7 * 24 * 3600
+const shellTimeout = units.Week
 
 // shellTerminal checks --shell's options, adjusts them for an interactive
 // session (the kernel argument that asks the agent for a shell, no
@@ -36,7 +37,7 @@ func shellTerminal(o *options) (*os.File, error) {
 	}
 	o.KernelArgs = append(o.KernelArgs, fmt.Sprintf("%s=%s", proto.ShellArg, proto.ShellConsole))
 	if o.Timeout == 0 {
-		o.Timeout = shellTimeout
+		o.Timeout = units.Duration(shellTimeout)
 	}
 	o.Jobs = 1
 	return tty, nil

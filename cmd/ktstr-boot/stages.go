@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/host"
 	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/runner"
+	"github.com/ktstr-go/ktstr/lib/units"
 )
 
 // The pipeline stages of a gauntlet, each a mode of ktstr-boot that boots
@@ -20,18 +20,18 @@ import (
 
 // stageOptions are the flags of the stages; embedded in options.
 type stageOptions struct {
-	Plan   bool   `help:"Write the job records this would run (topology × scenario × profile × kernel; --kernel may name several) without booting anything, a job that does not fit its topology as a skip record. Their ids are deterministic. Pipe them back into ktstr-boot to run them."`
-	Select bool   `help:"Budget stage: read job records, keep those that cover the most features (scheduler, flags, topology size, scenario, ...) per second within --budget, and write a skip record with reason budget for each of the rest. Boots nothing."`
-	Budget string `help:"The time --select may spend, e.g. 30m or 90s."`
-	Shard  string `help:"K/N: only the jobs (and skip records) of shard K of N, by a hash of the job id: N shards partition the plan the same way on every host."`
-	Store  string `help:"Run store (ktstr-stats) whose past wall times cost --select's jobs and the progress line's ETA; only read (default: ktstr-stats' default store)." type:"path"`
+	Plan   bool           `help:"Write the job records this would run (topology × scenario × profile × kernel; --kernel may name several) without booting anything, a job that does not fit its topology as a skip record. Their ids are deterministic. Pipe them back into ktstr-boot to run them."`
+	Select bool           `help:"Budget stage: read job records, keep those that cover the most features (scheduler, flags, topology size, scenario, ...) per second within --budget, and write a skip record with reason budget for each of the rest. Boots nothing."`
+	Budget units.Duration `help:"The time --select may spend: 30m, 1h30m, 90s (a bare number is seconds)."`
+	Shard  string         `help:"K/N: only the jobs (and skip records) of shard K of N, by a hash of the job id: N shards partition the plan the same way on every host."`
+	Store  string         `help:"Run store (ktstr-stats) whose past wall times cost --select's jobs and the progress line's ETA; only read (default: ktstr-stats' default store)." type:"path"`
 }
 
 // shard parses --shard (the zero Shard keeps everything). It is called in
 // every mode but --select, which takes --budget: so --budget is refused
 // here.
 func (o *stageOptions) shard() (plan.Shard, error) {
-	if o.Budget != "" {
+	if o.Budget != 0 {
 		return plan.Shard{}, cli.Usagef("--budget is --select's: ktstr-boot --select --budget %s < jobs", o.Budget)
 	}
 	if o.Shard == "" {
@@ -79,10 +79,10 @@ func runSelect(o *options, stdin io.Reader, stdout, stderr io.Writer) int {
 	if o.Plan || o.Shard != "" {
 		return report(stderr, cli.Usagef("--select is a stage of its own: pipe --plan into it and it into --shard"))
 	}
-	budget, err := parseBudget(o.Budget)
-	if err != nil {
-		return report(stderr, err)
+	if o.Budget <= 0 {
+		return report(stderr, cli.Usagef("--select needs --budget, more than 0 (e.g. 30m)"))
 	}
+	budget := o.Budget.Seconds()
 	t, err := plan.PastTimings(o.Store)
 	if err != nil {
 		return report(stderr, err)
@@ -97,23 +97,6 @@ func runSelect(o *options, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cli.ExitUsage
 	}
 	return cli.ExitOK
-}
-
-// parseBudget reads --budget: a Go duration (30m, 1h30m, 90s) or seconds.
-func parseBudget(s string) (float64, error) {
-	if s == "" {
-		return 0, cli.Usagef("--select needs --budget (e.g. 30m)")
-	}
-	var secs float64
-	if d, err := time.ParseDuration(s); err == nil {
-		secs = d.Seconds()
-	} else if _, err := fmt.Sscanf(s, "%g", &secs); err != nil {
-		return 0, cli.Usagef("--budget %q: want a duration like 30m or 90s", s)
-	}
-	if secs <= 0 {
-		return 0, cli.Usagef("--budget must be > 0")
-	}
-	return secs, nil
 }
 
 // runnerStages is the runner's shard filter and, on a terminal, its

@@ -26,6 +26,11 @@
 // --armor), only checksums under a good signature by a key of that keyring count (checked with gpgv); without one,
 // ktstr-kernel says in one line that the signature was not checked.
 //
+// On a terminal list prints a table and resolve and build a line naming the kernel (label, release, profile,
+// image); piped, or with --json, they write records: resolve and build the kernel record, list one kernel record
+// per usable entry and one skip record per corrupt or stale one, with the reason. ktstr-boot takes kernel records
+// on stdin: (ktstr-kernel list; ktstr-topo 1,2,2,1) | ktstr-boot runs the topology on every cached kernel. clean --older-than takes a duration: 72h, 7d, 2w (a bare number is seconds).
+//
 // Every kernel record has a label, kernel_[a-z0-9_]+, that names the kernel in job ids (…@kernel_6_12_117),
 // verdict subjects and ktstr-stats filters (kernel=kernel_6_12_117): the release (kernel_6_12_117), a clean git
 // tree's HEAD (kernel_local_1a2b3c), a dirty tree's path (kernel_path_linux_8f0e2d_dirty). --fragment FILE merges
@@ -50,7 +55,7 @@
 //	ktstr-kernel build 6.12 --force --keep-tree     # 6.12 cached already without its tree
 //	ktstr-boot --topology 1,2,2,1 --scenario cgroup_steady --kernel 6.12 --kernel kernel_6_12_117_preempt | ktstr-verify
 //	ktstr-kernel resolve 6.12 | jq -r .image
-//	ktstr-kernel list --json
+//	ktstr-kernel list                            # a table here; kernel records when piped
 //	ktstr-kernel clean --keep 2
-//	ktstr-kernel clean --files --keep 50 --older-than 168h    # what runs leave in the cache (ktstr-boot itself only prunes console logs after 14 days)
+//	ktstr-kernel clean --files --keep 50 --older-than 7d      # what runs leave in the cache (ktstr-boot itself only prunes console logs after 14 days)
 package main

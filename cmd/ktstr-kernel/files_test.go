@@ -84,3 +84,21 @@ func TestCleanFilesCommand(t *testing.T) {
 		t.Errorf("--files --corrupt-only: exit %d: %s", code, errb.String())
 	}
 }
+
+// TestCleanOlderThanUnits (issue 25, item 2): --older-than takes days and
+// weeks (and a bare number of seconds); a bad one is one line, status 2.
+func TestCleanOlderThanUnits(t *testing.T) {
+	for _, age := range []string{"1d12h", "129600", "1.5d"} {
+		root := cacheWith(t)
+		t.Setenv("KTSTR_CACHE_DIR", root)
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), nil, &out, &errb, []string{"clean", "--files", "--older-than", age}); code != 0 || !strings.Contains(errb.String(), "removed 2 file(s)") {
+			t.Errorf("--older-than %s: exit %d: %s", age, code, errb.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), nil, &out, &errb, []string{"clean", "--files", "--older-than", "3y"})
+	if want := `ktstr-kernel: --older-than: duration "3y": unknown unit "y" (ns, us, ms, s, m, h, d, w) (see ktstr-kernel --help)`; code != 2 || strings.TrimSpace(errb.String()) != want {
+		t.Errorf("--older-than 3y: exit %d, %q; want %q", code, errb.String(), want)
+	}
+}

@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/kernel"
 	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/units"
 )
 
 const name = "ktstr-kernel"
@@ -48,20 +48,22 @@ type options struct {
 		Spec  string `arg:"" help:"Kernel SPEC."`
 		Build bool   `help:"Build on a cache miss."`
 		buildFlags
-	} `cmd:"" help:"Print the kernel record for SPEC; builds only with --build."`
+		cli.Output
+	} `cmd:"" help:"Print the kernel record for SPEC (on a terminal: a line saying which kernel); builds only with --build."`
 	Build struct {
 		Spec string `arg:"" help:"Kernel SPEC."`
 		buildFlags
-	} `cmd:"" help:"Build SPEC (or find it in the cache) and print its record."`
+		cli.Output
+	} `cmd:"" help:"Build SPEC (or find it in the cache) and print its record (on a terminal: a line saying which kernel)."`
 	List struct {
-		JSON bool `name:"json" help:"One JSON document instead of a table."`
-	} `cmd:"" help:"List cache entries, newest first."`
+		cli.Output
+	} `cmd:"" help:"List cache entries, newest first: a table on a terminal; piped, a kernel record per usable entry and a skip record per corrupt or stale one."`
 	Clean struct {
-		Keep        int           `help:"Keep the N newest usable entries (with --files: the N newest files of each kind), remove the rest." default:"-1"`
-		OlderThan   time.Duration `name:"older-than" help:"Remove entries (with --files: files) older than this, e.g. 72h; with --keep, what either selects goes."`
-		CorruptOnly bool          `name:"corrupt-only" help:"Remove only corrupt entries."`
-		All         bool          `help:"Remove every entry (with --files: every file)."`
-		Files       bool          `help:"Clean what runs leave in the cache instead of kernels: console logs (logs/), initramfs archives (initramfs/) and the records ktstr-boot keeps on a terminal (runs/)."`
+		Keep        int            `help:"Keep the N newest usable entries (with --files: the N newest files of each kind), remove the rest." default:"-1"`
+		OlderThan   units.Duration `name:"older-than" help:"Remove entries (with --files: files) older than this: 72h, 7d, 2w (a bare number is seconds); with --keep, what either selects goes."`
+		CorruptOnly bool           `name:"corrupt-only" help:"Remove only corrupt entries."`
+		All         bool           `help:"Remove every entry (with --files: every file)."`
+		Files       bool           `help:"Clean what runs leave in the cache instead of kernels: console logs (logs/), initramfs archives (initramfs/) and the records ktstr-boot keeps on a terminal (runs/)."`
 	} `cmd:"" help:"Remove cache entries, or with --files console logs, initramfs archives and run records."`
 	Config struct{} `cmd:"" help:"Print the embedded config fragment of --profile."`
 }
@@ -115,9 +117,9 @@ func (o *options) dispatch(ctx context.Context, command string, stdout, stderr i
 	}
 	switch command {
 	case "resolve <spec>":
-		return o.resolve(ctx, c, o.Resolve.Spec, o.Resolve.Build, o.Resolve.buildFlags, stdout, stderr)
+		return o.resolve(ctx, c, o.Resolve.Spec, o.Resolve.Build, o.Resolve.buildFlags, o.Resolve.Human(stdout), stdout, stderr)
 	case "build <spec>":
-		return o.resolve(ctx, c, o.Build.Spec, true, o.Build.buildFlags, stdout, stderr)
+		return o.resolve(ctx, c, o.Build.Spec, true, o.Build.buildFlags, o.Build.Human(stdout), stdout, stderr)
 	case "list":
 		return o.list(c, stdout)
 	case "clean":
@@ -126,7 +128,9 @@ func (o *options) dispatch(ctx context.Context, command string, stdout, stderr i
 	return fmt.Errorf("unknown command %q", command)
 }
 
-func (o *options) resolve(ctx context.Context, c *kernel.Cache, spec string, build bool, f buildFlags, stdout, stderr io.Writer) error {
+// resolve prints the kernel record of spec, or on a terminal (human) one
+// line for people: label, release, profile, image.
+func (o *options) resolve(ctx context.Context, c *kernel.Cache, spec string, build bool, f buildFlags, human bool, stdout, stderr io.Writer) error {
 	r := &kernel.Resolver{Cache: c, Mirror: f.Mirror, SourceDir: f.SourceDir, Build: build,
 		BuildOptions: kernel.BuildOptions{Profile: o.Profile, Jobs: f.Jobs, Force: f.Force, NoSchedulers: f.NoSchedulers,
 			KeepTree: f.KeepTree, Progress: stderr, TTY: cli.IsTerminal(stderr)}}
@@ -144,31 +148,47 @@ func (o *options) resolve(ctx context.Context, c *kernel.Cache, spec string, bui
 	if k.Cache == "hit" {
 		fmt.Fprintf(stderr, "%s: cache hit for %s: %s (%s, %s, built %s)\n", name, spec, k.Key, k.Label, k.Version, k.BuiltAt)
 	}
+	if human {
+		profile := k.Profile
+		if k.Fragment != "" {
+			profile += "+" + k.Fragment
+		}
+		_, err := fmt.Fprintf(stdout, "%s: %s (%s, %s), %s\n", dash(k.Label), dash(k.Version), dash(profile), k.Cache, k.Image)
+		return err
+	}
 	return record.NewWriter(stdout).Write(k)
 }
 
-type listing struct {
-	CacheDir       string            `json:"cache_dir"`
-	FragmentHashes map[string]string `json:"fragment_hashes"`
-	Entries        []kernel.Entry    `json:"entries"`
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
+// list writes the cache's entries: a table for people, records piped.
 func (o *options) list(c *kernel.Cache, stdout io.Writer) error {
 	entries, err := c.List()
 	if err != nil {
 		return err
 	}
-	if o.List.JSON {
-		l := listing{CacheDir: c.Root, FragmentHashes: map[string]string{}, Entries: entries}
-		for _, p := range kernel.Profiles {
-			l.FragmentHashes[p], _ = kernel.FragmentHash(p)
+	if !o.List.Human(stdout) {
+		// Records: the usable entries as ktstr-boot takes kernels on
+		// stdin (with topologies, it runs every job on each), the rest as
+		// skips that say why they are not used.
+		w := record.NewWriter(stdout)
+		for _, e := range entries {
+			var err error
+			if e.Status == kernel.StatusOK {
+				err = w.Write(e.Record("hit"))
+			} else {
+				err = w.Write(&record.Skip{Source: name, Subject: e.Key, Reason: "kernel_" + e.Status, Detail: e.Reason})
+			}
+			if err != nil {
+				return err
+			}
 		}
-		if l.Entries == nil {
-			l.Entries = []kernel.Entry{}
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(l)
+		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KEY\tLABEL\tVERSION\tPROFILE\tBUILT\tSCHEDULERS\tSTATUS")
@@ -212,7 +232,7 @@ func (o *options) clean(c *kernel.Cache, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		res, err := cleanFiles(root, cl.Keep, cl.OlderThan, cl.All, time.Now())
+		res, err := cleanFiles(root, cl.Keep, cl.OlderThan.Std(), cl.All, time.Now())
 		fmt.Fprintf(stderr, "%s: removed %d file(s), %.1f MB, under %s\n", name, len(res.removed), float64(res.bytes)/1e6, root)
 		return err
 	}
@@ -235,7 +255,7 @@ func (o *options) clean(c *kernel.Cache, stderr io.Writer) error {
 		case o.Clean.CorruptOnly:
 			remove = e.Status == kernel.StatusCorrupt
 		default:
-			old := cl.OlderThan > 0 && time.Since(builtAt(e)) > cl.OlderThan
+			old := cl.OlderThan > 0 && time.Since(builtAt(e)) > cl.OlderThan.Std()
 			switch {
 			case cl.Keep < 0:
 				remove = old

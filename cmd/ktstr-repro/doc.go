@@ -28,6 +28,9 @@
 // arguments decoded through the kernel's BTF (task pid and comm, cpu, dsq id, enqueue flags, exit kind) — and
 // passes the run on, so ktstr-verify judges it and prints the timeline. A repro run is never rerun again.
 //
+// On a terminal it says what it would rerun (and with which probes), what it skips and why, and prints each repro's
+// timeline, as ktstr-verify does; the records are written only when piped, or with --json.
+//
 // Exit status: 0 done (a failure that did not come back is reported, not an error); 2 usage or input error; 130
 // interrupted.
 //

@@ -26,6 +26,7 @@ type options struct {
 	OnlyFailures bool `name:"only-failures" help:"Write only repro jobs, skips and repro records: drop passing runs, verdicts and other records instead of passing them on."`
 	PerCPU       int  `name:"per-cpu" default:"64" help:"Events each CPU keeps before the trigger."`
 	Quiet        bool `short:"q" help:"No summary on stderr."`
+	cli.Output
 }
 
 func main() { cli.Main(run) }
@@ -45,7 +46,16 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	if o.PerCPU < 1 || o.PerCPU > 4096 {
 		return cli.Report(stderr, name, cli.Usagef("--per-cpu must be 1..4096, not %d", o.PerCPU))
 	}
-	out := record.NewWriter(stdout)
+	// On a terminal people read what happened (the lines that otherwise go
+	// to stderr, and each repro's timeline) on stdout, and the records go
+	// nowhere; piped, or with --json, the records go to stdout.
+	human := o.Human(stdout)
+	records, say := stdout, stderr
+	if human {
+		records, say = io.Discard, stdout
+	}
+	tell := !o.Quiet || human // the per-run lines: the output itself on a terminal
+	out := record.NewWriter(records)
 	rd := record.NewReader(stdin, name)
 	// Verdicts may come after their runs (cat runs verdicts): read all
 	// first, then decide.
@@ -66,6 +76,9 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 			if err := line.Decode(&r); err != nil {
 				bad = true
 				out.Write(&record.Error{Source: name, Line: line.Num, Message: err.Error()})
+				if human {
+					fmt.Fprintf(say, "error: line %d: %v\n", line.Num, err)
+				}
 				continue
 			}
 			runs = append(runs, input{line.Num, &r, line.Raw})
@@ -80,6 +93,9 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		default:
 			if line.Err != nil {
 				bad = true
+				if human {
+					fmt.Fprintf(say, "error: line %d: %v\n", line.Num, line.Err)
+				}
 			}
 			if !o.OnlyFailures || line.Err != nil {
 				out.WriteRaw(line.Raw)
@@ -104,8 +120,11 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 			if !o.OnlyFailures {
 				out.WriteRaw(in.raw)
 			}
-			if !o.Quiet {
-				fmt.Fprintf(stderr, "%s: %s: %s\n", name, rep.Subject, rep.Detail)
+			switch {
+			case human:
+				repro.WriteTimeline(say, rep, false)
+			case tell:
+				fmt.Fprintf(say, "%s: %s: %s\n", name, rep.Subject, rep.Detail)
 			}
 			continue
 		}
@@ -118,7 +137,11 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 			if r.Job != nil {
 				subject = r.Job.ID
 			}
-			out.Write(&record.Skip{Source: name, Subject: subject, Reason: skip.Reason, Detail: "no repro of run " + r.ID + ": " + skip.Detail})
+			sk := &record.Skip{Source: name, Subject: subject, Reason: skip.Reason, Detail: "no repro of run " + r.ID + ": " + skip.Detail}
+			out.Write(sk)
+			if human {
+				fmt.Fprintf(say, "skip %s (%s): %s\n", sk.Subject, sk.Reason, sk.Detail)
+			}
 		case err != nil:
 			return cli.Report(stderr, name, err)
 		case j == nil:
@@ -131,15 +154,18 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 			if err := out.Write(j); err != nil {
 				return cli.Report(stderr, name, err)
 			}
-			if !o.Quiet {
-				fmt.Fprintf(stderr, "%s: %s: rerun for %s with %d kernel probes %v and BPF programs %v\n",
+			if tell {
+				fmt.Fprintf(say, "%s: %s: rerun for %s with %d kernel probes %v and BPF programs %v\n",
 					name, j.ID, j.ReproOf.Class, len(j.Probes.Functions), j.Probes.Functions, j.Probes.BPF)
 			}
 		}
 	}
 	if !o.Quiet {
-		fmt.Fprintf(stderr, "%s: %d runs: %d repro jobs, %d skipped; %d reruns reported, %d reproduced\n",
+		fmt.Fprintf(say, "%s: %d runs: %d repro jobs, %d skipped; %d reruns reported, %d reproduced\n",
 			name, len(runs), jobs, skips, reports, reproduced)
+	}
+	if human && jobs+skips+reports > 0 {
+		fmt.Fprintf(say, "%s: the records are not written on a terminal: pipe them (ktstr-repro < runs.ndjson | ktstr-boot | ktstr-repro | ktstr-verify) or add --json\n", name)
 	}
 	if bad {
 		return cli.ExitUsage

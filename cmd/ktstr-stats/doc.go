@@ -7,8 +7,8 @@
 // Synopsis:
 //
 //	ktstr-stats store [--label L]...     pass every record through; keep run and verdict records
-//	ktstr-stats list [FILTER]...         stored run and verdict records (--format text: a table)
-//	ktstr-stats metrics                  the metric registry: polarity, gates, unit (--format text)
+//	ktstr-stats list [FILTER]...         stored run and verdict records (on a terminal: a table)
+//	ktstr-stats metrics                  the metric registry: polarity, gates, unit (--format json, markdown)
 //	ktstr-stats summary [FILTER]...      stats records per group and metric: n, mean, median, p95, CV, 2σ outliers
 //	ktstr-stats compare --a FILTER... --b FILTER...
 //	                                     delta records and a table; exit 1 iff a regression
@@ -28,7 +28,7 @@
 // A FILTER is KEY=VALUE (VALUE may list alternatives: kernel=6.12,6.13), keys: scenario, topology, scheduler,
 // profile, kernel (a kernel's label, kernel_6_12_117_preempt, is that kernel; a release, 6.12, every kernel of it),
 // label, kernel_hash, scheduler_hash, commit (prefixes), status (a verdict status), outcome, segment, run, since
-// (an RFC 3339 time, a date or a duration such as 24h). Different keys must all match. Runs are told apart and
+// (an RFC 3339 time, a date or a duration back from now, such as 24h or 7d). Different keys must all match. Runs are told apart and
 // paired by the kernel's label (ktstr-kernel --help), so two configurations of one release are two kernels.
 //
 // compare pairs the runs of A with those of B on scenario, topology, scheduler, profile and kernel, less the
@@ -40,14 +40,21 @@
 // the pass rate. --policy FILE overrides gates: {"default_percent": 10, "per_metric_percent": {"worst_gap_ms":
 // 30}, "per_metric_abs": {"worst_spread": 8}, "alpha": 0.05, "min_runs": 3, "noisy_host_pct": 10}; unknown names
 // are rejected. No run may be on both sides (kernel=6.12 takes in kernel_6_12_117_preempt too): sides that
-// share runs are a usage error naming them. Exit status: 0 no regression, 1 a regression, 2 usage or input
+// share runs are a usage error naming them. Sides whose runs were made by different ktstr versions (a run's
+// ktstr_version) are compared all the same: compare says so in a line and on every delta record
+// (ktstr_versions_a, ktstr_versions_b). Exit status: 0 no regression, 1 a regression, 2 usage or input
 // error (an empty side, sides that share runs, a bad filter or policy, an unreadable store).
+//
+// On a terminal list, summary and compare print their tables (compare's warnings too) and no records, store says
+// what it stored instead of passing the records on; piped, or with --json, they write NDJSON (summary and compare
+// their table on stderr, unless -q). --format text prints list's and summary's table when piped too, --format json
+// is --json. prune --before takes an RFC 3339 time, a date or a duration with its unit (720h, 30d, 4w).
 //
 // Examples:
 //
 //	ktstr-topo 1,1,2,1 | ktstr-boot --scheduler scx_simple --scenario all | ktstr-stats store --label a | ktstr-verify
-//	ktstr-stats list label=a status=fail --format text
-//	ktstr-stats summary scheduler=scx_simple --format text
+//	ktstr-stats list label=a status=fail                   # a table here; records when piped
+//	ktstr-stats summary scheduler=scx_simple --format text | less
 //	ktstr-stats compare --a label=a --b label=b
 //	ktstr-stats compare --a kernel=6.12 --b kernel=6.13 --policy gates.json
 //	ktstr-boot --topology 1,2,2,1 --scenario all --kernel 6.12 --kernel kernel_6_12_117_preempt | ktstr-stats store

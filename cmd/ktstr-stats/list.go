@@ -24,10 +24,17 @@ func (t *tool) list() (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	human, err := t.o.List.Human(t.stdout)
+	if err != nil {
+		return 0, err
+	}
 	out := record.NewWriter(t.stdout)
-	code := t.problems(out, errs)
+	if human {
+		out = record.NewWriter(io.Discard) // read problems are said on stderr
+	}
+	code := t.problems(out, errs, human)
 	sel := query.Select(rows, f)
-	if t.o.List.Format == "text" {
+	if human {
 		writeRows(t.stdout, sel)
 		return code, nil
 	}
@@ -124,10 +131,17 @@ func (t *tool) summary() (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	human, err := t.o.Summary.Human(t.stdout)
+	if err != nil {
+		return 0, err
+	}
 	out := record.NewWriter(t.stdout)
-	code := t.problems(out, errs)
+	if human {
+		out = record.NewWriter(io.Discard) // read problems are said on stderr
+	}
+	code := t.problems(out, errs, human)
 	sums := summarize(query.Select(rows, f))
-	if t.o.Summary.Format == "text" {
+	if human {
 		writeSummary(t.stdout, sums)
 		return code, nil
 	}

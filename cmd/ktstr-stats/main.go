@@ -16,9 +16,11 @@ import (
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/internal/fileutil"
 	"github.com/ktstr-go/ktstr/lib/compare"
+	"github.com/ktstr-go/ktstr/lib/kernel"
 	"github.com/ktstr-go/ktstr/lib/query"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/store"
+	"github.com/ktstr-go/ktstr/lib/units"
 )
 
 const name = "ktstr-stats"
@@ -29,10 +31,6 @@ const name = "ktstr-stats"
 //go:embed help.txt
 var help string
 
-type formatFlag struct {
-	Format string `default:"json" enum:"json,text" help:"json: NDJSON records; text: a table."`
-}
-
 type options struct {
 	Store string `help:"Store directory (default: $XDG_DATA_HOME/ktstr/runs, else ~/.local/share/ktstr/runs)." type:"path"`
 	Quiet bool   `short:"q" help:"No table or summary on stderr."`
@@ -40,20 +38,21 @@ type options struct {
 	StoreCmd struct {
 		Label         []string `help:"Label kept with every run of this session (repeatable)." sep:"none"`
 		ProjectCommit string   `name:"project-commit" help:"Project commit to record (default: git HEAD of the working directory, -dirty when changed)."`
-	} `cmd:"" name:"store" help:"Pass every record through; keep run and verdict records in the store."`
+		cli.Output
+	} `cmd:"" name:"store" help:"Pass every record through (on a terminal, unless --json: say what was stored instead); keep run and verdict records in the store."`
 	List struct {
 		Filter []string `arg:"" optional:"" help:"KEY=VALUE filters."`
 		From   string   `help:"Read runs from this NDJSON file (- for stdin) or store directory instead of the store." type:"path"`
-		formatFlag
-	} `cmd:"" help:"Stored run and verdict records that match the filters."`
+		cli.Format
+	} `cmd:"" help:"Stored run and verdict records that match the filters (on a terminal: a table)."`
 	Metrics struct {
 		Format string `default:"text" enum:"text,json,markdown" help:"text: a table; json: one JSON array; markdown: the README's table."`
 	} `cmd:"" help:"The metric registry."`
 	Summary struct {
 		Filter []string `arg:"" optional:"" help:"KEY=VALUE filters."`
 		From   string   `help:"Read runs from this NDJSON file (- for stdin) or store directory instead of the store." type:"path"`
-		formatFlag
-	} `cmd:"" help:"Per group and metric: n, mean, median, p95, CV and 2σ outliers."`
+		cli.Format
+	} `cmd:"" help:"Per group and metric: n, mean, median, p95, CV and 2σ outliers (stats records; on a terminal: a table)."`
 	Compare struct {
 		A      []string `name:"a" help:"Side A filter KEY=VALUE (repeatable)." sep:"none"`
 		B      []string `name:"b" help:"Side B filter KEY=VALUE (repeatable)." sep:"none"`
@@ -64,7 +63,8 @@ type options struct {
 		// Threshold sets every metric's relative gate, as ktstr's --threshold.
 		Threshold float64 `help:"Relative gate for every metric, in percent (a policy's per-metric values still win)."`
 		All       bool    `help:"List unchanged metrics in the table too."`
-	} `cmd:"" help:"Compare side A with side B: delta records, a table on stderr, exit 1 iff a regression."`
+		cli.Output
+	} `cmd:"" help:"Compare side A with side B: delta records and a table on stderr (on a terminal: the table only), exit 1 iff a regression."`
 	Report struct {
 		Output string   `short:"o" required:"" help:"HTML file to write." type:"path"`
 		Filter []string `arg:"" optional:"" help:"KEY=VALUE filters for the heat-map and the run charts."`
@@ -75,7 +75,7 @@ type options struct {
 		Run    string   `help:"Run id for the wake-latency and host-wait charts (default: the latest run with a scenario)."`
 	} `cmd:"" help:"Write one self-contained HTML report with SVG charts."`
 	Prune struct {
-		Before string `required:"" help:"Remove segments stored before this time (RFC 3339, a date, or a duration back from now)."`
+		Before string `required:"" help:"Remove segments stored before this time (RFC 3339, a date, or a duration back from now: 720h, 30d, 4w)."`
 	} `cmd:"" help:"Remove old segments from the store (the only way anything leaves it)."`
 }
 
@@ -161,12 +161,13 @@ func (t *tool) rows(from string) ([]*query.Row, []*record.Error, error) {
 	return rows, errs, nil
 }
 
-// problems writes error records for what could not be read; reading
-// problems are failures (a store that silently lost runs would hide them).
-func (t *tool) problems(out *record.Writer, errs []*record.Error) int {
+// problems writes error records for what could not be read, and says so on
+// stderr (always when human: there are no records then); reading problems
+// are failures (a store that silently lost runs would hide them).
+func (t *tool) problems(out *record.Writer, errs []*record.Error, human bool) int {
 	for _, e := range errs {
 		out.Write(e)
-		if !t.o.Quiet {
+		if !t.o.Quiet || human {
 			fmt.Fprintf(t.stderr, "%s: %s\n", name, e.Message)
 		}
 	}
@@ -215,7 +216,14 @@ func (t *tool) store(ctx context.Context) (int, error) {
 			w.Abort()
 		}
 	}()
-	out := record.NewWriter(t.stdout)
+	// On a terminal the records are not echoed (people read the summary
+	// line, on stdout); piped, they go on downstream.
+	human := t.o.StoreCmd.Human(t.stdout)
+	echo, report := t.stdout, t.stderr
+	if human {
+		echo, report = io.Discard, t.stdout
+	}
+	out := record.NewWriter(echo)
 	rd := record.NewReader(t.stdin, name)
 	hashes := map[string]string{}
 	byRun := map[string]*record.Stored{}
@@ -234,6 +242,9 @@ func (t *tool) store(ctx context.Context) (int, error) {
 		}
 		if line.Err != nil {
 			bad++
+			if human {
+				fmt.Fprintf(t.stderr, "%s: line %d: %v\n", name, line.Num, line.Err)
+			}
 			continue
 		}
 		if line.Kind != record.KindRun && line.Kind != record.KindVerdict {
@@ -278,8 +289,8 @@ func (t *tool) store(ctx context.Context) (int, error) {
 		}
 	}
 	if w == nil {
-		if !t.o.Quiet {
-			fmt.Fprintf(t.stderr, "%s: no run or verdict records; nothing stored in %s\n", name, s.Dir)
+		if !t.o.Quiet || human {
+			fmt.Fprintf(report, "%s: no run or verdict records; nothing stored in %s\n", name, s.Dir)
 		}
 	} else {
 		// Close even when interrupted: what arrived is kept.
@@ -288,8 +299,8 @@ func (t *tool) store(ctx context.Context) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if !t.o.Quiet {
-			fmt.Fprintf(t.stderr, "%s: stored %d runs and %d verdicts in %s segment %s\n", name, runs, verdicts, s.Dir, e.ID)
+		if !t.o.Quiet || human {
+			fmt.Fprintf(report, "%s: stored %d runs and %d verdicts in %s segment %s\n", name, runs, verdicts, s.Dir, e.ID)
 		}
 	}
 	if bad > 0 {
@@ -376,10 +387,12 @@ func parseTime(s string) (time.Time, error) {
 	if t, err := time.Parse("2006-01-02", s); err == nil {
 		return t, nil
 	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+	// A duration needs its unit: 2026 alone would be a year to people and
+	// 2026 seconds to a bare-number rule, and prune removes data.
+	if d, err := units.ParseDuration(s, 0); err == nil {
 		return time.Now().Add(-d), nil
 	}
-	return time.Time{}, fmt.Errorf("--before %q: want an RFC 3339 time, a date (2006-01-02) or a duration (720h)", s)
+	return time.Time{}, fmt.Errorf("--before %q: want an RFC 3339 time, a date (2006-01-02) or a duration back from now (720h, 30d, 4w)", s)
 }
 
 // compare gates side B against side A.
@@ -410,7 +423,15 @@ func (t *tool) compare() (int, error) {
 			policy.DefaultPercent = &c.Threshold
 		}
 	}
-	out := record.NewWriter(t.stdout)
+	// On a terminal people read the table (and the warnings) on stdout
+	// and the delta records go nowhere; piped, the records go to stdout
+	// and the table to stderr.
+	human := c.Human(t.stdout)
+	records, report := t.stdout, t.stderr
+	if human {
+		records, report = io.Discard, t.stdout
+	}
+	out := record.NewWriter(records)
 	rowsA, errsA, err := t.rows(c.AFrom)
 	if err != nil {
 		return 0, err
@@ -422,7 +443,7 @@ func (t *tool) compare() (int, error) {
 	} else if rowsB, errsB, err = t.rows(c.BFrom); err != nil {
 		return 0, err
 	}
-	problems := t.problems(out, append(errsA, errsB...))
+	problems := t.problems(out, append(errsA, errsB...), human)
 	a, b := query.Select(rowsA, fa), query.Select(rowsB, fb)
 	if len(a) == 0 || len(b) == 0 {
 		return 0, cli.Usagef("side A (%s) has %d runs and side B (%s) %d: nothing to compare", fa, len(a), fb, len(b))
@@ -445,16 +466,23 @@ func (t *tool) compare() (int, error) {
 		}
 	}
 	if len(slicing) > 1 && !t.o.Quiet {
-		fmt.Fprintf(t.stderr, "%s: warning: the sides differ on %d dimensions (%s); a change cannot be put down to one of them\n", name, len(slicing), strings.Join(slicing, ", "))
+		fmt.Fprintf(report, "%s: warning: the sides differ on %d dimensions (%s); a change cannot be put down to one of them\n", name, len(slicing), strings.Join(slicing, ", "))
 	}
 	res := compare.Compare(a, b, compare.Options{Policy: policy, Slicing: slicing, PairOn: pairOn})
+	// Runs made by different ktstr versions are still compared; the
+	// table says so and so does every delta record.
+	va, vb := compare.Versions(a), compare.Versions(b)
+	compare.MarkVersions(res.Deltas, va, vb)
 	for _, d := range res.Deltas {
 		if err := out.Write(d); err != nil {
 			return 0, err
 		}
 	}
 	if !t.o.Quiet {
-		compare.WriteTable(t.stderr, res, c.All)
+		if note := compare.VersionNote(va, vb); note != "" {
+			fmt.Fprintf(report, "%s: note: %s\n", name, note)
+		}
+		compare.WriteTable(report, res, c.All)
 	}
 	if res.RunsA == 0 {
 		return 0, cli.Usagef("no run of A pairs with a run of B on %s (see --pair-on)", strings.Join(pairOn, ", "))
@@ -487,7 +515,9 @@ func known(dim string) bool {
 }
 
 // CompletionWords gives shell completion the dimensions --pair-on and the
-// filters name (filters complete as KEY=).
+// filters name (filters complete as KEY=, then label= with the store's
+// labels and kernel= with the kernel cache's), and --label the store's
+// labels (asked for at Tab time: see CompletionValues).
 func (*options) CompletionWords() map[string][]string {
 	var dims, keys []string
 	for _, d := range query.Dims {
@@ -496,5 +526,22 @@ func (*options) CompletionWords() map[string][]string {
 			dims = append(dims, d)
 		}
 	}
-	return map[string][]string{"pair-on": dims, "a": keys, "b": keys}
+	keys = append(keys, cli.KeyValues("label=", "label"), cli.KeyValues("kernel=", "kernel"))
+	return map[string][]string{"pair-on": dims, "a": keys, "b": keys, "label": {cli.Values("label")}}
+}
+
+// CompletionValues lists, at Tab time, the default store's labels (label)
+// and the kernel cache's labels (kernel) (cli.ValueLister).
+func (*options) CompletionValues(kind string) ([]string, error) {
+	switch kind {
+	case "label":
+		dir, err := store.DefaultDir()
+		if err != nil {
+			return nil, err
+		}
+		return store.Labels(dir)
+	case "kernel":
+		return kernel.CachedLabels()
+	}
+	return nil, fmt.Errorf("no values of %q", kind)
 }

@@ -335,3 +335,18 @@ func TestCompareSidesMustNotShareRuns(t *testing.T) {
 		t.Errorf("report with sides that share runs: exit %d\n%s", code, errOut)
 	}
 }
+
+// TestPruneBeforeUnits (issue 25, item 2): --before takes a duration with
+// days or weeks; a bare number is refused (it could be a year), in one
+// line with status 2.
+func TestPruneBeforeUnits(t *testing.T) {
+	dir := t.TempDir()
+	runStats(t, ndjson(t, synthRun("r1", "scx_x", 1, 1)), "--store", dir, "store")
+	if code, _, errOut := runStats(t, "", "--store", dir, "prune", "--before", "1w"); code != 0 || !strings.Contains(errOut, "pruned 0 segments") {
+		t.Errorf("--before 1w: exit %d: %s", code, errOut)
+	}
+	code, _, errOut := runStats(t, "", "--store", dir, "prune", "--before", "2026")
+	if want := `ktstr-stats: --before "2026": want an RFC 3339 time, a date (2006-01-02) or a duration back from now (720h, 30d, 4w)`; code != 2 || strings.TrimSpace(errOut) != want {
+		t.Errorf("--before 2026: exit %d, %q; want %q", code, errOut, want)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -25,7 +26,14 @@ func (t *tool) report() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	code := t.problems(record.NewWriter(t.stdout), errs)
+	// What could not be read: error records when piped, said on stderr on
+	// a terminal (the report itself is the file).
+	out := record.NewWriter(t.stdout)
+	human := cli.Human(false, t.stdout)
+	if human {
+		out = record.NewWriter(io.Discard)
+	}
+	code := t.problems(out, errs, human)
 	sel := query.Select(rows, f)
 	in := report.Input{Rows: sel, Now: time.Now()}
 	if len(o.A) > 0 || len(o.B) > 0 {

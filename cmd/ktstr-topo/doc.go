@@ -13,11 +13,15 @@
 // records on stdin pass through unchanged. --fits-host turns each topology this host cannot run into a skip
 // record with the reason (vCPUs beyond host CPUs × --overcommit, or guest memory beyond what is available).
 //
+// On a terminal it shows each topology for people (nodes, LLCs and their CPUs, SMT groups; skips and bad input
+// lines as text); piped, or with --json, it writes the records. --format text shows the view when piped too,
+// --format json is --json.
+//
 // Examples:
 //
 //	ktstr-topo 1,2,4,2                        # 16 CPUs: LLCs 0-7, 8-15; SMT pairs
 //	ktstr-topo 2n4l2c1t --distance 21
 //	ktstr-topo --presets --max-cpus 16 | ktstr-boot --kernel 6.12 | ktstr-verify
 //	ktstr-topo --presets --fits-host          # skip records for what this host cannot run
-//	ktstr-topo --host --format text
+//	ktstr-topo --host                         # on a terminal: this machine's topology, for people
 package main

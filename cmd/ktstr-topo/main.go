@@ -29,7 +29,6 @@ type options struct {
 	Host     bool     `help:"Emit this machine's topology, read from sysfs."`
 	Sysfs    string   `default:"/sys" hidden:"" help:"sysfs root for --host."`
 	Distance int      `default:"20" help:"SLIT distance between different NUMA nodes (11..254); local is 10."`
-	Format   string   `default:"json" enum:"json,text" help:"json: NDJSON records; text: a human view."`
 
 	MinCPUs  int  `name:"min-cpus" help:"Only topologies with at least this many CPUs."`
 	MaxCPUs  int  `name:"max-cpus" help:"Only topologies with at most this many CPUs."`
@@ -42,6 +41,8 @@ type options struct {
 	FitsHost bool `name:"fits-host" help:"Emit a skip record, with the reason, for each topology this host cannot run."`
 
 	Overcommit int `default:"8" help:"vCPUs per host CPU that --fits-host accepts."`
+
+	cli.Format
 }
 
 func main() { cli.Main(run) }
@@ -57,11 +58,13 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	return cli.Report(stderr, name, o.run(ctx, stdin, stdout))
 }
 
-// emitter writes topologies, applying filters, --fits-host and --format.
+// emitter writes topologies, applying filters, --fits-host and the output
+// switch: records, or a view for people (human).
 type emitter struct {
 	o        *options
 	out      *record.Writer
 	text     io.Writer
+	human    bool
 	filter   topology.Filter
 	capacity topology.Capacity
 }
@@ -70,7 +73,11 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout io.Writer) er
 	if o.Distance < 11 || o.Distance > 254 {
 		return cli.Usagef("--distance must be 11..254, got %d", o.Distance)
 	}
-	e := &emitter{o: o, out: record.NewWriter(stdout), text: stdout, filter: o.filter()}
+	human, err := o.Format.Human(stdout)
+	if err != nil {
+		return err
+	}
+	e := &emitter{o: o, out: record.NewWriter(stdout), text: stdout, human: human, filter: o.filter()}
 	if o.FitsHost {
 		e.capacity = topology.Capacity{CPUs: host.CPUs(), MemoryMB: host.MemAvailableMB(), Overcommit: o.Overcommit}
 	}
@@ -135,7 +142,7 @@ func (e *emitter) emit(t *record.Topology) error {
 			if t.Preset != "" {
 				subject = t.Preset
 			}
-			if e.o.Format == "text" {
+			if e.human {
 				_, werr := fmt.Fprintf(e.text, "skip %s: %v\n\n", subject, err)
 				return werr
 			}
@@ -146,7 +153,7 @@ func (e *emitter) emit(t *record.Topology) error {
 }
 
 func (e *emitter) write(t *record.Topology) error {
-	if e.o.Format == "text" {
+	if e.human {
 		if err := topology.WriteText(e.text, t); err != nil {
 			return err
 		}
@@ -182,7 +189,13 @@ func (e *emitter) fromStdin(ctx context.Context, stdin io.Reader) error {
 		s, perr := topology.ParseSpec(string(line.Raw))
 		if perr != nil {
 			bad++
-			if err := e.out.Write(&record.Error{Source: name, Line: line.Num, Message: perr.Error(), Input: string(line.Raw)}); err != nil {
+			var err error
+			if e.human {
+				_, err = fmt.Fprintf(e.text, "error: line %d: %v\n\n", line.Num, perr)
+			} else {
+				err = e.out.Write(&record.Error{Source: name, Line: line.Num, Message: perr.Error(), Input: string(line.Raw)})
+			}
+			if err != nil {
 				return err
 			}
 			continue

@@ -14,6 +14,7 @@ import (
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/version"
 )
 
 const name = "ktstr-verify"
@@ -27,11 +28,11 @@ var help string
 type options struct {
 	Quiet             bool     `short:"q" help:"Only the summary line: no table, logs or program tables."`
 	Verbose           bool     `short:"v" help:"Also every run's BPF program table (by default only --job verifier runs'), and table details uncut."`
-	JSON              bool     `name:"json" help:"Verdict records on stdout even when it is a terminal (there, by default, stdout gets the table instead)."`
+	JSON              bool     `name:"json" help:"Verdict (or --diff's delta) records on stdout even when it is a terminal (there, by default, stdout gets the table instead)."`
 	Thresholds        string   `help:"JSON file of check limits; overrides the defaults and the job's (fields: see --show-thresholds)." type:"existingfile"`
 	ShowThresholds    bool     `name:"show-thresholds" help:"Print the merged limits (defaults, then --thresholds) and exit."`
 	Raw               bool     `help:"Do not collapse repeated cycles in scheduler logs."`
-	Diff              []string `help:"Compare BPF verifier cost per program between two files of run records (A,B), paired by program, flag profile, topology and kernel (a dimension with one value per file that differs between them is compared across): delta records on stdout, a table and what could not be paired on stderr." sep:","`
+	Diff              []string `help:"Compare BPF verifier cost per program between two files of run records (A,B), paired by program, flag profile, topology and kernel (a dimension with one value per file that differs between them is compared across): delta records on stdout, a table and what could not be paired on stderr (on a terminal, unless --json: the table on stdout, no records)." sep:","`
 	AllowInconclusive bool     `name:"allow-inconclusive" help:"Exit 0 instead of 3 when the worst verdict is inconclusive."`
 }
 
@@ -60,12 +61,18 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		if len(o.Diff) != 2 {
 			return cli.Report(stderr, name, cli.Usagef("--diff takes two files: --diff A,B"))
 		}
-		return cli.Report(stderr, name, diff(o.Diff[0], o.Diff[1], o.Quiet, stdout, stderr))
+		// As for verdicts: on a terminal the table on stdout and no
+		// records; piped, delta records on stdout and the table on stderr.
+		records, report := stdout, stderr
+		if cli.Human(o.JSON, stdout) {
+			records, report = io.Discard, stdout
+		}
+		return cli.Report(stderr, name, diff(o.Diff[0], o.Diff[1], o.Quiet && records != io.Discard, records, report))
 	}
 	// On a terminal (unless --json) people read stdout: the table goes
 	// there and the records nowhere; piped, records go to stdout and the
 	// report to stderr.
-	human := !o.JSON && cli.IsTerminal(stdout)
+	human := cli.Human(o.JSON, stdout)
 	report, records := stderr, stdout
 	if human {
 		report, records = stdout, io.Discard
@@ -111,6 +118,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 			out.WriteRaw(line.Raw)
 			continue
 		}
+		v.KtstrVersion = version.String()
 		verdicts = append(verdicts, v)
 		if err := out.Write(v); err != nil {
 			return cli.Report(stderr, name, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/version"
 )
 
 func verdicts(statuses ...record.Status) []*record.Verdict {
@@ -75,6 +76,27 @@ func TestHelpStatesTheExitStatuses(t *testing.T) {
 	for _, want := range []string{"--allow-inconclusive", "3 nothing failed but a verdict is inconclusive", "1 a verdict failed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--help lacks %q", want)
+		}
+	}
+}
+
+// TestVerdictCarriesTheVersion (issue 25, item 4): every verdict, of a run,
+// an upstream error or a skip, carries the version of the ktstr-verify
+// that made it; the run's own ktstr_version is the run's.
+func TestVerdictCarriesTheVersion(t *testing.T) {
+	in := `{"kind":"run","v":1,"id":"r1","ktstr_version":"v9.9.9","job":{"id":"j"},"outcome":"completed","host":{"accel":"tcg","host_cpus":2,"qemu_version":"x","vcpu_overcommit":0,"memory_mb":0},"timings":{"prepare_ms":0,"wall_s":1,"timeout_s":2},"console_log":""}
+{"kind":"error","v":1,"source":"ktstr-boot","message":"job x: boom"}
+{"kind":"skip","v":1,"subject":"s","reason":"r","detail":"d"}
+`
+	_, out, errOut := runVerify(t, in, "-q")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines: %s %s", len(lines), out, errOut)
+	}
+	for _, l := range lines {
+		var v record.Verdict
+		if err := record.Unmarshal([]byte(l), &v); err != nil || v.KtstrVersion == "" || v.KtstrVersion != version.String() {
+			t.Errorf("verdict %s: %v", l, err)
 		}
 	}
 }

@@ -108,3 +108,18 @@ func TestDumpOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestDiffOnTerminal (issue 25, item 3): --diff on a terminal prints its
+// table and no delta records; --json prints the records.
+func TestDiffOnTerminal(t *testing.T) {
+	a := verifierRun(t, "default", "1n1l2c1t", "6.12.117", map[string]uint32{"qmap_dispatch": 150})
+	b := verifierRun(t, "default", "1n1l2c1t", "6.12.117", map[string]uint32{"qmap_dispatch": 160})
+	files := writeTemp(t, "a.ndjson", a) + "," + writeTemp(t, "b.ndjson", b)
+	code, out := runOnTTY(t, "", "--diff", files)
+	if code != 0 || !strings.Contains(out, "PROGRAM") || !strings.Contains(out, "+10") || strings.Contains(out, `"kind":`) {
+		t.Errorf("terminal: exit %d:\n%s", code, out)
+	}
+	if _, out := runOnTTY(t, "", "--diff", files, "--json", "-q"); !strings.HasPrefix(out, `{"kind":"delta"`) {
+		t.Errorf("--json: %s", out)
+	}
+}

@@ -56,9 +56,11 @@ func Main(run RunFunc) {
 type exitRequest struct{ code int }
 
 // Parse parses args into grammar. It returns the kong context, or done=true
-// and the status to exit with when parsing already finished the job (--help,
-// or --completion SHELL, which prints the shell completion script) or failed
-// (a one-line error on stderr, status ExitUsage).
+// and the status to exit with when parsing already finished the job
+// (--help; --version; --completion SHELL, which prints the shell completion
+// script; --complete-values KIND, which a completion script runs) or failed
+// (a one-line error on stderr, status ExitUsage). Every tool gets --version
+// from here, and its --help text split around the flags (see helpPrinter).
 func Parse(name, description string, grammar any, args []string, stdout, stderr io.Writer, opts ...kong.Option) (kctx *kong.Context, code int, done bool) {
 	options := append([]kong.Option{
 		kong.Name(name),
@@ -66,6 +68,8 @@ func Parse(name, description string, grammar any, args []string, stdout, stderr 
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { panic(exitRequest{c}) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
+		kong.Help(helpPrinter),
+		kong.Embed(&globalFlags{}),
 	}, opts...)
 	parser, err := kong.New(grammar, options...)
 	if err != nil {
@@ -81,6 +85,10 @@ func Parse(name, description string, grammar any, args []string, stdout, stderr 
 			kctx, code, done = nil, req.code, true
 		}
 	}()
+	if kind, ok := flagValue(args, ValuesFlag); ok {
+		writeValues(stdout, grammar, kind)
+		return nil, ExitOK, true
+	}
 	if shell, ok := completionShell(args); ok {
 		var words map[string][]string
 		if c, ok := grammar.(Completer); ok {

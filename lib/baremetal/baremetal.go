@@ -40,6 +40,7 @@ import (
 	"github.com/ktstr-go/ktstr/lib/sched"
 	"github.com/ktstr-go/ktstr/lib/sched/live"
 	"github.com/ktstr-go/ktstr/lib/topology"
+	"github.com/ktstr-go/ktstr/lib/version"
 	"github.com/ktstr-go/ktstr/lib/workload/worker"
 )
 
@@ -437,12 +438,7 @@ func (h *Host) Run(ctx context.Context, j *record.Job, source string) (*Result, 
 		j.StallAfterMS = *limits.MaxGapMS
 	}
 	seq := h.seq.Add(1)
-	run := &record.Run{
-		ID:  fmt.Sprintf("%s-%d-%d", prep.UTC().Format("20060102T150405"), os.Getpid(), seq),
-		Job: j, Outcome: record.OutcomeCompleted,
-		Host:  record.RunHost{Accel: AccelNone, HostCPUs: host.CPUs(), MemoryMB: host.MemAvailableMB()},
-		Guest: host.RunningKernel(h.cfg.sysRoot),
-	}
+	run := newRun(fmt.Sprintf("%s-%d-%d", prep.UTC().Format("20060102T150405"), os.Getpid(), seq), j, h.cfg.sysRoot)
 	// Affinity is inherited by every thread and process created after it:
 	// workers start inside the CPU subset even without a cpuset controller.
 	restore, err := pinProcess(h.cpus)
@@ -610,4 +606,13 @@ func sweep(dir string) error {
 func readTrim(path string) string {
 	b, _ := os.ReadFile(path)
 	return strings.TrimSpace(string(b))
+}
+
+// newRun is the run record of j on this host before it starts: this
+// ktstr's version, the host's CPUs, memory and running kernel.
+func newRun(id string, j *record.Job, sysRoot string) *record.Run {
+	return &record.Run{ID: id, KtstrVersion: version.String(), Job: j, Outcome: record.OutcomeCompleted,
+		Host:  record.RunHost{Accel: AccelNone, HostCPUs: host.CPUs(), MemoryMB: host.MemAvailableMB()},
+		Guest: host.RunningKernel(sysRoot),
+	}
 }

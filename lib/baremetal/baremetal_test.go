@@ -7,8 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/scenario"
 	"github.com/ktstr-go/ktstr/lib/topology"
+	"github.com/ktstr-go/ktstr/lib/version"
 )
 
 func TestRestrict(t *testing.T) {
@@ -164,5 +166,14 @@ func TestScenarioCPUUse(t *testing.T) {
 		if got := setsAffinity(sc); got != c.affinity {
 			t.Errorf("%s: setsAffinity = %v, want %v", c.name, got, c.affinity)
 		}
+	}
+}
+
+// TestRunCarriesTheVersion (issue 25, item 4): a bare-metal run record
+// carries the version of the ktstr that made it, as a VM's does.
+func TestRunCarriesTheVersion(t *testing.T) {
+	run := newRun("r1", &record.Job{ID: "j"}, t.TempDir())
+	if run.KtstrVersion == "" || run.KtstrVersion != version.String() || run.Host.Accel != AccelNone {
+		t.Errorf("run %+v", run)
 	}
 }

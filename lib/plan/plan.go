@@ -23,6 +23,7 @@ import (
 	"github.com/ktstr-go/ktstr/lib/rootfs"
 	"github.com/ktstr-go/ktstr/lib/scenario"
 	"github.com/ktstr-go/ktstr/lib/sched"
+	"github.com/ktstr-go/ktstr/lib/shellwords"
 	"github.com/ktstr-go/ktstr/lib/topology"
 )
 
@@ -43,7 +44,7 @@ type Flags struct {
 	Workers   int
 
 	Scheduler      string // a built-in, a definition file or a binary
-	SchedulerArgs  string // space-separated
+	SchedulerArgs  string // words split as a POSIX shell does, quotes and backslashes kept (lib/shellwords)
 	SchedulerFlags string // comma-separated flag profile
 	AllProfiles    bool
 	// Job is "default" or "verifier" (load the scheduler or objects only).
@@ -134,6 +135,8 @@ type Planner struct {
 	// to run it with; each job becomes one job per profile.
 	scheduler *sched.Definition
 	profiles  []sched.Profile
+	// schedulerArgs are Flags.SchedulerArgs split into words.
+	schedulerArgs []string
 
 	warned sync.Map // warning texts already given
 
@@ -224,6 +227,11 @@ func (p *Planner) loadScheduler() error {
 		}
 		return nil
 	}
+	args, err := shellwords.Split(f.SchedulerArgs)
+	if err != nil {
+		return inputf("--scheduler-args: %w", err)
+	}
+	p.schedulerArgs = args
 	def, err := sched.Lookup(f.Scheduler)
 	if err != nil {
 		return &InputError{err}
@@ -304,18 +312,19 @@ func (p *Planner) expandSchedulers(j *record.Job) []*record.Job {
 
 // schedulerSuffix names the scheduler in job ids: "/NAME:PROFILE", then
 // --scheduler-args in brackets, so that runs with different fault knobs
-// (scx_qmap -t 20, -e 100) are told apart in verdicts.
+// (scx_qmap -t 20, -e 100) are told apart in verdicts; an argument with a
+// blank or a quote in it is quoted, so the brackets say what it was.
 func (p *Planner) schedulerSuffix(prof sched.Profile) string {
 	s := "/" + p.scheduler.Name + ":" + prof.Name
-	if args := strings.Fields(p.f.SchedulerArgs); len(args) > 0 {
-		s += "[" + strings.Join(args, " ") + "]"
+	if len(p.schedulerArgs) > 0 {
+		s += "[" + shellwords.Join(p.schedulerArgs) + "]"
 	}
 	return s
 }
 
 func (p *Planner) schedulerFor(prof sched.Profile) *record.Scheduler {
 	args := slices.Clone(prof.Args)
-	args = append(args, strings.Fields(p.f.SchedulerArgs)...)
+	args = append(args, p.schedulerArgs...)
 	d := p.scheduler
 	return &record.Scheduler{Name: d.Name, Binary: d.Binary, Args: args, Profile: prof.Name,
 		Flags: prof.Flags, Ops: d.OpsName(), Sysctls: d.Sysctls, EnableHelperCPU: d.EnableHelperCPU}

@@ -52,6 +52,7 @@ func TestNewRejectsBadFlags(t *testing.T) {
 		`scheduler "no_such_sched"`:        func(f *Flags) { f.Scheduler = "no_such_sched" },
 		"include ./no/such/file":           func(f *Flags) { f.Include = []string{"./no/such/file"} },
 		"takes no --scenario or --exec":    func(f *Flags) { f.Job, f.Scheduler, f.Exec = "verifier", "scx_simple", "true" },
+		`--scheduler-args: unterminated double quote at byte 4 of "-x \"a b"`: func(f *Flags) { f.Scheduler, f.SchedulerArgs = "scx_qmap", `-x "a b` },
 	}
 	for want, mutate := range cases {
 		f := flags()
@@ -271,7 +272,7 @@ func TestCompleteRejectsBadThresholds(t *testing.T) {
 // only in --scheduler-args get different job ids (verdict subjects).
 func TestSubjectsNameSchedulerArgs(t *testing.T) {
 	ids := map[string]bool{}
-	for _, args := range []string{"", "-t 20", "-e  100"} {
+	for _, args := range []string{"", "-t 20", "-e  100", `-x "a b" 'c'`} {
 		f := flags()
 		f.Scheduler, f.Scenario, f.SchedulerArgs = "scx_qmap", "cgroup_steady", args
 		p, err := New(f, fixed(testKernel(t, true)))
@@ -283,8 +284,11 @@ func TestSubjectsNameSchedulerArgs(t *testing.T) {
 			t.Fatalf("%d jobs", len(jobs))
 		}
 		ids[jobs[0].ID] = true
+		if a := jobs[0].Scheduler.Args; args != "" && !slices.Equal(a[len(a)-2:], map[string][]string{"-t 20": {"-t", "20"}, "-e  100": {"-e", "100"}, `-x "a b" 'c'`: {"a b", "c"}}[args]) {
+			t.Errorf("--scheduler-args %s: the scheduler's arguments are %q", args, a)
+		}
 	}
-	for _, want := range []string{"1n1l2c1t/cgroup_steady/scx_qmap:default", "1n1l2c1t/cgroup_steady/scx_qmap:default[-t 20]", "1n1l2c1t/cgroup_steady/scx_qmap:default[-e 100]"} {
+	for _, want := range []string{"1n1l2c1t/cgroup_steady/scx_qmap:default", "1n1l2c1t/cgroup_steady/scx_qmap:default[-t 20]", "1n1l2c1t/cgroup_steady/scx_qmap:default[-e 100]", "1n1l2c1t/cgroup_steady/scx_qmap:default[-x 'a b' c]"} {
 		if !ids[want] {
 			t.Errorf("no job id %q in %v", want, ids)
 		}

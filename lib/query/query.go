@@ -20,6 +20,7 @@ import (
 	"github.com/ktstr-go/ktstr/lib/metrics"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/store"
+	"github.com/ktstr-go/ktstr/lib/units"
 )
 
 // Row is one run: its identity, its outcome and verdict, and its metrics.
@@ -424,7 +425,7 @@ func matchOne(k, want string, r *Row) bool {
 }
 
 // parseSince reads an RFC 3339 time, a date (2006-01-02) or a duration
-// back from now (24h).
+// back from now (24h, 7d: lib/units).
 func parseSince(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
@@ -432,10 +433,11 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse("2006-01-02", s); err == nil {
 		return t, nil
 	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+	// A duration needs its unit: since=2026 is not 2026 seconds.
+	if d, err := units.ParseDuration(s, 0); err == nil {
 		return now.Add(-d), nil
 	}
-	return time.Time{}, fmt.Errorf("since %q: want an RFC 3339 time, a date (2006-01-02) or a duration (24h)", s)
+	return time.Time{}, fmt.Errorf("since %q: want an RFC 3339 time, a date (2006-01-02) or a duration back from now (24h, 7d, 2w)", s)
 }
 
 // Select returns the rows that pass f.

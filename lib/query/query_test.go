@@ -134,4 +134,15 @@ func TestParseSince(t *testing.T) {
 	if got, _ := parseSince("2h", now); !got.Equal(now.Add(-2 * time.Hour)) {
 		t.Errorf("2h: %v", got)
 	}
+	// Days and weeks (lib/units), as every ktstr duration takes them.
+	if got, err := parseSince("7d", now); err != nil || !got.Equal(now.Add(-7*24*time.Hour)) {
+		t.Errorf("7d: %v, %v", got, err)
+	}
+	if got, err := parseSince("1w12h", now); err != nil || !got.Equal(now.Add(-7*24*time.Hour-12*time.Hour)) {
+		t.Errorf("1w12h: %v, %v", got, err)
+	}
+	// A bare number is not a duration here (a year, to people).
+	if _, err := parseSince("2026", now); err == nil || err.Error() != `since "2026": want an RFC 3339 time, a date (2006-01-02) or a duration back from now (24h, 7d, 2w)` {
+		t.Errorf("2026: %v", err)
+	}
 }

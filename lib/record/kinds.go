@@ -268,9 +268,14 @@ const (
 
 // Run reports the facts of one VM run. It does not judge.
 type Run struct {
-	ID      string  `json:"id"`
-	Job     *Job    `json:"job"`
-	Outcome Outcome `json:"outcome"`
+	ID string `json:"id"`
+	// KtstrVersion is the version of the ktstr-boot that made the run
+	// (lib/version: a release, a pseudo-version naming the commit, or
+	// (devel)+REVISION); ktstr-stats compare says when the runs it
+	// compares come from different versions.
+	KtstrVersion string  `json:"ktstr_version,omitempty"`
+	Job          *Job    `json:"job"`
+	Outcome      Outcome `json:"outcome"`
 	// Reason explains any outcome other than completed.
 	Reason           string      `json:"reason,omitempty"`
 	Host             RunHost     `json:"host"`
@@ -419,6 +424,9 @@ const (
 // Verdict judges one run (or one upstream error or skip).
 type Verdict struct {
 	RunID string `json:"run_id,omitempty"`
+	// KtstrVersion is the version of the ktstr-verify that judged it
+	// (lib/version, as Run.KtstrVersion).
+	KtstrVersion string `json:"ktstr_version,omitempty"`
 	// Subject names what was judged: the topology, preset or job id.
 	Subject string  `json:"subject"`
 	Status  Status  `json:"status"`
@@ -744,6 +752,12 @@ type Delta struct {
 	// a metric that is never gated; Why says what decided it.
 	Verdict string `json:"verdict,omitempty"`
 	Why     string `json:"why,omitempty"`
+	// KtstrVersionsA and KtstrVersionsB are the ktstr versions that made
+	// each side's runs (Run.KtstrVersion; "unknown" for runs from before
+	// it), set only when the sides' differ: a change may then come from
+	// the harness rather than from what was compared.
+	KtstrVersionsA []string `json:"ktstr_versions_a,omitempty"`
+	KtstrVersionsB []string `json:"ktstr_versions_b,omitempty"`
 }
 
 func (*Delta) Kind() Kind { return KindDelta }

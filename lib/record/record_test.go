@@ -245,3 +245,53 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// TestKtstrVersionRoundTrips (issue 25, item 4): run and verdict records
+// carry the version of the ktstr that made them as ktstr_version; it
+// survives a decode and encode, and an overlay (ktstr-stats store) keeps
+// it; a record from before the field decodes and encodes without it.
+func TestKtstrVersionRoundTrips(t *testing.T) {
+	for _, rec := range []Record{
+		&Run{ID: "r1", KtstrVersion: "v0.0.0-20261129120930-7f96ef686a39+dirty", Job: &Job{ID: "j"}, Outcome: OutcomeCompleted},
+		&Verdict{RunID: "r1", KtstrVersion: "(devel)+7f96ef686a39", Subject: "j", Status: StatusPass},
+	} {
+		b, err := Marshal(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil || !strings.HasPrefix(string(m["ktstr_version"]), `"`) {
+			t.Fatalf("%s: no ktstr_version in %s", rec.Kind(), b)
+		}
+		var back Record = &Run{}
+		if rec.Kind() == KindVerdict {
+			back = &Verdict{}
+		}
+		if err := Unmarshal(b, back); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := Marshal(back); !bytes.Equal(again, b) {
+			t.Errorf("%s: round trip changed the record:\n%s\n%s", rec.Kind(), b, again)
+		}
+		over, err := Overlay(b, storedOnly{rec.Kind()})
+		if err != nil || !bytes.Contains(over, m["ktstr_version"]) || !bytes.Contains(over, []byte(`"stored":{`)) {
+			t.Errorf("%s: overlay lost ktstr_version: %s %v", rec.Kind(), over, err)
+		}
+	}
+	old := []byte(`{"kind":"verdict","v":1,"run_id":"r1","subject":"j","status":"pass","checks":null}`)
+	var v Verdict
+	if err := Unmarshal(old, &v); err != nil || v.KtstrVersion != "" {
+		t.Fatalf("an older verdict: %+v %v", v, err)
+	}
+	if again, _ := Marshal(&v); !bytes.Equal(again, old) {
+		t.Errorf("an older verdict changed:\n%s\n%s", old, again)
+	}
+}
+
+// storedOnly overlays a stored field, as ktstr-stats store does.
+type storedOnly struct{ kind Kind }
+
+func (s storedOnly) Kind() Kind { return s.kind }
+func (storedOnly) MarshalJSON() ([]byte, error) {
+	return []byte(`{"stored":{"segment":"s","stored_at":"t"}}`), nil
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/rootfs"
 	"github.com/ktstr-go/ktstr/lib/topology"
+	"github.com/ktstr-go/ktstr/lib/version"
 	"github.com/ktstr-go/ktstr/lib/vm"
 )
 
@@ -129,6 +130,13 @@ type refusedError struct {
 
 func (e *refusedError) Error() string { return e.why }
 
+// newRun is the run record of j before it starts: what ran it (this
+// ktstr's version, the host) and where.
+func (r *Runner) newRun(runID string, j *record.Job, accel string) *record.Run {
+	return &record.Run{ID: runID, KtstrVersion: version.String(), Job: j,
+		Host: record.RunHost{Accel: accel, HostCPUs: r.hostCPUs, QEMUVersion: r.qemuVersion, MemoryMB: j.MemoryMB}}
+}
+
 // startAs boots j, or restores its machine's snapshot when it can and
 // snapshots is set. A snapshot the restored guest never answered from is
 // removed and a *refusedError returned.
@@ -137,7 +145,7 @@ func (r *Runner) startAs(ctx context.Context, j *record.Job, runID, vmName strin
 	if err != nil {
 		return nil, &plan.InputError{Err: err}
 	}
-	run := &record.Run{ID: runID, Job: j, Host: record.RunHost{Accel: accel.Accel, HostCPUs: r.hostCPUs, QEMUVersion: r.qemuVersion, MemoryMB: j.MemoryMB}}
+	run := r.newRun(runID, j, accel.Accel)
 	if accel.Accel == vm.AccelTCG {
 		// Probes patch kernel text: single-threaded TCG, whatever was
 		// asked (multi-threaded TCG crashes such guests).

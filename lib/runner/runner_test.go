@@ -12,6 +12,7 @@ import (
 	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/proto"
 	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/version"
 	"github.com/ktstr-go/ktstr/lib/vm"
 )
 
@@ -126,5 +127,19 @@ func TestEmulatorAbortIsRecognised(t *testing.T) {
 		if emulatorAbort(r) {
 			t.Errorf("%+v taken for an emulator abort", r)
 		}
+	}
+}
+
+// TestRunCarriesTheVersion (issue 25, item 4): every run record starts as
+// newRun's, with the version of the ktstr that made it.
+func TestRunCarriesTheVersion(t *testing.T) {
+	r := testRunner(t, &bytes.Buffer{})
+	run := r.newRun("r1", &record.Job{ID: "j", MemoryMB: 512}, vm.AccelTCG)
+	if run.KtstrVersion == "" || run.KtstrVersion != version.String() || run.Host.MemoryMB != 512 {
+		t.Errorf("run %+v", run)
+	}
+	b, _ := record.Marshal(run)
+	if !strings.Contains(string(b), `"ktstr_version":"`+version.String()+`"`) {
+		t.Errorf("record: %s", b)
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -458,4 +459,21 @@ func (s *Store) Prune(before time.Time) ([]Entry, error) {
 		return nil
 	})
 	return removed, err
+}
+
+// Labels are the --label values of the store at dir's segments, sorted,
+// each once; none when there is no store there. It only reads the manifest:
+// shell completion runs it on every Tab (ktstr-stats store --label,
+// compare --a label=).
+func Labels(dir string) ([]string, error) {
+	entries, _, err := (&Store{Dir: dir}).Manifest()
+	if err != nil {
+		return nil, err
+	}
+	var labels []string
+	for _, e := range entries {
+		labels = append(labels, e.Labels...)
+	}
+	slices.Sort(labels)
+	return slices.Compact(labels), nil
 }

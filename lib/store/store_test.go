@@ -274,3 +274,25 @@ func FuzzReadSegment(f *testing.F) {
 		}
 	})
 }
+
+// TestLabels: the labels of every segment, sorted, once each; no store, no
+// labels, and nothing created.
+func TestLabels(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, []string{"nightly", "b"}, `{"kind":"run","v":1,"id":"r1"}`)
+	write(t, s, []string{"a", "nightly"}, `{"kind":"run","v":1,"id":"r2"}`)
+	write(t, s, nil, `{"kind":"run","v":1,"id":"r3"}`)
+	if got, err := Labels(s.Dir); err != nil || fmt.Sprint(got) != "[a b nightly]" {
+		t.Errorf("Labels = %q, %v", got, err)
+	}
+	none := filepath.Join(t.TempDir(), "none")
+	if got, err := Labels(none); err != nil || len(got) != 0 {
+		t.Errorf("no store: %q, %v", got, err)
+	}
+	if _, err := os.Stat(none); !os.IsNotExist(err) {
+		t.Errorf("Labels created %s", none)
+	}
+}

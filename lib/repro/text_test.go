@@ -1,4 +1,4 @@
-package main
+package repro
 
 import (
 	"bytes"
@@ -37,7 +37,7 @@ func TestTimelineCollapse(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	writeTimeline(&out, &record.Repro{RunID: "r1", ReproRunID: "r2", Original: record.ReproOrigin{Subject: "s", Class: "scheduler_died"},
+	WriteTimeline(&out, &record.Repro{RunID: "r1", ReproRunID: "r2", Original: record.ReproOrigin{Subject: "s", Class: "scheduler_died"},
 		Reproduced: true, ReasonMatched: true, TCGThreads: "single", Fired: &evs[len(evs)-1], Events: evs,
 		Chain: []record.ProbeTarget{{Name: "ktstr_dispatch", Type: "bpf", Attach: "fentry+fexit", Events: 6}, {Name: "x", Type: "kernel", Error: "not in BTF"}}}, false)
 	for _, want := range []string{"=== repro of r1 (s): REPRODUCED (same reason) ===", "ktstr_dispatch (bpf fentry+fexit, 6)", "x (kernel: not in BTF)",
