@@ -36,7 +36,7 @@ E2E_TIMEOUT ?= 75m
 ACTIONLINT ?= v1.7.7
 # Tools are static (CGO_ENABLED=0): ktstr-boot copies itself into the guest
 # initramfs as /init, where there is no C library.
-GOBUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w"
+GOBUILD   := CGO_ENABLED=0 $(GO) build -buildvcs=auto -trimpath -ldflags="-s -w"
 
 DIST      ?= $(CURDIR)/dist
 

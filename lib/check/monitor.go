@@ -61,12 +61,33 @@ func Scope(r *record.Run) (MonitorScope, bool) {
 }
 
 // MonitorViolation is one sustained violation found in monitor samples:
-// samples[Start..End] (inclusive) all violated the check.
+// samples[Start..End] (inclusive) violated the check, except the samples
+// set aside in between (see MonitorResult).
 type MonitorViolation struct {
 	Check      string
 	Start, End int
 	Detail     string
 }
+
+// MonitorResult is what MonitorViolations found: the sustained violations,
+// and the samples of the window it set aside because the host, not the
+// guest, kept a vCPU with runnable tasks from running.
+type MonitorResult struct {
+	Violations []MonitorViolation
+	// InWindow counts the window's samples; SetAside those not judged,
+	// SetAsideWhy says why for the first of them.
+	InWindow, SetAside int
+	SetAsideWhy        string
+}
+
+// hostHeldShare is the share of an interval a vCPU must have waited on the
+// host, runnable but not running, for the host to be the reason it barely
+// ran. A vCPU that barely ran and did not wait was halted by the guest.
+const hostHeldShare = 0.5
+
+// barelyRan is the share of an interval under which a vCPU is taken as not
+// having run on the host.
+const barelyRan = 0.1
 
 // ScenarioWindow is the scenario's span in host time (seconds since QEMU
 // start), from its start on the agent clock and the agent→host offset.
@@ -79,197 +100,280 @@ func ScenarioWindow(r *record.Run) (t0, t1 float64, ok bool) {
 }
 
 // MonitorViolations finds, among samples with t0 ≤ T ≤ t1, every run of at
-// least MonitorSustainedSamples consecutive samples violating one monitor
-// limit: imbalance, local DSQ depth, rq->clock stall (per CPU, exempt when
-// the CPU had nothing runnable or its vCPU thread barely ran on the host)
-// and work conservation (a CPU halted through an interval — nothing
-// runnable at either end, its vCPU idle on the host — while another has a
-// task waiting or a global DSQ holds tasks). A restricted scope turns imbalance and work
+// least MonitorSustainedSamples violating samples of one monitor limit:
+// imbalance, local DSQ depth, rq->clock stall (per CPU, exempt when the CPU
+// had nothing runnable or its vCPU thread barely ran on the host) and work
+// conservation (a CPU the guest halted through an interval — nothing
+// runnable at either end, its vCPU asleep on the host — while another has
+// a task waiting or a global DSQ holds tasks; or a CPU halted with tasks
+// queued on it: stranded). A restricted scope turns imbalance and work
 // conservation off (cpusets, affinities: the scenario may ask for an uneven
 // spread, and a waiting task may not be allowed on the idle CPU).
-func MonitorViolations(samples []record.MonitorSample, t record.Thresholds, sc MonitorScope) []MonitorViolation {
-	t0, t1, skipRestricted := sc.T0, sc.T1, sc.Restricted
-	minRunS := float64(stallTicks) / float64(max(sc.GuestHZ, 1))
+//
+// A sample whose interval saw the host keep a vCPU with runnable tasks
+// waiting (its thread runnable on the host, not running, for at least half
+// the interval) is set aside: a lock that CPU held stalls the others, and
+// tasks it should run wait, by the host's doing. It neither counts towards
+// a violation nor ends one. A vCPU that barely ran without waiting on the
+// host was halted by the guest: a missed kick or a stranded task, which is
+// the scheduler's, so it is judged.
+func MonitorViolations(samples []record.MonitorSample, t record.Thresholds, sc MonitorScope) MonitorResult {
 	n := 5
 	if t.MonitorSustainedSamples != nil {
 		n = max(1, *t.MonitorSustainedSamples)
 	}
-	var in []int // indices inside the window
+	m := &monitorJudge{samples: samples, n: n, minRunS: float64(stallTicks) / float64(max(sc.GuestHZ, 1))}
 	for i, s := range samples {
-		if s.T >= t0 && s.T <= t1 && len(s.CPUs) > 0 {
-			in = append(in, i)
+		if s.T >= sc.T0 && s.T <= sc.T1 && len(s.CPUs) > 0 {
+			m.in = append(m.in, i)
 		}
 	}
-	var out []MonitorViolation
-	// disturbed says the host starved the guest in the interval ending at
-	// window sample k: a vCPU whose CPU had work barely ran (under 10 % of
-	// the interval). Then a lock held by that CPU stalls the others, and
-	// tasks it should run or dispatch wait: the host's doing, not the
-	// scheduler's (measured: scx_flatcg, one vCPU descheduled 1.5 s, two
-	// others spinning with their rq->clock stopped).
-	disturbed := func(k int) bool {
-		i := in[k]
-		if i == 0 {
-			return false
-		}
-		a, b := samples[i-1], samples[i]
-		dt := b.T - a.T
-		for c := range b.CPUs {
-			if c >= len(a.CPUs) || (a.CPUs[c].Nr == 0 && b.CPUs[c].Nr == 0) {
-				continue
-			}
-			if b.CPUs[c].VCPURunS-a.CPUs[c].VCPURunS < 0.1*dt {
-				return true
+	m.res.InWindow = len(m.in)
+	m.setAside = make([]bool, len(m.in))
+	for k := range m.in {
+		if why := m.hostHeld(k); why != "" {
+			m.setAside[k] = true
+			m.res.SetAside++
+			if m.res.SetAsideWhy == "" {
+				m.res.SetAsideWhy = why
 			}
 		}
-		return false
 	}
-	// runs reports maximal runs of consecutive window samples where bad
-	// holds, at least n long; samples the host disturbed break a run.
-	runs := func(check string, bad func(k int) (bool, string)) {
-		start, last := -1, ""
-		flush := func(end int) {
-			if start >= 0 && end-start+1 >= n {
-				out = append(out, MonitorViolation{Check: check, Start: in[start], End: in[end], Detail: last})
-			}
-			start = -1
-		}
-		for k := range in {
-			ok, why := bad(k)
-			if ok && disturbed(k) {
-				ok = false
-			}
-			if ok {
-				if start < 0 {
-					start, last = k, why
-				}
-				continue
-			}
-			flush(k - 1)
-		}
-		flush(len(in) - 1)
-	}
-	if !skipRestricted && !sc.EEVDF && t.MaxImbalanceRatio != nil {
-		limit := *t.MaxImbalanceRatio
-		runs(CheckMonitorImbalance, func(k int) (bool, string) {
-			s := samples[in[k]]
-			lo, hi, loCPU, hiCPU := s.CPUs[0].Nr, s.CPUs[0].Nr, 0, 0
-			for i, c := range s.CPUs {
-				if c.Nr < lo {
-					lo, loCPU = c.Nr, i
-				}
-				if c.Nr > hi {
-					hi, hiCPU = c.Nr, i
-				}
-			}
-			ratio := float64(hi) / float64(max(1, lo))
-			return ratio > limit, fmt.Sprintf("nr_running %d on cpu%d vs %d on cpu%d (ratio %.1f)", hi, hiCPU, lo, loCPU, ratio)
-		})
+	if !sc.Restricted && !sc.EEVDF && t.MaxImbalanceRatio != nil {
+		m.runs(CheckMonitorImbalance, m.imbalance(*t.MaxImbalanceRatio))
 	}
 	if t.MaxLocalDSQDepth != nil {
-		limit := uint32(max(0, *t.MaxLocalDSQDepth))
-		runs(CheckMonitorLocalDSQ, func(k int) (bool, string) {
-			for i, c := range samples[in[k]].CPUs {
-				if c.DSQ != nil && *c.DSQ > limit {
-					return true, fmt.Sprintf("cpu%d local DSQ %d deep", i, *c.DSQ)
-				}
-			}
-			return false, ""
-		})
+		m.runs(CheckMonitorLocalDSQ, m.localDSQ(uint32(max(0, *t.MaxLocalDSQDepth))))
 	}
-	if t.FailOnRqClockStall != nil && *t.FailOnRqClockStall {
+	if t.FailOnRqClockStall != nil && *t.FailOnRqClockStall && len(samples) > 0 {
 		for cpu := range samples[0].CPUs {
-			runs(CheckMonitorStall, func(k int) (bool, string) {
-				if k == 0 {
-					return false, ""
-				}
-				a, b := samples[in[k-1]], samples[in[k]]
-				if cpu >= len(a.CPUs) || cpu >= len(b.CPUs) {
-					return false, ""
-				}
-				ca, cb := a.CPUs[cpu], b.CPUs[cpu]
-				if cb.Clock != ca.Clock || (ca.Nr == 0 && cb.Nr == 0) || cb.VCPURunS-ca.VCPURunS < minRunS {
-					return false, ""
-				}
-				return true, fmt.Sprintf("cpu%d rq->clock stuck at %d ns with %d runnable while its vCPU ran %.0f ms on the host (≥ %d ticks)", cpu, cb.Clock, cb.Nr, (cb.VCPURunS-ca.VCPURunS)*1000, stallTicks)
-			})
+			m.runs(CheckMonitorStall, m.clockStall(cpu))
 		}
 	}
-	part := sc.Partition
-	if (!skipRestricted || part != nil) && t.MonitorWorkConservation != nil && *t.MonitorWorkConservation {
-		// canTake says whether idle CPU i could run a task waiting on j.
-		canTake := func(i, j int) bool {
-			if part == nil {
-				return true
-			}
-			if j >= len(part) || i >= len(part) {
-				return false
-			}
-			return part[j] == -1 || part[j] == part[i]
+	if (!sc.Restricted || sc.Partition != nil) && t.MonitorWorkConservation != nil && *t.MonitorWorkConservation {
+		m.runs(CheckMonitorWorkCons, m.workConservation(sc.Partition))
+	}
+	return m.res
+}
+
+// monitorJudge holds what the monitor checks share: the samples, the
+// indices of those in the window, which of those are set aside.
+type monitorJudge struct {
+	samples  []record.MonitorSample
+	in       []int
+	setAside []bool
+	n        int
+	minRunS  float64
+	res      MonitorResult
+}
+
+// interval returns window sample k and the sample before it (ok false for
+// the first sample of the series).
+func (m *monitorJudge) interval(k int) (prev, s record.MonitorSample, ok bool) {
+	i := m.in[k]
+	if i == 0 {
+		return record.MonitorSample{}, m.samples[i], false
+	}
+	return m.samples[i-1], m.samples[i], true
+}
+
+// ran and waited are CPU c's vCPU host run and wait over an interval.
+func ran(a, b record.MonitorSample, c int) float64 { return b.CPUs[c].VCPURunS - a.CPUs[c].VCPURunS }
+func waited(a, b record.MonitorSample, c int) float64 {
+	return b.CPUs[c].VCPUWaitS - a.CPUs[c].VCPUWaitS
+}
+
+// hostHeld says why the interval ending at window sample k is set aside:
+// a vCPU whose CPU had runnable tasks barely ran and waited on the host
+// for most of it; "" when none did.
+func (m *monitorJudge) hostHeld(k int) string {
+	a, b, ok := m.interval(k)
+	if !ok {
+		return ""
+	}
+	dt := b.T - a.T
+	for c := range b.CPUs {
+		if c >= len(a.CPUs) || (a.CPUs[c].Nr == 0 && b.CPUs[c].Nr == 0) {
+			continue
 		}
-		runs(CheckMonitorWorkCons, func(k int) (bool, string) {
-			if in[k] == 0 {
-				return false, ""
+		if ran(a, b, c) < barelyRan*dt && waited(a, b, c) >= hostHeldShare*dt {
+			return fmt.Sprintf("the host kept cpu%d's vCPU waiting %.0f%% of an interval with %d tasks runnable on it", c, waited(a, b, c)/dt*100, b.CPUs[c].Nr)
+		}
+	}
+	return ""
+}
+
+// halted says the guest halted CPU c through the interval: its vCPU
+// barely ran on the host and was not kept waiting there.
+func halted(a, b record.MonitorSample, c int) bool {
+	dt := b.T - a.T
+	return c < len(a.CPUs) && ran(a, b, c) < barelyRan*dt && waited(a, b, c) < hostHeldShare*dt
+}
+
+// runs reports maximal runs of at least n violating window samples, with
+// set-aside samples skipped (they neither count nor end a run).
+func (m *monitorJudge) runs(check string, bad func(k int) (bool, string)) {
+	start, end, count, last := -1, -1, 0, ""
+	flush := func() {
+		if start >= 0 && count >= m.n {
+			m.res.Violations = append(m.res.Violations, MonitorViolation{Check: check, Start: m.in[start], End: m.in[end], Detail: last})
+		}
+		start, count = -1, 0
+	}
+	for k := range m.in {
+		if m.setAside[k] {
+			continue
+		}
+		ok, why := bad(k)
+		if !ok {
+			flush()
+			continue
+		}
+		if start < 0 {
+			start, last = k, why
+		}
+		end = k
+		count++
+	}
+	flush()
+}
+
+func (m *monitorJudge) imbalance(limit float64) func(int) (bool, string) {
+	return func(k int) (bool, string) {
+		s := m.samples[m.in[k]]
+		lo, hi, loCPU, hiCPU := s.CPUs[0].Nr, s.CPUs[0].Nr, 0, 0
+		for i, c := range s.CPUs {
+			if c.Nr < lo {
+				lo, loCPU = c.Nr, i
 			}
-			s, prev := samples[in[k]], samples[in[k]-1]
-			dt := s.T - prev.T
-			// halted: nothing runnable at either end and the vCPU (nearly)
-			// did not run on the host in between — a CPU that picked up
-			// work between two samples is not idle.
-			halted := func(i int) bool {
-				return i < len(prev.CPUs) && s.CPUs[i].Nr == 0 && prev.CPUs[i].Nr == 0 &&
-					s.CPUs[i].VCPURunS-prev.CPUs[i].VCPURunS < 0.1*dt
+			if c.Nr > hi {
+				hi, hiCPU = c.Nr, i
 			}
-			isIdle := map[int]bool{}
-			waiting, busiest := 0, -1
-			for j, d := range s.CPUs {
-				if d.Nr < 2 {
+		}
+		ratio := float64(hi) / float64(max(1, lo))
+		return ratio > limit, fmt.Sprintf("nr_running %d on cpu%d vs %d on cpu%d (ratio %.1f)", hi, hiCPU, lo, loCPU, ratio)
+	}
+}
+
+func (m *monitorJudge) localDSQ(limit uint32) func(int) (bool, string) {
+	return func(k int) (bool, string) {
+		for i, c := range m.samples[m.in[k]].CPUs {
+			if c.DSQ != nil && *c.DSQ > limit {
+				return true, fmt.Sprintf("cpu%d local DSQ %d deep", i, *c.DSQ)
+			}
+		}
+		return false, ""
+	}
+}
+
+// clockStall: CPU cpu's rq->clock did not move with tasks runnable while
+// its vCPU ran at least stallTicks ticks' worth on the host.
+func (m *monitorJudge) clockStall(cpu int) func(int) (bool, string) {
+	return func(k int) (bool, string) {
+		a, b, ok := m.interval(k)
+		if !ok || cpu >= len(a.CPUs) || cpu >= len(b.CPUs) {
+			return false, ""
+		}
+		ca, cb := a.CPUs[cpu], b.CPUs[cpu]
+		if cb.Clock != ca.Clock || (ca.Nr == 0 && cb.Nr == 0) || cb.VCPURunS-ca.VCPURunS < m.minRunS {
+			return false, ""
+		}
+		return true, fmt.Sprintf("cpu%d rq->clock stuck at %d ns with %d runnable while its vCPU ran %.0f ms on the host (≥ %d ticks)", cpu, cb.Clock, cb.Nr, (cb.VCPURunS-ca.VCPURunS)*1000, stallTicks)
+	}
+}
+
+// queued is how many tasks wait on a CPU's runqueue: all of them when the
+// CPU runs its idle task, all but the running one otherwise.
+func queued(c record.MonitorCPUSample) int {
+	if c.PID == 0 {
+		return int(c.Nr)
+	}
+	return max(0, int(c.Nr)-1)
+}
+
+// workConservation: a CPU the guest halted while a task it could run
+// waited elsewhere, or a CPU halted with tasks queued on it. part, when
+// set, maps CPUs to static disjoint cpusets (see MonitorScope).
+func (m *monitorJudge) workConservation(part []int) func(int) (bool, string) {
+	// canTake says whether idle CPU i could run a task waiting on j.
+	canTake := func(i, j int) bool {
+		if part == nil {
+			return true
+		}
+		if j >= len(part) || i >= len(part) {
+			return false
+		}
+		return part[j] == -1 || part[j] == part[i]
+	}
+	return func(k int) (bool, string) {
+		prev, s, ok := m.interval(k)
+		if !ok {
+			return false, ""
+		}
+		// idle: nothing runnable at either end and halted in between — a
+		// CPU that picked up work between two samples is not idle.
+		idle := func(i int) bool {
+			return i < len(prev.CPUs) && s.CPUs[i].Nr == 0 && prev.CPUs[i].Nr == 0 && halted(prev, s, i)
+		}
+		var stranded []string
+		isIdle := map[int]bool{}
+		waiting, busiest := 0, -1
+		for j, d := range s.CPUs {
+			q := queued(d)
+			if q == 0 {
+				continue
+			}
+			// Halted with tasks queued at both ends: nobody ran them.
+			if j < len(prev.CPUs) && queued(prev.CPUs[j]) > 0 && halted(prev, s, j) {
+				stranded = append(stranded, fmt.Sprintf("cpu%d halted with %d tasks queued", j, q))
+				waiting += q
+				continue
+			}
+			taken := false
+			for i := range s.CPUs {
+				if i != j && idle(i) && canTake(i, j) {
+					isIdle[i], taken = true, true
+				}
+			}
+			if taken {
+				waiting += q
+				if busiest < 0 || d.Nr > s.CPUs[busiest].Nr {
+					busiest = j
+				}
+			}
+		}
+		// Tasks in a global DSQ may run anywhere, unless cpusets say
+		// otherwise (unknown from here).
+		if part == nil {
+			for _, g := range s.GlobalDSQ {
+				if g == 0 {
 					continue
 				}
-				taken := false
+				waiting += int(g)
 				for i := range s.CPUs {
-					if i != j && halted(i) && canTake(i, j) {
-						isIdle[i], taken = true, true
-					}
-				}
-				if taken {
-					waiting += int(d.Nr) - 1
-					if busiest < 0 || d.Nr > s.CPUs[busiest].Nr {
-						busiest = j
+					if idle(i) {
+						isIdle[i] = true
 					}
 				}
 			}
-			// Tasks in a global DSQ may run anywhere, unless cpusets say
-			// otherwise (unknown from here).
-			if part == nil {
-				for _, g := range s.GlobalDSQ {
-					if g == 0 {
-						continue
-					}
-					waiting += int(g)
-					for i := range s.CPUs {
-						if halted(i) {
-							isIdle[i] = true
-						}
-					}
-				}
+		}
+		var idleCPUs []int
+		for i := range s.CPUs {
+			if isIdle[i] {
+				idleCPUs = append(idleCPUs, i)
 			}
-			var idle []int
-			for i := range s.CPUs {
-				if isIdle[i] {
-					idle = append(idle, i)
-				}
-			}
-			if busiest < 0 {
-				busiest = 0
-			}
-			if len(idle) == 0 || waiting == 0 {
-				return false, ""
-			}
-			return true, fmt.Sprintf("cpu %s idle while %d tasks waited (cpu%d had %d runnable)", cpuList(idle), waiting, busiest, s.CPUs[busiest].Nr)
-		})
+		}
+		switch {
+		case len(stranded) > 0:
+			return true, strings.Join(stranded, ", ") + " (stranded: nothing ran them)"
+		case len(idleCPUs) == 0 || waiting == 0:
+			return false, ""
+		}
+		if busiest < 0 {
+			busiest = 0
+		}
+		return true, fmt.Sprintf("cpu %s idle while %d tasks waited (cpu%d had %d runnable)", cpuList(idleCPUs), waiting, busiest, s.CPUs[busiest].Nr)
 	}
-	return out
 }
 
 // Monitor judges a run's monitor samples inside its scenario window. A run
@@ -294,17 +398,12 @@ func Monitor(r *record.Run, t record.Thresholds) []record.Check {
 	case !ok:
 		return skipAll("no scenario window")
 	}
-	t0, t1, skipWC := sc.T0, sc.T1, sc.Restricted
-	vs := MonitorViolations(m.Timeline, t, sc)
+	t0, skipWC := sc.T0, sc.Restricted
+	res := MonitorViolations(m.Timeline, t, sc)
+	vs, inWindow := res.Violations, res.InWindow
 	n := 5
 	if t.MonitorSustainedSamples != nil {
 		n = *t.MonitorSustainedSamples
-	}
-	inWindow := 0
-	for _, s := range m.Timeline {
-		if s.T >= t0 && s.T <= t1 {
-			inWindow++
-		}
 	}
 	var out []record.Check
 	for _, name := range names {
@@ -339,6 +438,10 @@ func Monitor(r *record.Run, t record.Thresholds) []record.Check {
 			c.Status = record.StatusFail
 			a, b := m.Timeline[worst.Start].T, m.Timeline[worst.End].T
 			c.Detail = fmt.Sprintf("%s for %d samples (%.1f s, t=%.1f–%.1f s host, %.1f s into the scenario)", worst.Detail, worst.End-worst.Start+1, b-a, a, b, a-t0)
+		}
+		if res.SetAside > 0 {
+			// Never silent: what was not judged, and why.
+			c.Detail = strings.TrimPrefix(c.Detail+fmt.Sprintf("; %d of %d samples set aside, the host's doing (e.g. %s)", res.SetAside, inWindow, res.SetAsideWhy), "; ")
 		}
 		if m.Stride > 1 {
 			c.Detail = strings.TrimSpace(c.Detail + fmt.Sprintf(" (timeline thinned: every %d-th sample)", m.Stride))
@@ -519,7 +622,7 @@ func MonitorWindows(r *record.Run, samples []record.MonitorSample, t record.Thre
 		return nil
 	}
 	var out []record.MonitorWindow
-	for _, v := range MonitorViolations(samples, t, sc) {
+	for _, v := range MonitorViolations(samples, t, sc).Violations {
 		lo, hi := max(0, v.Start-windowPad), min(len(samples), v.End+windowPad+1)
 		out = append(out, record.MonitorWindow{Check: v.Check, AtT: samples[v.Start].T, Detail: v.Detail, Samples: samples[lo:hi]})
 		if len(out) == 20 {

@@ -228,23 +228,61 @@ func TestMonitorImbalanceOffByDefault(t *testing.T) {
 	}
 }
 
-// TestMonitorHostDisturbance: while a busy CPU's vCPU does not run on the
-// host (lock-holder preemption: the others spin with their clocks stopped,
-// or wait for its dispatch), no monitor check counts the samples.
+// TestMonitorHostDisturbance: while the host keeps a busy CPU's vCPU
+// waiting (lock-holder preemption: the others spin with their clocks
+// stopped, or wait for its dispatch), no monitor check counts the samples,
+// and each check says how many it set aside and why.
 func TestMonitorHostDisturbance(t *testing.T) {
 	r := monitorRun(func(i int, t float64) []record.MonitorCPUSample {
 		c := healthy(i, t)
 		if t >= 12 && t < 14 {
-			c[0].VCPURunS = 12 * 0.09 // descheduled on the host
+			c[0].VCPURunS = 12 * 0.09             // not running on the host...
+			c[0].VCPUWaitS = (t - 12 + 0.05) * 0.9 // ...but runnable there, waiting
 			c[0].Nr = 3
 			c[1].Clock, c[2].Nr = 42, 0 // cpu1 spins, cpu2 idles
+		}
+		if t >= 14 {
+			c[0].VCPUWaitS = 1.85
 		}
 		return c
 	})
 	for name, c := range monitorStatus(t, r) {
-		if c.Status != record.StatusPass {
+		if c.Status != record.StatusPass || (c.Status == record.StatusPass && !strings.Contains(c.Detail, "19 of 101 samples set aside, the host's doing (e.g. the host kept cpu0's vCPU waiting 90% of an interval with 3 tasks runnable on it)")) {
 			t.Errorf("%s: %s %s", name, c.Status, c.Detail)
 		}
+	}
+}
+
+// The probes of the audit: a vCPU that barely ran but was not kept waiting
+// by the host was halted by the guest, and tasks left on its runqueue (a
+// missed kick) or waiting beside an idle CPU are the scheduler's.
+func TestMonitorHaltedVCPUIsNotHostStarvation(t *testing.T) {
+	// A stranded CPU: cpu0 halted with a task queued on it (its current
+	// task is the idle task), next to cpu3, idle and halted too.
+	stranded := monitorRun(func(i int, t float64) []record.MonitorCPUSample {
+		c := healthy(i, t)
+		if t >= 12 && t < 14 {
+			c[0].VCPURunS, c[0].Nr, c[0].PID, c[0].Comm = 12*0.09, 1, 0, "swapper/0"
+			c[3].VCPURunS, c[3].Nr, c[3].PID, c[3].Comm = 12*0.09, 0, 0, "swapper/3"
+		}
+		return c
+	})
+	c := monitorStatus(t, stranded)[CheckMonitorWorkCons]
+	if c.Status != record.StatusFail || !strings.Contains(c.Detail, "cpu0 halted with 1 tasks queued (stranded: nothing ran them)") {
+		t.Errorf("stranded CPU: %s %s", c.Status, c.Detail)
+	}
+	// cpu1 idle for the whole scenario while 2 tasks wait on cpu0, whose
+	// vCPU the host holds in every other interval.
+	idle := monitorRun(func(i int, t float64) []record.MonitorCPUSample {
+		c := healthy(i, t)
+		c[0].Nr = 3
+		c[0].VCPURunS, c[0].VCPUWaitS = float64(i/2)*0.09+float64(i%2)*0.09, float64(i/2)*0.09
+		c[1].Nr, c[1].PID, c[1].Comm, c[1].VCPURunS = 0, 0, "swapper/1", 0.5
+		return c
+	})
+	c = monitorStatus(t, idle)[CheckMonitorWorkCons]
+	if c.Status != record.StatusFail || !strings.Contains(c.Detail, "cpu 1 idle while 2 tasks waited (cpu0 had 3 runnable)") || !strings.Contains(c.Detail, "samples set aside") {
+		t.Errorf("cpu1 idle beside 2 waiting tasks: %s %s", c.Status, c.Detail)
 	}
 }
 

@@ -160,6 +160,7 @@ func (m *Monitor) Sample(t time.Duration, vcpus []record.VCPUUsage) {
 	for _, u := range vcpus {
 		if u.CPU >= 0 && u.CPU < len(s.CPUs) {
 			s.CPUs[u.CPU].VCPURunS = math.Round(u.CPUS*1e4) / 1e4 // 0.1 ms: enough for the stall exemption
+			s.CPUs[u.CPU].VCPUWaitS = math.Round(u.RunDelayS*1e4) / 1e4
 		}
 	}
 	if len(m.samples) == 0 {

@@ -848,6 +848,10 @@ type MonitorCPUSample struct {
 	Comm string `json:"comm,omitempty"`
 	// VCPURunS is the vCPU thread's cumulative host CPU time at the sample.
 	VCPURunS float64 `json:"vcpu_s"`
+	// VCPUWaitS is the vCPU thread's cumulative time runnable on the host
+	// but not running (schedstat run delay): what tells a vCPU the host
+	// kept waiting from one the guest halted, both of which barely run.
+	VCPUWaitS float64 `json:"vcpu_wait_s,omitempty"`
 }
 
 // MonitorCPU summarises one CPU over the samples.
