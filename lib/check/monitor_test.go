@@ -236,7 +236,7 @@ func TestMonitorHostDisturbance(t *testing.T) {
 	r := monitorRun(func(i int, t float64) []record.MonitorCPUSample {
 		c := healthy(i, t)
 		if t >= 12 && t < 14 {
-			c[0].VCPURunS = 12 * 0.09             // not running on the host...
+			c[0].VCPURunS = 12 * 0.09              // not running on the host...
 			c[0].VCPUWaitS = (t - 12 + 0.05) * 0.9 // ...but runnable there, waiting
 			c[0].Nr = 3
 			c[1].Clock, c[2].Nr = 42, 0 // cpu1 spins, cpu2 idles

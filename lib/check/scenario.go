@@ -285,7 +285,6 @@ func usedCPUs(ws []record.WorkerReport, allowed bool) []int {
 	return slices.Compact(out)
 }
 
-
 // stallExplained is the share of a stall the guest may have run, on its
 // least-held vCPU, for the host to explain the stall.
 const stallExplained = 0.1
