@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -341,31 +342,119 @@ func startSh(t *testing.T, script string) (*exec.Cmd, *bytes.Buffer, *bytes.Buff
 	return cmd, &out, &errb
 }
 
-// wantHealthy is wantPass for a healthy scheduler's run, which must not be
-// failed by ktstr's checks. One exception is logged, not failed: the kernel
-// itself disabled the scheduler (its runtime-error or watchdog exit, the
-// kernel's own line in the record) — a finding about that scheduler, e.g.
-// scx_central on 6.12 dispatching a migration-disabled task to another CPU,
-// not a verdict of ours. Every other check must still have passed.
+// knownRace is a real, rare scheduler bug, documented by name, that a
+// healthy-set test may hit: its checks were right to fail the run. A
+// healthy-set test that hits one logs a FINDING (and, for a behaviour race,
+// runs the job once more, which must then pass); every other failure —
+// inconclusive included, and a kernel watchdog death of the scheduler —
+// fails the test. Findings are counted over the whole go test run, and
+// more than maxFindings fail it: a race that turns up often is no longer
+// rare, and a rerun that keeps saving a test hides a regression.
+type knownRace struct {
+	name  string
+	sched string
+	// match reports whether a failed verdict and its run are this race.
+	match func(v *record.Verdict, run *record.Run) bool
+	// rerun: the job is run once more and must pass; otherwise every
+	// check but the outcome must have passed.
+	rerun bool
+}
+
+var knownRaces = []knownRace{
+	{
+		// CI, stop 20: one cgroup left off flatcg's cgroup tree for 2.9 s
+		// of a 3 s run (both its workers stuck, 94 % less CPU than its
+		// equal sibling); 17 of 17 reruns passed on a quiet host.
+		name: "scx_flatcg leaves a cgroup off its cgroup tree", sched: "scx_flatcg", rerun: true,
+		match: func(v *record.Verdict, _ *record.Run) bool { return onlyBehaviourChecksFailed(v) },
+	},
+	{
+		// Seen once in the fidelity sweep: the kernel disabled
+		// scx_central for dispatching a migration-disabled task to
+		// another CPU (its runtime-error exit).
+		name: "scx_central dispatches a migration-disabled task to another CPU (6.12)", sched: "scx_central",
+		match: func(_ *record.Verdict, run *record.Run) bool {
+			return run.Outcome == record.OutcomeSchedulerDied && run.Scheduler != nil &&
+				strings.Contains(run.Scheduler.ExitKind, "disabled (runtime error)")
+		},
+	},
+}
+
+// maxFindings is how many known races one go test run may hit.
+const maxFindings = 2
+
+var findings struct {
+	sync.Mutex
+	n    int
+	what []string
+}
+
+// finding counts one known race hit and fails t past maxFindings.
+func finding(t *testing.T, what string) {
+	t.Helper()
+	findings.Lock()
+	defer findings.Unlock()
+	findings.n++
+	findings.what = append(findings.what, what)
+	t.Logf("FINDING %d of at most %d this run: %s", findings.n, maxFindings, what)
+	if findings.n > maxFindings {
+		t.Errorf("%d known-race findings in one run, more than %d: %s", findings.n, maxFindings, strings.Join(findings.what, "; "))
+	}
+}
+
+// raceOf returns the known race a failed run of a healthy scheduler is, or
+// nil.
+func raceOf(v *record.Verdict, run *record.Run) *knownRace {
+	if run == nil || run.Job == nil || run.Job.Scheduler == nil || v.Status != record.StatusFail {
+		return nil
+	}
+	for i, r := range knownRaces {
+		if r.sched == run.Job.Scheduler.Name && r.match(v, run) {
+			return &knownRaces[i]
+		}
+	}
+	return nil
+}
+
+// wantHealthy is wantPass for a healthy scheduler's run: it must pass,
+// unless it hit a known race (see knownRace).
 func wantHealthy(t *testing.T, v *record.Verdict, run *record.Run, rerunArgs string) {
 	t.Helper()
-	if v.Status == record.StatusFail && run != nil && onlyBehaviourChecksFailed(v) {
-		v, run = rerunOnce(t, v, run, rerunArgs)
+	race, problems := judgeHealthy(v, run)
+	for _, p := range problems {
+		t.Error(p)
 	}
-	if v.Status == record.StatusPass {
+	if race == nil {
 		return
 	}
-	if run != nil && run.Outcome == record.OutcomeSchedulerDied && run.Scheduler != nil &&
-		(strings.Contains(run.Scheduler.ExitKind, "disabled (runtime error)") || strings.Contains(run.Scheduler.ExitKind, "disabled (runnable task stall)")) {
-		t.Logf("%s: the kernel disabled the scheduler: %s — a finding about the scheduler, not a verdict of ktstr's checks", v.Subject, run.Scheduler.ExitKind)
+	finding(t, fmt.Sprintf("%s (%s, %s): %s", race.name, v.Subject, v.RunID, notPassed(v)))
+	if race.rerun {
+		v, _ = rerunOnce(t, v, run, rerunArgs)
+		if v.Status != record.StatusPass {
+			t.Errorf("%s: %s again on its rerun, want pass: %s", v.Subject, v.Status, notPassed(v))
+		}
+	}
+}
+
+// judgeHealthy says what is wrong with a healthy scheduler's verdict: the
+// known race it hit (nil if none) and the problems that fail the test.
+func judgeHealthy(v *record.Verdict, run *record.Run) (*knownRace, []string) {
+	if v.Status == record.StatusPass {
+		return nil, nil
+	}
+	race := raceOf(v, run)
+	if race == nil {
+		return nil, []string{fmt.Sprintf("%s: %s, want pass: %s", v.Subject, v.Status, notPassed(v))}
+	}
+	var problems []string
+	if !race.rerun {
 		for _, c := range v.Checks {
 			if c.Name != "outcome" && (c.Status == record.StatusFail || c.Status == record.StatusError || c.Status == record.StatusInconclusive) {
-				t.Errorf("%s: %s %s: %s", v.Subject, c.Name, c.Status, c.Detail)
+				problems = append(problems, fmt.Sprintf("%s: %s %s: %s", v.Subject, c.Name, c.Status, c.Detail))
 			}
 		}
-		return
 	}
-	t.Errorf("%s: %s, want pass: %s", v.Subject, v.Status, notPassed(v))
+	return race, problems
 }
 
 // behaviourChecks are the checks that judge what a live scheduler did with
@@ -376,38 +465,31 @@ var behaviourChecks = map[string]bool{
 
 // onlyBehaviourChecksFailed reports whether every check of v that did not
 // pass is a behaviour check (names are "check" or "check[cgroups]") that
-// failed or was inconclusive: an error, or a failed outcome, topology or
-// monitor check, is never rerun.
+// failed: an inconclusive check, an error, or a failed outcome, topology or
+// monitor check is never a behaviour race.
 func onlyBehaviourChecksFailed(v *record.Verdict) bool {
 	for _, c := range v.Checks {
 		if c.Status == record.StatusPass || c.Status == record.StatusSkip {
 			continue
 		}
 		name, _, _ := strings.Cut(c.Name, "[")
-		if (c.Status != record.StatusFail && c.Status != record.StatusInconclusive) || !behaviourChecks[name] {
+		if c.Status != record.StatusFail || !behaviourChecks[name] {
 			return false
 		}
 	}
 	return true
 }
 
-// rerunOnce runs a failed healthy-set job again, alone, on the same
-// topology, with args (scheduler and scenario arguments), and returns the
-// new verdict and run. A real scheduler can misbehave rarely: scx_flatcg
-// in CI once left one cgroup off its cgroup tree for 2.9 s of a 3 s run
-// (both its workers stuck, 94 % less CPU than the equal sibling), and
-// passed 17 of 17 reruns on a quiet host. The checks were right to fail
-// it; a healthy-set test asks whether the scheduler normally passes, so
-// the first failure is logged as a finding about the scheduler and the
-// rerun decides. A check that fails a healthy scheduler every time still
-// fails the test.
+// rerunOnce runs a job that hit a known behaviour race again, alone, on
+// the same topology, with args (scheduler and scenario arguments), and
+// returns the new verdict and run.
 func rerunOnce(t *testing.T, v *record.Verdict, run *record.Run, args string) (*record.Verdict, *record.Run) {
 	t.Helper()
 	tp := run.Job.Topology
 	if !strings.Contains(args, "--scenario") && run.Scenario != nil {
 		args += " --scenario " + run.Scenario.Name
 	}
-	t.Logf("FINDING %s (%s): %s — running it once more", v.Subject, v.RunID, notPassed(v))
+	t.Logf("%s (%s): running it once more", v.Subject, v.RunID)
 	r, runs := bootVerify(t, fmt.Sprintf("ktstr-boot --kernel %s --topology %d,%d,%d,%d %s", kernelSpec(),
 		tp.NUMANodes, tp.LLCs, tp.CoresPerLLC, tp.ThreadsPerCore, args), "")
 	wantRuns(t, runs, 1)

@@ -84,27 +84,40 @@ func writeMetrics(w io.Writer, format string) error {
 		_, err = fmt.Fprintf(w, "%s\n", b)
 		return err
 	case "markdown":
-		fmt.Fprintln(w, "| metric | better | abs gate | rel gate | unit | source | what |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+		fmt.Fprintln(w, "| metric | better | abs gate | rel gate | unit | source | host noise | what |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 		for _, m := range metrics.Registry {
 			n := m.Name
 			if m.Family {
 				n += "[NAME]"
 			}
-			fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s | %s |\n", n, m.Polarity, gate(m.Abs, m), relGate(m), m.Unit, m.Source, strings.ReplaceAll(m.Doc, "|", "\\|"))
+			fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s | %s | %s |\n", n, m.Polarity, gate(m.Abs, m), relGate(m), m.Unit, m.Source, noiseOf(m), strings.ReplaceAll(m.Doc, "|", "\\|"))
 		}
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "METRIC\tBETTER\tABS\tREL\tUNIT\tSOURCE\tWHAT")
+	fmt.Fprintln(tw, "METRIC\tBETTER\tABS\tREL\tUNIT\tSOURCE\tNOISE\tWHAT")
 	for _, m := range metrics.Registry {
 		n := m.Name
 		if m.Family {
 			n += "[NAME]"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n, m.Polarity, gate(m.Abs, m), relGate(m), dash(m.Unit), m.Source, m.Doc)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n, m.Polarity, gate(m.Abs, m), relGate(m), dash(m.Unit), m.Source, noiseOf(m), m.Doc)
 	}
 	return tw.Flush()
+}
+
+// noiseOf says how compare treats a metric's host noise: "-" for one the
+// host cannot move, the model a timing metric's noise is subtracted by, or
+// "none known" (noisy with too few runs on a busy host).
+func noiseOf(m metrics.Metric) string {
+	switch {
+	case !m.Timing:
+		return "-"
+	case m.Noise == "":
+		return "none known"
+	}
+	return m.Noise
 }
 
 func gate(x float64, m metrics.Metric) string {

@@ -30,6 +30,13 @@ func spinner(pid int, units uint64, wall, cpu float64, allowed string) record.Wo
 		MaxGapCPU: -1, MaxGapFromCPU: -1, Cohort: 1}
 }
 
+// held is w as a vCPU the host held wait of the time makes it: that share
+// of its charged CPU time was on-CPU stall, not execution.
+func held(w record.WorkerReport, wait float64) record.WorkerReport {
+	w.OnCPUStallS = w.CPUS * wait
+	return w
+}
+
 func check(t *testing.T, v *record.Verdict, name string) record.Check {
 	t.Helper()
 	for _, c := range v.Checks {
@@ -79,7 +86,7 @@ func TestGapSubtractsHostWait(t *testing.T) {
 // Every vCPU waiting 50 % on the host skews no worker against another:
 // only the difference in host wait may excuse a spread.
 func TestSpreadUniformNoiseExcusesNothing(t *testing.T) {
-	ws := []record.WorkerReport{spinner(1, 1000, 10, 9, "0"), spinner(2, 400, 10, 5, "1")} // 10% vs 50% off-CPU
+	ws := []record.WorkerReport{held(spinner(1, 1000, 10, 9, "0"), 0.5), held(spinner(2, 400, 10, 5, "1"), 0.52)} // 10% vs 50% off-CPU
 	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: ws}}, waits(0.5, 0.52))
 	r.Scenario.WallS = 10
 	wantStatus(t, check(t, Judge(r, nil), "spread[a]"), record.StatusFail, "spread 40 points", "pid 2 52%, pid 1 50%, a difference that explains 2 points, remainder 38 > limit 25")
@@ -88,7 +95,7 @@ func TestSpreadUniformNoiseExcusesNothing(t *testing.T) {
 // Workers that ran on the same vCPUs were exposed to the same host wait,
 // however unevenly the host treated those vCPUs: nothing is subtracted.
 func TestSpreadSharedVCPUsExcuseNothing(t *testing.T) {
-	w1, w2 := spinner(1, 1000, 10, 9, "0-1"), spinner(2, 400, 10, 5, "0-1")
+	w1, w2 := held(spinner(1, 1000, 10, 9, "0-1"), 0.45), held(spinner(2, 400, 10, 5, "0-1"), 0.45)
 	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{w1, w2}}}, waits(0.1, 0.8))
 	r.Scenario.WallS = 10
 	wantStatus(t, check(t, Judge(r, nil), "spread[a]"), record.StatusFail, "pid 2 45%, pid 1 45%, a difference that explains 0 points, remainder 40 > limit 25")
@@ -109,7 +116,7 @@ func TestFairnessNeedsBothViews(t *testing.T) {
 		return record.CgroupResult{Name: name, Unrestricted: true, Workers: []record.WorkerReport{a, b}}
 	}
 	r = scenarioRun([]record.CgroupResult{cg("cg_0", 0.5), cg("cg_1", 5.5)}, waits(0, 0, 0, 0))
-	wantStatus(t, check(t, Judge(r, nil), "cgroup_fairness[cg_0,cg_1]"), record.StatusPass, "executed, stalls taken out: cg_1 0.17, cg_0 1.83 (91% less)")
+	wantStatus(t, check(t, Judge(r, nil), "cgroup_fairness[cg_0,cg_1]"), record.StatusPass, "executed, stalls taken out, per second its vCPUs ran: cg_1 0.17, cg_0 1.83 (91% less)")
 }
 
 // A worker stuck to the end, its CPUs unknown, is explained by the host only
@@ -256,7 +263,7 @@ func TestSpreadCountsOnCPUStallsAsNotRunning(t *testing.T) {
 	wantStatus(t, check(t, Judge(r, nil), "spread[a]"), record.StatusPass)
 	w1.OnCPUStallS = 0
 	r.Scenario.Cgroups[0].Workers[0] = w1
-	wantStatus(t, check(t, Judge(r, nil), "spread[a]"), record.StatusFail, "spread 40 points among 2 workers on 4 cpus (off-CPU share 10–50%, 40 points; not-running share, stalls included, 10–50%, 40 points)")
+	wantStatus(t, check(t, Judge(r, nil), "spread[a]"), record.StatusFail, "spread 40 points among 2 workers on 4 cpus (off-CPU share 10–50%, 40 points; not executing while its vCPUs ran, 10–50%, 40 points)")
 }
 
 func TestCapacityMatching(t *testing.T) {

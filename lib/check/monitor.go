@@ -197,7 +197,7 @@ func (m *monitorJudge) hostHeld(k int) string {
 			continue
 		}
 		if ran(a, b, c) < barelyRan*dt && waited(a, b, c) >= hostHeldShare*dt {
-			return fmt.Sprintf("the host kept cpu%d's vCPU waiting %.0f%% of an interval with %d tasks runnable on it", c, waited(a, b, c)/dt*100, b.CPUs[c].Nr)
+			return fmt.Sprintf("the host kept cpu%d's vCPU waiting %.0f%% of an interval with %d tasks runnable on it", c, waited(a, b, c)/dt*100, max(a.CPUs[c].Nr, b.CPUs[c].Nr))
 		}
 	}
 	return ""

@@ -38,7 +38,7 @@ func TestGapJudgesEachWorkerOnItsOwnNoise(t *testing.T) {
 // host held 60 % of the time and one on a quiet vCPU (the host explains
 // it); the second spreads 35 points on quiet vCPUs and fails on its own.
 func TestSpreadJudgesEveryCohort(t *testing.T) {
-	a1, a2 := spinner(1, 1000, 10, 9, "0"), spinner(2, 600, 10, 5, "1") // 10% vs 50% off-CPU
+	a1, a2 := spinner(1, 1000, 10, 9, "0"), held(spinner(2, 600, 10, 5, "1"), 0.6) // 10% vs 50% off-CPU
 	b1, b2 := spinner(3, 1000, 10, 9, "2"), spinner(4, 600, 10, 5.5, "3")
 	b1.Cohort, b2.Cohort = 2, 2 // 10% vs 45%
 	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{a1, a2, b1, b2}}}, waits(0, 0.6, 0, 0))
@@ -53,7 +53,7 @@ func TestSpreadJudgesEveryCohort(t *testing.T) {
 // The allowance comes from the two workers that define the spread: a third
 // worker on a noisy vCPU excuses nothing between two quiet ones.
 func TestSpreadAllowanceFromTheDefiningPair(t *testing.T) {
-	w1, w2, w3 := spinner(1, 1000, 10, 9, "0"), spinner(2, 600, 10, 5, "1"), spinner(3, 800, 10, 7, "2") // 10, 50, 30 % off-CPU
+	w1, w2, w3 := spinner(1, 1000, 10, 9, "0"), spinner(2, 600, 10, 5, "1"), held(spinner(3, 800, 10, 7, "2"), 0.6) // 10, 50, 30 % off-CPU
 	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{w1, w2, w3}}}, waits(0, 0, 0.6, 0))
 	r.Scenario.WallS = 10
 	wantStatus(t, check(t, Judge(r, nil), "spread[a]"), record.StatusFail, "pid 2", "pid 1", "remainder 40 > limit 25")
@@ -92,5 +92,36 @@ func TestBenchmarkChecksUseTheirWorkersVCPUs(t *testing.T) {
 	v = Judge(r, limits)
 	for _, name := range []string{"min_work_rate[a]", "wake_p99_us[a]"} {
 		wantStatus(t, check(t, v, name), record.StatusInconclusive, "90%")
+	}
+}
+
+// A 50× slice fault measured at about 50 % host wait (8 workers on 1,1,2,1,
+// the fixture's long-slice knob): in points of wall time the executed view
+// halves (79 vs 98 % not running: 19 points, a pass), because the guest
+// ran only half the time. Judged on the time each worker's own vCPUs ran,
+// it is 38 points and fails; a healthy scheduler measured on the same host
+// stays near 1 point.
+func TestSpreadUnderHostLoad(t *testing.T) {
+	worker := func(pid int, cpu, stall float64) record.WorkerReport {
+		w := spinner(pid, uint64(cpu*1e5), 6.12, cpu, "0-1")
+		w.OnCPUStallS = stall
+		return w
+	}
+	var fault, healthy []record.WorkerReport
+	for i := 0; i < 4; i++ {
+		fault = append(fault, worker(10+2*i, 2.62, 1.36), worker(11+2*i, 0.24, 0.15))
+		healthy = append(healthy, worker(20+2*i, 1.43, 0.8), worker(21+2*i, 1.38, 0.79))
+	}
+	run := func(ws []record.WorkerReport) *record.Run {
+		r := scenarioRun([]record.CgroupResult{{Name: "cg_0", Unrestricted: true, Workers: ws}}, waits(0.5, 0.5))
+		r.Scenario.WallS = 6.12
+		return r
+	}
+	c := check(t, Judge(run(fault), nil), "spread[cg_0]")
+	wantStatus(t, c, record.StatusFail, "not executing while its vCPUs ran, 59–97%, 38 points")
+	c = check(t, Judge(run(healthy), nil), "spread[cg_0]")
+	wantStatus(t, c, record.StatusPass)
+	if c.Value.(float64) > 3 {
+		t.Errorf("healthy spread %v under host load", c.Value)
 	}
 }

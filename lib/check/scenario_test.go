@@ -82,7 +82,7 @@ func TestHostStarvationMakesTimingInconclusive(t *testing.T) {
 	// vCPU 1 keeps 1.2 s after subtraction (≤ 2 s), and the 55-point spread
 	// is within the 60-point difference between the two vCPUs' waits.
 	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true,
-		Workers: []record.WorkerReport{worker(1, 100, 5, 20, "0"), worker(2, 90, 60, 3000, "1")}}}, samples(0.6))
+		Workers: []record.WorkerReport{worker(1, 100, 5, 20, "0"), held(worker(2, 90, 60, 3000, "1"), 0.6)}}}, samples(0.6))
 	v := Judge(r, nil)
 	if v.Status != record.StatusInconclusive {
 		t.Fatalf("%s: %s", v.Status, failedNames(v))

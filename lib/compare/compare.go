@@ -310,15 +310,15 @@ func Compare(a, b []*query.Row, o Options) *Result {
 			noise = math.Max(noise, s["host_wait_pct"].Value)
 		}
 		for _, name := range metrics.Names(append(sa, sb...)...) {
-			va, m := values(sa, name)
-			vb, mb := values(sb, name)
+			va, na, m := values(sa, name)
+			vb, nb, mb := values(sb, name)
 			if len(va) == 0 || len(vb) == 0 {
 				continue
 			}
 			if m.Name == "" {
 				m = mb
 			}
-			d := res.judge(k, m, va, vb, o.Policy, noise)
+			d := res.judge(k, m, side{va, na}, side{vb, nb}, o.Policy, noise)
 			if d == nil {
 				continue
 			}
@@ -329,30 +329,43 @@ func Compare(a, b []*query.Row, o Options) *Result {
 	return res
 }
 
-func values(samples []map[string]metrics.Sample, name string) ([]float64, metrics.Metric) {
-	var out []float64
-	var m metrics.Metric
+// side is one side's values of a metric, as measured and noise-subtracted.
+type side struct{ raw, net []float64 }
+
+func values(samples []map[string]metrics.Sample, name string) (raw, net []float64, m metrics.Metric) {
 	for _, s := range samples {
 		if x, ok := s[name]; ok {
-			out = append(out, x.Value)
+			raw, net = append(raw, x.Value), append(net, x.Net)
 			m = x.Metric
 		}
 	}
-	return out, m
+	return raw, net, m
 }
 
 const eps = 1e-9
 
-// judge decides one metric of one pair; nil when both sides are zero.
-func (res *Result) judge(subject string, m metrics.Metric, va, vb []float64, p *Policy, noise float64) *record.Delta {
-	ma, mb := stats.Mean(va), stats.Mean(vb)
+// judge decides one metric of one pair; nil when both sides are zero. A
+// timing metric with a noise model is judged on its noise-subtracted
+// values: each run's own measured host noise is taken off before the sides
+// meet, so a noisy host neither hides a change nor makes one.
+func (res *Result) judge(subject string, m metrics.Metric, a, b side, p *Policy, noise float64) *record.Delta {
+	ma, mb := stats.Mean(a.raw), stats.Mean(b.raw)
 	if math.Abs(ma) < eps && math.Abs(mb) < eps {
 		return nil
 	}
 	abs, relGate := p.gate(m)
+	d := &record.Delta{Subject: subject, Metric: m.Name, A: round(ma), B: round(mb), Delta: round(mb - ma),
+		Unit: m.Unit, Polarity: string(m.Polarity), NA: len(a.raw), NB: len(b.raw), AbsGate: abs, RelGate: relGate}
+	va, vb := a.raw, b.raw
+	netted := m.Timing && m.Noise != ""
+	if netted {
+		va, vb = a.net, b.net
+		na, nb := round(stats.Mean(va)), round(stats.Mean(vb))
+		d.NetA, d.NetB = &na, &nb
+		ma, mb = stats.Mean(va), stats.Mean(vb)
+		d.Delta = round(mb - ma)
+	}
 	delta := mb - ma
-	d := &record.Delta{Subject: subject, Metric: m.Name, A: round(ma), B: round(mb), Delta: round(delta),
-		Unit: m.Unit, Polarity: string(m.Polarity), NA: len(va), NB: len(vb), AbsGate: abs, RelGate: relGate}
 	rel := math.Inf(1)
 	if math.Abs(ma) >= eps {
 		rel = math.Abs(delta / ma)
@@ -367,12 +380,22 @@ func (res *Result) judge(subject string, m metrics.Metric, va, vb []float64, p *
 	}
 	if math.Abs(delta) < abs || rel < relGate || math.Abs(delta) < eps {
 		d.Verdict, d.Why = Unchanged, "within the gate"
+		if netted && passesGate(d.B-d.A, d.A, abs, relGate) {
+			// Never silent: the measured change was gated, and only the
+			// noise subtracted from it keeps it within.
+			d.Verdict = Noisy
+			d.Why = fmt.Sprintf("the host's measured noise accounts for it: %.4g → %.4g as measured, %.4g → %.4g with each run's noise taken off", d.A, d.B, *d.NetA, *d.NetB)
+		}
 		return d
 	}
 	worse := (m.Polarity == metrics.LowerBetter) == (delta > 0)
 	d.Verdict = Improvement
 	if worse {
 		d.Verdict = Regression
+	}
+	if m.Discrete {
+		d.Why = fmt.Sprintf("gate alone: %d+%d runs of a discrete metric", len(va), len(vb))
+		return d
 	}
 	if len(va) >= res.MinRuns && len(vb) >= res.MinRuns {
 		var pv float64
@@ -391,7 +414,10 @@ func (res *Result) judge(subject string, m metrics.Metric, va, vb []float64, p *
 		return d
 	}
 	d.Why = fmt.Sprintf("gate alone: %d+%d runs, too few to test", len(va), len(vb))
-	if m.Timing && noise >= res.NoisyHostPct {
+	if netted {
+		d.Why = fmt.Sprintf("gate alone on the noise-subtracted values: %d+%d runs, too few to test", len(va), len(vb))
+	}
+	if m.Timing && !netted && noise >= res.NoisyHostPct {
 		// Too few runs to test, and the host took enough of a vCPU to
 		// move a timing metric by itself: not the scheduler's, as far
 		// as these runs can tell.
@@ -399,6 +425,14 @@ func (res *Result) judge(subject string, m metrics.Metric, va, vb []float64, p *
 		d.Why = fmt.Sprintf("%d+%d runs, too few to test, and the host held a vCPU %.0f%% of a run (≥ %.0f%%)", len(va), len(vb), noise, res.NoisyHostPct)
 	}
 	return d
+}
+
+// passesGate says whether a change delta from a passes the dual gate.
+func passesGate(delta, a, abs, rel float64) bool {
+	if math.Abs(delta) < eps || math.Abs(delta) < abs {
+		return false
+	}
+	return math.Abs(a) < eps || math.Abs(delta/a) >= rel
 }
 
 // round keeps six significant digits, so records and golden files are

@@ -57,38 +57,60 @@ type Metric struct {
 	// guest charges time its vCPU spent descheduled to whatever ran. With
 	// too few runs to test, a change of a timing metric on a noisy host is
 	// not taken as the scheduler's.
-	Timing bool   `json:"timing,omitempty"`
-	Doc    string `json:"doc"`
+	Timing bool `json:"timing,omitempty"`
+	// Noise says how the host's measured share is taken off a timing
+	// metric's value (Sample.Net): NoiseCheck, the check's own per-party
+	// remainder; NoiseDuration, × (1 − host wait); NoiseRate, ÷ (1 − host
+	// wait); NoisePolarity, a duration when lower is better, else a rate;
+	// "" when no model is known (a ratio, a depth): then the value itself
+	// is judged, and with too few runs to test a gated change on a noisy
+	// host is noisy.
+	Noise string `json:"noise,omitempty"`
+	// Discrete marks a metric of a few possible values per run (a verdict
+	// score, a count of starved workers): a rank test on such values is
+	// all ties and can never reach significance at a few runs, so the gate
+	// alone decides, at any number of runs — more runs must never make a
+	// pass-rate drop harder to flag than one run each.
+	Discrete bool   `json:"discrete,omitempty"`
+	Doc      string `json:"doc"`
 }
+
+// Noise models of timing metrics (Metric.Noise).
+const (
+	NoiseCheck    = "check"
+	NoiseDuration = "duration"
+	NoiseRate     = "rate"
+	NoisePolarity = "polarity"
+)
 
 // Registry lists every metric, in a stable order.
 var Registry = []Metric{
-	{Name: "passed", Polarity: HigherBetter, Abs: 0.5, Rel: 0.5, Source: "check", Doc: "1 when the verdict passed, 0 when it failed or errored (inconclusive and skip runs have no value); the mean is the pass rate"},
-	{Name: "completed", Polarity: HigherBetter, Abs: 0.5, Rel: 0.5, Source: "run", Doc: "1 when the run's outcome is completed, else 0"},
-	{Name: "worst_spread", Polarity: LowerBetter, Abs: 5, Rel: 0.25, Unit: "%", Source: "check", Timing: true, Doc: "largest spread check value: not-running share spread among a cohort's workers, in points"},
-	{Name: "worst_gap_ms", Polarity: LowerBetter, Abs: 500, Rel: 0.5, Unit: "ms", Source: "check", Timing: true, Doc: "largest gap check value: a worker's longest off-CPU gap"},
-	{Name: "starved_workers", Polarity: LowerBetter, Abs: 1, Rel: 0.5, Source: "check", Doc: "workers the starvation checks found starved, summed over cgroups"},
-	{Name: "worst_cgroup_spread_pct", Polarity: LowerBetter, Abs: 10, Rel: 0.25, Unit: "%", Source: "check", Timing: true, Doc: "largest cgroup_fairness check value: CPU-share spread among cgroups of equal weight and demand"},
+	{Name: "passed", Polarity: HigherBetter, Abs: 0.5, Rel: 0.5, Source: "check", Discrete: true, Doc: "1 when the verdict passed, 0.5 when it was inconclusive (neither a pass nor a fail: pass → inconclusive is a change), 0 when it failed or errored (skip runs have no value)"},
+	{Name: "completed", Polarity: HigherBetter, Abs: 0.5, Rel: 0.5, Source: "run", Discrete: true, Doc: "1 when the run's outcome is completed, else 0"},
+	{Name: "worst_spread", Polarity: LowerBetter, Abs: 5, Rel: 0.25, Unit: "%", Source: "check", Timing: true, Noise: NoiseCheck, Doc: "largest spread check value: not-running share spread among a cohort's workers, in points"},
+	{Name: "worst_gap_ms", Polarity: LowerBetter, Abs: 500, Rel: 0.5, Unit: "ms", Source: "check", Timing: true, Noise: NoiseCheck, Doc: "largest gap check value: a worker's longest off-CPU gap"},
+	{Name: "starved_workers", Polarity: LowerBetter, Abs: 0.5, Rel: 0.5, Source: "check", Discrete: true, Doc: "workers the starvation checks found starved, summed over cgroups"},
+	{Name: "worst_cgroup_spread_pct", Polarity: LowerBetter, Abs: 10, Rel: 0.25, Unit: "%", Source: "check", Timing: true, Noise: NoiseCheck, Doc: "largest cgroup_fairness check value: CPU-share spread among cgroups of equal weight and demand"},
 	{Name: "min_busy_pct", Polarity: HigherBetter, Abs: 10, Rel: 0.1, Unit: "%", Source: "check", Doc: "smallest work_conservation check value: busy share of the CPUs runnable CPU-bound workers could use"},
-	{Name: "stall_count", Polarity: LowerBetter, Abs: 1, Rel: 0.5, Source: "scenario", Doc: "1 when the agent stopped the scenario early because every worker was stuck, else 0"},
+	{Name: "stall_count", Polarity: LowerBetter, Abs: 0.5, Rel: 0.5, Source: "scenario", Discrete: true, Doc: "1 when the agent stopped the scenario early because every worker was stuck, else 0"},
 	{Name: "total_migrations", Polarity: LowerBetter, Abs: 10, Rel: 0.3, Source: "scenario", Timing: true, Doc: "migrations of all workers"},
 	{Name: "worst_migration_ratio", Polarity: LowerBetter, Abs: 0.05, Rel: 0.2, Source: "scenario", Timing: true, Doc: "largest per-cgroup migrations per iteration"},
-	{Name: "worst_p99_wake_latency_us", Polarity: LowerBetter, Abs: 50, Rel: 0.25, Unit: "µs", Source: "scenario", Timing: true, Doc: "largest per-cgroup p99 of the wake-latency samples"},
-	{Name: "worst_median_wake_latency_us", Polarity: LowerBetter, Abs: 20, Rel: 0.25, Unit: "µs", Source: "scenario", Timing: true, Doc: "largest per-cgroup median wake latency"},
+	{Name: "worst_p99_wake_latency_us", Polarity: LowerBetter, Abs: 50, Rel: 0.25, Unit: "µs", Source: "scenario", Timing: true, Noise: NoiseDuration, Doc: "largest per-cgroup p99 of the wake-latency samples"},
+	{Name: "worst_median_wake_latency_us", Polarity: LowerBetter, Abs: 20, Rel: 0.25, Unit: "µs", Source: "scenario", Timing: true, Noise: NoiseDuration, Doc: "largest per-cgroup median wake latency"},
 	{Name: "worst_wake_latency_cv", Polarity: LowerBetter, Abs: 0.1, Rel: 0.25, Source: "scenario", Timing: true, Doc: "largest per-cgroup coefficient of variation of wake latency"},
 	{Name: "worst_wake_latency_tail_ratio", Polarity: LowerBetter, Abs: 0.5, Rel: 0.25, Unit: "x", Source: "scenario", Timing: true, Doc: "largest per-cgroup p99/median wake latency, over cgroups with at least 100 samples"},
-	{Name: "worst_run_delay_pct", Polarity: LowerBetter, Abs: 5, Rel: 0.25, Unit: "%", Source: "scenario", Timing: true, Doc: "largest share of a worker's wall time spent runnable but waiting (schedstat run delay)"},
-	{Name: "total_iterations", Polarity: HigherBetter, Abs: 100, Rel: 0.1, Source: "scenario", Timing: true, Doc: "outer-loop iterations of all workers"},
-	{Name: "worst_iterations_per_worker", Polarity: HigherBetter, Abs: 10, Rel: 0.1, Source: "scenario", Timing: true, Doc: "fewest iterations of any worker"},
-	{Name: "work_rate", Polarity: HigherBetter, Abs: 0, Rel: 0.1, Unit: "units/s", Source: "scenario", Timing: true, Doc: "work units of all workers per second of scenario wall time: the built-in workloads' benchmark number"},
+	{Name: "worst_run_delay_pct", Polarity: LowerBetter, Abs: 5, Rel: 0.25, Unit: "%", Source: "scenario", Timing: true, Noise: NoiseDuration, Doc: "largest share of a worker's wall time spent runnable but waiting (schedstat run delay)"},
+	{Name: "total_iterations", Polarity: HigherBetter, Abs: 100, Rel: 0.1, Source: "scenario", Timing: true, Noise: NoiseRate, Doc: "outer-loop iterations of all workers"},
+	{Name: "worst_iterations_per_worker", Polarity: HigherBetter, Abs: 10, Rel: 0.1, Source: "scenario", Timing: true, Noise: NoiseRate, Doc: "fewest iterations of any worker"},
+	{Name: "work_rate", Polarity: HigherBetter, Abs: 0, Rel: 0.1, Unit: "units/s", Source: "scenario", Timing: true, Noise: NoiseRate, Doc: "work units of all workers per second of scenario wall time: the built-in workloads' benchmark number"},
 	{Name: "max_imbalance_ratio", Polarity: LowerBetter, Abs: 1, Rel: 0.25, Unit: "x", Source: "monitor", Timing: true, Doc: "largest max(nr_running)/max(1, min(nr_running)) across CPUs held for 5 consecutive monitor samples inside the scenario (the monitor check's sustained window)"},
 	{Name: "max_dsq_depth", Polarity: LowerBetter, Abs: 10, Rel: 0.5, Source: "monitor", Timing: true, Doc: "deepest local DSQ the monitor saw"},
 	{Name: "verified_insns", Polarity: LowerBetter, Abs: 100, Rel: 0.05, Unit: "insns", Source: "verifier", Family: true, Doc: "instructions the BPF verifier processed, per program (scheduler programs and verified objects)"},
-	{Name: "wall_s", Polarity: LowerBetter, Abs: 5, Rel: 0.25, Unit: "s", Source: "run", Timing: true, Doc: "wall time of the whole run, QEMU start to exit"},
-	{Name: "boot_s", Polarity: LowerBetter, Abs: 1, Rel: 0.25, Unit: "s", Source: "run", Timing: true, Doc: "QEMU start to the guest agent's first message"},
+	{Name: "wall_s", Polarity: LowerBetter, Abs: 5, Rel: 0.25, Unit: "s", Source: "run", Timing: true, Noise: NoiseDuration, Doc: "wall time of the whole run, QEMU start to exit"},
+	{Name: "boot_s", Polarity: LowerBetter, Abs: 1, Rel: 0.25, Unit: "s", Source: "run", Timing: true, Noise: NoiseDuration, Doc: "QEMU start to the guest agent's first message"},
 	{Name: "host_wait_pct", Polarity: Info, Unit: "%", Source: "host", Doc: "largest share of the run a vCPU thread waited for a host CPU: host noise, never gated"},
-	{Name: "exec", Polarity: HigherBetter, Abs: 0, Rel: 0.1, Source: "exec", Family: true, Timing: true, Doc: `benchmark numbers the --exec command printed as JSON lines {"metric":NAME,"value":X,"unit":U,"polarity":"lower"|"higher"}; exec[NAME] takes the line's polarity and unit`},
-	{Name: "payload", Polarity: HigherBetter, Abs: 0, Rel: 0.1, Source: "payload", Family: true, Timing: true, Doc: "a scenario payload's metrics (lib/payload: hackbench, cyclictest, stress-ng, perf bench), payload[PAYLOAD.METRIC] (PAYLOAD@CGROUP when it ran in several cgroups), with the polarity and unit its definition gives"},
+	{Name: "exec", Polarity: HigherBetter, Abs: 0, Rel: 0.1, Source: "exec", Family: true, Timing: true, Noise: NoisePolarity, Doc: `benchmark numbers the --exec command printed as JSON lines {"metric":NAME,"value":X,"unit":U,"polarity":"lower"|"higher"}; exec[NAME] takes the line's polarity and unit`},
+	{Name: "payload", Polarity: HigherBetter, Abs: 0, Rel: 0.1, Source: "payload", Family: true, Timing: true, Noise: NoisePolarity, Doc: "a scenario payload's metrics (lib/payload: hackbench, cyclictest, stress-ng, perf bench), payload[PAYLOAD.METRIC] (PAYLOAD@CGROUP when it ran in several cgroups), with the polarity and unit its definition gives"},
 }
 
 // Lookup returns the registry entry for a metric name; an instance of a
@@ -124,6 +146,14 @@ func familyEntry(name string) Metric {
 type Sample struct {
 	Metric Metric
 	Value  float64
+	// Net is, for a timing metric, Value with the run's measured host
+	// noise taken off: a check's own per-party remainder (Check.Net) where
+	// the value is a check's, else Value scaled by the share of the run
+	// its vCPUs were running (a duration × (1 − wait), a rate ÷ (1 −
+	// wait)): what the scheduler would have shown on a host that never
+	// held a vCPU. Equal to Value for other metrics and without host
+	// samples (bare metal). ktstr-stats compare judges timing metrics on it.
+	Net float64
 }
 
 // Extract takes every metric the run (and its verdict, when one is given)
@@ -137,9 +167,14 @@ func Extract(r *record.Run, v *record.Verdict) map[string]Sample {
 			return
 		}
 		if m, ok := Lookup(name); ok {
-			out[name] = Sample{Metric: m, Value: x}
+			out[name] = Sample{Metric: m, Value: x, Net: x}
 		}
 	}
+	// Timing metrics' Net: the checks' own remainders where the value is
+	// a check's, else scaled by the run's host wait. Deferred: the
+	// returns below come at several points.
+	nets := map[string]float64{}
+	defer func() { subtractNoise(out, nets, r) }()
 	// The checks' values come from the run itself when there is one: a
 	// stored verdict may have been judged with other limits, which turn
 	// checks off or on, and the values must be comparable between runs.
@@ -149,7 +184,7 @@ func Extract(r *record.Run, v *record.Verdict) map[string]Sample {
 		judged = check.Judge(r, nil)
 	}
 	if judged != nil {
-		fromChecks(judged, set)
+		fromChecks(judged, set, func(name string, x float64) { nets[name] = x })
 	}
 	if v != nil {
 		setPassed(v, set)
@@ -231,14 +266,20 @@ func setPassed(v *record.Verdict, set func(string, float64)) {
 	switch v.Status {
 	case record.StatusPass:
 		set("passed", 1)
+	case record.StatusInconclusive:
+		// Neither a pass nor a fail, and never silent: its own value.
+		set("passed", 0.5)
 	case record.StatusFail, record.StatusError:
 		set("passed", 0)
 	}
 }
 
-func fromChecks(v *record.Verdict, set func(string, float64)) {
+// fromChecks sets the check-derived metrics, and through setNet the
+// aggregate of their checks' noise-subtracted values (Check.Net, or the
+// value where a check subtracted nothing).
+func fromChecks(v *record.Verdict, set, setNet func(string, float64)) {
 	setPassed(v, set)
-	agg := map[string]float64{}
+	agg, aggNet := map[string]float64{}, map[string]float64{}
 	seen := map[string]bool{}
 	for _, c := range v.Checks {
 		x, ok := checkValue(c)
@@ -261,15 +302,68 @@ func fromChecks(v *record.Verdict, set func(string, float64)) {
 		default:
 			continue
 		}
+		net := x
+		if c.Net != nil {
+			net = *c.Net
+		}
 		if seen[name] {
-			agg[name] = combine(agg[name], x)
+			agg[name], aggNet[name] = combine(agg[name], x), combine(aggNet[name], net)
 		} else {
-			agg[name], seen[name] = x, true
+			agg[name], aggNet[name], seen[name] = x, net, true
 		}
 	}
 	for n, x := range agg {
 		set(n, x)
+		setNet(n, aggNet[n])
 	}
+}
+
+// runWait is the mean share of the run its vCPU threads waited on the host
+// for a CPU (0 without vCPU samples: bare metal).
+func runWait(r *record.Run) float64 {
+	if r == nil || r.Timings.WallS <= 0 || len(r.VCPUs) == 0 {
+		return 0
+	}
+	var sum float64
+	for _, c := range r.VCPUs {
+		sum += c.RunDelayS / r.Timings.WallS
+	}
+	return min(0.99, max(0, sum/float64(len(r.VCPUs))))
+}
+
+// subtractNoise sets the Net of every timing metric in out: the check's
+// own remainder where nets has one, else the value scaled by the run's
+// host wait — a duration or a count of bad events shrinks by the share the
+// vCPUs waited, a rate or a count of work grows by it.
+func subtractNoise(out map[string]Sample, nets map[string]float64, r *record.Run) {
+	w := runWait(r)
+	for name, s := range out {
+		model := s.Metric.Noise
+		if model == NoisePolarity {
+			model = NoiseRate
+			if s.Metric.Polarity == LowerBetter {
+				model = NoiseDuration
+			}
+		}
+		switch {
+		case !s.Metric.Timing:
+			s.Net = s.Value
+		case model == NoiseCheck && hasKey(nets, name):
+			s.Net = nets[name]
+		case model == NoiseRate:
+			s.Net = s.Value / (1 - w)
+		case model == NoiseDuration:
+			s.Net = s.Value * (1 - w)
+		default:
+			s.Net = s.Value
+		}
+		out[name] = s
+	}
+}
+
+func hasKey(m map[string]float64, k string) bool {
+	_, ok := m[k]
+	return ok
 }
 
 func fromScenario(sc *record.ScenarioResult, set func(string, float64)) {
@@ -438,7 +532,7 @@ func ExecMetrics(stdout string) map[string]Sample {
 			m.Polarity = LowerBetter
 		}
 		if !math.IsNaN(*e.Value) && !math.IsInf(*e.Value, 0) {
-			out[m.Name] = Sample{Metric: m, Value: *e.Value}
+			out[m.Name] = Sample{Metric: m, Value: *e.Value, Net: *e.Value}
 		}
 	}
 	return out
@@ -473,7 +567,7 @@ func PayloadMetrics(runs []record.PayloadResult) map[string]Sample {
 			if Polarity(pm.Polarity) == LowerBetter {
 				m.Polarity = LowerBetter
 			}
-			out[m.Name] = Sample{Metric: m, Value: pm.Value}
+			out[m.Name] = Sample{Metric: m, Value: pm.Value, Net: pm.Value}
 		}
 	}
 	return out

@@ -682,6 +682,12 @@ type Thresholds struct {
 	// runnable, they keep at least this share of the CPUs they may use
 	// (as many as they can occupy) busy.
 	MinBusyPct *float64 `json:"min_busy_pct,omitempty"`
+	// DispatchCPU, set for a central-dispatch scheduler (scx_central),
+	// names the CPU that dispatches for all the others: they idle while
+	// the host holds its vCPU, so MinBusyPct applies to what such a design
+	// can reach, measured per step — the dispatching CPU fully, every
+	// other CPU for the share of the step the dispatcher's vCPU ran.
+	DispatchCPU *int `json:"dispatch_cpu,omitempty"`
 	// Isolation checks that workers ran only inside their cpuset; on by
 	// default whenever a cpuset is set.
 	Isolation           *bool    `json:"isolation,omitempty"`
@@ -744,6 +750,11 @@ type Delta struct {
 	// |Delta| ≥ AbsGate and Rel ≥ RelGate.
 	AbsGate float64 `json:"abs_gate,omitempty"`
 	RelGate float64 `json:"rel_gate,omitempty"`
+	// NetA and NetB are, for a timing metric with a noise model, the
+	// sides' means of the noise-subtracted values (metrics.Sample.Net)
+	// the verdict was reached on; Delta and Rel are then theirs too.
+	NetA *float64 `json:"net_a,omitempty"`
+	NetB *float64 `json:"net_b,omitempty"`
 	// P is the one-sided exact Mann–Whitney U p-value of the change, when
 	// both sides have enough runs; nil when the gate alone decided.
 	P *float64 `json:"p,omitempty"`

@@ -63,14 +63,17 @@ var Builtins = []Definition{
 		{Name: "batch", Args: []string{"-b", "4"}},
 	}},
 	// Every other CPU waits for the central CPU to dispatch to it and kick
-	// it; under TCG that vCPU is descheduled on the host about half the
-	// time, and the others idle meanwhile (57-61 % of 4 CPUs busy with 8
-	// spinners on 1,2,2,1, measured), a cost of its design there. The
-	// guest's own work-conservation floor is lowered to 40 %; the host
-	// monitor's sample-by-sample "idle while tasks wait" sees every such
-	// wait, so it is off for this scheduler.
+	// it: while the host holds the central vCPU, the others idle. The
+	// work-conservation floor is taken of what that design can reach on
+	// the topology with the central vCPU's measured host wait (see
+	// record.Thresholds.DispatchCPU), so a one-CPU fault still fails. The
+	// host monitor sets aside the samples where the host held a vCPU with
+	// runnable tasks, so its work-conservation check stays on (measured:
+	// healthy scx_central keeps 96–99 % of 1,1,2,1 and 84 % of 1,2,2,1
+	// busy with 8 spinners, at load 4 on 2 host CPUs, with no sustained
+	// monitor violation).
 	{Name: "scx_central", Binary: "scx_central", Ops: "central", EnableHelperCPU: ptr(0),
-		Thresholds: &record.Thresholds{MinBusyPct: ptr(40.0), MonitorWorkConservation: ptr(false)}},
+		Thresholds: &record.Thresholds{DispatchCPU: ptr(0)}},
 	{Name: "scx_flatcg", Binary: "scx_flatcg", Ops: "flatcg", Flags: []Flag{{Name: "fifo", Args: []string{"-f"}}}},
 	// The fixture is built into the agent; its flags are its fault knobs.
 	{Name: "ktstr-fixture", Binary: FixtureBinary, Ops: "ktstr", Flags: []Flag{

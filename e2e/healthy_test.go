@@ -1,0 +1,54 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/ktstr-go/ktstr/lib/record"
+)
+
+// TestJudgeHealthy: a healthy scheduler's run must pass; only a known race,
+// matched by scheduler and failure, is a finding instead of a failure. It
+// runs without VMs (make unit).
+func TestJudgeHealthy(t *testing.T) {
+	run := func(sched string, outcome record.Outcome, exitKind string) *record.Run {
+		return &record.Run{Outcome: outcome, Job: &record.Job{Scheduler: &record.Scheduler{Name: sched}},
+			Scheduler: &record.SchedulerRun{ExitKind: exitKind}}
+	}
+	verdict := func(status record.Status, checks ...record.Check) *record.Verdict {
+		return &record.Verdict{Subject: "s", Status: status, Checks: checks}
+	}
+	fail := func(name string) record.Check { return record.Check{Name: name, Status: record.StatusFail} }
+	incon := func(name string) record.Check { return record.Check{Name: name, Status: record.StatusInconclusive} }
+	for _, tc := range []struct {
+		name     string
+		v        *record.Verdict
+		r        *record.Run
+		race     bool
+		problems int
+	}{
+		{"pass", verdict(record.StatusPass), run("scx_simple", record.OutcomeCompleted, ""), false, 0},
+		{"a watchdog death of a healthy scheduler fails", verdict(record.StatusFail, fail("outcome")),
+			run("scx_simple", record.OutcomeSchedulerDied, `BPF scheduler "simple" disabled (runnable task stall)`), false, 1},
+		{"scx_central's watchdog death is no known race", verdict(record.StatusFail, fail("outcome")),
+			run("scx_central", record.OutcomeSchedulerDied, `BPF scheduler "central" disabled (runnable task stall)`), false, 1},
+		{"scx_central's runtime error is its known race", verdict(record.StatusFail, fail("outcome")),
+			run("scx_central", record.OutcomeSchedulerDied, `BPF scheduler "central" disabled (runtime error)`), true, 0},
+		{"its race does not excuse a failed check beside it", verdict(record.StatusFail, fail("outcome"), fail("gap[cg_0]")),
+			run("scx_central", record.OutcomeSchedulerDied, `BPF scheduler "central" disabled (runtime error)`), true, 1},
+		{"scx_flatcg's lost cgroup is its known race", verdict(record.StatusFail, fail("cgroup_fairness[cg_0,cg_1]"), fail("starvation[cg_1]")),
+			run("scx_flatcg", record.OutcomeCompleted, ""), true, 0},
+		{"an inconclusive check is never a race", verdict(record.StatusFail, fail("cgroup_fairness[cg_0,cg_1]"), incon("spread[cg_1]")),
+			run("scx_flatcg", record.OutcomeCompleted, ""), false, 1},
+		{"inconclusive alone is not a pass", verdict(record.StatusInconclusive, incon("spread[cg_1]")),
+			run("scx_flatcg", record.OutcomeCompleted, ""), false, 1},
+		{"the same failure of another scheduler is not flatcg's race", verdict(record.StatusFail, fail("cgroup_fairness[cg_0,cg_1]")),
+			run("scx_qmap", record.OutcomeCompleted, ""), false, 1},
+		{"a monitor check is never a behaviour race", verdict(record.StatusFail, fail("monitor_work_conservation")),
+			run("scx_flatcg", record.OutcomeCompleted, ""), false, 1},
+	} {
+		race, problems := judgeHealthy(tc.v, tc.r)
+		if (race != nil) != tc.race || len(problems) != tc.problems {
+			t.Errorf("%s: race %v, problems %q; want race %v, %d problems", tc.name, race != nil, problems, tc.race, tc.problems)
+		}
+	}
+}
