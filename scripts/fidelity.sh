@@ -1,20 +1,30 @@
 #!/bin/sh
-# fidelity.sh runs the healthy set and the fixture's live-misbehaviour knobs
-# N times each and prints a confusion table: per case, how often the verdict
-# was pass / fail / inconclusive / error, and which checks fired. The goal:
-# every fault caught N of N times by its own check; the healthy set never
-# failing and inconclusive in at most 5 % of runs.
+# shellcheck disable=SC2086 # $two, $eight, $fixture, $kernel: argument lists, split on purpose
+# fidelity.sh is the checks' gate: it runs the healthy set, the fixture's
+# gross faults and ladders of faults near each limit N times each, prints a
+# confusion table and the smallest fault each check catches, and fails
+# (exit 1) when a healthy case fails or is inconclusive in more than 5 % of
+# its runs, a gross fault is not caught by its own check every time, a
+# check catches no rung of its near-limit ladder every time, or any
+# expected verdict did not arrive.
 #
 #   healthy: EEVDF, scx_simple, scx_qmap, scx_central, scx_flatcg and the
 #            fixture without knobs, on 1,1,2,1 and 1,2,2,1
-#   faults:  the fixture's starve, long-slice, one-cpu, hold-cgroup, park,
-#            park-all (every worker stalls, the agent runs) on 1,1,2,1
+#   gross:   the fixture's starve (starvation), long-slice 50x (spread),
+#            one-cpu (work_conservation: 50 % busy against 60), hold-cgroup
+#            one dispatch in 20 (cgroup_fairness), park forever
+#            (starvation), park-all (stall) on 1,1,2,1
+#   ladders: slice 3x 6x 10x 20x (spread), hold one in 3 4 6
+#            (cgroup_fairness), park 1.5 s 2.5 s 4 s 6 s (gap)
 # Every case runs two equal cgroups of 4 CPU-bound workers for 6 s (more
-# workers than CPUs: unfairness needs contention); long-slice runs one
-# cgroup of 8, since its fault is within a cgroup.
+# workers than CPUs: unfairness needs contention); the slice faults run one
+# cgroup of 8, since their fault is within a cgroup.
 #
 # Usage: scripts/fidelity.sh [N] [OUTDIR]     (default N=10; needs jq)
+#        HOGS=K    K spinning processes beside (a loaded host; the load
+#                  average is sampled every 10 s and reported)
 #        KTSTR_KERNEL=SPEC to choose the kernel (default: the newest cached)
+#        REPORT=1  only print the tables and the gate of OUTDIR's verdicts
 set -eu
 n=${1:-10}
 out=${2:-$(mktemp -d /tmp/ktstr-fidelity.XXXXXX)}
@@ -28,39 +38,117 @@ kernel=""
 one=$out/one_cgroup.json
 echo '{"name": "one_cgroup_contended", "steps": [{"cgroups": [{"name": "cg_0"}]}]}' >"$one"
 two="--scenario cgroup_steady --workers 4 --duration 6"
+eight="--scenario $one --workers 8 --duration 6"
+fixture="--topology 1,1,2,1 --scheduler ktstr-fixture"
 
-run() { # label, then ktstr-boot arguments
-	label=$1
-	shift
-	# shellcheck disable=SC2086
-	ktstr-boot $kernel "$@" 2>>"$out/boot.log" | tee -a "$out/runs.ndjson" | ktstr-verify --allow-inconclusive 2>/dev/null |
-		jq -c --arg case "$label" 'select(.kind == "verdict") | {case: $case, status,
+# run LABEL KIND OWN SIZE ARGS...: KIND is healthy, gross or ladder; OWN
+# the check that must catch a fault (its name before any [); SIZE orders a
+# ladder's rungs, mildest first.
+run() {
+	label=$1 kind=$2 own=$3 size=$4
+	shift 4
+	ktstr-boot $kernel "$@" 2>>"$out/boot.log" | tee -a "$out/runs.ndjson" | ktstr-verify --json --allow-inconclusive 2>/dev/null |
+		jq -c --arg case "$label" --arg kind "$kind" --arg own "$own" --argjson size "$size" 'select(.kind == "verdict") | {case: $case, kind: $kind, own: $own, size: $size, status,
 			fired: [.checks[] | select(.status != "pass" and .status != "skip") | (.name | sub("\\[.*"; "")) + ":" + .status]}' >>"$out/verdicts.ndjson" || true
 }
 
-i=1
-while [ "$i" -le "$n" ]; do
-	echo "fidelity: round $i of $n" >&2
-	for topo in 1,1,2,1 1,2,2,1; do
-		run "eevdf $topo" --topology $topo $two
-		for s in scx_simple scx_qmap scx_central scx_flatcg ktstr-fixture; do
-			run "$s $topo" --topology $topo --scheduler $s $two
-		done
-	done
-	for k in starve one-cpu hold-cgroup park park-all; do
-		run "fault $k" --topology 1,1,2,1 --scheduler ktstr-fixture --flags $k $two
-	done
-	run "fault long-slice" --topology 1,1,2,1 --scheduler ktstr-fixture --flags long-slice --scenario "$one" --workers 8 --duration 6
-	i=$((i + 1))
-done
+hogs=""
+sampler=""
+cleanup() {
+	# shellcheck disable=SC2086
+	[ -z "$hogs$sampler" ] || kill $hogs $sampler 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
 
+if [ -z "${REPORT:-}" ]; then
+	i=0
+	while [ "$i" -lt "${HOGS:-0}" ]; do
+		sh -c 'while :; do :; done' &
+		hogs="$hogs $!"
+		i=$((i + 1))
+	done
+	(while :; do cut -d' ' -f1 /proc/loadavg >>"$out/load"; sleep 10; done) &
+	sampler=$!
+	i=1
+	while [ "$i" -le "$n" ]; do
+		echo "fidelity: round $i of $n" >&2
+		for topo in 1,1,2,1 1,2,2,1; do
+			run "eevdf $topo" healthy - 0 --topology $topo $two
+			for s in scx_simple scx_qmap scx_central scx_flatcg ktstr-fixture; do
+				run "$s $topo" healthy - 0 --topology $topo --scheduler $s $two
+			done
+		done
+		run "starve" gross starvation 0 $fixture --flags starve $two
+		run "long-slice 50x" gross spread 0 $fixture --flags long-slice $eight
+		run "one-cpu" gross work_conservation 0 $fixture --flags one-cpu $two
+		run "hold 1 in 20" gross cgroup_fairness 0 $fixture --flags hold-cgroup $two
+		run "park forever" gross starvation 0 $fixture --flags park $two
+		run "park-all" gross stall 0 $fixture --flags park-all $two
+		for f in 3 6 10 20; do
+			run "slice ${f}x" ladder spread $f $fixture --scheduler-args="--long-slice --slice-factor=$f" $eight
+		done
+		for h in 3 4 6; do
+			run "hold 1 in $h" ladder cgroup_fairness $h $fixture --scheduler-args="--hold-cgroup=cg_1 --hold-every=$h" $two
+		done
+		for p in 1500 2500 4000 6000; do
+			run "park ${p}ms" ladder gap $p $fixture --scheduler-args="--park-delay=1s --park-for=${p}ms" $two
+		done
+		i=$((i + 1))
+	done
+	cleanup
+	hogs="" sampler=""
+fi
+
+v=$out/verdicts.ndjson
+[ -s "$v" ] || { echo "fidelity: no verdicts in $v" >&2; exit 1; }
 echo
-printf '%-26s %5s %5s %5s %5s  %s\n' CASE PASS FAIL INCON ERROR "CHECKS FIRED (times)"
-jq -rs 'group_by(.case)[] | [.[0].case,
+printf '%-22s %-7s %5s %5s %5s %5s %6s  %s\n' CASE KIND PASS FAIL INCON ERROR CAUGHT "CHECKS FIRED (times)"
+jq -rs 'group_by(.case)[] | [.[0].case, .[0].kind,
 	(map(select(.status == "pass")) | length), (map(select(.status == "fail")) | length),
 	(map(select(.status == "inconclusive")) | length), (map(select(.status == "error")) | length),
-	([.[].fired[]] | group_by(.) | map("\(.[0])×\(length)") | join(" "))] | @tsv' "$out/verdicts.ndjson" |
-	while IFS="$(printf '\t')" read -r c p f in e fired; do
-		printf '%-26s %5s %5s %5s %5s  %s\n' "$c" "$p" "$f" "$in" "$e" "$fired"
+	(if .[0].own == "-" then "-" else "\(map(select(.own as $o | .fired | index($o + ":fail"))) | length)/\(length)" end),
+	([.[].fired[]] | group_by(.) | map("\(.[0])×\(length)") | join(" "))] | @tsv' "$v" |
+	while IFS="$(printf '\t')" read -r c k p f in e caught fired; do
+		printf '%-22s %-7s %5s %5s %5s %5s %6s  %s\n' "$c" "$k" "$p" "$f" "$in" "$e" "$caught" "$fired"
 	done
-echo "records: $out/runs.ndjson (runs), $out/verdicts.ndjson (verdict summaries)" >&2
+if [ -s "$out/load" ]; then
+	sort -n "$out/load" | awk '{a[NR]=$1} END {printf "\nload average (1 min, every 10 s): min %s, median %s, max %s\n", a[1], a[int((NR+1)/2)], a[NR]}'
+fi
+
+# Per ladder, the smallest rung its check caught every time (rungs are in
+# run order, smallest first).
+echo
+echo "smallest fault each check catches every time (of the ladder; gross faults above):"
+jq -rs '[.[] | select(.kind == "ladder")] | group_by(.own)[] | .[0].own as $o |
+	[group_by(.size)[] | {case: .[0].case, caught: (map(select(.fired | index($o + ":fail"))) | length), n: length}] as $rungs |
+	"  \($o): " + ([$rungs[] | select(.caught == .n)][0].case // "none") +
+	"  (" + ([$rungs[] | "\(.case) \(.caught)/\(.n)"] | join(", ")) + ")"' "$v"
+
+# The gate.
+bad=0
+expected=$n
+{
+	jq -rs --argjson n "$expected" 'group_by(.case)[] | select(length != $n) | "\(.[0].case): \(length) of \($n) verdicts arrived"' "$v"
+	jq -rs '[.[] | select(.kind == "healthy")] | . as $h | ($h | length) as $t |
+		($h | map(select(.status == "fail" or .status == "error")) | length) as $f |
+		($h | map(select(.status == "inconclusive")) | length) as $i |
+		(if $f > 0 then "healthy: \($f) of \($t) runs failed or errored" else empty end),
+		(if $i * 20 > $t then "healthy: \($i) of \($t) runs inconclusive, more than 5 %" else empty end)' "$v"
+	jq -rs 'group_by(.case)[] | select(.[0].kind == "gross") | .[0].own as $o |
+		select(any(.[]; (.fired | index($o + ":fail")) | not)) |
+		"\(.[0].case): its own check \($o) failed \(map(select(.fired | index($o + ":fail"))) | length) of \(length) times"' "$v"
+	jq -rs '[.[] | select(.kind == "ladder")] | group_by(.own)[] | .[0].own as $o |
+		select([group_by(.case)[] | all(.[]; .fired | index($o + ":fail"))] | any | not) |
+		"\($o): no rung of its near-limit ladder caught every time"' "$v"
+} >"$out/gate"
+echo
+if [ -s "$out/gate" ]; then
+	echo "fidelity: FAIL"
+	sed 's/^/  /' "$out/gate"
+	bad=1
+else
+	echo "fidelity: PASS (healthy: no fail, ≤ 5 % inconclusive; every gross fault caught by its own check; every ladder caught near its limit)"
+fi
+echo "records: $out/runs.ndjson (runs), $v (verdict summaries)" >&2
+exit $bad

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/ktstr-go/ktstr/lib/metrics"
+	"github.com/ktstr-go/ktstr/lib/record"
 )
 
 // WriteTable prints the comparison for people: the header says what was
@@ -20,7 +21,7 @@ func WriteTable(w io.Writer, r *Result, all bool) {
 	}
 	fmt.Fprintf(w, "slicing dimensions: %s\n", slicing)
 	fmt.Fprintf(w, "pairing on: %s\n", strings.Join(r.PairOn, ", "))
-	fmt.Fprintf(w, "averaged across %d runs (A) and %d runs (B); significance: one-sided Mann–Whitney U at %.2g with ≥ %d runs per side, else the gate alone (timing metrics: noisy when the host held a vCPU ≥ %.0f%% of a run)\n",
+	fmt.Fprintf(w, "averaged across %d runs (A) and %d runs (B); significance: one-sided Mann–Whitney U at %.2g with ≥ %d runs per side, else the gate alone; timing metrics are judged with each run's measured host noise taken off (A and B; the measured values follow WHY), those without a noise model are noisy with too few runs when the host held a vCPU ≥ %.0f%% of a run\n",
 		r.RunsA, r.RunsB, r.Alpha, r.MinRuns, r.NoisyHostPct)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TEST\tMETRIC\tBETTER\tA\tB\tDELTA\tREL\tN\tVERDICT\tWHY")
@@ -42,8 +43,13 @@ func WriteTable(w io.Writer, r *Result, all bool) {
 		if d.A != 0 {
 			rel = fmt.Sprintf("%.0f%%", d.Rel*100)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", d.Subject, d.Metric, better(d.Polarity), metrics.Format(d.A, d.Unit),
-			metrics.Format(d.B, d.Unit), signed(d.Delta, d.Unit), rel, d.NA, d.NB, strings.ToUpper(d.Verdict), d.Why)
+		a, b := judged(d)
+		why := d.Why
+		if d.NetA != nil && !strings.Contains(why, "as measured") {
+			why += fmt.Sprintf(" (measured %s → %s)", metrics.Format(d.A, d.Unit), metrics.Format(d.B, d.Unit))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", d.Subject, d.Metric, better(d.Polarity), metrics.Format(a, d.Unit),
+			metrics.Format(b, d.Unit), signed(d.Delta, d.Unit), rel, d.NA, d.NB, strings.ToUpper(d.Verdict), why)
 	}
 	tw.Flush()
 	if len(missing) > 0 {
@@ -55,9 +61,19 @@ func WriteTable(w io.Writer, r *Result, all bool) {
 	fmt.Fprintf(w, "summary: %d regressions, %d improvements, %d unchanged, %d noisy\n",
 		r.Counts[Regression], r.Counts[Improvement], r.Counts[Unchanged], r.Counts[Noisy])
 	for _, d := range r.Regressions() {
+		a, b := judged(d)
 		fmt.Fprintf(w, "REGRESSION %s %s: %s → %s (gate ≥ %.4g%s and ≥ %.0f%%)\n", d.Subject, d.Metric,
-			metrics.Format(d.A, d.Unit), metrics.Format(d.B, d.Unit), d.AbsGate, d.Unit, d.RelGate*100)
+			metrics.Format(a, d.Unit), metrics.Format(b, d.Unit), d.AbsGate, d.Unit, d.RelGate*100)
 	}
+}
+
+// judged are the sides' values the verdict rests on: the noise-subtracted
+// means of a timing metric with a noise model, else the measured ones.
+func judged(d *record.Delta) (a, b float64) {
+	if d.NetA != nil && d.NetB != nil {
+		return *d.NetA, *d.NetB
+	}
+	return d.A, d.B
 }
 
 // better is the BETTER column: which way the metric improves.

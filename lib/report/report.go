@@ -299,24 +299,33 @@ func abCharts(b *bytes.Buffer, in Input) (int, error) {
 	if len(ds) > maxABCharts {
 		ds = ds[:maxABCharts]
 	}
-	side := func(rows []*query.Row, subject, metric string) []float64 {
+	// The bars are what the verdict was reached on: a timing metric's
+	// noise-subtracted values where compare used them.
+	side := func(rows []*query.Row, d *record.Delta) []float64 {
 		var xs []float64
 		for _, r := range rows {
-			if compare.Key(r, in.Compare.PairOn) != subject {
+			if compare.Key(r, in.Compare.PairOn) != d.Subject {
 				continue
 			}
-			if s, ok := r.Metrics[metric]; ok {
-				xs = append(xs, s.Value)
+			if s, ok := r.Metrics[d.Metric]; ok {
+				x := s.Value
+				if d.NetA != nil {
+					x = s.Net
+				}
+				xs = append(xs, x)
 			}
 		}
 		return xs
 	}
 	n := 0
 	for _, d := range ds {
-		ma, ha := interval(side(in.A, d.Subject, d.Metric))
-		mb, hb := interval(side(in.B, d.Subject, d.Metric))
+		ma, ha := interval(side(in.A, d))
+		mb, hb := interval(side(in.B, d))
 		p := plot.New()
 		p.Title.Text = d.Metric
+		if d.NetA != nil {
+			p.Title.Text += " (host noise taken off)"
+		}
 		p.Y.Label.Text = d.Unit
 		bars, err := plotter.NewBarChart(plotter.Values{ma, mb}, vg.Points(40))
 		if err != nil {

@@ -16,7 +16,7 @@ import (
 func row(sched, topo, scenario, status string, gap float64) *query.Row {
 	m, _ := metrics.Lookup("worst_gap_ms")
 	return &query.Row{Scheduler: sched, Profile: "default", Topology: topo, Scenario: scenario, Kernel: "6.12", Status: status,
-		Metrics: map[string]metrics.Sample{"worst_gap_ms": {Metric: m, Value: gap}}}
+		Metrics: map[string]metrics.Sample{"worst_gap_ms": {Metric: m, Value: gap, Net: gap}}}
 }
 
 func TestReport(t *testing.T) {
