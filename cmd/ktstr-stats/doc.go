@@ -35,9 +35,13 @@
 // keys the two filters differ on (--pair-on sets the list). Per pair and metric it takes each side's mean; a
 // change counts when it passes both gates of the metric, absolute and relative (a change away from 0 the
 // absolute alone). With at least 3 runs per side a one-sided Mann–Whitney U test must also find it (p ≤ 0.05),
-// else the change is "noisy"; with fewer runs the gate alone decides, but a timing metric's change is "noisy"
-// when the host held a vCPU of the pair's runs for 10% of a run or more. Failed runs are compared too, through
-// the pass rate. --policy FILE overrides gates: {"default_percent": 10, "per_metric_percent": {"worst_gap_ms":
+// else the change is "noisy"; with fewer runs the gate alone decides. Timing metrics are judged with each run's
+// own measured host noise taken off (the checks' per-party remainders, durations × (1 − host wait), rates ÷ (1 −
+// host wait); ktstr-stats metrics says which); a change that only the noise explains is "noisy", and a timing
+// metric without a noise model is "noisy" with too few runs when the host held a vCPU of the pair's runs for 10%
+// of a run or more. Discrete metrics (passed, completed, starved_workers, stall_count) are judged by the gate
+// alone at any number of runs. passed is 1 for a pass, 0.5 for inconclusive, 0 for a fail: pass → inconclusive
+// is a change. Failed runs are compared too, through the pass rate. --policy FILE overrides gates: {"default_percent": 10, "per_metric_percent": {"worst_gap_ms":
 // 30}, "per_metric_abs": {"worst_spread": 8}, "alpha": 0.05, "min_runs": 3, "noisy_host_pct": 10}; unknown names
 // are rejected. No run may be on both sides (kernel=6.12 takes in kernel_6_12_117_preempt too): sides that
 // share runs are a usage error naming them. Sides whose runs were made by different ktstr versions (a run's

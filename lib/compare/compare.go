@@ -13,6 +13,14 @@
 // change the gate lets through must also be significant (one-sided exact
 // Mann–Whitney U at Alpha), else it is reported as noisy and does not fail
 // the comparison.
+//
+// It is noise-aware, not noise-blind: a timing metric is judged on each
+// run's noise-subtracted value (metrics.Sample.Net), so a host that held
+// the vCPUs 60–80 % of the time neither hides a change the noise cannot
+// explain nor makes one it can; only a timing metric without a noise model
+// falls back to "noisy" with too few runs on a noisy host. Discrete metrics
+// (a verdict score, a count) are judged by the gate alone, since a rank
+// test on a few tied values never reaches significance.
 package compare
 
 import (
@@ -68,8 +76,9 @@ type Policy struct {
 	Alpha   *float64 `json:"alpha,omitempty"`
 	MinRuns *int     `json:"min_runs,omitempty"`
 	// NoisyHostPct: with fewer than MinRuns runs on a side, a gated change
-	// of a timing metric is noisy when the host held any vCPU of the
-	// pair's runs for at least this share of a run (host_wait_pct).
+	// of a timing metric without a noise model (metrics.Metric.Noise) is
+	// noisy when the host held any vCPU of the pair's runs for at least
+	// this share of a run (host_wait_pct).
 	NoisyHostPct *float64 `json:"noisy_host_pct,omitempty"`
 }
 
