@@ -212,3 +212,28 @@ func TestTimeoutRecordKeepsWhatIsKnown(t *testing.T) {
 	}
 	assertNoLeaks(t)
 }
+
+// TestFidelityCentralFloorCatchesOneCPU: scx_central's limits (its
+// dispatching CPU, dispatch_cpu 0) applied to a one-CPU fault on 1,1,2,1
+// fail work conservation: the design can keep nearly both CPUs busy there,
+// so its floor stays near 60 %, and the fault keeps 50 %. The fixed floor
+// of 40 % scx_central had before let the same run pass.
+func TestFidelityCentralFloorCatchesOneCPU(t *testing.T) {
+	e2e(t)
+	dir := t.TempDir()
+	central, old := filepath.Join(dir, "central.json"), filepath.Join(dir, "old.json")
+	writeFile(t, central, `{"dispatch_cpu": 0}`)
+	writeFile(t, old, `{"min_busy_pct": 40, "monitor_work_conserving": false}`)
+	runs := filepath.Join(dir, "runs.ndjson")
+	r := sh(t, fmt.Sprintf("ktstr-boot --kernel %s --topology 1,1,2,1 --scheduler ktstr-fixture --flags one-cpu %s > %s && ktstr-verify --thresholds %s < %s",
+		kernelSpec(), contended(t, false), runs, central, runs), "")
+	v := onlyVerdict(t, r.stdout)
+	c, ok := hasFailed(v, "work_conservation[")
+	if !ok || !strings.Contains(c.Detail, "dispatches for the others") {
+		t.Errorf("central's floor: work_conservation did not fail naming the dispatcher: %v %+v", failedChecks(v), c)
+	}
+	r = sh(t, fmt.Sprintf("ktstr-verify --thresholds %s < %s", old, runs), "")
+	if _, failed := hasFailed(onlyVerdict(t, r.stdout), "work_conservation["); failed {
+		t.Logf("the old 40 %% floor failed it too (busy below 40 %% on this host)")
+	}
+}

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/ktstr-go/ktstr/lib/record"
@@ -123,5 +124,41 @@ func TestSpreadUnderHostLoad(t *testing.T) {
 	wantStatus(t, c, record.StatusPass)
 	if c.Value.(float64) > 3 {
 		t.Errorf("healthy spread %v under host load", c.Value)
+	}
+}
+
+// A central-dispatch scheduler's floor is what its design can reach on the
+// topology: the dispatching CPU fully, each other CPU for the share of the
+// step the host ran the dispatcher's vCPU. A one-CPU fault fails it on two
+// CPUs and on four; healthy scx_central's measured shares pass (96–99 % of
+// 1,1,2,1 busy; 57–61 % of 1,2,2,1 on a loaded host, which the old fixed
+// floor of 40 % let a one-CPU fault on 1,1,2,1 through at 50 %).
+func TestCentralFloorFollowsTheDispatcher(t *testing.T) {
+	limits, err := ParseThresholds([]byte(`{"dispatch_cpu": 0}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		cpus      string
+		waits     []float64
+		idle      []float64
+		want      record.Status
+		floorText string
+	}{
+		{"one-CPU fault, 1,1,2,1", "0-1", []float64{0.05, 0.05}, []float64{0, 6}, record.StatusFail, "the design can keep 98% busy: floor 60% of it, 58%"},
+		{"healthy, 1,1,2,1", "0-1", []float64{0.05, 0.05}, []float64{0.1, 0.2}, record.StatusPass, ""},
+		{"one-CPU fault, 1,2,2,1 at 50% host wait", "0-3", []float64{0.5, 0.5, 0.5, 0.5}, []float64{0, 6, 6, 6}, record.StatusFail, "floor 60% of it, 38%"},
+		{"healthy, 1,2,2,1 at 50% host wait", "0-3", []float64{0.5, 0.5, 0.5, 0.5}, []float64{0, 2.5, 2.6, 2.4}, record.StatusPass, ""},
+	} {
+		var ws []record.WorkerReport
+		for i := 0; i < 8; i++ {
+			ws = append(ws, spinner(i+1, 100, 6, 0.1, tc.cpus))
+		}
+		r := steady(scenarioRun([]record.CgroupResult{{Name: "cg_0", Unrestricted: true, Workers: ws}}, waits(tc.waits...)), tc.idle...)
+		c := check(t, Judge(r, limits), "work_conservation[cg_0]")
+		if c.Status != tc.want || !strings.Contains(c.Detail, tc.floorText) {
+			t.Errorf("%s: %s (%v, limit %v): %s", tc.name, c.Status, c.Value, c.Limit, c.Detail)
+		}
 	}
 }
