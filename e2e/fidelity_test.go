@@ -62,6 +62,14 @@ func TestFidelityKnobsFail(t *testing.T) {
 		// Parked for good: stuck when the scenario stopped (its gap fails
 		// too, unless the host held every vCPU it could use).
 		{"park", false, "starvation[", "stuck"},
+		// Near the limits: a 20x slice (spread ~30 against 25), one
+		// dispatch in 4 for the held cgroup (~52 % less CPU against 35),
+		// a worker parked 3 s (gap limit 2 s; on a host that holds the
+		// vCPUs half the time the gap's remainder falls under the limit:
+		// scripts/fidelity.sh measures that).
+		{"slice-20x", true, "spread[", "points among 8 workers"},
+		{"hold-1-in-4", false, "cgroup_fairness[cg_0,cg_1]", "cg_1 got"},
+		{"park-3s", false, "gap[", "off-CPU"},
 	} {
 		t.Run(tc.knob, func(t *testing.T) {
 			boot := fmt.Sprintf("ktstr-boot --kernel %s --topology 1,1,2,1 --scheduler ktstr-fixture --flags %s %s", kernelSpec(), tc.knob, contended(t, tc.oneCgroup))
