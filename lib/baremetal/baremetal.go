@@ -32,16 +32,15 @@ import (
 	"github.com/ktstr-go/ktstr/internal/fileutil"
 	"github.com/ktstr-go/ktstr/lib/cgroup"
 	"github.com/ktstr-go/ktstr/lib/check"
-	"github.com/ktstr-go/ktstr/lib/fixture"
 	"github.com/ktstr-go/ktstr/lib/host"
 	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/role"
 	"github.com/ktstr-go/ktstr/lib/scenario"
 	"github.com/ktstr-go/ktstr/lib/scenario/engine"
 	"github.com/ktstr-go/ktstr/lib/sched"
 	"github.com/ktstr-go/ktstr/lib/sched/live"
 	"github.com/ktstr-go/ktstr/lib/topology"
 	"github.com/ktstr-go/ktstr/lib/version"
-	"github.com/ktstr-go/ktstr/lib/workload/worker"
 )
 
 // AccelNone is the run record's host.accel of a bare-metal run.
@@ -509,7 +508,7 @@ func (h *Host) startScheduler(s *record.Scheduler) (*live.Runner, *record.Schedu
 	var env []string
 	switch {
 	case bin == sched.FixtureBinary:
-		bin, env = h.exe, []string{worker.RoleEnv + "=" + fixture.Role}
+		bin, env = h.exe, []string{role.Environ(role.Fixture)}
 	case !strings.Contains(bin, "/"):
 		p, err := exec.LookPath(bin)
 		if err != nil {

@@ -19,21 +19,16 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ktstr-go/ktstr/lib/cgroup"
-	"github.com/ktstr-go/ktstr/lib/fixture"
 	"github.com/ktstr-go/ktstr/lib/host"
 	"github.com/ktstr-go/ktstr/lib/proto"
 	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/role"
 	"github.com/ktstr-go/ktstr/lib/scenario"
 	"github.com/ktstr-go/ktstr/lib/scenario/engine"
 	"github.com/ktstr-go/ktstr/lib/sched"
 	"github.com/ktstr-go/ktstr/lib/sched/live"
 	"github.com/ktstr-go/ktstr/lib/topology"
-	"github.com/ktstr-go/ktstr/lib/workload/worker"
 )
-
-// IsAgent reports whether this process is the guest's init: the agent role
-// of the ktstr-boot binary.
-func IsAgent() bool { return os.Getpid() == 1 }
 
 // outputLimit caps the captured stdout and stderr of Job.Exec.
 const outputLimit = 1 << 20
@@ -46,11 +41,13 @@ type Agent struct {
 	console io.Writer
 }
 
-// Main runs the agent and powers the guest off. It never returns. Any panic
-// is reported on the result channel as an error, so the host sees
-// guest_error with the message instead of a hang or a kernel panic.
-func Main() {
-	a := &Agent{start: time.Now(), console: os.Stderr}
+// Main runs the agent (the binary as PID 1, role.Init) and powers the
+// guest off. It never returns (the status is for role.Main's shape); until
+// the console is open it logs to stderr, and args and stdout are unused.
+// Any panic is reported on the result channel as an error, so the host
+// sees guest_error with the message instead of a hang or a kernel panic.
+func Main(args []string, stdout, stderr io.Writer) int {
+	a := &Agent{start: time.Now(), console: stderr}
 	defer a.powerOff()
 	defer func() {
 		if r := recover(); r != nil {
@@ -60,6 +57,7 @@ func Main() {
 	if err := a.run(); err != nil {
 		a.fail(err.Error())
 	}
+	return 0 // not reached: the deferred power-off does not return
 }
 
 func (a *Agent) logf(format string, args ...any) {
@@ -201,7 +199,7 @@ func (a *Agent) startScheduler(s *record.Scheduler, budget time.Duration) (*live
 	var env []string
 	if s.Binary == sched.FixtureBinary {
 		bin, _ = os.Executable()
-		env = []string{worker.RoleEnv + "=" + fixture.Role}
+		env = []string{role.Environ(role.Fixture)}
 	}
 	a.logf("starting scheduler %s (%s %s)", s.Name, bin, strings.Join(s.Args, " "))
 	r, err := live.Start(bin, s.Args, s.Ops, env...)
