@@ -31,8 +31,8 @@ import (
 
 	"github.com/ktstr-go/ktstr/internal/fileutil"
 	"github.com/ktstr-go/ktstr/lib/cgroup"
-	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/host"
+	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/role"
 	"github.com/ktstr-go/ktstr/lib/scenario"
@@ -403,10 +403,11 @@ func (h *Host) Run(ctx context.Context, j *record.Job, source string) (*Result, 
 	if j.Exec != "" || len(j.BPFObjects) > 0 || len(j.Include) > 0 {
 		return nil, &UsageError{"bare metal takes no --exec, --bpf-object or --include: they are guest features"}
 	}
-	sc, err := scenario.Parse(j.Scenario)
+	rj, err := plan.Resolve(j)
 	if err != nil {
 		return nil, &UsageError{err.Error()}
 	}
+	sc := rj.Scenario
 	if ok, why := sc.Fits(h.topo); !ok {
 		return skip(fmt.Sprintf("scenario %s: %s (this host's CPUs %s)", sc.Name, why, topology.FormatList(h.cpus)))
 	}
@@ -433,9 +434,7 @@ func (h *Host) Run(ctx context.Context, j *record.Job, source string) (*Result, 
 			return skip(fmt.Sprintf("host sched_ext is %s (ops %q): another scheduler is attached", st, readTrim(filepath.Join(h.cfg.sysRoot, "kernel/sched_ext/root/ops"))))
 		}
 	}
-	if limits := check.Merge(j.Thresholds); j.StallAfterMS == 0 && limits.MaxGapMS != nil {
-		j.StallAfterMS = *limits.MaxGapMS
-	}
+	j = rj.AsRun(j.TimeoutS) // bare metal has no timeout: the job's own, if any
 	seq := h.seq.Add(1)
 	run := newRun(fmt.Sprintf("%s-%d-%d", prep.UTC().Format("20060102T150405"), os.Getpid(), seq), j, h.cfg.sysRoot)
 	// Affinity is inherited by every thread and process created after it:

@@ -13,12 +13,14 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ktstr-go/ktstr/lib/payload"
 	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/snapshot"
 	"github.com/ktstr-go/ktstr/lib/topology"
+	"github.com/ktstr-go/ktstr/lib/vm"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the code as it is")
@@ -76,6 +78,35 @@ func goldenRunner(t *testing.T, root string, f plan.Flags, out, log *bytes.Buffe
 	r.agentCheck.Do(func() {}) // the fake agent is no static ELF
 	os.MkdirAll(r.cfg.LogDir, 0o755)
 	return r
+}
+
+// fakeHost makes the files goldenRunner's runs need under a temporary
+// root, which it returns: fakeQEMU, the payloads' binaries on a $PATH of
+// their own, a kernel cache, and a load average of 3.
+func fakeHost(t *testing.T) string {
+	t.Helper()
+	grep, err1 := exec.LookPath("grep")
+	tail, err2 := exec.LookPath("tail")
+	if err1 != nil || err2 != nil {
+		t.Skip("needs grep and tail")
+	}
+	root := t.TempDir()
+	t.Setenv("KTSTR_CACHE_DIR", filepath.Join(root, "cache"))
+	t.Setenv("KTSTR_GUEST_JOBS", filepath.Join(root, "guest-jobs.ndjson"))
+	bin := filepath.Join(root, "bin")
+	for _, d := range payload.Builtins() {
+		writeFile(t, filepath.Join(bin, d.Binary), 0o755)
+	}
+	script := strings.NewReplacer("GREP", grep, "TAIL", tail).Replace(fakeQEMU)
+	if err := os.WriteFile(filepath.Join(bin, "qemu"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin)
+	old := loadavgPath
+	loadavgPath = writeFile(t, filepath.Join(root, "loadavg"), 0o644)
+	os.WriteFile(loadavgPath, []byte("3.00 2.00 1.00 1/100 1\n"), 0o644)
+	t.Cleanup(func() { loadavgPath = old })
+	return root
 }
 
 func writeFile(t *testing.T, path string, mode os.FileMode) string {
@@ -148,27 +179,7 @@ func normalize(t *testing.T, line, root string) string {
 // wrote. QEMU is a script (fakeQEMU): nothing boots. go test -run
 // TestRunGolden -update rewrites it.
 func TestRunGolden(t *testing.T) {
-	grep, err1 := exec.LookPath("grep")
-	tail, err2 := exec.LookPath("tail")
-	if err1 != nil || err2 != nil {
-		t.Skip("needs grep and tail")
-	}
-	root := t.TempDir()
-	t.Setenv("KTSTR_CACHE_DIR", filepath.Join(root, "cache"))
-	t.Setenv("KTSTR_GUEST_JOBS", filepath.Join(root, "guest-jobs.ndjson"))
-	bin := filepath.Join(root, "bin")
-	for _, d := range payload.Builtins() {
-		writeFile(t, filepath.Join(bin, d.Binary), 0o755)
-	}
-	script := strings.NewReplacer("GREP", grep, "TAIL", tail).Replace(fakeQEMU)
-	if err := os.WriteFile(filepath.Join(bin, "qemu"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PATH", bin)
-	old := loadavgPath
-	loadavgPath = writeFile(t, filepath.Join(root, "loadavg"), 0o644)
-	os.WriteFile(loadavgPath, []byte("3.00 2.00 1.00 1/100 1\n"), 0o644)
-	defer func() { loadavgPath = old }()
+	root := fakeHost(t)
 
 	thresholds := func(spec, js string) *record.Job {
 		j := specJob(t, spec)
@@ -246,5 +257,41 @@ func TestRunGolden(t *testing.T) {
 		if a != b {
 			t.Fatalf("%s: line %d differs (of %d golden, %d now):\ngolden: %s\nnow:    %s", path, i+1, len(wl), len(gl), a, b)
 		}
+	}
+}
+
+// TestBootLeavesTheResolvedJob (issue 24, item 1): nothing after
+// plan.Complete changes the job. Boot gives the guest and the run record
+// the job as it runs — with the timeout it derived for this host and the
+// resolved stall limit — and leaves the planned job as it was.
+func TestBootLeavesTheResolvedJob(t *testing.T) {
+	root := fakeHost(t)
+	var out, log bytes.Buffer
+	r := goldenRunner(t, root, plan.Flags{Accel: "auto", Job: "default", DurationS: 3, Workers: 2, Scenario: "hackbench_steady"}, &out, &log)
+	j := r.plan.Expand(specJob(t, "1,2,2,1"))[0]
+	res, err := r.plan.Complete(context.Background(), j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := record.Marshal(res.Job)
+	run, err := r.Boot(context.Background(), res, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := record.Marshal(res.Job); string(after) != string(before) {
+		t.Errorf("Boot changed the planned job:\nbefore %s\nafter  %s", before, after)
+	}
+	if res.Job.TimeoutS != 0 || res.Job.StallAfterMS != 0 {
+		t.Errorf("planned job has timeout %g, stall %g: resolved values belong to the job as run", res.Job.TimeoutS, res.Job.StallAfterMS)
+	}
+	// 4 vCPUs on 2 host CPUs under multi-threaded TCG at load 3 (×1.5):
+	// boot 12 s + (3 s + hackbench's 120 s of payload waits) × 2 + 30 s.
+	want := res.TimeoutS(plan.Machine{Accel: vm.AccelTCG, TCGThreads: vm.TCGMulti, HostCPUs: 2, Load: 1.5})
+	if run.Job == res.Job || run.Job.TimeoutS != want || run.Timings.TimeoutS != want || run.Job.StallAfterMS != res.StallAfterMS || res.StallAfterMS != 2000 {
+		t.Errorf("job as run: timeout %g (record %g), stall %g; want timeout %g, stall %g", run.Job.TimeoutS, run.Timings.TimeoutS, run.Job.StallAfterMS, want, res.StallAfterMS)
+	}
+	guest, _ := os.ReadFile(os.Getenv("KTSTR_GUEST_JOBS"))
+	if g, _ := record.Marshal(run.Job); strings.TrimSpace(string(guest)) != string(g) {
+		t.Errorf("the guest got\n%s\nthe run record says\n%s", guest, g)
 	}
 }

@@ -405,10 +405,10 @@ func (r *Runner) inputError(line int, err error) {
 // error record).
 func (r *Runner) boot(ctx context.Context, j *record.Job) {
 	prepStart := time.Now()
-	err := r.plan.Complete(ctx, j)
+	res, err := r.plan.Complete(ctx, j)
 	var run *record.Run
 	if err == nil {
-		run, err = r.Boot(ctx, j, prepStart)
+		run, err = r.Boot(ctx, res, prepStart)
 	}
 	var skip *plan.SkipError
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
