@@ -388,45 +388,12 @@ func (h *Host) Run(ctx context.Context, j *record.Job, source string) (*Result, 
 	if j.ID == "" {
 		j.ID = "host"
 	}
-	skip := func(why string) (*Result, error) {
-		return &Result{Skip: &record.Skip{Source: source, Subject: j.ID, Reason: SkipReason, Detail: why, Topology: h.topo}}, nil
-	}
-	if len(j.Scenario) == 0 {
-		return nil, &UsageError{"bare metal runs a scenario: give --scenario"}
-	}
-	if j.Exec != "" || len(j.BPFObjects) > 0 || len(j.Include) > 0 {
-		return nil, &UsageError{"bare metal takes no --exec, --bpf-object or --include: they are guest features"}
-	}
-	rj, err := plan.Resolve(j)
-	if err != nil {
-		return nil, &UsageError{err.Error()}
-	}
-	sc := rj.Scenario
-	if ok, why := sc.Fits(h.topo); !ok {
-		return skip(fmt.Sprintf("scenario %s: %s (this host's CPUs %s)", sc.Name, why, topology.FormatList(h.cpus)))
-	}
-	// The scenario model numbers CPUs 0..N-1 (ranges, exact lists, the
-	// cross-cgroup affinity): on another subset they would name CPUs the
-	// run may not use.
-	if !slices.Equal(h.cpus, topology.Range(0, len(h.cpus))) && (setsCpusets(sc) || setsAffinity(sc)) {
-		return skip(fmt.Sprintf("scenario %s sets cpusets or affinities by CPU number 0..%d; --cpus %s is not that range", sc.Name, len(h.cpus)-1, topology.FormatList(h.cpus)))
-	}
-	if setsCpusets(sc) && !h.hasCpuset() {
-		return skip(fmt.Sprintf("scenario %s sets cpusets, and the cgroup v2 parent %s has no cpuset controller (on a hybrid host it is bound to cgroup v1)", sc.Name, h.Parent()))
-	}
-	if err := sc.Validate(h.topo, j.Workers); err != nil {
-		return nil, &UsageError{err.Error()}
-	}
-	if j.Scheduler != nil {
-		if !h.cfg.AllowScheduler {
-			return nil, &UsageError{"a scheduler on bare metal replaces the host's for every task: add --allow-host-scheduler"}
-		}
-		if _, err := os.Stat(filepath.Join(h.cfg.sysRoot, "kernel/sched_ext")); err != nil {
-			return skip("host kernel has no sched_ext")
-		}
-		if st := readTrim(filepath.Join(h.cfg.sysRoot, "kernel/sched_ext/state")); st != "disabled" {
-			return skip(fmt.Sprintf("host sched_ext is %s (ops %q): another scheduler is attached", st, readTrim(filepath.Join(h.cfg.sysRoot, "kernel/sched_ext/root/ops"))))
-		}
+	rj, skip, err := h.admit(j)
+	switch {
+	case err != nil:
+		return nil, err
+	case skip != "":
+		return &Result{Skip: &record.Skip{Source: source, Subject: j.ID, Reason: SkipReason, Detail: skip, Topology: h.topo}}, nil
 	}
 	j = rj.AsRun(j.TimeoutS) // bare metal has no timeout: the job's own, if any
 	seq := h.seq.Add(1)
@@ -457,7 +424,7 @@ func (h *Host) Run(ctx context.Context, j *record.Job, source string) (*Result, 
 	}
 	fmt.Fprintf(h.cfg.Log, "bare metal: %s in %s on CPUs %s (%s)\n", j.ID, cg.Root, topology.FormatList(h.cpus), h.topo.Name)
 
-	x := jobexec.Job{Scheduler: j.Scheduler, Scenario: sc, Workers: j.Workers,
+	x := jobexec.Job{Scheduler: j.Scheduler, Scenario: rj.Scenario, Workers: j.Workers,
 		Duration:   time.Duration(j.DurationS * float64(time.Second)),
 		StallAfter: time.Duration(j.StallAfterMS * float64(time.Millisecond))}
 	out := jobexec.Run(ctx, x, jobexec.Env{Exe: h.exe, SchedulerBinary: hostBinary,
@@ -465,6 +432,52 @@ func (h *Host) Run(ctx context.Context, j *record.Job, source string) (*Result, 
 	}, runSink{run, h.cfg.Log})
 	h.finish(ctx, run, prep, out)
 	return &Result{Run: run}, nil
+}
+
+// admit resolves j (on this host's topology) if this host can run it:
+// else why it is a skip here, or a *UsageError for a job bare metal never
+// runs (no scenario, guest features, an invalid scenario, a scheduler not
+// allowed).
+func (h *Host) admit(j *record.Job) (rj *plan.Resolved, skip string, err error) {
+	if len(j.Scenario) == 0 {
+		return nil, "", &UsageError{"bare metal runs a scenario: give --scenario"}
+	}
+	if j.Exec != "" || len(j.BPFObjects) > 0 || len(j.Include) > 0 {
+		return nil, "", &UsageError{"bare metal takes no --exec, --bpf-object or --include: they are guest features"}
+	}
+	rj, err = plan.Resolve(j)
+	if err != nil {
+		return nil, "", &UsageError{err.Error()}
+	}
+	sc := rj.Scenario
+	if ok, why := sc.Fits(h.topo); !ok {
+		return nil, fmt.Sprintf("scenario %s: %s (this host's CPUs %s)", sc.Name, why, topology.FormatList(h.cpus)), nil
+	}
+	// The scenario model numbers CPUs 0..N-1 (ranges, exact lists, the
+	// cross-cgroup affinity): on another subset they would name CPUs the
+	// run may not use.
+	if !slices.Equal(h.cpus, topology.Range(0, len(h.cpus))) && (setsCpusets(sc) || setsAffinity(sc)) {
+		return nil, fmt.Sprintf("scenario %s sets cpusets or affinities by CPU number 0..%d; --cpus %s is not that range", sc.Name, len(h.cpus)-1, topology.FormatList(h.cpus)), nil
+	}
+	if setsCpusets(sc) && !h.hasCpuset() {
+		return nil, fmt.Sprintf("scenario %s sets cpusets, and the cgroup v2 parent %s has no cpuset controller (on a hybrid host it is bound to cgroup v1)", sc.Name, h.Parent()), nil
+	}
+	if err := sc.Validate(h.topo, j.Workers); err != nil {
+		return nil, "", &UsageError{err.Error()}
+	}
+	if j.Scheduler == nil {
+		return rj, "", nil
+	}
+	if !h.cfg.AllowScheduler {
+		return nil, "", &UsageError{"a scheduler on bare metal replaces the host's for every task: add --allow-host-scheduler"}
+	}
+	if _, err := os.Stat(filepath.Join(h.cfg.sysRoot, "kernel/sched_ext")); err != nil {
+		return nil, "host kernel has no sched_ext", nil
+	}
+	if st := readTrim(filepath.Join(h.cfg.sysRoot, "kernel/sched_ext/state")); st != "disabled" {
+		return nil, fmt.Sprintf("host sched_ext is %s (ops %q): another scheduler is attached", st, readTrim(filepath.Join(h.cfg.sysRoot, "kernel/sched_ext/root/ops"))), nil
+	}
+	return rj, "", nil
 }
 
 // finish puts how the execution went into run: its times (the wall time
