@@ -10,17 +10,13 @@ import (
 	"os"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
-	"github.com/ktstr-go/ktstr/lib/fixture"
-	"github.com/ktstr-go/ktstr/lib/guest"
 	"github.com/ktstr-go/ktstr/lib/kernel"
 	"github.com/ktstr-go/ktstr/lib/plan"
-	"github.com/ktstr-go/ktstr/lib/probe"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/runner"
 	"github.com/ktstr-go/ktstr/lib/scenario"
 	"github.com/ktstr-go/ktstr/lib/sched"
 	"github.com/ktstr-go/ktstr/lib/units"
-	"github.com/ktstr-go/ktstr/lib/workload/worker"
 )
 
 const name = "ktstr-boot"
@@ -107,16 +103,7 @@ func (*options) CompletionValues(kind string) ([]string, error) {
 }
 
 func main() {
-	switch {
-	case guest.IsAgent():
-		guest.Main() // never returns
-	case worker.IsWorker():
-		worker.Main() // a scenario's worker process in the guest
-	case os.Getenv(worker.RoleEnv) == fixture.Role:
-		os.Exit(fixture.Main(os.Args[1:], os.Stdout, os.Stderr)) // the fixture scheduler in the guest
-	case os.Getenv(worker.RoleEnv) == probe.Role:
-		os.Exit(probe.Main(os.Args[1:], os.Stdout, os.Stderr)) // the auto-repro probes in the guest
-	}
+	roles.Dispatch() // returns only in the tool's own process
 	cli.Main(run)
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/host"
 	"github.com/ktstr-go/ktstr/lib/plan"
+	"github.com/ktstr-go/ktstr/lib/plan/timings"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/runner"
 	"github.com/ktstr-go/ktstr/lib/units"
@@ -83,7 +84,7 @@ func runSelect(o *options, stdin io.Reader, stdout, stderr io.Writer) int {
 		return report(stderr, cli.Usagef("--select needs --budget, more than 0 (e.g. 30m)"))
 	}
 	budget := o.Budget.Seconds()
-	t, err := plan.PastTimings(o.Store)
+	t, err := timings.Past(o.Store)
 	if err != nil {
 		return report(stderr, err)
 	}
@@ -111,7 +112,7 @@ func runnerStages(o *options, stderr io.Writer) (cfg runner.Config, err error) {
 	}
 	if cli.IsTerminal(stderr) {
 		cfg.Progress = true
-		if t, err := plan.PastTimings(o.Store); err == nil && len(t) > 0 {
+		if t, err := timings.Past(o.Store); err == nil && len(t) > 0 {
 			cpus := host.CPUs()
 			cfg.Estimate = func(j *record.Job) float64 { return t.Cost(j, cpus) }
 		}

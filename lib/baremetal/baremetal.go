@@ -1,7 +1,7 @@
 // Package baremetal runs a job's scenario on the machine ktstr runs on, not
-// in a VM: the same scenario engine, worker processes, telemetry and checks,
-// in a cgroup v2 subtree of its own, optionally on a subset of the host's
-// CPUs. The run record has the VM runs' shape (accel "none"), so
+// in a VM: the agent's own job executor (lib/jobexec: scheduler attach,
+// scenario engine, worker processes, telemetry) and the same checks, in a
+// cgroup v2 subtree of its own, optionally on a subset of the host's CPUs. The run record has the VM runs' shape (accel "none"), so
 // ktstr-verify and ktstr-stats judge and compare both alike.
 //
 // It is the host-side counterpart of lib/guest: where the agent is PID 1 of
@@ -31,17 +31,13 @@ import (
 
 	"github.com/ktstr-go/ktstr/internal/fileutil"
 	"github.com/ktstr-go/ktstr/lib/cgroup"
-	"github.com/ktstr-go/ktstr/lib/check"
-	"github.com/ktstr-go/ktstr/lib/fixture"
 	"github.com/ktstr-go/ktstr/lib/host"
+	"github.com/ktstr-go/ktstr/lib/jobexec"
+	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/scenario"
-	"github.com/ktstr-go/ktstr/lib/scenario/engine"
-	"github.com/ktstr-go/ktstr/lib/sched"
-	"github.com/ktstr-go/ktstr/lib/sched/live"
 	"github.com/ktstr-go/ktstr/lib/topology"
 	"github.com/ktstr-go/ktstr/lib/version"
-	"github.com/ktstr-go/ktstr/lib/workload/worker"
 )
 
 // AccelNone is the run record's host.accel of a bare-metal run.
@@ -50,9 +46,6 @@ const AccelNone = "none"
 // SkipReason is the skip record's reason class of a job bare metal cannot
 // run here (a scenario larger than the host, no sched_ext).
 const SkipReason = "bare_metal"
-
-// attachTimeout bounds how long a scheduler may take to attach on the host.
-const attachTimeout = 60 * time.Second
 
 // Config is how bare-metal jobs run.
 type Config struct {
@@ -395,48 +388,14 @@ func (h *Host) Run(ctx context.Context, j *record.Job, source string) (*Result, 
 	if j.ID == "" {
 		j.ID = "host"
 	}
-	skip := func(why string) (*Result, error) {
-		return &Result{Skip: &record.Skip{Source: source, Subject: j.ID, Reason: SkipReason, Detail: why, Topology: h.topo}}, nil
+	rj, skip, err := h.admit(j)
+	switch {
+	case err != nil:
+		return nil, err
+	case skip != "":
+		return &Result{Skip: &record.Skip{Source: source, Subject: j.ID, Reason: SkipReason, Detail: skip, Topology: h.topo}}, nil
 	}
-	if len(j.Scenario) == 0 {
-		return nil, &UsageError{"bare metal runs a scenario: give --scenario"}
-	}
-	if j.Exec != "" || len(j.BPFObjects) > 0 || len(j.Include) > 0 {
-		return nil, &UsageError{"bare metal takes no --exec, --bpf-object or --include: they are guest features"}
-	}
-	sc, err := scenario.Parse(j.Scenario)
-	if err != nil {
-		return nil, &UsageError{err.Error()}
-	}
-	if ok, why := sc.Fits(h.topo); !ok {
-		return skip(fmt.Sprintf("scenario %s: %s (this host's CPUs %s)", sc.Name, why, topology.FormatList(h.cpus)))
-	}
-	// The scenario model numbers CPUs 0..N-1 (ranges, exact lists, the
-	// cross-cgroup affinity): on another subset they would name CPUs the
-	// run may not use.
-	if !slices.Equal(h.cpus, topology.Range(0, len(h.cpus))) && (setsCpusets(sc) || setsAffinity(sc)) {
-		return skip(fmt.Sprintf("scenario %s sets cpusets or affinities by CPU number 0..%d; --cpus %s is not that range", sc.Name, len(h.cpus)-1, topology.FormatList(h.cpus)))
-	}
-	if setsCpusets(sc) && !h.hasCpuset() {
-		return skip(fmt.Sprintf("scenario %s sets cpusets, and the cgroup v2 parent %s has no cpuset controller (on a hybrid host it is bound to cgroup v1)", sc.Name, h.Parent()))
-	}
-	if err := sc.Validate(h.topo, j.Workers); err != nil {
-		return nil, &UsageError{err.Error()}
-	}
-	if j.Scheduler != nil {
-		if !h.cfg.AllowScheduler {
-			return nil, &UsageError{"a scheduler on bare metal replaces the host's for every task: add --allow-host-scheduler"}
-		}
-		if _, err := os.Stat(filepath.Join(h.cfg.sysRoot, "kernel/sched_ext")); err != nil {
-			return skip("host kernel has no sched_ext")
-		}
-		if st := readTrim(filepath.Join(h.cfg.sysRoot, "kernel/sched_ext/state")); st != "disabled" {
-			return skip(fmt.Sprintf("host sched_ext is %s (ops %q): another scheduler is attached", st, readTrim(filepath.Join(h.cfg.sysRoot, "kernel/sched_ext/root/ops"))))
-		}
-	}
-	if limits := check.Merge(j.Thresholds); j.StallAfterMS == 0 && limits.MaxGapMS != nil {
-		j.StallAfterMS = *limits.MaxGapMS
-	}
+	j = rj.AsRun(j.TimeoutS) // bare metal has no timeout: the job's own, if any
 	seq := h.seq.Add(1)
 	run := newRun(fmt.Sprintf("%s-%d-%d", prep.UTC().Format("20060102T150405"), os.Getpid(), seq), j, h.cfg.sysRoot)
 	// Affinity is inherited by every thread and process created after it:
@@ -465,67 +424,110 @@ func (h *Host) Run(ctx context.Context, j *record.Job, source string) (*Result, 
 	}
 	fmt.Fprintf(h.cfg.Log, "bare metal: %s in %s on CPUs %s (%s)\n", j.ID, cg.Root, topology.FormatList(h.cpus), h.topo.Name)
 
-	if j.Scheduler != nil {
-		r, srun := h.startScheduler(j.Scheduler)
-		run.Scheduler = srun
-		if r == nil {
-			run.Outcome, run.Reason = record.OutcomeSchedulerDied, srun.Reason
-			run.Timings.WallS = time.Since(prep).Seconds()
-			return &Result{Run: run}, nil
-		}
-		defer func() {
-			run.Scheduler = r.Stop()
-			if run.Scheduler.Died && run.Outcome == record.OutcomeCompleted {
-				run.Outcome, run.Reason = record.OutcomeSchedulerDied, run.Scheduler.Reason
-			}
-		}()
+	x := jobexec.Job{Scheduler: j.Scheduler, Scenario: rj.Scenario, Workers: j.Workers,
+		Duration:   time.Duration(j.DurationS * float64(time.Second)),
+		StallAfter: time.Duration(j.StallAfterMS * float64(time.Millisecond))}
+	out := jobexec.Run(ctx, x, jobexec.Env{Exe: h.exe, SchedulerBinary: hostBinary,
+		Cgroups: func() (*cgroup.Manager, error) { return cg, nil }, Topology: h.topo,
+	}, runSink{run, h.cfg.Log})
+	h.finish(ctx, run, prep, out)
+	return &Result{Run: run}, nil
+}
+
+// admit resolves j (on this host's topology) if this host can run it:
+// else why it is a skip here, or a *UsageError for a job bare metal never
+// runs (no scenario, guest features, an invalid scenario, a scheduler not
+// allowed).
+func (h *Host) admit(j *record.Job) (rj *plan.Resolved, skip string, err error) {
+	if len(j.Scenario) == 0 {
+		return nil, "", &UsageError{"bare metal runs a scenario: give --scenario"}
 	}
-	start := time.Now()
-	run.Timings.PrepareMS = float64(start.Sub(prep).Microseconds()) / 1000
-	res := engine.Run(ctx, sc, engine.Env{
-		Exe: h.exe, Cgroups: cg, Topology: h.topo, Duration: time.Duration(j.DurationS * float64(time.Second)),
-		Workers: j.Workers, AgentStart: start,
-		Logf:       func(f string, a ...any) { fmt.Fprintf(h.cfg.Log, "bare metal: "+f+"\n", a...) },
-		StallAfter: time.Duration(j.StallAfterMS * float64(time.Millisecond)),
-		Dump:       live.RequestDump,
-	})
-	run.Scenario = res
-	run.Timings.WallS = time.Since(start).Seconds()
+	if j.Exec != "" || len(j.BPFObjects) > 0 || len(j.Include) > 0 {
+		return nil, "", &UsageError{"bare metal takes no --exec, --bpf-object or --include: they are guest features"}
+	}
+	rj, err = plan.Resolve(j)
+	if err != nil {
+		return nil, "", &UsageError{err.Error()}
+	}
+	sc := rj.Scenario
+	if ok, why := sc.Fits(h.topo); !ok {
+		return nil, fmt.Sprintf("scenario %s: %s (this host's CPUs %s)", sc.Name, why, topology.FormatList(h.cpus)), nil
+	}
+	// The scenario model numbers CPUs 0..N-1 (ranges, exact lists, the
+	// cross-cgroup affinity): on another subset they would name CPUs the
+	// run may not use.
+	if !slices.Equal(h.cpus, topology.Range(0, len(h.cpus))) && (setsCpusets(sc) || setsAffinity(sc)) {
+		return nil, fmt.Sprintf("scenario %s sets cpusets or affinities by CPU number 0..%d; --cpus %s is not that range", sc.Name, len(h.cpus)-1, topology.FormatList(h.cpus)), nil
+	}
+	if setsCpusets(sc) && !h.hasCpuset() {
+		return nil, fmt.Sprintf("scenario %s sets cpusets, and the cgroup v2 parent %s has no cpuset controller (on a hybrid host it is bound to cgroup v1)", sc.Name, h.Parent()), nil
+	}
+	if err := sc.Validate(h.topo, j.Workers); err != nil {
+		return nil, "", &UsageError{err.Error()}
+	}
+	if j.Scheduler == nil {
+		return rj, "", nil
+	}
+	if !h.cfg.AllowScheduler {
+		return nil, "", &UsageError{"a scheduler on bare metal replaces the host's for every task: add --allow-host-scheduler"}
+	}
+	if _, err := os.Stat(filepath.Join(h.cfg.sysRoot, "kernel/sched_ext")); err != nil {
+		return nil, "host kernel has no sched_ext", nil
+	}
+	if st := readTrim(filepath.Join(h.cfg.sysRoot, "kernel/sched_ext/state")); st != "disabled" {
+		return nil, fmt.Sprintf("host sched_ext is %s (ops %q): another scheduler is attached", st, readTrim(filepath.Join(h.cfg.sysRoot, "kernel/sched_ext/root/ops"))), nil
+	}
+	return rj, "", nil
+}
+
+// finish puts how the execution went into run: its times (the wall time
+// is the scenario's), an interruption, a scheduler that died, and the
+// host's topology as it was after.
+func (h *Host) finish(ctx context.Context, run *record.Run, prep time.Time, out jobexec.Outcome) {
+	if out.SchedulerFailed {
+		run.Outcome, run.Reason = record.OutcomeSchedulerDied, run.Scheduler.Reason
+		run.Timings.WallS = time.Since(prep).Seconds()
+		return
+	}
+	run.Timings.PrepareMS = float64(out.ScenarioStart.Sub(prep).Microseconds()) / 1000
+	run.Timings.WallS = out.ScenarioEnd.Sub(out.ScenarioStart).Seconds()
 	if ctx.Err() != nil {
 		run.Outcome, run.Reason = record.OutcomeInterrupted, "interrupted: workers stopped, cgroups removed"
+	}
+	if s := run.Scheduler; s != nil && s.Died && run.Outcome == record.OutcomeCompleted {
+		run.Outcome, run.Reason = record.OutcomeSchedulerDied, s.Reason
 	}
 	if obs, err := topology.ReadSysfs(h.cfg.sysRoot, "host"); err == nil {
 		run.ObservedTopology = Restrict(obs, h.cpus)
 	} else {
 		run.GuestErrors = append(run.GuestErrors, "read host topology: "+err.Error())
 	}
-	return &Result{Run: run}, nil
 }
 
-// startScheduler attaches the job's scheduler to the host kernel. On
-// failure the returned runner is nil and the story says why.
-func (h *Host) startScheduler(s *record.Scheduler) (*live.Runner, *record.SchedulerRun) {
-	bin := s.Binary
-	var env []string
-	switch {
-	case bin == sched.FixtureBinary:
-		bin, env = h.exe, []string{worker.RoleEnv + "=" + fixture.Role}
-	case !strings.Contains(bin, "/"):
-		p, err := exec.LookPath(bin)
-		if err != nil {
-			return nil, &record.SchedulerRun{Died: true, Reason: fmt.Sprintf("scheduler %s: %v", bin, err)}
-		}
-		bin = p
+// hostBinary finds a scheduler's binary on the host: a path as given, a
+// name in $PATH.
+func hostBinary(s *record.Scheduler) (string, error) {
+	if strings.Contains(s.Binary, "/") {
+		return s.Binary, nil
 	}
-	r, err := live.Start(bin, s.Args, s.Ops, env...)
+	p, err := exec.LookPath(s.Binary)
 	if err != nil {
-		return nil, &record.SchedulerRun{Died: true, Reason: err.Error()}
+		return "", fmt.Errorf("scheduler %s: %v", s.Binary, err)
 	}
-	if err := r.WaitAttached(attachTimeout); err != nil {
-		return nil, r.Stop()
-	}
-	r.Watch()
-	return r, r.State()
+	return p, nil
+}
+
+// runSink records a job's execution (lib/jobexec) in its run record.
+type runSink struct {
+	run *record.Run
+	log io.Writer
+}
+
+func (s runSink) Scheduler(r *record.SchedulerRun)  { s.run.Scheduler = r }
+func (s runSink) Scenario(r *record.ScenarioResult) { s.run.Scenario = r }
+func (s runSink) Error(text string)                 { s.run.GuestErrors = append(s.run.GuestErrors, text) }
+func (s runSink) Logf(format string, args ...any) {
+	fmt.Fprintf(s.log, "bare metal: "+format+"\n", args...)
 }
 
 // pinProcess sets the affinity of every thread of this process to cpus and

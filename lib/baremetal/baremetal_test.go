@@ -1,6 +1,7 @@
 package baremetal
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -175,5 +176,67 @@ func TestRunCarriesTheVersion(t *testing.T) {
 	run := newRun("r1", &record.Job{ID: "j"}, t.TempDir())
 	if run.KtstrVersion == "" || run.KtstrVersion != version.String() || run.Host.Accel != AccelNone {
 		t.Errorf("run %+v", run)
+	}
+}
+
+// TestAdmit: what bare metal refuses (a usage error), skips here (with
+// why) and runs — resolved, its stall limit from the merged gap limit.
+func TestAdmit(t *testing.T) {
+	dir := t.TempDir()
+	spec, _ := topology.ParseSpec("1,2,2,1")
+	h := &Host{cfg: Config{sysRoot: dir}, mount: dir, parent: "p", cpus: []int{0, 1, 2, 3}, topo: spec.Record(topology.DefaultRemoteDistance)}
+	os.MkdirAll(filepath.Join(dir, "p"), 0o755)
+	controllers := func(c string) { os.WriteFile(filepath.Join(dir, "p", "cgroup.subtree_control"), []byte(c), 0o644) }
+	controllers("cpu cpuset")
+	job := func(name string) *record.Job {
+		sc, err := scenario.Load(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := json.Marshal(sc)
+		return &record.Job{ID: "j", Topology: h.topo, Scenario: raw, Workers: 2, DurationS: 3}
+	}
+	usage := func(what string, j *record.Job, want string) {
+		t.Helper()
+		var ue *UsageError
+		if _, _, err := h.admit(j); !errors.As(err, &ue) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want a usage error with %q", what, err, want)
+		}
+	}
+	skips := func(what string, j *record.Job, want string) {
+		t.Helper()
+		if rj, skip, err := h.admit(j); err != nil || rj != nil || !strings.Contains(skip, want) {
+			t.Errorf("%s: %v, skip %q, %v; want a skip with %q", what, rj, skip, err, want)
+		}
+	}
+	usage("no scenario", &record.Job{}, "bare metal runs a scenario")
+	withExec := job("cgroup_steady")
+	withExec.Exec = "true"
+	usage("a command", withExec, "they are guest features")
+	usage("a scenario that does not decode", &record.Job{Scenario: json.RawMessage(`{"name": 3}`)}, "scenario")
+	skips("too few nodes", job("cgroup_cpuset_numa_swap"), "needs 2 NUMA nodes")
+	controllers("cpu")
+	skips("no cpuset controller", job("cgroup_per_cpu"), "has no cpuset controller")
+	controllers("cpu cpuset")
+	h.cpus = []int{2, 3, 4, 5}
+	skips("CPU numbers on a subset", job("cgroup_per_cpu"), "--cpus 2-5 is not that range")
+	h.cpus = []int{0, 1, 2, 3}
+
+	sched := job("cgroup_steady")
+	sched.Scheduler = &record.Scheduler{Name: "scx_simple", Binary: "scx_simple"}
+	usage("a scheduler not allowed", sched, "--allow-host-scheduler")
+	h.cfg.AllowScheduler = true
+	skips("no sched_ext", sched, "host kernel has no sched_ext")
+	os.MkdirAll(filepath.Join(dir, "kernel/sched_ext/root"), 0o755)
+	os.WriteFile(filepath.Join(dir, "kernel/sched_ext/state"), []byte("enabled\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "kernel/sched_ext/root/ops"), []byte("other\n"), 0o644)
+	skips("another scheduler", sched, `host sched_ext is enabled (ops "other")`)
+	os.WriteFile(filepath.Join(dir, "kernel/sched_ext/state"), []byte("disabled\n"), 0o644)
+
+	gap := 900.0
+	sched.Thresholds = &record.Thresholds{MaxGapMS: &gap}
+	rj, skip, err := h.admit(sched)
+	if err != nil || skip != "" || rj.Job != sched || rj.Scenario == nil || rj.Scenario.Name != "cgroup_steady" || rj.StallAfterMS != 900 {
+		t.Errorf("runnable job: %+v, skip %q, %v", rj, skip, err)
 	}
 }

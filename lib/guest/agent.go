@@ -19,21 +19,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ktstr-go/ktstr/lib/cgroup"
-	"github.com/ktstr-go/ktstr/lib/fixture"
 	"github.com/ktstr-go/ktstr/lib/host"
+	"github.com/ktstr-go/ktstr/lib/jobexec"
 	"github.com/ktstr-go/ktstr/lib/proto"
 	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/scenario"
-	"github.com/ktstr-go/ktstr/lib/scenario/engine"
-	"github.com/ktstr-go/ktstr/lib/sched"
 	"github.com/ktstr-go/ktstr/lib/sched/live"
 	"github.com/ktstr-go/ktstr/lib/topology"
-	"github.com/ktstr-go/ktstr/lib/workload/worker"
 )
-
-// IsAgent reports whether this process is the guest's init: the agent role
-// of the ktstr-boot binary.
-func IsAgent() bool { return os.Getpid() == 1 }
 
 // outputLimit caps the captured stdout and stderr of Job.Exec.
 const outputLimit = 1 << 20
@@ -46,11 +38,13 @@ type Agent struct {
 	console io.Writer
 }
 
-// Main runs the agent and powers the guest off. It never returns. Any panic
-// is reported on the result channel as an error, so the host sees
-// guest_error with the message instead of a hang or a kernel panic.
-func Main() {
-	a := &Agent{start: time.Now(), console: os.Stderr}
+// Main runs the agent (the binary as PID 1, role.Init) and powers the
+// guest off. It never returns (the status is for role.Main's shape); until
+// the console is open it logs to stderr, and args and stdout are unused.
+// Any panic is reported on the result channel as an error, so the host
+// sees guest_error with the message instead of a hang or a kernel panic.
+func Main(args []string, stdout, stderr io.Writer) int {
+	a := &Agent{start: time.Now(), console: stderr}
 	defer a.powerOff()
 	defer func() {
 		if r := recover(); r != nil {
@@ -60,6 +54,7 @@ func Main() {
 	if err := a.run(); err != nil {
 		a.fail(err.Error())
 	}
+	return 0 // not reached: the deferred power-off does not return
 }
 
 func (a *Agent) logf(format string, args ...any) {
@@ -126,29 +121,34 @@ func (a *Agent) run() error {
 	}
 	probes := a.startProbes(job.Probes)
 	if job.Scheduler != nil {
-		runner, err := a.startScheduler(job.Scheduler, attachBudget(job))
-		if err != nil {
-			// Never attached: running the workload under EEVDF instead
-			// would report on the wrong scheduler.
-			a.send(proto.Message{Type: proto.MsgDone})
-			return nil
-		}
-		defer func() {
-			a.send(proto.Message{Type: proto.MsgScheduler, Scheduler: runner.Stop()})
-			a.send(proto.Message{Type: proto.MsgDone})
-		}()
+		// Said last, after the scheduler's final state: also when it never
+		// attached (nothing else of the job ran then: running the workload
+		// under EEVDF instead would report on the wrong scheduler), and
+		// when the job panics.
+		defer a.send(proto.Message{Type: proto.MsgDone})
+		a.applySysctls(job.Scheduler)
 	}
-	if len(job.Scenario) > 0 {
-		if observed == nil {
-			observed = job.Topology
-		}
-		res, err := a.runScenario(job, observed)
-		if err != nil {
-			a.fail("scenario: " + err.Error())
-		} else {
-			a.send(proto.Message{Type: proto.MsgScenario, Scenario: res})
-		}
+	if observed == nil {
+		observed = job.Topology
 	}
+	jobexec.Run(context.Background(), jobexec.FromRecord(job), jobexec.Env{
+		Exe: executable(), SchedulerBinary: includedBinary, AttachBudget: attachBudget(job),
+		Cgroups: func() (*cgroup.Manager, error) {
+			return cgroup.New("/sys/fs/cgroup", "ktstr", []string{"cpuset", "cpu"})
+		},
+		Topology: observed, Start: a.start,
+		Under: func() { a.underScheduler(job, probes) },
+	}, agentSink{a})
+	if job.Scheduler == nil {
+		a.send(proto.Message{Type: proto.MsgDone})
+	}
+	return nil
+}
+
+// underScheduler is what the job does after its scenario, the scheduler
+// still attached: its command, the interactive shell, and the probes'
+// last result.
+func (a *Agent) underScheduler(job *record.Job, probes *probeRun) {
 	if job.Exec != "" {
 		a.send(proto.Message{Type: proto.MsgExec, Exec: runExec(job.Exec)})
 	}
@@ -156,27 +156,47 @@ func (a *Agent) run() error {
 		a.send(proto.Message{Type: proto.MsgExec, Exec: a.runShell(dev)})
 	}
 	probes.stop()
-	if job.Scheduler == nil {
-		a.send(proto.Message{Type: proto.MsgDone})
-	}
-	return nil
 }
 
-// attachTimeout bounds how long a scheduler may take to load and enable:
-// BPF verification is slow under TCG (the fixture's verify-loop knob walks
-// the verifier's 1M-instruction limit twice, ~30 s here). The job's own
-// timeout, enforced by the host, is the real bound: attachBudget keeps the
-// wait inside it, so the agent says why before the host gives up.
-const attachTimeout = 180 * time.Second
+// agentSink reports a job's execution (lib/jobexec) on the result
+// channel.
+type agentSink struct{ a *Agent }
+
+func (s agentSink) Scheduler(r *record.SchedulerRun) {
+	s.a.send(proto.Message{Type: proto.MsgScheduler, Scheduler: r})
+}
+
+func (s agentSink) Scenario(r *record.ScenarioResult) {
+	s.a.send(proto.Message{Type: proto.MsgScenario, Scenario: r})
+}
+
+func (s agentSink) Error(text string)               { s.a.fail(text) }
+func (s agentSink) Logf(format string, args ...any) { s.a.logf(format, args...) }
+
+// executable is the agent's own binary, which workers and the fixture
+// scheduler run.
+func executable() string {
+	if exe, err := os.Executable(); err == nil {
+		return exe
+	}
+	return "/init"
+}
+
+// includedBinary is where a scheduler's binary is in the guest: the host
+// put it in /include.
+func includedBinary(s *record.Scheduler) (string, error) {
+	return filepath.Join(proto.IncludeDir, filepath.Base(s.Binary)), nil
+}
 
 // attachBudget is how long the agent may wait for the scheduler: what is
 // left of the job's timeout (counted, like the host's, from boot) less a
-// margin to report why, at most attachTimeout. A scheduler that attaches
-// late still runs; if the scenario then overruns, the run times out with
-// the attach recorded.
+// margin to report why, at most jobexec.AttachTimeout. The job's timeout,
+// enforced by the host, is the real bound: within it the agent says why
+// before the host gives up. A scheduler that attaches late still runs; if
+// the scenario then overruns, the run times out with the attach recorded.
 func attachBudget(job *record.Job) time.Duration {
 	if job.TimeoutS <= 0 {
-		return attachTimeout
+		return jobexec.AttachTimeout
 	}
 	var info unix.Sysinfo_t
 	up := 0.0
@@ -184,82 +204,18 @@ func attachBudget(job *record.Job) time.Duration {
 		up = float64(info.Uptime)
 	}
 	left := job.TimeoutS - up - 3
-	return time.Duration(max(1, min(left, attachTimeout.Seconds())) * float64(time.Second))
+	return time.Duration(max(1, min(left, jobexec.AttachTimeout.Seconds())) * float64(time.Second))
 }
 
-// startScheduler applies the scheduler's sysctls, starts it from /include
-// and waits until sched_ext reports it enabled. On failure it reports the
-// scheduler message itself.
-func (a *Agent) startScheduler(s *record.Scheduler, budget time.Duration) (*live.Runner, error) {
+// applySysctls writes the scheduler's sysctls: a fresh guest's to change
+// (bare metal leaves the host's alone). A failure is logged, not fatal.
+func (a *Agent) applySysctls(s *record.Scheduler) {
 	for k, v := range s.Sysctls {
 		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
 		if err := os.WriteFile(p, []byte(v), 0); err != nil {
 			a.logf("sysctl %s=%s: %v", k, v, err)
 		}
 	}
-	bin := filepath.Join(proto.IncludeDir, filepath.Base(s.Binary))
-	var env []string
-	if s.Binary == sched.FixtureBinary {
-		bin, _ = os.Executable()
-		env = []string{worker.RoleEnv + "=" + fixture.Role}
-	}
-	a.logf("starting scheduler %s (%s %s)", s.Name, bin, strings.Join(s.Args, " "))
-	r, err := live.Start(bin, s.Args, s.Ops, env...)
-	if err != nil {
-		a.send(proto.Message{Type: proto.MsgScheduler, Scheduler: &record.SchedulerRun{Died: true, Reason: err.Error()}})
-		return nil, err
-	}
-	err = r.WaitAttached(budget)
-	if err != nil && s.EnableHelperCPU != nil {
-		first := r.Stop()
-		n := live.PinKthreads("scx_ops_enable_helper", *s.EnableHelperCPU)
-		why := fmt.Sprintf("first attach failed (%s); pinned %d scx_ops_enable_helper kthread(s) to CPU %d and retried", first.Reason, n, *s.EnableHelperCPU)
-		a.logf("%s", why)
-		if r, err = live.Start(bin, s.Args, s.Ops, env...); err == nil {
-			r.SetRetried(why)
-			err = r.WaitAttached(budget)
-		}
-		if r == nil {
-			a.send(proto.Message{Type: proto.MsgScheduler, Scheduler: &record.SchedulerRun{Died: true, Reason: err.Error(), Retried: why}})
-			return nil, err
-		}
-	}
-	if err != nil {
-		a.send(proto.Message{Type: proto.MsgScheduler, Scheduler: r.Stop()})
-		return nil, err
-	}
-	a.logf("scheduler %s attached", s.Name)
-	// Said now, so that a run that later times out still tells whether and
-	// when the scheduler attached; the final message replaces it.
-	a.send(proto.Message{Type: proto.MsgScheduler, Scheduler: r.State()})
-	r.Watch()
-	return r, nil
-}
-
-// runScenario runs the job's scenario in cgroups under /sys/fs/cgroup/ktstr.
-func (a *Agent) runScenario(job *record.Job, topo *record.Topology) (*record.ScenarioResult, error) {
-	s, err := scenario.Parse(job.Scenario)
-	if err != nil {
-		return nil, err
-	}
-	cg, err := cgroup.New("/sys/fs/cgroup", "ktstr", []string{"cpuset", "cpu"})
-	if err != nil {
-		return nil, err
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		exe = "/init"
-	}
-	// Stop early when every worker is stuck for longer than the gap limit:
-	// the verdict is a failed check in seconds, not the kernel's watchdog
-	// 30 s later.
-	stallAfter := time.Duration(job.StallAfterMS * float64(time.Millisecond))
-	a.logf("scenario %s: %.1fs, %d workers per cgroup", s.Name, job.DurationS, job.Workers)
-	return engine.Run(context.Background(), s, engine.Env{
-		Exe: exe, Cgroups: cg, Topology: topo, Duration: time.Duration(job.DurationS * float64(time.Second)),
-		Workers: job.Workers, AgentStart: a.start, Logf: a.logf,
-		StallAfter: stallAfter, Dump: live.RequestDump,
-	}), nil
 }
 
 // powerOff flushes and powers the machine off; with -no-reboot QEMU exits.

@@ -8,10 +8,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ktstr-go/ktstr/lib/probe"
 	"github.com/ktstr-go/ktstr/lib/proto"
 	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/workload/worker"
+	"github.com/ktstr-go/ktstr/lib/role"
 )
 
 // probeReadyTimeout bounds the wait for the probes to attach: each probe
@@ -40,7 +39,7 @@ func (a *Agent) startProbes(p *record.Probes) *probeRun {
 	}
 	spec, _ := json.Marshal(p)
 	cmd := exec.Command(exe, string(spec))
-	cmd.Env = []string{worker.RoleEnv + "=" + probe.Role, "PATH=/bin:/sbin:/usr/bin"}
+	cmd.Env = []string{role.Environ(role.Probe), "PATH=/bin:/sbin:/usr/bin"}
 	cmd.Stderr = a.console
 	out, err := cmd.StdoutPipe()
 	if err == nil {

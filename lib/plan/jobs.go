@@ -126,7 +126,7 @@ func (p *Planner) fillID(j *record.Job) {
 }
 
 func (p *Planner) writeJob(ctx context.Context, j *record.Job, out *record.Writer, source string, res *Result) error {
-	err := p.Complete(ctx, j)
+	_, err := p.Complete(ctx, j)
 	var skip *SkipError
 	switch {
 	case err == nil:

@@ -218,7 +218,7 @@ func TestJobRecordKernelLabelIsChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := &record.Job{Topology: topo(t, "1,1,2,1"), Kernel: k}
-	if err := p.Complete(context.Background(), j); !IsInputError(err) || !strings.Contains(err.Error(), `"Bad Label/../x"`) {
+	if _, err := p.Complete(context.Background(), j); !IsInputError(err) || !strings.Contains(err.Error(), `"Bad Label/../x"`) {
 		t.Errorf("Complete = %v; want an input error naming the label", err)
 	}
 	var in, out bytes.Buffer
@@ -228,7 +228,7 @@ func TestJobRecordKernelLabelIsChecked(t *testing.T) {
 		t.Errorf("plan: %+v %v\n%s", res, err, out.String())
 	}
 	k.Label = "kernel_6_12_117"
-	if err := p.Complete(context.Background(), &record.Job{Topology: topo(t, "1,1,2,1"), Kernel: k}); err != nil {
+	if _, err := p.Complete(context.Background(), &record.Job{Topology: topo(t, "1,1,2,1"), Kernel: k}); err != nil {
 		t.Errorf("a well-formed label: %v", err)
 	}
 }
@@ -340,7 +340,7 @@ func TestKernelSpecs(t *testing.T) {
 	if len(js) != 1 || js[0].Kernel != nil {
 		t.Fatalf("with a kernel that does not resolve: %d jobs, kernel %+v", len(js), js[0].Kernel)
 	}
-	if err := p.Complete(context.Background(), js[0]); err == nil || !IsInputError(err) || !strings.Contains(err.Error(), "/no/such/bzImage") {
+	if _, err := p.Complete(context.Background(), js[0]); err == nil || !IsInputError(err) || !strings.Contains(err.Error(), "/no/such/bzImage") {
 		t.Errorf("Complete = %v; want the spec's input error, not the default kernel", err)
 	}
 }
@@ -377,7 +377,7 @@ func TestKernelCopiesShareNoSlices(t *testing.T) {
 		t.Fatalf("%d jobs, want 2", len(jobs))
 	}
 	for _, c := range jobs {
-		if err := p.Complete(context.Background(), c); err != nil {
+		if _, err := p.Complete(context.Background(), c); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,8 +1,11 @@
 // Package plan turns ktstr-boot's input into jobs: topology and job records,
 // with the command line's flags as defaults, become complete job records —
 // one per scenario × scheduler flag profile — checked against their
-// topology and kernel before anything boots. It boots nothing (lib/runner
-// does), so a plan can be built, printed and tested without QEMU.
+// topology and kernel before anything boots, and resolved (Resolved: the
+// scenario decoded, the limits merged, the stall limit and the timeout
+// worked out, once, for the runner and bare metal). It boots nothing
+// (lib/runner does), so a plan can be built, printed and tested without
+// QEMU.
 package plan
 
 import (
@@ -399,51 +402,91 @@ func (p *Planner) DefaultKernel(ctx context.Context) (*record.Kernel, error) {
 
 // Complete fills j's empty fields from the flags (the kernel, the
 // scheduler's binary from the kernel's cache entry, memory sized for the
-// scenario's workers) and checks it can boot: a valid topology, an existing
-// kernel image, a scenario valid on the topology. It returns a *SkipError
-// when the scenario needs a larger topology and an *InputError when the job
-// is wrong as given.
-func (p *Planner) Complete(ctx context.Context, j *record.Job) error {
+// scenario's workers), checks it can boot — a valid topology, an existing
+// kernel image, a scenario valid on the topology — and resolves it: the
+// Resolved it returns is j, complete, with its scenario decoded and its
+// limits, stall limit and timeout worked out; nothing changes j after. It
+// returns a *SkipError when the scenario needs a larger topology and an
+// *InputError when the job is wrong as given.
+func (p *Planner) Complete(ctx context.Context, j *record.Job) (*Resolved, error) {
 	if j.Topology == nil {
-		return inputf("job has no topology")
+		return nil, inputf("job has no topology")
 	}
 	memorySet := j.MemoryMB != 0 || p.f.MemoryMB != 0
 	localizeKernel(j) // a job planned on another host
 	if err := p.fill(ctx, j); err != nil {
-		return err
+		return nil, err
 	}
-	// A job record's own kernel is checked as a kernel record's is: its
-	// label names the kernel in subjects and store filters.
-	if err := checkKernelLabel(j.Kernel); err != nil {
-		return err
-	}
-	spec := topology.SpecOf(j.Topology)
-	if err := spec.Validate(); err != nil {
-		return inputf("topology %s: %w", j.Topology.Name, err)
-	}
-	if j.Thresholds != nil {
-		if err := check.Validate(j.Thresholds); err != nil {
-			return &InputError{err}
-		}
-	}
-	warning, err := p.sanity(j)
+	spec, err := p.checkBootable(j)
 	if err != nil {
-		return err
-	}
-	p.warn(warning)
-	if _, err := os.Stat(j.Kernel.Image); err != nil {
-		return fmt.Errorf("kernel image: %w", err)
+		return nil, err
 	}
 	if j.MemoryMB == 0 {
 		j.MemoryMB = topology.GuestMemoryMB(spec)
 	}
-	if len(j.Scenario) == 0 {
-		return nil
-	}
-	sc, err := scenario.Parse(j.Scenario)
+	sc, err := decodeScenario(j)
 	if err != nil {
+		return nil, err
+	}
+	if sc != nil {
+		if err := completeScenario(j, sc, spec, memorySet); err != nil {
+			return nil, err
+		}
+	}
+	return resolved(j, sc), nil
+}
+
+// completeScenario checks j's scenario sc applies to it (checkScenario),
+// adds its payloads' files to the guest's and, unless memory was given,
+// sizes the guest's memory for its workers.
+func completeScenario(j *record.Job, sc *scenario.Scenario, spec topology.Spec, memorySet bool) error {
+	if err := checkScenario(j, sc); err != nil {
+		return err
+	}
+	if err := includePayloads(j, sc); err != nil {
 		return &InputError{err}
 	}
+	if !memorySet {
+		mb := topology.GuestMemoryMB(spec) + workerMemoryMB*sc.MaxWorkers(j.Topology, j.Workers)
+		nodes := j.Topology.NUMANodes
+		j.MemoryMB = mb + (nodes-mb%nodes)%nodes
+	}
+	return nil
+}
+
+// checkBootable checks the filled job j can boot here: its kernel's label,
+// a valid topology (returned as a spec), valid thresholds, a VM not too
+// large for the host (warning when it is large), an existing kernel image.
+func (p *Planner) checkBootable(j *record.Job) (topology.Spec, error) {
+	// A job record's own kernel is checked as a kernel record's is: its
+	// label names the kernel in subjects and store filters.
+	if err := checkKernelLabel(j.Kernel); err != nil {
+		return topology.Spec{}, err
+	}
+	spec := topology.SpecOf(j.Topology)
+	if err := spec.Validate(); err != nil {
+		return spec, inputf("topology %s: %w", j.Topology.Name, err)
+	}
+	if j.Thresholds != nil {
+		if err := check.Validate(j.Thresholds); err != nil {
+			return spec, &InputError{err}
+		}
+	}
+	warning, err := p.sanity(j)
+	if err != nil {
+		return spec, err
+	}
+	p.warn(warning)
+	if _, err := os.Stat(j.Kernel.Image); err != nil {
+		return spec, fmt.Errorf("kernel image: %w", err)
+	}
+	return spec, nil
+}
+
+// checkScenario checks j's scenario sc applies to it: a *SkipError when it
+// needs a larger topology or scheduler flags the profile lacks, an
+// *InputError when it is invalid on the topology.
+func checkScenario(j *record.Job, sc *scenario.Scenario) error {
 	if ok, why := sc.Fits(j.Topology); !ok {
 		return &SkipError{fmt.Sprintf("scenario %s: %s", sc.Name, why)}
 	}
@@ -456,14 +499,6 @@ func (p *Planner) Complete(ctx context.Context, j *record.Job) error {
 	}
 	if err := sc.Validate(j.Topology, j.Workers); err != nil {
 		return &InputError{err}
-	}
-	if err := includePayloads(j, sc); err != nil {
-		return &InputError{err}
-	}
-	if !memorySet {
-		mb := topology.GuestMemoryMB(spec) + workerMemoryMB*sc.MaxWorkers(j.Topology, j.Workers)
-		nodes := j.Topology.NUMANodes
-		j.MemoryMB = mb + (nodes-mb%nodes)%nodes
 	}
 	return nil
 }

@@ -124,7 +124,7 @@ func TestCompleteFillsDefaultsRecordFieldsWin(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := &record.Job{Topology: topo(t, "1,2,4,2")}
-	if err := p.Complete(context.Background(), j); err != nil {
+	if _, err := p.Complete(context.Background(), j); err != nil {
 		t.Fatal(err)
 	}
 	if j.ID != "1n2l4c2t" || j.Kernel != k || j.Exec != "true" || j.TimeoutS != 77 || j.Accel != "auto" ||
@@ -135,7 +135,7 @@ func TestCompleteFillsDefaultsRecordFieldsWin(t *testing.T) {
 		t.Errorf("duration and workers are scenario fields: %v %v", j.DurationS, j.Workers)
 	}
 	own := &record.Job{Topology: topo(t, "1,1,2,1"), Exec: "false", TimeoutS: 5, MemoryMB: 700, Accel: "tcg"}
-	if err := p.Complete(context.Background(), own); err != nil {
+	if _, err := p.Complete(context.Background(), own); err != nil {
 		t.Fatal(err)
 	}
 	if own.Exec != "false" || own.TimeoutS != 5 || own.MemoryMB != 700 || own.Accel != "tcg" {
@@ -151,7 +151,7 @@ func TestCompleteScenarioMemoryAndSkip(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := p.Expand(&record.Job{Topology: topo(t, "2,2,1,1")})[0]
-	if err := p.Complete(context.Background(), j); err != nil {
+	if _, err := p.Complete(context.Background(), j); err != nil {
 		t.Fatal(err)
 	}
 	sc, _ := scenario.Parse(j.Scenario)
@@ -165,7 +165,7 @@ func TestCompleteScenarioMemoryAndSkip(t *testing.T) {
 	f.Scenario = "cgroup_cpuset_llc_steady"
 	p, _ = New(f, fixed(testKernel(t, true)))
 	j = p.Expand(&record.Job{Topology: topo(t, "1,1,2,1")})[0]
-	err = p.Complete(context.Background(), j)
+	_, err = p.Complete(context.Background(), j)
 	var skip *SkipError
 	if !errors.As(err, &skip) || !strings.Contains(skip.Reason, "scenario cgroup_cpuset_llc_steady: needs") {
 		t.Errorf("small topology: %v, want a skip", err)
@@ -176,26 +176,26 @@ func TestCompleteRejects(t *testing.T) {
 	p, _ := New(flags(), fixed(testKernel(t, false)))
 	ctx := context.Background()
 	bad := &record.Job{Topology: topo(t, "1,1,2,1"), Scenario: json.RawMessage(`{"name":"x","steps":[{"cgroups":[{"name":"a","typo":1}]}]}`)}
-	if err := p.Complete(ctx, bad); !IsInputError(err) {
+	if _, err := p.Complete(ctx, bad); !IsInputError(err) {
 		t.Errorf("malformed scenario: %v", err)
 	}
 	noExt := &record.Job{Topology: topo(t, "1,1,2,1"), Scheduler: &record.Scheduler{Name: "scx_qmap", Binary: "scx_qmap"}}
-	if err := p.Complete(ctx, noExt); !IsInputError(err) || !strings.Contains(err.Error(), "has no sched_ext") {
+	if _, err := p.Complete(ctx, noExt); !IsInputError(err) || !strings.Contains(err.Error(), "has no sched_ext") {
 		t.Errorf("scheduler on a kernel without sched_ext: %v", err)
 	}
 	zero := &record.Job{Topology: &record.Topology{Name: "broken"}}
-	if err := p.Complete(ctx, zero); !IsInputError(err) || !strings.Contains(err.Error(), "topology broken") {
+	if _, err := p.Complete(ctx, zero); !IsInputError(err) || !strings.Contains(err.Error(), "topology broken") {
 		t.Errorf("invalid topology: %v", err)
 	}
 	gone := &record.Job{Topology: topo(t, "1,1,1,1"), Kernel: &record.Kernel{Image: "/no/such/bzImage"}}
-	if err := p.Complete(ctx, gone); err == nil || IsInputError(err) || !strings.Contains(err.Error(), "kernel image") {
+	if _, err := p.Complete(ctx, gone); err == nil || IsInputError(err) || !strings.Contains(err.Error(), "kernel image") {
 		t.Errorf("missing kernel image: %v", err)
 	}
-	if err := p.Complete(ctx, &record.Job{}); !IsInputError(err) {
+	if _, err := p.Complete(ctx, &record.Job{}); !IsInputError(err) {
 		t.Errorf("job without topology: %v", err)
 	}
 	none, _ := New(flags(), func(context.Context) (*record.Kernel, error) { return nil, errors.New("cache empty") })
-	if err := none.Complete(ctx, &record.Job{Topology: topo(t, "1,1,1,1")}); err == nil || !strings.Contains(err.Error(), "cache empty") {
+	if _, err := none.Complete(ctx, &record.Job{Topology: topo(t, "1,1,1,1")}); err == nil || !strings.Contains(err.Error(), "cache empty") {
 		t.Errorf("no default kernel: %v", err)
 	}
 }
@@ -209,7 +209,7 @@ func TestCompleteResolvesBuiltinSchedulerPerJob(t *testing.T) {
 	}
 	jobs := p.Expand(&record.Job{Topology: topo(t, "1,1,2,1")})
 	for _, j := range jobs {
-		if err := p.Complete(context.Background(), j); err != nil {
+		if _, err := p.Complete(context.Background(), j); err != nil {
 			t.Fatal(err)
 		}
 		if j.Scheduler.Binary != "/cache/k/scx_qmap" || !slices.Contains(j.Include, "/cache/k/scx_qmap") {
@@ -231,26 +231,26 @@ func TestSanityOversizeTopology(t *testing.T) {
 	f.Warn = func(w string) { warnings = append(warnings, w) }
 	p, _ := New(f, fixed(testKernel(t, false)))
 	ctx := context.Background()
-	err := p.Complete(ctx, &record.Job{Topology: topo(t, "4,8,8,2")})
+	_, err := p.Complete(ctx, &record.Job{Topology: topo(t, "4,8,8,2")})
 	t.Log(err)
 	if !IsInputError(err) || !strings.Contains(err.Error(), "128 vCPUs on 2 host CPUs") || !strings.Contains(err.Error(), "--force") ||
 		!strings.Contains(err.Error(), "min") {
 		t.Errorf("4,8,8,2 on 2 CPUs: %v", err)
 	}
 	for range 2 {
-		if err := p.Complete(ctx, &record.Job{Topology: topo(t, "1,2,4,1")}); err != nil {
+		if _, err := p.Complete(ctx, &record.Job{Topology: topo(t, "1,2,4,1")}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if len(warnings) != 1 || !strings.Contains(warnings[0], "8 vCPUs on 2 host CPUs (4× over)") {
 		t.Errorf("warnings %q, want one for 1n2l4c1t", warnings)
 	}
-	if err := p.Complete(ctx, &record.Job{Topology: topo(t, "1,1,2,1")}); err != nil || len(warnings) != 1 {
+	if _, err := p.Complete(ctx, &record.Job{Topology: topo(t, "1,1,2,1")}); err != nil || len(warnings) != 1 {
 		t.Errorf("2 vCPUs on 2 CPUs: %v, warnings %q", err, warnings)
 	}
 	f.Force = true
 	forced, _ := New(f, fixed(testKernel(t, false)))
-	if err := forced.Complete(ctx, &record.Job{Topology: topo(t, "4,8,8,2")}); err != nil {
+	if _, err := forced.Complete(ctx, &record.Job{Topology: topo(t, "4,8,8,2")}); err != nil {
 		t.Errorf("--force: %v", err)
 	}
 	if len(warnings) != 2 || !strings.Contains(warnings[1], "128 vCPUs") {
@@ -263,7 +263,7 @@ func TestCompleteRejectsBadThresholds(t *testing.T) {
 	p, _ := New(flags(), fixed(testKernel(t, false)))
 	neg := -1.0
 	j := &record.Job{Topology: topo(t, "1,1,1,1"), Thresholds: &record.Thresholds{MaxGapMS: &neg}}
-	if err := p.Complete(context.Background(), j); !IsInputError(err) || !strings.Contains(err.Error(), "max_gap_ms is -1") {
+	if _, err := p.Complete(context.Background(), j); !IsInputError(err) || !strings.Contains(err.Error(), "max_gap_ms is -1") {
 		t.Errorf("negative limit: %v", err)
 	}
 }

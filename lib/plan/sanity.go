@@ -31,14 +31,13 @@ func (p *Planner) sanity(j *record.Job) (warning string, err error) {
 	if ratio <= WarnVCPURatio || j.Accel == vm.AccelKVM {
 		return "", nil
 	}
-	// The runner's own estimates, for multi-threaded TCG (the best case).
-	bootS := vm.BootEstimateS(vm.AccelTCG, vm.TCGMulti, cpus, hostCPUs)
-	timeoutS := j.TimeoutS
-	if timeoutS == 0 {
-		timeoutS = vm.DefaultTimeoutS(bootS, j.DurationS, cpus, hostCPUs)
-	}
+	// The runner's own estimates, for multi-threaded TCG on an idle host
+	// (the best case), before the scenario is decoded: without its
+	// payloads' waits.
+	best := Machine{Accel: vm.AccelTCG, TCGThreads: vm.TCGMulti, HostCPUs: hostCPUs}
+	bootS := vm.BootEstimateS(best.Accel, best.TCGThreads, cpus, hostCPUs)
 	what := fmt.Sprintf("topology %s: %d vCPUs on %d host CPUs (%.0f× over): under TCG each vCPU gets about 1/%.0f of a CPU, boot alone takes about %s and the timeout is %s; timing checks will mostly be inconclusive",
-		j.Topology.Name, cpus, hostCPUs, ratio, math.Ceil(ratio), minutes(bootS), minutes(timeoutS))
+		j.Topology.Name, cpus, hostCPUs, ratio, math.Ceil(ratio), minutes(bootS), minutes(timeoutS(j, 0, best)))
 	if ratio > RefuseVCPURatio && !p.f.Force {
 		return "", inputf("%s (over %d× refused: --force runs it anyway, or pick a topology of at most %d vCPUs)", what, RefuseVCPURatio, WarnVCPURatio*hostCPUs)
 	}

@@ -14,12 +14,13 @@ import (
 const module = "github.com/ktstr-go/ktstr/"
 
 // guestSide are the packages that run scenarios: the agent and what it
-// runs (the scenario engine, the worker processes, the live scheduler, the
-// fixture, the probe loader, the cgroup manager). Inside the VM, or on a
+// runs (the job executor, the scenario engine, the worker processes, the
+// live scheduler, the fixture, the probe loader, the cgroup manager). Inside the VM, or on a
 // bare-metal host through lib/baremetal, the agent's host-side twin. The
 // host-side tools reach the guest through lib/proto only.
 var guestSide = []string{
 	module + "lib/guest",
+	module + "lib/jobexec",
 	module + "lib/scenario/engine",
 	module + "lib/workload/worker",
 	module + "lib/sched/live",

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ktstr-go/ktstr/lib/scenario"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,8 +11,6 @@ import (
 	"time"
 
 	"github.com/ktstr-go/ktstr/internal/fileutil"
-	"github.com/ktstr-go/ktstr/lib/check"
-	"github.com/ktstr-go/ktstr/lib/host"
 	"github.com/ktstr-go/ktstr/lib/initramfs"
 	"github.com/ktstr-go/ktstr/lib/kernel"
 	"github.com/ktstr-go/ktstr/lib/monitor"
@@ -29,14 +26,18 @@ import (
 // consoleTailLines is how much of the console a non-completed run carries.
 const consoleTailLines = 40
 
-// Boot runs one complete job (see plan.Planner.Complete) in a fresh VM and
+// Boot runs one resolved job (see plan.Planner.Complete) in a fresh VM and
 // returns its run record. prepStart is when preparing the job began, for
 // the record's prepare time. An error means the VM could not be started;
 // everything that happened once it was is in the record.
-func (r *Runner) Boot(ctx context.Context, j *record.Job, prepStart time.Time) (*record.Run, error) {
+func (r *Runner) Boot(ctx context.Context, res *plan.Resolved, prepStart time.Time) (*record.Run, error) {
 	seq := r.seq.Add(1)
 	runID := fmt.Sprintf("%s-%d-%d", prepStart.UTC().Format("20060102T150405"), os.Getpid(), seq)
-	run, err := r.bootAs(ctx, j, runID, fmt.Sprintf("%d-%d", os.Getpid(), seq), prepStart)
+	l, err := r.newLaunch(ctx, res)
+	if err != nil {
+		return nil, err
+	}
+	run, err := r.bootAs(ctx, l, runID, fmt.Sprintf("%d-%d", os.Getpid(), seq), prepStart)
 	// QEMU itself aborting on an assertion before the guest's agent ran
 	// is the emulator's fault (seen under TCG: msix_table_mmio_write, about
 	// 1 boot in 150), not the kernel's or the scheduler's: boot once more,
@@ -44,7 +45,7 @@ func (r *Runner) Boot(ctx context.Context, j *record.Job, prepStart time.Time) (
 	if err == nil && emulatorAbort(run) && ctx.Err() == nil {
 		first := run.Reason
 		seq := r.seq.Add(1)
-		run, err = r.bootAs(ctx, j, runID+"-retry", fmt.Sprintf("%d-%d", os.Getpid(), seq), time.Now())
+		run, err = r.bootAs(ctx, l, runID+"-retry", fmt.Sprintf("%d-%d", os.Getpid(), seq), time.Now())
 		if run != nil {
 			run.Host.Retried = "QEMU aborted before the agent ran, booted again: " + first
 		}
@@ -64,11 +65,11 @@ func emulatorAbort(run *record.Run) bool {
 	return run != nil && run.Outcome == record.OutcomeBootFailed && strings.Contains(run.Reason, "QEMU said:") && strings.Contains(run.Reason, "Assertion")
 }
 
-// bootAs boots j. vmName names the VM's QEMU process and /dev/shm files
-// (ktstr-PID-SEQ-nodeN: the pid lets a later run sweep files of a
+// bootAs starts l's job. vmName names the VM's QEMU process and /dev/shm
+// files (ktstr-PID-SEQ-nodeN: the pid lets a later run sweep files of a
 // ktstr-boot that was killed).
-func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string, prepStart time.Time) (*record.Run, error) {
-	run, err := r.startAs(ctx, j, runID, vmName, prepStart, true)
+func (r *Runner) bootAs(ctx context.Context, l *launch, runID, vmName string, prepStart time.Time) (*record.Run, error) {
+	run, err := r.startAs(ctx, l, runID, vmName, prepStart, true)
 	var refused *refusedError
 	if !errors.As(err, &refused) {
 		return run, err
@@ -78,15 +79,15 @@ func (r *Runner) bootAs(ctx context.Context, j *record.Job, runID, vmName string
 		// Started once more (after the first start let go of its vCPUs
 		// in the gate), creating the snapshot anew; if that one is
 		// refused too, booted.
-		run, err = r.startAs(ctx, j, runID+"-again", vmName+"a", time.Now(), true)
+		run, err = r.startAs(ctx, l, runID+"-again", vmName+"a", time.Now(), true)
 		if errors.As(err, &refused) {
 			why += "; " + refused.why + refusedConsole(r.consoleLog(runID+"-again"))
-			run, err = r.startAs(ctx, j, runID+"-booted", vmName+"b", time.Now(), false)
+			run, err = r.startAs(ctx, l, runID+"-booted", vmName+"b", time.Now(), false)
 		}
 	} else {
 		// Not the snapshot's fault (or not known to be): this job boots,
 		// and the snapshot stays for the others.
-		run, err = r.startAs(ctx, j, runID+"-booted", vmName+"b", time.Now(), false)
+		run, err = r.startAs(ctx, l, runID+"-booted", vmName+"b", time.Now(), false)
 	}
 	if run != nil {
 		run.Host.StartReason = strings.TrimSuffix(why+"; "+run.Host.StartReason, "; ")
@@ -130,178 +131,14 @@ type refusedError struct {
 
 func (e *refusedError) Error() string { return e.why }
 
-// newRun is the run record of j before it starts: what ran it (this
-// ktstr's version, the host) and where.
-func (r *Runner) newRun(runID string, j *record.Job, accel string) *record.Run {
-	return &record.Run{ID: runID, KtstrVersion: version.String(), Job: j,
-		Host: record.RunHost{Accel: accel, HostCPUs: r.hostCPUs, QEMUVersion: r.qemuVersion, MemoryMB: j.MemoryMB}}
-}
-
-// startAs boots j, or restores its machine's snapshot when it can and
-// snapshots is set. A snapshot the restored guest never answered from is
-// removed and a *refusedError returned.
-func (r *Runner) startAs(ctx context.Context, j *record.Job, runID, vmName string, prepStart time.Time, snapshots bool) (*record.Run, error) {
-	accel, err := r.chooseAccel(ctx, j.Accel)
-	if err != nil {
-		return nil, &plan.InputError{Err: err}
-	}
-	run := r.newRun(runID, j, accel.Accel)
-	if accel.Accel == vm.AccelTCG {
-		// Probes patch kernel text: single-threaded TCG, whatever was
-		// asked (multi-threaded TCG crashes such guests).
-		probes := j.Probes != nil
-		run.Host.TCGThreads, run.Host.TCGThreadsReason = vm.TCGThreads(j.Kernel, probes)
-		if force := r.cfg.TCGThreads; force != "" && force != "auto" && force != run.Host.TCGThreads && !probes {
-			run.Host.TCGThreads, run.Host.TCGThreadsReason = force, "forced by --tcg-threads (auto would choose "+run.Host.TCGThreads+": "+run.Host.TCGThreadsReason+")"
-		}
-	}
-	cpus := j.Topology.CPUs
-	if j.TimeoutS == 0 {
-		j.TimeoutS = vm.DefaultTimeoutS(vm.BootEstimateS(accel.Accel, run.Host.TCGThreads, cpus, r.hostCPUs), j.DurationS+payloadWaitsS(j), cpus, r.hostCPUs) * loadFactor(r.hostCPUs)
-	}
-	run.Timings.TimeoutS = j.TimeoutS
-	// The agent stops a scenario in which every worker is stuck for longer
-	// than the gap limit; it is resolved here, where the limits live.
-	if limits := check.Merge(j.Thresholds); j.StallAfterMS == 0 && limits.MaxGapMS != nil {
-		j.StallAfterMS = *limits.MaxGapMS
-	}
-
-	base, err := r.baseArchive(j.Include, initrdCompression(r.cfg.InitrdCompression, accel.Accel, j.Kernel))
-	if err != nil {
-		return nil, err
-	}
-	tmp, err := makeTempDir()
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	run.ConsoleLog = r.consoleLog(runID)
-	image, method, err := kernel.BootImage(j.Kernel, r.cfg.Boot)
-	if err != nil {
-		return nil, &plan.InputError{Err: err}
-	}
-	run.Host.Boot, run.Host.Firmware = method, r.firmware
-	m := &vm.Machine{
-		Name: vmName, Topology: j.Topology, MemoryMB: j.MemoryMB,
-		Kernel: image, Initrd: base, Firmware: r.firmwareImage, Cmdline: vm.KernelCmdline(j.Dmesg, j.KernelArgs),
-		Accel: accel.Accel, TCGThreads: run.Host.TCGThreads, CPUVendor: host.CPUVendor(),
-		ConsoleLog: run.ConsoleLog, Results: filepath.Join(tmp, "results.ndjson"),
-		Shell: r.cfg.Terminal != nil,
-	}
-	opts := vm.RunOptions{QEMU: r.qemu, Timeout: time.Duration(j.TimeoutS * float64(time.Second)), Series: true, SeriesLimit: seriesLimit(j), Terminal: r.cfg.Terminal}
-	if j.Dmesg {
-		opts.ConsoleStream = r.cfg.Console
-	}
-	if len(j.Scenario) > 0 { // timing-checked: pack by vCPUs
-		err := r.gate.acquire(ctx, cpus, func(used, limit int) {
-			r.logf("%s: queued: %d vCPUs wait while %d of %d (host CPUs %d × overcommit %g) run", j.ID, cpus, used, limit, r.hostCPUs, r.cfg.Overcommit)
-		})
-		if err != nil {
-			return nil, err
-		}
-		defer r.gate.release(cpus)
-	}
-	// Restore the machine's snapshot (making it on the first run, inside
-	// the gate: it is a VM of the same size), else boot with the job in the
-	// initramfs.
-	run.Host.Start = startBooted
-	releaseSnapshot := func() {}
-	why := r.snapshotUnusable(j, run)
-	if !snapshots {
-		why = "booted after a failed restore"
-	}
-	if why == "" {
-		rm := *m
-		rm.Channel = filepath.Join(tmp, "channel.sock")
-		rm.MemoryMB = snapshotMemoryMB(j.MemoryMB, j.Topology.NUMANodes)
-		key, note, release, err := r.prepareRestore(ctx, j, &rm, &opts, tmp)
-		switch {
-		case err == nil:
-			defer func() {
-				if release != nil {
-					release()
-				}
-			}()
-			releaseSnapshot = func() { release(); release = nil }
-			*m = rm
-			run.Host.Start, run.Host.StartReason, run.Host.MemoryMB = startRestored+key, note, m.MemoryMB
-		case ctx.Err() != nil:
-			// Reported like a VM interrupted while it booted.
-			run.Outcome, run.Reason = record.OutcomeInterrupted, "interrupted while the snapshot of its machine was being created"
-			run.Timings.PrepareMS = float64(time.Since(prepStart).Microseconds()) / 1000
-			return run, nil
-		default:
-			why = "no snapshot: " + err.Error()
-			r.logf("%s: %s", j.ID, why)
-		}
-	}
-	if m.Incoming == "" {
-		if r.cfg.Snapshot == SnapshotOnly {
-			if !snapshots {
-				return nil, errors.New("--snapshot-only: the restore failed, and booting is not allowed")
-			}
-			return nil, fmt.Errorf("--snapshot-only: %s", why)
-		}
-		if r.cfg.Snapshot != SnapshotOff {
-			run.Host.StartReason = why
-		}
-		m.Initrd = filepath.Join(tmp, "initrd")
-		if err := writeInitrd(m.Initrd, base, j); err != nil {
-			return nil, err
-		}
-	}
-	if args, err := m.Args(); err == nil {
-		run.Host.QEMUCommand = append([]string{r.qemu}, args...)
-	}
-	running := r.runningVCPUs.Add(int64(cpus))
-	defer r.runningVCPUs.Add(-int64(cpus))
-	run.Host.VCPUOvercommit = float64(running) / float64(r.hostCPUs)
-	run.Timings.PrepareMS = float64(time.Since(prepStart).Microseconds()) / 1000
-
-	mon := r.newMonitor(j, m)
-	if mon != nil {
-		defer mon.Close()
-		opts.Period, opts.OnTick = time.Duration(float64(time.Second)/r.monitorHZ()), mon.Sample
-	}
-	res, err := vm.Run(ctx, m, opts)
-	key := strings.TrimPrefix(run.Host.Start, startRestored)
-	if err != nil && m.Incoming != "" && ctx.Err() == nil {
-		// Preparing the restore failed (a RAM file gone, /dev/shm full):
-		// this job boots; the snapshot is not known to be bad.
-		why := fmt.Sprintf("restoring snapshot %s failed: %v", key, err)
-		r.logf("%s: %s; booting", j.ID, why)
-		return nil, &refusedError{why: why}
-	}
-	if err != nil {
-		return nil, err
-	}
-	if m.Incoming != "" && restoreRefused(res) && ctx.Err() == nil {
-		releaseSnapshot()
-		if snapshotToBlame(res) {
-			// Never used again: the next start creates it anew (unless
-			// another run holds it: it stays until that one is done).
-			why := fmt.Sprintf("snapshot %s refused: %s", key, res.IncomingFailed)
-			removed := r.snapshots.Remove(key)
-			if removed {
-				r.logf("%s: %s; removed", j.ID, why)
-			} else {
-				r.logf("%s: %s; in use by another run, kept", j.ID, why)
-			}
-			return nil, &refusedError{why: why, removed: removed}
-		}
-		why := fmt.Sprintf("the guest restored from snapshot %s never answered, its migration did not fail", key)
-		if out := res.QEMUOutput; out != "" {
-			why += " (QEMU said: " + lastLine(out) + ")"
-		}
-		r.logf("%s: %s; booting, the snapshot is kept", j.ID, why)
-		return nil, &refusedError{why: why}
-	}
-	fillRun(run, res)
-	if mon != nil {
-		run.Monitor = mon.Record(run.Outcome == record.OutcomeCompleted)
-		run.Monitor.Windows = check.MonitorWindows(run, mon.Samples(), check.Merge(j.Thresholds))
-	}
-	return run, nil
+// newRun is the run record of l's job before it starts: the job as it
+// runs, what ran it (this ktstr's version, the host, the accelerator) and
+// its timeout.
+func (r *Runner) newRun(runID string, l *launch) *record.Run {
+	return &record.Run{ID: runID, KtstrVersion: version.String(), Job: l.job,
+		Host: record.RunHost{Accel: l.accel, TCGThreads: l.tcgThreads, TCGThreadsReason: l.tcgReason,
+			HostCPUs: r.hostCPUs, QEMUVersion: r.qemuVersion, MemoryMB: l.job.MemoryMB},
+		Timings: record.Timings{TimeoutS: l.job.TimeoutS}}
 }
 
 func (r *Runner) monitorHZ() float64 {
@@ -399,7 +236,15 @@ func (r *Runner) kvmProbe(ctx context.Context) error {
 	}
 	spec := topology.Spec{NUMANodes: 1, LLCs: 1, CoresPerLLC: 1, ThreadsPerCore: 1}
 	j := &record.Job{ID: "kvm-probe", Topology: spec.Record(20), Kernel: k, Accel: vm.AccelKVM, TimeoutS: 30, MemoryMB: topology.GuestMemoryMB(spec)}
-	run, err := r.bootAs(ctx, j, fmt.Sprintf("kvm-probe-%d", os.Getpid()), fmt.Sprintf("%d-probe", os.Getpid()), time.Now())
+	res, err := plan.Resolve(j)
+	if err != nil {
+		return err
+	}
+	l, err := r.newLaunch(ctx, res)
+	if err != nil {
+		return err
+	}
+	run, err := r.bootAs(ctx, l, fmt.Sprintf("kvm-probe-%d", os.Getpid()), fmt.Sprintf("%d-probe", os.Getpid()), time.Now())
 	if err != nil {
 		return err
 	}
@@ -522,17 +367,3 @@ func loadFactor(hostCPUs int) float64 {
 // loadavgPath is where loadFactor reads the load (a test points it at a
 // file of its own).
 var loadavgPath = "/proc/loadavg"
-
-// payloadWaitsS is how long the job's scenario may wait for its payloads
-// beyond its duration (0 without a scenario): a hung payload must be
-// killed and reported by the agent before the VM's timeout.
-func payloadWaitsS(j *record.Job) float64 {
-	if len(j.Scenario) == 0 {
-		return 0
-	}
-	sc, err := scenario.Parse(j.Scenario)
-	if err != nil {
-		return 0
-	}
-	return sc.PayloadWaits().Seconds()
-}

@@ -2,8 +2,12 @@
 // workers, with the caches a run needs (the base initramfs per include set,
 // the accelerator choice, the default kernel via the planner, snapshots of
 // machines booted to the agent's wait for a job, which a VM restores
-// instead of booting), and turns what each VM reported into a run record. Jobs come from lib/plan; the
-// records go to a record.Writer as runs finish.
+// instead of booting), and turns what each VM reported into a run record.
+// Jobs come from lib/plan, resolved (plan.Resolved): the runner adds only
+// what the host decides when a VM starts — the accelerator, TCG's
+// threading and the timeout for them — to the copy of the job the guest
+// gets and the run record carries. The records go to a record.Writer as
+// runs finish.
 package runner
 
 import (
@@ -405,10 +409,10 @@ func (r *Runner) inputError(line int, err error) {
 // error record).
 func (r *Runner) boot(ctx context.Context, j *record.Job) {
 	prepStart := time.Now()
-	err := r.plan.Complete(ctx, j)
+	res, err := r.plan.Complete(ctx, j)
 	var run *record.Run
 	if err == nil {
-		run, err = r.Boot(ctx, j, prepStart)
+		run, err = r.Boot(ctx, res, prepStart)
 	}
 	var skip *plan.SkipError
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {

@@ -134,7 +134,7 @@ func TestEmulatorAbortIsRecognised(t *testing.T) {
 // newRun's, with the version of the ktstr that made it.
 func TestRunCarriesTheVersion(t *testing.T) {
 	r := testRunner(t, &bytes.Buffer{})
-	run := r.newRun("r1", &record.Job{ID: "j", MemoryMB: 512}, vm.AccelTCG)
+	run := r.newRun("r1", &launch{job: &record.Job{ID: "j", MemoryMB: 512}, accel: vm.AccelTCG})
 	if run.KtstrVersion == "" || run.KtstrVersion != version.String() || run.Host.MemoryMB != 512 {
 		t.Errorf("run %+v", run)
 	}

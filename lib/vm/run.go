@@ -92,7 +92,10 @@ type Result struct {
 
 // Run starts QEMU for m and waits until it exits, the timeout passes, or ctx
 // is cancelled. On every path QEMU's process group is killed and reaped and
-// m's /dev/shm files are removed before Run returns.
+// m's /dev/shm files are removed before Run returns. It goes in phases:
+// the files (the console and result captures, a restore's guest RAM), the
+// result channel, QEMU's start (and a restore's incoming migration), the
+// watch until QEMU exits, and what is left to read after.
 func Run(ctx context.Context, m *Machine, opts RunOptions) (*Result, error) {
 	args, err := m.Args()
 	if err != nil {
@@ -107,16 +110,8 @@ func Run(ctx context.Context, m *Machine, opts RunOptions) (*Result, error) {
 		}
 	}
 	defer removeFiles(m.ShmFiles())
-	if len(m.IncomingRAM) > 0 {
-		shm := m.ShmFiles()
-		if len(m.IncomingRAM) != len(shm) {
-			return nil, fmt.Errorf("restore: %d guest-RAM files for %d NUMA nodes", len(m.IncomingRAM), len(shm))
-		}
-		for i, p := range m.IncomingRAM {
-			if err := restoreSparse(p, shm[i]); err != nil {
-				return nil, err
-			}
-		}
+	if err := restoreRAM(m); err != nil {
+		return nil, err
 	}
 	var ch *channel
 	var channelDone <-chan struct{}
@@ -127,118 +122,196 @@ func Run(ctx context.Context, m *Machine, opts RunOptions) (*Result, error) {
 		defer ch.Close()
 		channelDone = ch.serve(m.Results, opts.Send)
 	}
-
-	var qemuOut tailBuffer
-	qemuOut.limit = 16 << 10
-	cmd := exec.Command(opts.QEMU, args...)
-	cmd.Stdout, cmd.Stderr = &qemuOut, &qemuOut
-	// Own process group, so one kill reaches every QEMU thread and helper;
-	// and if ktstr-boot dies without cleaning up, the kernel kills QEMU.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	q := newQEMURun(m, opts, args)
 	if opts.Terminal != nil {
-		cmd.Stdin, cmd.Stdout = opts.Terminal, opts.Terminal
-		cmd.SysProcAttr.Foreground, cmd.SysProcAttr.Ctty = true, int(opts.Terminal.Fd())
 		defer holdTerminal(opts.Terminal)()
 	}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", opts.QEMU, err)
+	if err := q.start(); err != nil {
+		return nil, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	q.watch(ctx)
+	q.finish(ch, channelDone)
+	return q.res, nil
+}
 
-	res := &Result{}
-	if m.Incoming != "" && m.SharedRAMSnapshot {
-		if err := startIncoming(m); err != nil {
-			// QEMU stays silent: the caller sees a restore that never
-			// reached the agent, with this reason.
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			qemuOut.Write([]byte("\nrestore: " + err.Error() + "\n"))
-			res.IncomingFailed = "restore: " + err.Error()
+// restoreRAM copies a restore's guest-RAM files into m's /dev/shm files.
+func restoreRAM(m *Machine) error {
+	if len(m.IncomingRAM) == 0 {
+		return nil
+	}
+	shm := m.ShmFiles()
+	if len(m.IncomingRAM) != len(shm) {
+		return fmt.Errorf("restore: %d guest-RAM files for %d NUMA nodes", len(m.IncomingRAM), len(shm))
+	}
+	for i, p := range m.IncomingRAM {
+		if err := restoreSparse(p, shm[i]); err != nil {
+			return err
 		}
 	}
-	results := &follower{path: m.Results}
-	console := &follower{path: m.ConsoleLog}
-	vcpus := newVCPUSampler(cmd.Process.Pid, start, opts.Series, opts.SeriesLimit)
-	deadline := time.NewTimer(opts.Timeout)
+	return nil
+}
+
+// qemuRun is one QEMU process of Run and what it has told so far.
+type qemuRun struct {
+	m      *Machine
+	opts   RunOptions
+	cmd    *exec.Cmd
+	out    tailBuffer // QEMU's own output, the tail of it
+	begin  time.Time
+	exited chan error
+	res    *Result
+
+	results, console *follower
+	vcpus            *vcpuSampler
+	doneAt           time.Time // when the agent said done
+}
+
+func newQEMURun(m *Machine, opts RunOptions, args []string) *qemuRun {
+	q := &qemuRun{m: m, opts: opts, res: &Result{}, exited: make(chan error, 1)}
+	q.out.limit = 16 << 10
+	q.cmd = exec.Command(opts.QEMU, args...)
+	q.cmd.Stdout, q.cmd.Stderr = &q.out, &q.out
+	// Own process group, so one kill reaches every QEMU thread and helper;
+	// and if ktstr-boot dies without cleaning up, the kernel kills QEMU.
+	q.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if opts.Terminal != nil {
+		q.cmd.Stdin, q.cmd.Stdout = opts.Terminal, opts.Terminal
+		q.cmd.SysProcAttr.Foreground, q.cmd.SysProcAttr.Ctty = true, int(opts.Terminal.Fd())
+	}
+	return q
+}
+
+// start starts QEMU and, for a restore with shared RAM, its incoming
+// migration.
+func (q *qemuRun) start() error {
+	q.begin = time.Now()
+	if err := q.cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", q.opts.QEMU, err)
+	}
+	go func() { q.exited <- q.cmd.Wait() }()
+	if q.m.Incoming != "" && q.m.SharedRAMSnapshot {
+		if err := startIncoming(q.m); err != nil {
+			// QEMU stays silent: the caller sees a restore that never
+			// reached the agent, with this reason.
+			q.kill()
+			q.out.Write([]byte("\nrestore: " + err.Error() + "\n"))
+			q.res.IncomingFailed = "restore: " + err.Error()
+		}
+	}
+	return nil
+}
+
+// kill kills QEMU's process group.
+func (q *qemuRun) kill() { syscall.Kill(-q.cmd.Process.Pid, syscall.SIGKILL) }
+
+// watch follows QEMU until it exits: it samples the vCPUs and reads the
+// result channel every period, and kills QEMU when the timeout passes, ctx
+// ends, the agent stays silent past RunOptions.AgentTimeout, or the guest
+// does not power off after done.
+func (q *qemuRun) watch(ctx context.Context) {
+	q.results = &follower{path: q.m.Results}
+	q.console = &follower{path: q.m.ConsoleLog}
+	q.vcpus = newVCPUSampler(q.cmd.Process.Pid, q.begin, q.opts.Series, q.opts.SeriesLimit)
+	deadline := time.NewTimer(q.opts.Timeout)
 	defer deadline.Stop()
 	var agentDeadline <-chan time.Time
-	if opts.AgentTimeout > 0 {
-		t := time.NewTimer(opts.AgentTimeout)
+	if q.opts.AgentTimeout > 0 {
+		t := time.NewTimer(q.opts.AgentTimeout)
 		defer t.Stop()
 		agentDeadline = t.C
 	}
-	if opts.Period <= 0 {
-		opts.Period = 100 * time.Millisecond
+	period := q.opts.Period
+	if period <= 0 {
+		period = 100 * time.Millisecond
 	}
-	tick := time.NewTicker(opts.Period)
+	tick := time.NewTicker(period)
 	defer tick.Stop()
-	var doneAt time.Time
-	kill := func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-
-	drain := func() {
-		for _, line := range results.lines() {
-			m, err := decodeMessage(line)
-			if err != nil {
-				res.DecodeErrors = append(res.DecodeErrors, err.Error())
-				continue
-			}
-			arrival := time.Since(start)
-			if len(res.Messages) == 0 {
-				res.AgentStart = arrival
-				res.AgentClock = arrival.Seconds() - m.T
-			}
-			res.AgentClock = min(res.AgentClock, arrival.Seconds()-m.T)
-			res.Messages = append(res.Messages, m)
-			if m.Type == proto.MsgDone && !res.Done {
-				res.Done, doneAt = true, time.Now()
-			}
-			if opts.OnMessage != nil {
-				opts.OnMessage(m)
-			}
-		}
-		if opts.ConsoleStream != nil {
-			if b := console.next(); len(b) > 0 {
-				opts.ConsoleStream.Write(b)
-			}
-		}
-	}
-
-loop:
 	for {
 		select {
-		case err := <-exited:
-			res.ExitErr = err
-			break loop
+		case err := <-q.exited:
+			q.res.ExitErr = err
+			return
 		case <-deadline.C:
-			res.TimedOut = true
-			kill()
+			q.res.TimedOut = true
+			q.kill()
 		case <-ctx.Done():
-			res.Interrupted = true
-			kill()
+			q.res.Interrupted = true
+			q.kill()
 			ctx = context.Background() // fire once
 		case <-agentDeadline:
-			drain()
-			if len(res.Messages) == 0 {
-				res.AgentSilent = true
-				if m.Incoming != "" && m.QMP != "" && res.IncomingFailed == "" {
-					res.IncomingFailed = queryIncoming(m.QMP)
-				}
-				kill()
-			}
+			q.agentDeadline()
 		case <-tick.C:
-			vcpus.sample()
-			if opts.OnTick != nil {
-				opts.OnTick(time.Since(start), vcpus.usage())
-			}
-			drain()
-			if res.Done && !res.KilledAfterDone && time.Since(doneAt) > opts.PowerOffGrace {
-				res.KilledAfterDone = true
-				kill()
-			}
+			q.tick()
 		}
 	}
-	res.Wall = time.Since(start)
+}
+
+// agentDeadline kills a QEMU whose agent has said nothing by
+// RunOptions.AgentTimeout, asking a restore's QMP first why.
+func (q *qemuRun) agentDeadline() {
+	q.drain()
+	if len(q.res.Messages) > 0 {
+		return
+	}
+	q.res.AgentSilent = true
+	if q.m.Incoming != "" && q.m.QMP != "" && q.res.IncomingFailed == "" {
+		q.res.IncomingFailed = queryIncoming(q.m.QMP)
+	}
+	q.kill()
+}
+
+// tick samples the vCPUs, reads the result channel and kills a guest
+// that has not powered off PowerOffGrace after done.
+func (q *qemuRun) tick() {
+	q.vcpus.sample()
+	if q.opts.OnTick != nil {
+		q.opts.OnTick(time.Since(q.begin), q.vcpus.usage())
+	}
+	q.drain()
+	if q.res.Done && !q.res.KilledAfterDone && time.Since(q.doneAt) > q.opts.PowerOffGrace {
+		q.res.KilledAfterDone = true
+		q.kill()
+	}
+}
+
+// drain reads the result messages and the console written since the last
+// call.
+func (q *qemuRun) drain() {
+	res := q.res
+	for _, line := range q.results.lines() {
+		m, err := decodeMessage(line)
+		if err != nil {
+			res.DecodeErrors = append(res.DecodeErrors, err.Error())
+			continue
+		}
+		arrival := time.Since(q.begin)
+		if len(res.Messages) == 0 {
+			res.AgentStart = arrival
+			res.AgentClock = arrival.Seconds() - m.T
+		}
+		res.AgentClock = min(res.AgentClock, arrival.Seconds()-m.T)
+		res.Messages = append(res.Messages, m)
+		if m.Type == proto.MsgDone && !res.Done {
+			res.Done, q.doneAt = true, time.Now()
+		}
+		if q.opts.OnMessage != nil {
+			q.opts.OnMessage(m)
+		}
+	}
+	if q.opts.ConsoleStream != nil {
+		if b := q.console.next(); len(b) > 0 {
+			q.opts.ConsoleStream.Write(b)
+		}
+	}
+}
+
+// finish reads what QEMU left once it exited: the rest of the result
+// channel (ch, when the channel is a socket, is let finish its copy), a
+// truncated last line, the vCPUs' totals and samples, QEMU's output and
+// why a restore's migration failed.
+func (q *qemuRun) finish(ch *channel, channelDone <-chan struct{}) {
+	res := q.res
+	res.Wall = time.Since(q.begin)
 	if ch != nil {
 		// QEMU is gone, so the socket is at its end (or was never
 		// connected): let the copy finish.
@@ -248,17 +321,16 @@ loop:
 		case <-time.After(2 * time.Second):
 		}
 	}
-	drain()
-	if results.partial.Len() > 0 { // a last line without newline: the guest died mid-write
-		res.DecodeErrors = append(res.DecodeErrors, fmt.Sprintf("truncated last result line (%d bytes)", results.partial.Len()))
+	q.drain()
+	if q.results.partial.Len() > 0 { // a last line without newline: the guest died mid-write
+		res.DecodeErrors = append(res.DecodeErrors, fmt.Sprintf("truncated last result line (%d bytes)", q.results.partial.Len()))
 	}
-	res.VCPUs = vcpus.usage()
-	res.Samples = vcpus.series
-	res.QEMUOutput = filterQEMUNoise(qemuOut.String())
-	if m.Incoming != "" && res.IncomingFailed == "" {
+	res.VCPUs = q.vcpus.usage()
+	res.Samples = q.vcpus.series
+	res.QEMUOutput = filterQEMUNoise(q.out.String())
+	if q.m.Incoming != "" && res.IncomingFailed == "" {
 		res.IncomingFailed = incomingFailure(res.QEMUOutput)
 	}
-	return res, nil
 }
 
 // incomingFailure is QEMU's line saying it could not load a restore's

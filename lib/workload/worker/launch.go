@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/role"
 	"github.com/ktstr-go/ktstr/lib/topology"
 	"github.com/ktstr-go/ktstr/lib/workload"
 )
@@ -160,7 +161,7 @@ func start(exe string, cgroupFD int, task Task, command bool, extra []*os.File) 
 		cmd.Stdout = io.Discard
 	} else {
 		cmd = exec.Command(exe)
-		cmd.Env = []string{RoleEnv + "=" + RoleWorker, "PATH=/bin:/sbin:/usr/bin:/include", "GOMAXPROCS=1"}
+		cmd.Env = []string{role.Environ(role.Worker), "PATH=/bin:/sbin:/usr/bin:/include", "GOMAXPROCS=1"}
 		cmd.ExtraFiles = extra
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {

@@ -28,15 +28,6 @@ import (
 	"github.com/ktstr-go/ktstr/lib/workload"
 )
 
-// The worker role: the agent re-executes its own binary with RoleEnv set.
-const (
-	RoleEnv    = "KTSTR_ROLE"
-	RoleWorker = "worker"
-)
-
-// IsWorker reports whether this process was started as a worker.
-func IsWorker() bool { return os.Getenv(RoleEnv) == RoleWorker }
-
 // Task is what the agent hands one worker on its stdin.
 type Task struct {
 	Spec   workload.Spec `json:"spec"`
@@ -86,23 +77,24 @@ const (
 	gapProbe = time.Millisecond
 )
 
-// Main is the worker process: it reads its task, sets itself up,
-// reports ready, waits for go, works until told to stop, and writes its
-// report. It never returns.
-func Main() {
-	os.Exit(workerMain(os.Stdin, os.Stdout))
+// Main is the worker process (the binary in role.Worker, started by
+// Launch): it reads its task on stdin, sets itself up, reports ready on
+// stdout, waits for go, works until told to stop, and writes its report.
+// It returns the exit status; args are unused.
+func Main(args []string, stdout, stderr io.Writer) int {
+	return workerMain(os.Stdin, stdout, stderr)
 }
 
-func workerMain(stdin io.Reader, stdout io.Writer) int {
+func workerMain(stdin io.Reader, stdout, stderr io.Writer) int {
 	in := bufio.NewReader(stdin)
 	line, err := in.ReadString('\n')
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "worker: read task: %v\n", err)
+		fmt.Fprintf(stderr, "worker: read task: %v\n", err)
 		return 2
 	}
 	var task Task
 	if err := json.Unmarshal([]byte(line), &task); err != nil {
-		fmt.Fprintf(os.Stderr, "worker: decode task: %v\n", err)
+		fmt.Fprintf(stderr, "worker: decode task: %v\n", err)
 		return 2
 	}
 	// The hot loop owns this OS thread: its CPU time and schedstat are the

@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/ktstr-go/ktstr/lib/cgroup"
+	"github.com/ktstr-go/ktstr/lib/role"
 	"github.com/ktstr-go/ktstr/lib/workload"
 )
 
 // TestMain lets this test binary serve as the worker executable.
 func TestMain(m *testing.M) {
-	if IsWorker() {
-		Main()
+	if role.Current() == role.Worker {
+		os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }

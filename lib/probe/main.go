@@ -16,15 +16,12 @@ import (
 
 var asmErrUnreferenced = asm.ErrUnreferencedSymbol
 
-// Role is the KTSTR_ROLE value of the probe loader: the agent re-executes
-// its own binary with it, so the probes live in their own process.
-const Role = "probe"
-
 // pollInterval is how often the loader looks for the scheduler's new BPF
 // programs and for the trigger.
 const pollInterval = 20 * time.Millisecond
 
-// Main is the probe loader process. args[0] is the job's probes (JSON).
+// Main is the probe loader process: the binary in role.Probe, which the
+// agent starts so that the probes live in a process of their own. args[0] is the job's probes (JSON).
 // It writes one record.ProbeResult per line on stdout: when the probes are
 // attached (no events), whenever it attached more (the scheduler's
 // programs), when the trigger fired (the events), and when told to stop

@@ -1,10 +1,15 @@
-package plan
+// Package timings reads past wall times of jobs from a run store: what
+// ktstr-boot --select's budget costs a job at, and the progress line's ETA.
+// It is apart from lib/plan so that the planner (and what imports it,
+// bare metal among them) links no store or query code.
+package timings
 
 import (
 	"fmt"
 	"os"
 	"slices"
 
+	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/query"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/store"
@@ -14,11 +19,11 @@ import (
 // budget costs and an ETA is made of when the store has seen the job.
 type Timings map[string]float64
 
-// PastTimings reads the median wall time (boot to power-off, seconds) of
+// Past reads the median wall time (boot to power-off, seconds) of
 // each job id's completed runs in the store at dir. A store that does not
 // exist gives no timings and no error: the store is only read, never
 // created.
-func PastTimings(dir string) (Timings, error) {
+func Past(dir string) (Timings, error) {
 	if dir == "" {
 		d, err := store.DefaultDir()
 		if err != nil {
@@ -54,10 +59,10 @@ func PastTimings(dir string) (Timings, error) {
 }
 
 // Cost is a job's expected seconds: its past median when known, else
-// EstimateS.
+// plan.EstimateS.
 func (t Timings) Cost(j *record.Job, hostCPUs int) float64 {
 	if s, ok := t[j.ID]; ok {
 		return s
 	}
-	return EstimateS(j, hostCPUs)
+	return plan.EstimateS(j, hostCPUs)
 }

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/ktstr-go/ktstr/lib/role"
+)
+
+const module = "github.com/ktstr-go/ktstr/"
+
+// hostOnly are packages no role's code may link: the run store, its
+// queries, comparisons and reports, and the host's planning and VM
+// machinery. /init is this binary, so they are in its file; what the
+// guest runs must not reach them (issue 24).
+var hostOnly = []string{
+	"lib/store", "lib/query", "lib/report", "lib/compare", "lib/metrics", "lib/stats",
+	"lib/plan", "lib/runner", "lib/vm", "lib/snapshot", "lib/monitor", "lib/kernel",
+}
+
+// entryPackage is the import path of the package that defines m.
+func entryPackage(t *testing.T, m role.Main) string {
+	t.Helper()
+	name := runtime.FuncForPC(reflect.ValueOf(m).Pointer()).Name() // path/to/pkg.Func
+	slash := strings.LastIndex(name, "/")
+	dot := strings.Index(name[slash+1:], ".")
+	if slash < 0 || dot < 0 {
+		t.Fatalf("entry %q is not a package's function", name)
+	}
+	return name[:slash+1+dot]
+}
+
+// goList lists the packages pkg reaches (itself included).
+func goList(t *testing.T, pkg string) []string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	out, err := exec.Command(goTool, "list", "-deps", pkg).Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v", pkg, err)
+	}
+	return strings.Fields(string(out))
+}
+
+// touchSources stats every Go file of the module: go test caches a passing
+// result by the files the test touched, and go list reads them in another
+// process, so an import added later would not rerun the test otherwise.
+func touchSources(t *testing.T) {
+	t.Helper()
+	root := filepath.Join("..", "..")
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && p != root && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) {
+			return filepath.SkipDir
+		}
+		if strings.HasSuffix(p, ".go") || d.Name() == "go.mod" {
+			_, err = os.Stat(p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRolesLinkNoHostTools (issue 24): every role of the binary is in the
+// table main dispatches through, each entry point is its package's, and
+// none of those packages reaches the run store, queries, reports or the
+// host's machinery; lib/role itself is a leaf.
+func TestRolesLinkNoHostTools(t *testing.T) {
+	touchSources(t)
+	for _, name := range []string{role.Init, role.Worker, role.Fixture, role.Probe} {
+		if roles[name] == nil {
+			t.Errorf("role %s has no entry point", name)
+		}
+	}
+	for name, m := range roles {
+		pkg := entryPackage(t, m)
+		if !strings.HasPrefix(pkg, module+"lib/") {
+			t.Errorf("role %s runs %s, not a lib package's Main", name, pkg)
+			continue
+		}
+		for _, d := range goList(t, pkg) {
+			for _, h := range hostOnly {
+				if d == module+h {
+					t.Errorf("role %s (%s) links %s", name, pkg, h)
+				}
+			}
+		}
+	}
+	for _, d := range goList(t, module+"lib/role") {
+		if strings.HasPrefix(d, module) && d != module+"lib/role" {
+			t.Errorf("lib/role imports %s: it must stay a leaf", d)
+		}
+	}
+}
