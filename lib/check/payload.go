@@ -23,14 +23,21 @@ func Payloads(r *record.Run, t record.Thresholds) []record.Check {
 		return nil
 	}
 	var sc *scenario.Scenario
+	var out []record.Check
 	if r.Job != nil && len(r.Job.Scenario) > 0 {
-		sc, _ = scenario.Parse(r.Job.Scenario)
+		var err error
+		if sc, err = scenario.Parse(r.Job.Scenario); err != nil {
+			// The scenario's own payload limits are unknown: say so, and
+			// judge by the definitions' and the thresholds' alone.
+			out = append(out, record.Check{Name: "payload.limits", Status: record.StatusError,
+				Detail: fmt.Sprintf("the run's scenario does not parse, so its payload limits are not applied: %v", err)})
+			sc = nil
+		}
 	}
 	count := map[string]int{}
 	for _, p := range r.Scenario.Payloads {
 		count[p.Name]++
 	}
-	var out []record.Check
 	for _, p := range r.Scenario.Payloads {
 		label := p.Name
 		if count[p.Name] > 1 {

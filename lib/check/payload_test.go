@@ -191,3 +191,19 @@ func TestPayloadOwnDefinitionIsJudged(t *testing.T) {
 		t.Errorf("exit 3 wanted: %+v", c)
 	}
 }
+
+// A run whose scenario no longer parses (a record from an older ktstr, or
+// edited by hand) is not judged silently without the scenario's own
+// payload limits: an error check says so.
+func TestPayloadScenarioThatDoesNotParse(t *testing.T) {
+	r := payloadRun(t, "", 0, hbTime)
+	r.Job.Scenario = []byte(`{"name": "hb", "steps": "not a list"}`)
+	cs := byName(Payloads(r, Merge()))
+	c, ok := cs["payload.limits"]
+	if !ok || c.Status != record.StatusError || !strings.Contains(c.Detail, "does not parse") {
+		t.Errorf("%+v", cs)
+	}
+	if cs["payload[hackbench].exit_code"].Status != record.StatusPass {
+		t.Errorf("the payload itself is still judged: %+v", cs)
+	}
+}
