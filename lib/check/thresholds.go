@@ -3,6 +3,7 @@ package check
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/ktstr-go/ktstr/lib/jsonstrict"
 	"github.com/ktstr-go/ktstr/lib/record"
 )
 
@@ -121,20 +123,13 @@ func LoadThresholds(path string) (*record.Thresholds, error) {
 // (Validate). Unknown names are errors (a typo must not silently leave a
 // check at its default); a limit given as null is switched off.
 func ParseThresholds(b []byte) (*record.Thresholds, error) {
-	if len(bytes.TrimSpace(b)) == 0 {
-		return nil, fmt.Errorf(`thresholds: empty; want a JSON object such as {"max_gap_ms": 3000} (names: ktstr-verify --show-thresholds)`)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
+	// The names first, as a map: the message lists them.
 	var fields map[string]json.RawMessage
-	if err := dec.Decode(&fields); err != nil {
+	if err := jsonstrict.Decode(b, &fields); err != nil {
+		if errors.Is(err, jsonstrict.ErrEmpty) {
+			return nil, fmt.Errorf(`thresholds: empty; want a JSON object such as {"max_gap_ms": 3000} (names: ktstr-verify --show-thresholds)`)
+		}
 		return nil, fmt.Errorf("thresholds: %w", err)
-	}
-	// A second object after the first would otherwise be ignored silently.
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("thresholds: unexpected data after the JSON object")
-	}
-	if fields == nil {
-		return nil, fmt.Errorf("thresholds: null; want a JSON object")
 	}
 	names := append(record.ThresholdNames(), record.PayloadThresholds, "off")
 	for n := range fields {
@@ -142,8 +137,18 @@ func ParseThresholds(b []byte) (*record.Thresholds, error) {
 			return nil, fmt.Errorf("thresholds: unknown limit %q (names: %s)", n, strings.Join(names[:len(names)-1], ", "))
 		}
 	}
+	// The payload limits here too, so that their message reads
+	// "thresholds: payload: PLACE: ...": record.Thresholds' UnmarshalJSON
+	// refuses the same with a "thresholds:" of its own, for the documents
+	// that embed thresholds.
+	if raw, ok := fields[record.PayloadThresholds]; ok && string(bytes.TrimSpace(raw)) != "null" {
+		var pl map[string]record.PayloadLimits
+		if err := jsonstrict.Decode(raw, &pl); err != nil {
+			return nil, fmt.Errorf("thresholds: payload: %w", err)
+		}
+	}
 	var t record.Thresholds
-	if err := json.Unmarshal(b, &t); err != nil {
+	if err := jsonstrict.Decode(b, &t); err != nil {
 		return nil, fmt.Errorf("thresholds: %w", err)
 	}
 	if err := Validate(&t); err != nil {

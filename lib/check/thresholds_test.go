@@ -75,12 +75,23 @@ func TestThresholdsErrors(t *testing.T) {
 		`{"sustained_samples": 0}`:    "sustained_samples is 0",
 		`{"off": ["max_gap"]}`:        `unknown limit "max_gap"`,
 		`{"max_gap_ms": 1, "off": ["max_gap_ms"]}`: "both set and switched off",
-		`null`:           "want a JSON object",
+		`null`:           "thresholds: null; want a JSON object",
 		`{"max_gap": 1}`: `unknown limit "max_gap"`,
 	} {
 		_, err := ParseThresholds([]byte(in))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want one containing %q", in, err, want)
+		}
+	}
+	// Decoding errors say where (lib/jsonstrict).
+	for in, want := range map[string]string{
+		`{"max_gap_ms": "1"}`:  "thresholds: max_gap_ms: want a number, got a string",
+		`{"max_gap_ms": 1} {}`: "thresholds: line 1, column 19: unexpected data after the JSON object",
+		`{"payload": {"hackbench": {"metrics": {"time_s": {"maxx": 1}}}}}`: `thresholds: payload: hackbench.metrics.time_s: unknown field "maxx"`,
+		`{"payload": {"hackbench": {"exit_code": "0"}}}`:                   "thresholds: payload: hackbench.exit_code: want an integer, got a string",
+	} {
+		if _, err := ParseThresholds([]byte(in)); err == nil || err.Error() != want {
+			t.Errorf("%q: error %v, want %q", in, err, want)
 		}
 	}
 	p := filepath.Join(t.TempDir(), "limits.json")

@@ -24,14 +24,13 @@
 package compare
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"sort"
 	"strings"
 
+	"github.com/ktstr-go/ktstr/lib/jsonstrict"
 	"github.com/ktstr-go/ktstr/lib/metrics"
 	"github.com/ktstr-go/ktstr/lib/query"
 	"github.com/ktstr-go/ktstr/lib/record"
@@ -95,12 +94,10 @@ func LoadPolicy(path string) (*Policy, error) {
 	return p, nil
 }
 
-// ParsePolicy decodes and validates a policy.
+// ParsePolicy decodes a policy strictly (jsonstrict) and validates it.
 func ParsePolicy(b []byte) (*Policy, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var p Policy
-	if err := dec.Decode(&p); err != nil {
+	if err := jsonstrict.Decode(b, &p); err != nil {
 		return nil, err
 	}
 	for field, m := range map[string]map[string]float64{"per_metric_percent": p.PerMetricPercent, "per_metric_abs": p.PerMetricAbs} {

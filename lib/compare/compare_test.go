@@ -79,6 +79,9 @@ func TestPolicy(t *testing.T) {
 	if abs, rel := p.gate(m); abs != 100 || rel != 0.01 {
 		t.Errorf("family gate: %v %v", abs, rel)
 	}
+	if _, err := ParsePolicy([]byte(`{"per_metric_abs": {"worst_gap_ms": "1"}}`)); err == nil || err.Error() != "per_metric_abs.worst_gap_ms: want a number, got a string" {
+		t.Errorf("type error: %v", err)
+	}
 	for _, bad := range []string{`{"per_metric_percent": {"worst_spreed": 5}}`, `{"colour": 1}`, `{"alpha": 2}`,
 		`{"per_metric_abs": {"worst_gap_ms": -1}}`, `{"min_runs": 1}`} {
 		if _, err := ParsePolicy([]byte(bad)); err == nil {

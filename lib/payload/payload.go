@@ -16,10 +16,7 @@
 package payload
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -27,6 +24,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ktstr-go/ktstr/lib/jsonstrict"
 	"github.com/ktstr-go/ktstr/lib/record"
 )
 
@@ -188,17 +186,12 @@ func Names() []string {
 	return out
 }
 
-// Parse decodes a definition strictly (unknown fields are errors) and
-// validates it.
+// Parse decodes a definition strictly (jsonstrict: unknown fields are
+// errors) and validates it.
 func Parse(data []byte) (*Definition, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var d Definition
-	if err := dec.Decode(&d); err != nil {
+	if err := jsonstrict.Decode(data, &d); err != nil {
 		return nil, fmt.Errorf("payload: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("payload: unexpected data after the JSON object")
 	}
 	if err := d.Validate(); err != nil {
 		return nil, err

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/ktstr-go/ktstr/lib/jsonstrict"
 )
 
 // PayloadThresholds is the JSON name of Thresholds.Payload, which is not
@@ -53,21 +55,22 @@ func (t *Thresholds) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("thresholds: unknown limit %q (names: %s)", n, strings.Join(names, ", "))
 		}
 	}
-	if raw, ok := fields[PayloadThresholds]; ok {
+	if raw, ok := fields[PayloadThresholds]; ok && !isNull(raw) {
 		// Strict too: a misspelt "maximum" must not leave a metric
 		// unchecked.
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
 		var pl map[string]PayloadLimits
-		if err := dec.Decode(&pl); err != nil {
+		if err := jsonstrict.Decode(raw, &pl); err != nil {
 			return fmt.Errorf("thresholds: payload: %w", err)
 		}
 	}
 	for _, n := range append(names, PayloadThresholds) {
-		if raw, ok := fields[n]; ok && bytes.Equal(bytes.TrimSpace(raw), []byte("null")) && !slices.Contains(p.Off, n) {
+		if raw, ok := fields[n]; ok && isNull(raw) && !slices.Contains(p.Off, n) {
 			p.Off = append(p.Off, n)
 		}
 	}
 	*t = Thresholds(p)
 	return nil
 }
+
+// isNull reports whether the JSON value raw is null.
+func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }

@@ -13,14 +13,13 @@
 package scenario
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/ktstr-go/ktstr/lib/jsonstrict"
 	"github.com/ktstr-go/ktstr/lib/payload"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/workload"
@@ -260,20 +259,18 @@ func (o Op) String() string {
 	return s
 }
 
-// Parse decodes a scenario, rejecting unknown fields so typos are errors.
-func Parse(data []byte) (*Scenario, error) {
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
+// Parse decodes a scenario strictly (jsonstrict: an unknown field is an
+// error, so typos are) and checks it has a name and steps.
+func Parse(data []byte) (*Scenario, error) { return parse(data, "scenario") }
+
+// parse is Parse, naming the scenario what until it has a name.
+func parse(data []byte, what string) (*Scenario, error) {
 	var s Scenario
-	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("scenario: %w", err)
-	}
-	// A second object after the first would otherwise be ignored silently.
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("scenario: unexpected data after the JSON object")
+	if err := jsonstrict.Decode(data, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if s.Name == "" {
-		return nil, fmt.Errorf("scenario: name is required")
+		return nil, fmt.Errorf("%s: name is required", what)
 	}
 	if len(s.Steps) == 0 {
 		return nil, fmt.Errorf("scenario %s: steps: at least one step is required", s.Name)
@@ -293,7 +290,7 @@ func Load(nameOrFile string) (*Scenario, error) {
 		}
 		return nil, fmt.Errorf("scenario %q: %w", nameOrFile, err)
 	}
-	return Parse(data)
+	return parse(data, "scenario "+nameOrFile)
 }
 
 // FlagsFit reports whether the scenario runs under a scheduler profile with

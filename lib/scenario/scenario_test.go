@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -111,8 +113,18 @@ func TestValidateNamesTheField(t *testing.T) {
 			t.Errorf("%s:\n got %v\nwant %q", in, err, want)
 		}
 	}
-	if _, err := Parse([]byte(`{"name":"x","steps":[{"cgroupz":[]}]}`)); err == nil || !strings.Contains(err.Error(), "unknown field") {
+	if _, err := Parse([]byte(`{"name":"x","steps":[{},{"cgroupz":[]}]}`)); err == nil || err.Error() != `scenario: steps[1]: unknown field "cgroupz"` {
 		t.Errorf("unknown field: %v", err)
+	}
+	if _, err := Parse([]byte(`{"name":"x","steps":[{"cgroups":[{"name":"a","works":[{"type":"CpuSpin","workers":"2"}]}]}]}`)); err == nil ||
+		err.Error() != "scenario: steps[0].cgroups[0].works[0].workers: want an integer, got a string" {
+		t.Errorf("type error: %v", err)
+	}
+	// A file's errors name it.
+	f := filepath.Join(t.TempDir(), "mine.json")
+	os.WriteFile(f, []byte(`{"name":"x","steps":[{}]} {}`), 0o644)
+	if _, err := Load(f); err == nil || err.Error() != "scenario "+f+": line 1, column 27: unexpected data after the JSON object" {
+		t.Errorf("file: %v", err)
 	}
 	if _, err := Parse([]byte(`{"steps":[{}]}`)); err == nil || !strings.Contains(err.Error(), "name is required") {
 		t.Errorf("no name: %v", err)

@@ -7,13 +7,12 @@ package sched
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strings"
 
+	"github.com/ktstr-go/ktstr/lib/jsonstrict"
 	"github.com/ktstr-go/ktstr/lib/record"
 )
 
@@ -119,7 +118,7 @@ func Lookup(nameOrPath string) (*Definition, error) {
 		return nil, fmt.Errorf("scheduler %q: not a built-in (%s), a definition file or a binary", nameOrPath, strings.Join(BuiltinNames(), ", "))
 	}
 	if !bytes.HasPrefix(b, []byte("\x7fELF")) {
-		return Parse(b)
+		return parse(b, "scheduler definition "+nameOrPath)
 	}
 	name := nameOrPath[strings.LastIndexByte(nameOrPath, '/')+1:]
 	return &Definition{Name: name, Binary: nameOrPath}, nil
@@ -134,17 +133,15 @@ func BuiltinNames() []string {
 	return out
 }
 
-// Parse decodes and checks a definition.
-func Parse(b []byte) (*Definition, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
+// Parse decodes a definition strictly (jsonstrict: an unknown field is an
+// error) and checks it.
+func Parse(b []byte) (*Definition, error) { return parse(b, "scheduler definition") }
+
+// parse is Parse, naming the definition what in decoding errors.
+func parse(b []byte, what string) (*Definition, error) {
 	var d Definition
-	if err := dec.Decode(&d); err != nil {
-		return nil, fmt.Errorf("scheduler definition: %w", err)
-	}
-	// A second object after the first would otherwise be ignored silently.
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("scheduler definition: unexpected data after the JSON object")
+	if err := jsonstrict.Decode(b, &d); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return &d, d.Validate()
 }

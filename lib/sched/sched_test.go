@@ -46,7 +46,10 @@ func TestValidateAndParse(t *testing.T) {
 		`{"name":"x","binary":"b","flags":[{"name":"a+b"}]}`:                 "containing '+'",
 		`{"name":"x","binary":"b","flags":[{"name":"a","requires":["zz"]}]}`: `requires unknown flag "zz"`,
 		`{"name":"x","binary":"b","flags":[{"name":"a"},{"name":"a"}]}`:      "duplicated",
-		`{"name":"x","binary":"b","flagz":[]}`:                               "unknown field",
+		`{"name":"x","binary":"b","flagz":[]}`:                               `scheduler definition: unknown field "flagz"`,
+		`{"name":"x","binary":"b","flags":[{"name":"a","arg":[]}]}`:          `scheduler definition: flags[0]: unknown field "arg"`,
+		`{"name":"x","binary":"b","thresholds":{"max_gap_ms":"1"}}`:          `scheduler definition: thresholds.max_gap_ms: want a number, got a string`,
+		`null`: "scheduler definition: null; want a JSON object",
 	}
 	for in, want := range bad {
 		if _, err := Parse([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
