@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
@@ -23,7 +22,7 @@ func runBareMetal(ctx context.Context, o *options, planner *plan.Planner, stdout
 	}
 	h, err := baremetal.New(baremetal.Config{CgroupParent: o.CgroupParent, CPUs: o.CPUs, AllowScheduler: o.AllowHostScheduler, Log: stderr})
 	if err != nil {
-		return bareMetalError(stderr, err)
+		return cli.Report(stderr, name, err) // options wrong as given are usage errors
 	}
 	defer func() {
 		if err := h.Close(); err != nil {
@@ -38,7 +37,7 @@ func runBareMetal(ctx context.Context, o *options, planner *plan.Planner, stdout
 		}
 		res, err := h.Run(ctx, j, name)
 		if err != nil {
-			return bareMetalError(stderr, err)
+			return cli.Report(stderr, name, err) // options wrong as given are usage errors
 		}
 		if res.Skip != nil {
 			fmt.Fprintf(stderr, "%s: skip %s: %s\n", name, res.Skip.Subject, res.Skip.Detail)
@@ -59,14 +58,4 @@ func runBareMetal(ctx context.Context, o *options, planner *plan.Planner, stdout
 		return cli.ExitFail
 	}
 	return cli.ExitOK
-}
-
-// bareMetalError reports err in one line: a usage error for options wrong
-// as given, a failure otherwise (no root, no cgroup v2).
-func bareMetalError(stderr io.Writer, err error) int {
-	var ue *baremetal.UsageError
-	if errors.As(err, &ue) {
-		err = &cli.UsageError{Err: err}
-	}
-	return cli.Report(stderr, name, err)
 }

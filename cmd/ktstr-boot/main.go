@@ -206,10 +206,12 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	return cli.ExitOK
 }
 
-// report prints err in one line; the planner's input errors are usage errors.
+// report prints err in one line with its exit status: a usage error's
+// (cli.ErrUsage), which to ktstr-boot a kernel not built yet is too
+// (plan.IsInputError).
 func report(stderr io.Writer, err error) int {
 	if plan.IsInputError(err) {
-		err = &cli.UsageError{Err: err}
+		err = cli.Usage(err)
 	}
 	return cli.Report(stderr, name, err)
 }

@@ -84,11 +84,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 			fmt.Fprintf(stderr, "  %s\n", l)
 		}
 	}
-	var se *kernel.SpecError
-	if errors.As(err, &se) {
-		err = &cli.UsageError{Err: err}
-	}
-	return cli.Report(stderr, name, err)
+	return cli.Report(stderr, name, err) // a *kernel.SpecError is a usage error
 }
 
 func (o *options) cache() (*kernel.Cache, error) {

@@ -135,7 +135,7 @@ func (t *tool) openStore(create bool) (*store.Store, error) {
 	}
 	if !create {
 		if _, err := os.Stat(dir); err != nil {
-			return nil, &cli.UsageError{Err: fmt.Errorf("no store at %s (ktstr-stats store makes one): %w", dir, err)}
+			return nil, cli.Usagef("no store at %s (ktstr-stats store makes one): %w", dir, err)
 		}
 	}
 	return store.Open(dir)
@@ -156,7 +156,7 @@ func (t *tool) rows(from string) ([]*query.Row, []*record.Error, error) {
 	}
 	rows, errs, err := query.FromPath(from)
 	if err != nil {
-		return nil, nil, &cli.UsageError{Err: err}
+		return nil, nil, cli.Usage(err)
 	}
 	return rows, errs, nil
 }
@@ -180,7 +180,7 @@ func (t *tool) problems(out *record.Writer, errs []*record.Error, human bool) in
 func filter(terms []string) (query.Filter, error) {
 	f, err := query.ParseFilter(terms)
 	if err != nil {
-		return nil, &cli.UsageError{Err: err}
+		return nil, cli.Usage(err)
 	}
 	return f, nil
 }
@@ -363,7 +363,7 @@ func projectCommit(ctx context.Context) string {
 func (t *tool) prune() error {
 	before, err := parseTime(t.o.Prune.Before)
 	if err != nil {
-		return &cli.UsageError{Err: err}
+		return cli.Usage(err)
 	}
 	s, err := t.openStore(false)
 	if err != nil {
@@ -412,7 +412,7 @@ func (t *tool) compare() (int, error) {
 	var policy *compare.Policy
 	if c.Policy != "" {
 		if policy, err = compare.LoadPolicy(c.Policy); err != nil {
-			return 0, &cli.UsageError{Err: err}
+			return 0, cli.Usage(err)
 		}
 	}
 	if c.Threshold > 0 {

@@ -88,7 +88,7 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout io.Writer) er
 	for _, text := range o.Specs {
 		s, err := topology.ParseSpec(text)
 		if err != nil {
-			return &cli.UsageError{Err: err}
+			return cli.Usage(err)
 		}
 		specs = append(specs, s)
 	}

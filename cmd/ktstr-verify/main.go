@@ -47,7 +47,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	if o.Thresholds != "" {
 		t, err := check.LoadThresholds(o.Thresholds)
 		if err != nil {
-			return cli.Report(stderr, name, &cli.UsageError{Err: err})
+			return cli.Report(stderr, name, cli.Usage(err))
 		}
 		override = t
 	}

@@ -121,7 +121,7 @@ func writeLog(w io.Writer, title, log string, raw bool) {
 func readRuns(path string) ([]*record.Run, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &cli.UsageError{Err: err}
+		return nil, cli.Usage(err)
 	}
 	defer f.Close()
 	rd := record.NewReader(f, name)

@@ -110,26 +110,51 @@ func Parse(name, description string, grammar any, args []string, stdout, stderr 
 	return kctx, ExitOK, false
 }
 
-// UsageError is an error caused by the user's input: tools report it in one
-// line and exit with ExitUsage.
+// ErrUsage is what every usage error is (errors.Is): the user's input is
+// wrong as given — a flag, an argument, a file, an input line, a job —
+// rather than this machine failing or what ran failing. Tools report it in
+// one line and exit with ExitUsage. A *UsageError is one; an error type of
+// a library that is always the user's doing says so with an Is method
+// (kernel.SpecError).
+var ErrUsage = errors.New("usage error")
+
+// UsageError is the usage error: Err says what is wrong.
 type UsageError struct{ Err error }
 
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
+
+// Is makes every UsageError ErrUsage.
+func (e *UsageError) Is(target error) bool { return target == ErrUsage }
+
+// Usage returns err as a usage error: err itself when it is one already,
+// nil for nil.
+func Usage(err error) error {
+	if err == nil || errors.Is(err, ErrUsage) {
+		return err
+	}
+	return &UsageError{err}
+}
 
 // Usagef returns a UsageError with a formatted message.
 func Usagef(format string, args ...any) error {
 	return &UsageError{fmt.Errorf(format, args...)}
 }
 
-// Status maps an error to an exit status: nil → ExitOK, a UsageError →
-// ExitUsage, a cancelled context → ExitInterrupted, anything else → ExitFail.
+// BadLines is the usage error of an input stream with n bad lines, each
+// already told (as an error record, or on a terminal as a line).
+func BadLines(n int) error {
+	return Usagef("%d bad input line(s); see the error records", n)
+}
+
+// Status maps an error to an exit status: nil → ExitOK, a usage error
+// (ErrUsage) → ExitUsage, a cancelled context → ExitInterrupted, anything
+// else → ExitFail.
 func Status(err error) int {
-	var ue *UsageError
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.As(err, &ue):
+	case errors.Is(err, ErrUsage):
 		return ExitUsage
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupted

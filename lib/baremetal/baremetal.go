@@ -29,6 +29,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/internal/fileutil"
 	"github.com/ktstr-go/ktstr/lib/cgroup"
 	"github.com/ktstr-go/ktstr/lib/host"
@@ -184,20 +185,15 @@ func cpuSet(list, sysRoot string) ([]int, error) {
 	}
 	cpus, err := topology.ParseList(list)
 	if err != nil || len(cpus) == 0 {
-		return nil, &UsageError{fmt.Sprintf("--cpus %q: a cpu list such as 0-3,8", list)}
+		return nil, cli.Usagef("--cpus %q: a cpu list such as 0-3,8", list)
 	}
 	for _, c := range cpus {
 		if !slices.Contains(online, c) {
-			return nil, &UsageError{fmt.Sprintf("--cpus %s: CPU %d is not online (online: %s)", list, c, topology.FormatList(online))}
+			return nil, cli.Usagef("--cpus %s: CPU %d is not online (online: %s)", list, c, topology.FormatList(online))
 		}
 	}
 	return cpus, nil
 }
-
-// UsageError is a bare-metal option that is wrong as given.
-type UsageError struct{ Msg string }
-
-func (e *UsageError) Error() string { return e.Msg }
 
 // Restrict returns t limited to cpus: groups keep only those CPUs, empty
 // groups and nodes go, and the dimensions and name are derived again.
@@ -273,13 +269,13 @@ func (h *Host) makeParent() error {
 	case filepath.IsAbs(p):
 		rel, err := filepath.Rel(h.mount, filepath.Clean(p))
 		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-			return &UsageError{fmt.Sprintf("--cgroup-parent %s is not under the cgroup2 mount %s", p, h.mount)}
+			return cli.Usagef("--cgroup-parent %s is not under the cgroup2 mount %s", p, h.mount)
 		}
 		p = rel
 	}
 	p = filepath.Clean(p)
 	if p == "." || strings.HasPrefix(p, "..") {
-		return &UsageError{fmt.Sprintf("--cgroup-parent %s: a cgroup below %s, not the root", h.cfg.CgroupParent, h.mount)}
+		return cli.Usagef("--cgroup-parent %s: a cgroup below %s, not the root", h.cfg.CgroupParent, h.mount)
 	}
 	h.parent = p
 	sweepStale(h.mount)
@@ -378,7 +374,7 @@ type Result struct {
 // Run runs one job (a scenario, optionally under a scheduler) on the host.
 // Its topology is replaced by the host's (Topology); a job that does not fit
 // it, or needs a scheduler the host cannot attach, is a skip. An error is a
-// job wrong as given (*UsageError) or a host that failed before the
+// job wrong as given (cli.ErrUsage) or a host that failed before the
 // scenario started; once it started, everything is in the run record.
 func (h *Host) Run(ctx context.Context, j *record.Job, source string) (*Result, error) {
 	prep := time.Now()
@@ -435,19 +431,19 @@ func (h *Host) Run(ctx context.Context, j *record.Job, source string) (*Result, 
 }
 
 // admit resolves j (on this host's topology) if this host can run it:
-// else why it is a skip here, or a *UsageError for a job bare metal never
+// else why it is a skip here, or a usage error (cli.ErrUsage) for a job bare metal never
 // runs (no scenario, guest features, an invalid scenario, a scheduler not
 // allowed).
 func (h *Host) admit(j *record.Job) (rj *plan.Resolved, skip string, err error) {
 	if len(j.Scenario) == 0 {
-		return nil, "", &UsageError{"bare metal runs a scenario: give --scenario"}
+		return nil, "", cli.Usagef("bare metal runs a scenario: give --scenario")
 	}
 	if j.Exec != "" || len(j.BPFObjects) > 0 || len(j.Include) > 0 {
-		return nil, "", &UsageError{"bare metal takes no --exec, --bpf-object or --include: they are guest features"}
+		return nil, "", cli.Usagef("bare metal takes no --exec, --bpf-object or --include: they are guest features")
 	}
 	rj, err = plan.Resolve(j)
 	if err != nil {
-		return nil, "", &UsageError{err.Error()}
+		return nil, "", cli.Usage(err)
 	}
 	sc := rj.Scenario
 	if ok, why := sc.Fits(h.topo); !ok {
@@ -463,13 +459,13 @@ func (h *Host) admit(j *record.Job) (rj *plan.Resolved, skip string, err error) 
 		return nil, fmt.Sprintf("scenario %s sets cpusets, and the cgroup v2 parent %s has no cpuset controller (on a hybrid host it is bound to cgroup v1)", sc.Name, h.Parent()), nil
 	}
 	if err := sc.Validate(h.topo, j.Workers); err != nil {
-		return nil, "", &UsageError{err.Error()}
+		return nil, "", cli.Usage(err)
 	}
 	if j.Scheduler == nil {
 		return rj, "", nil
 	}
 	if !h.cfg.AllowScheduler {
-		return nil, "", &UsageError{"a scheduler on bare metal replaces the host's for every task: add --allow-host-scheduler"}
+		return nil, "", cli.Usagef("a scheduler on bare metal replaces the host's for every task: add --allow-host-scheduler")
 	}
 	if _, err := os.Stat(filepath.Join(h.cfg.sysRoot, "kernel/sched_ext")); err != nil {
 		return nil, "host kernel has no sched_ext", nil

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/scenario"
 	"github.com/ktstr-go/ktstr/lib/topology"
@@ -115,11 +116,10 @@ func TestCPUSet(t *testing.T) {
 	if got, err := cpuSet("1,3", sys); err != nil || topology.FormatList(got) != "1,3" {
 		t.Errorf("cpuSet(1,3) = %v, %v", got, err)
 	}
-	var ue *UsageError
-	if _, err := cpuSet("2-5", sys); !errors.As(err, &ue) || !strings.Contains(err.Error(), "CPU 4 is not online") {
+	if _, err := cpuSet("2-5", sys); !errors.Is(err, cli.ErrUsage) || !strings.Contains(err.Error(), "CPU 4 is not online") {
 		t.Errorf("cpuSet(2-5) error %v, want a usage error naming CPU 4", err)
 	}
-	if _, err := cpuSet("x", sys); !errors.As(err, &ue) {
+	if _, err := cpuSet("x", sys); !errors.Is(err, cli.ErrUsage) {
 		t.Errorf("cpuSet(x) error %v, want a usage error", err)
 	}
 }
@@ -198,8 +198,7 @@ func TestAdmit(t *testing.T) {
 	}
 	usage := func(what string, j *record.Job, want string) {
 		t.Helper()
-		var ue *UsageError
-		if _, _, err := h.admit(j); !errors.As(err, &ue) || !strings.Contains(err.Error(), want) {
+		if _, _, err := h.admit(j); !errors.Is(err, cli.ErrUsage) || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want a usage error with %q", what, err, want)
 		}
 	}

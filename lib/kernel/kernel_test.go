@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/record"
 )
 
@@ -172,6 +173,14 @@ func TestParseSpec(t *testing.T) {
 		if !errors.As(err, &se) || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want a SpecError with %q", in, err, want)
 		}
+		// A spec is the user's: a usage error to every tool (exit 2).
+		if !errors.Is(fmt.Errorf("resolve: %w", err), cli.ErrUsage) {
+			t.Errorf("%q: %v is not a usage error", in, err)
+		}
+	}
+	// A kernel not built yet is not (ktstr-kernel resolve exits 1 for it).
+	if errors.Is(&NotBuiltError{"6.12", "minimal"}, cli.ErrUsage) {
+		t.Error("NotBuiltError is a usage error")
 	}
 }
 

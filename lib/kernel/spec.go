@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/ktstr-go/ktstr/internal/cli"
 )
 
 // SpecType classifies a kernel SPEC.
@@ -45,6 +47,10 @@ type SpecError struct {
 }
 
 func (e *SpecError) Error() string { return fmt.Sprintf("kernel %q: %s", e.Spec, e.Reason) }
+
+// Is makes a SpecError a usage error (cli.ErrUsage): the spec is the
+// user's.
+func (e *SpecError) Is(target error) bool { return target == cli.ErrUsage }
 
 var versionRE = regexp.MustCompile(`^v?(\d+)\.(\d+)(\.\d+)?(-rc\d+)?$`)
 

@@ -32,7 +32,7 @@ func ResolveKernels(ctx context.Context, specs []string) ([]*record.Kernel, erro
 }
 
 // addKernel appends k to ks unless it is there (same image); a different
-// kernel with k's label is an *InputError.
+// kernel with k's label is a usage error (cli.ErrUsage).
 func addKernel(ks []*record.Kernel, k *record.Kernel) ([]*record.Kernel, error) {
 	if err := checkKernelLabel(k); err != nil {
 		return nil, err

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/kernel"
 	"github.com/ktstr-go/ktstr/lib/record"
@@ -72,14 +73,9 @@ type Flags struct {
 	Warn func(string)
 }
 
-// InputError is a job or flag that is wrong as given (not a failure of this
-// machine); ktstr-boot exits with the usage status for it.
-type InputError struct{ Err error }
-
-func (e *InputError) Error() string { return e.Err.Error() }
-func (e *InputError) Unwrap() error { return e.Err }
-
-func inputf(format string, args ...any) error { return &InputError{fmt.Errorf(format, args...)} }
+// A job or flag that is wrong as given (not a failure of this machine) is a
+// usage error (cli.ErrUsage): ktstr-boot exits with the usage status for it.
+func inputf(format string, args ...any) error { return cli.Usagef(format, args...) }
 
 // SkipError is a job that does not apply to its topology (a scenario that
 // needs more CPUs, LLCs or nodes): a skip record, not a failure.
@@ -87,13 +83,12 @@ type SkipError struct{ Reason string }
 
 func (e *SkipError) Error() string { return e.Reason }
 
-// IsInputError reports whether err is the user's doing: a bad flag, job
-// record or kernel spec, or a kernel that is not built yet.
+// IsInputError reports whether err is the user's doing: a usage error (a
+// bad flag, job record or kernel spec) or, to ktstr-boot, a kernel that is
+// not built yet.
 func IsInputError(err error) bool {
-	var ie *InputError
-	var se *kernel.SpecError
 	var nb *kernel.NotBuiltError
-	return errors.As(err, &ie) || errors.As(err, &se) || errors.As(err, &nb)
+	return errors.Is(err, cli.ErrUsage) || errors.As(err, &nb)
 }
 
 // KernelFunc returns the kernel for jobs that do not name one.
@@ -162,7 +157,7 @@ func New(f Flags, kernels KernelFunc) (*Planner, error) {
 	for i, inc := range f.Include {
 		path, err := rootfs.ResolveInclude(inc)
 		if err != nil {
-			return nil, &InputError{err}
+			return nil, cli.Usage(err)
 		}
 		f.Include[i] = path
 	}
@@ -170,7 +165,7 @@ func New(f Flags, kernels KernelFunc) (*Planner, error) {
 	for i, obj := range f.BPFObjects {
 		abs, err := filepath.Abs(obj)
 		if err != nil {
-			return nil, &InputError{err}
+			return nil, cli.Usage(err)
 		}
 		f.BPFObjects[i] = abs
 	}
@@ -206,7 +201,7 @@ func (p *Planner) loadScenarios() error {
 		for _, n := range strings.Split(p.f.Scenario, ",") {
 			sc, err := scenario.Load(strings.TrimSpace(n))
 			if err != nil {
-				return &InputError{err}
+				return cli.Usage(err)
 			}
 			list = append(list, sc)
 		}
@@ -237,7 +232,7 @@ func (p *Planner) loadScheduler() error {
 	p.schedulerArgs = args
 	def, err := sched.Lookup(f.Scheduler)
 	if err != nil {
-		return &InputError{err}
+		return cli.Usage(err)
 	}
 	p.scheduler = def
 	if def.Thresholds != nil {
@@ -257,7 +252,7 @@ func (p *Planner) loadScheduler() error {
 		}
 		prof, err := def.Profile(flags)
 		if err != nil {
-			return &InputError{err}
+			return cli.Usage(err)
 		}
 		p.profiles = []sched.Profile{prof}
 	}
@@ -278,7 +273,7 @@ func (p *Planner) warn(w string) {
 func FromSpec(spec string) (*record.Job, error) {
 	s, err := topology.ParseSpec(spec)
 	if err != nil {
-		return nil, &InputError{err}
+		return nil, cli.Usage(err)
 	}
 	return &record.Job{Topology: s.Record(topology.DefaultRemoteDistance)}, nil
 }
@@ -406,8 +401,8 @@ func (p *Planner) DefaultKernel(ctx context.Context) (*record.Kernel, error) {
 // kernel image, a scenario valid on the topology — and resolves it: the
 // Resolved it returns is j, complete, with its scenario decoded and its
 // limits, stall limit and timeout worked out; nothing changes j after. It
-// returns a *SkipError when the scenario needs a larger topology and an
-// *InputError when the job is wrong as given.
+// returns a *SkipError when the scenario needs a larger topology and a
+// usage error (cli.ErrUsage) when the job is wrong as given.
 func (p *Planner) Complete(ctx context.Context, j *record.Job) (*Resolved, error) {
 	if j.Topology == nil {
 		return nil, inputf("job has no topology")
@@ -444,7 +439,7 @@ func completeScenario(j *record.Job, sc *scenario.Scenario, spec topology.Spec, 
 		return err
 	}
 	if err := includePayloads(j, sc); err != nil {
-		return &InputError{err}
+		return cli.Usage(err)
 	}
 	if !memorySet {
 		mb := topology.GuestMemoryMB(spec) + workerMemoryMB*sc.MaxWorkers(j.Topology, j.Workers)
@@ -469,7 +464,7 @@ func (p *Planner) checkBootable(j *record.Job) (topology.Spec, error) {
 	}
 	if j.Thresholds != nil {
 		if err := check.Validate(j.Thresholds); err != nil {
-			return spec, &InputError{err}
+			return spec, cli.Usage(err)
 		}
 	}
 	warning, err := p.sanity(j)
@@ -484,8 +479,8 @@ func (p *Planner) checkBootable(j *record.Job) (topology.Spec, error) {
 }
 
 // checkScenario checks j's scenario sc applies to it: a *SkipError when it
-// needs a larger topology or scheduler flags the profile lacks, an
-// *InputError when it is invalid on the topology.
+// needs a larger topology or scheduler flags the profile lacks, a usage
+// error (cli.ErrUsage) when it is invalid on the topology.
 func checkScenario(j *record.Job, sc *scenario.Scenario) error {
 	if ok, why := sc.Fits(j.Topology); !ok {
 		return &SkipError{fmt.Sprintf("scenario %s: %s", sc.Name, why)}
@@ -498,7 +493,7 @@ func checkScenario(j *record.Job, sc *scenario.Scenario) error {
 		return &SkipError{fmt.Sprintf("scenario %s: %s", sc.Name, why)}
 	}
 	if err := sc.Validate(j.Topology, j.Workers); err != nil {
-		return &InputError{err}
+		return cli.Usage(err)
 	}
 	return nil
 }

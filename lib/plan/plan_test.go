@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/scenario"
 	"github.com/ktstr-go/ktstr/lib/topology"
@@ -58,9 +59,8 @@ func TestNewRejectsBadFlags(t *testing.T) {
 		f := flags()
 		mutate(&f)
 		_, err := New(f, nil)
-		var ie *InputError
-		if !errors.As(err, &ie) || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: got %v, want an InputError containing it", want, err)
+		if !errors.Is(err, cli.ErrUsage) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want a usage error containing it", want, err)
 		}
 	}
 	if _, err := New(flags(), nil); err != nil {

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/scenario"
@@ -29,7 +30,7 @@ type Resolved struct {
 
 // Resolve decodes and merges what running j needs (see Resolved). It is
 // where the host decodes a job's scenario: a scenario that does not decode
-// is an *InputError, never passed over.
+// is a usage error (cli.ErrUsage), never passed over.
 func Resolve(j *record.Job) (*Resolved, error) {
 	sc, err := decodeScenario(j)
 	if err != nil {
@@ -45,7 +46,7 @@ func decodeScenario(j *record.Job) (*scenario.Scenario, error) {
 	}
 	sc, err := scenario.Parse(j.Scenario)
 	if err != nil {
-		return nil, &InputError{err}
+		return nil, cli.Usage(err)
 	}
 	return sc, nil
 }

@@ -19,7 +19,7 @@ const (
 )
 
 // sanity checks a job's topology against the host before it boots: it
-// returns the warning to print (empty for none), or an InputError when the
+// returns the warning to print (empty for none), or a usage error when the
 // VM is too large to be useful and Force is not set.
 func (p *Planner) sanity(j *record.Job) (warning string, err error) {
 	hostCPUs := p.f.HostCPUs

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 
+	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/vm"
@@ -22,11 +23,11 @@ type launch struct {
 
 // newLaunch chooses the accelerator and TCG's threading for res and
 // derives its timeout for them and this host's load. An accelerator that
-// cannot be had is an *plan.InputError.
+// cannot be had is a usage error (cli.ErrUsage).
 func (r *Runner) newLaunch(ctx context.Context, res *plan.Resolved) (*launch, error) {
 	accel, err := r.chooseAccel(ctx, res.Job.Accel)
 	if err != nil {
-		return nil, &plan.InputError{Err: err}
+		return nil, cli.Usage(err)
 	}
 	l := &launch{res: res, accel: accel.Accel}
 	if l.accel == vm.AccelTCG {

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/host"
 	"github.com/ktstr-go/ktstr/lib/kernel"
-	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/vm"
 )
@@ -69,7 +69,7 @@ func (r *Runner) machine(l *launch, run *record.Run, vmName, base, tmp string) (
 	run.ConsoleLog = r.consoleLog(run.ID)
 	image, method, err := kernel.BootImage(j.Kernel, r.cfg.Boot)
 	if err != nil {
-		return nil, vm.RunOptions{}, &plan.InputError{Err: err}
+		return nil, vm.RunOptions{}, cli.Usage(err)
 	}
 	run.Host.Boot, run.Host.Firmware = method, r.firmware
 	m := &vm.Machine{
