@@ -129,7 +129,7 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 			continue
 		}
 		j, err := repro.Derive(r, v)
-		var skip *repro.SkipError
+		var skip *record.SkipError
 		switch {
 		case errors.As(err, &skip):
 			skips++
@@ -137,7 +137,8 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 			if r.Job != nil {
 				subject = r.Job.ID
 			}
-			sk := &record.Skip{Source: name, Subject: subject, Reason: skip.Reason, Detail: "no repro of run " + r.ID + ": " + skip.Detail}
+			sk := skip.Record(name, subject, nil)
+			sk.Detail = "no repro of run " + r.ID + ": " + sk.Detail
 			out.Write(sk)
 			if human {
 				fmt.Fprintf(say, "skip %s (%s): %s\n", sk.Subject, sk.Reason, sk.Detail)

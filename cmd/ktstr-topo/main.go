@@ -137,16 +137,17 @@ func (e *emitter) emit(t *record.Topology) error {
 		return nil
 	}
 	if e.o.FitsHost {
-		if err := e.capacity.CheckFits(s); err != nil {
+		var skip *record.SkipError
+		if err := e.capacity.CheckFits(s); errors.As(err, &skip) {
 			subject := t.Name
 			if t.Preset != "" {
 				subject = t.Preset
 			}
 			if e.human {
-				_, werr := fmt.Fprintf(e.text, "skip %s: %v\n\n", subject, err)
+				_, werr := fmt.Fprintf(e.text, "skip %s: %s\n\n", subject, skip.Detail)
 				return werr
 			}
-			return e.out.Write(&record.Skip{Source: name, Subject: subject, Reason: "host_capacity", Detail: err.Error(), Topology: t})
+			return e.out.Write(skip.Record(name, subject, t))
 		}
 	}
 	return e.write(t)

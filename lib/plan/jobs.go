@@ -127,14 +127,14 @@ func (p *Planner) fillID(j *record.Job) {
 
 func (p *Planner) writeJob(ctx context.Context, j *record.Job, out *record.Writer, source string, res *Result) error {
 	_, err := p.Complete(ctx, j)
-	var skip *SkipError
+	var skip *record.SkipError
 	switch {
 	case err == nil:
 		res.Jobs++
 		return out.Write(j)
 	case errors.As(err, &skip):
 		res.Skips++
-		return out.Write(&record.Skip{Source: source, Subject: j.ID, Reason: "topology_too_small", Detail: skip.Reason, Topology: j.Topology})
+		return out.Write(skip.Record(source, j.ID, j.Topology))
 	case ctx.Err() != nil:
 		return ctx.Err()
 	}

@@ -77,11 +77,10 @@ type Flags struct {
 // usage error (cli.ErrUsage): ktstr-boot exits with the usage status for it.
 func inputf(format string, args ...any) error { return cli.Usagef(format, args...) }
 
-// SkipError is a job that does not apply to its topology (a scenario that
-// needs more CPUs, LLCs or nodes): a skip record, not a failure.
-type SkipError struct{ Reason string }
-
-func (e *SkipError) Error() string { return e.Reason }
+// SkipTooSmall is the skip reason of a job that does not apply to its
+// topology: a scenario that needs more CPUs, LLCs or nodes, or scheduler
+// flags the profile lacks (Complete's *record.SkipError).
+const SkipTooSmall = "topology_too_small"
 
 // IsInputError reports whether err is the user's doing: a usage error (a
 // bad flag, job record or kernel spec) or, to ktstr-boot, a kernel that is
@@ -401,7 +400,7 @@ func (p *Planner) DefaultKernel(ctx context.Context) (*record.Kernel, error) {
 // kernel image, a scenario valid on the topology — and resolves it: the
 // Resolved it returns is j, complete, with its scenario decoded and its
 // limits, stall limit and timeout worked out; nothing changes j after. It
-// returns a *SkipError when the scenario needs a larger topology and a
+// returns a *record.SkipError when the scenario needs a larger topology and a
 // usage error (cli.ErrUsage) when the job is wrong as given.
 func (p *Planner) Complete(ctx context.Context, j *record.Job) (*Resolved, error) {
 	if j.Topology == nil {
@@ -478,19 +477,19 @@ func (p *Planner) checkBootable(j *record.Job) (topology.Spec, error) {
 	return spec, nil
 }
 
-// checkScenario checks j's scenario sc applies to it: a *SkipError when it
-// needs a larger topology or scheduler flags the profile lacks, a usage
-// error (cli.ErrUsage) when it is invalid on the topology.
+// checkScenario checks j's scenario sc applies to it: a *record.SkipError
+// when it needs a larger topology or scheduler flags the profile lacks, a
+// usage error (cli.ErrUsage) when it is invalid on the topology.
 func checkScenario(j *record.Job, sc *scenario.Scenario) error {
 	if ok, why := sc.Fits(j.Topology); !ok {
-		return &SkipError{fmt.Sprintf("scenario %s: %s", sc.Name, why)}
+		return &record.SkipError{Reason: SkipTooSmall, Detail: fmt.Sprintf("scenario %s: %s", sc.Name, why)}
 	}
 	var active []string
 	if j.Scheduler != nil {
 		active = j.Scheduler.Flags
 	}
 	if ok, why := sc.FlagsFit(active); !ok {
-		return &SkipError{fmt.Sprintf("scenario %s: %s", sc.Name, why)}
+		return &record.SkipError{Reason: SkipTooSmall, Detail: fmt.Sprintf("scenario %s: %s", sc.Name, why)}
 	}
 	if err := sc.Validate(j.Topology, j.Workers); err != nil {
 		return cli.Usage(err)

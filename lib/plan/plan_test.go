@@ -166,8 +166,8 @@ func TestCompleteScenarioMemoryAndSkip(t *testing.T) {
 	p, _ = New(f, fixed(testKernel(t, true)))
 	j = p.Expand(&record.Job{Topology: topo(t, "1,1,2,1")})[0]
 	_, err = p.Complete(context.Background(), j)
-	var skip *SkipError
-	if !errors.As(err, &skip) || !strings.Contains(skip.Reason, "scenario cgroup_cpuset_llc_steady: needs") {
+	var skip *record.SkipError
+	if !errors.Is(err, record.ErrSkip) || !errors.As(err, &skip) || skip.Reason != SkipTooSmall || !strings.Contains(skip.Detail, "scenario cgroup_cpuset_llc_steady: needs") {
 		t.Errorf("small topology: %v, want a skip", err)
 	}
 }

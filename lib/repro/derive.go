@@ -76,19 +76,11 @@ func Classify(r *record.Run, v *record.Verdict) (o record.ReproOrigin, ok bool) 
 	return o, true
 }
 
-// SkipError is a failed run that cannot be rerun with probes, and why.
-type SkipError struct {
-	// Reason is a short class ("eevdf", "missing_binary", "no_job", ...).
-	Reason string
-	Detail string
-}
-
-func (e *SkipError) Error() string { return e.Reason + ": " + e.Detail }
-
 // Derive returns the repro job of a failed run: a copy of the run's job,
 // unchanged but for its id, its timeout, Probes and ReproOf. It returns nil
 // and no error for a run that needs no repro (it passed, or it is itself a
-// repro), and a *SkipError for a failure that cannot be rerun.
+// repro), and a *record.SkipError for a failure that cannot be rerun (its
+// Reason a short class: "eevdf", "missing_binary", "no_job", ...).
 func Derive(r *record.Run, v *record.Verdict) (*record.Job, error) {
 	if r.Job != nil && r.Job.ReproOf != nil {
 		return nil, nil
@@ -99,32 +91,32 @@ func Derive(r *record.Run, v *record.Verdict) (*record.Job, error) {
 	}
 	j := r.Job
 	if j == nil {
-		return nil, &SkipError{"no_job", "the run record carries no job to rerun"}
+		return nil, &record.SkipError{Reason: "no_job", Detail: "the run record carries no job to rerun"}
 	}
 	if j.Scheduler == nil && origin.Class != ClassKernelPanic {
-		return nil, &SkipError{"eevdf", "the run used EEVDF: no BPF scheduler to probe"}
+		return nil, &record.SkipError{Reason: "eevdf", Detail: "the run used EEVDF: no BPF scheduler to probe"}
 	}
 	if j.Kernel == nil || j.Kernel.Image == "" {
-		return nil, &SkipError{"no_kernel", "the job names no kernel image"}
+		return nil, &record.SkipError{Reason: "no_kernel", Detail: "the job names no kernel image"}
 	}
 	if _, err := os.Stat(j.Kernel.Image); err != nil {
-		return nil, &SkipError{"missing_kernel", fmt.Sprintf("kernel image: %v", err)}
+		return nil, &record.SkipError{Reason: "missing_kernel", Detail: fmt.Sprintf("kernel image: %v", err)}
 	}
 	if s := j.Scheduler; s != nil && s.Binary != sched.FixtureBinary {
 		if _, err := os.Stat(s.Binary); err != nil {
-			return nil, &SkipError{"missing_binary", fmt.Sprintf("scheduler %s: %v", s.Name, err)}
+			return nil, &record.SkipError{Reason: "missing_binary", Detail: fmt.Sprintf("scheduler %s: %v", s.Name, err)}
 		}
 	}
 	if j.Kernel.Vmlinux != "" {
 		// Not needed to boot, but a kernel without BTF has nothing to
 		// attach fentry probes to; say so up front.
 		if _, err := os.Stat(j.Kernel.Vmlinux); err != nil {
-			return nil, &SkipError{"missing_vmlinux", fmt.Sprintf("vmlinux: %v", err)}
+			return nil, &record.SkipError{Reason: "missing_vmlinux", Detail: fmt.Sprintf("vmlinux: %v", err)}
 		}
 	}
 	c, err := clone(j)
 	if err != nil {
-		return nil, &SkipError{"bad_job", err.Error()}
+		return nil, &record.SkipError{Reason: "bad_job", Detail: err.Error()}
 	}
 	chain := Targets(r)
 	c.ID = j.ID + SuffixID

@@ -1,6 +1,7 @@
 package repro
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -180,7 +181,7 @@ func TestDeriveSkipsAndPasses(t *testing.T) {
 
 	eevdf := fixtureRun(t)
 	eevdf.Job.Scheduler, eevdf.Scheduler = nil, nil
-	var skip *SkipError
+	var skip *record.SkipError
 	if _, err := Derive(eevdf, v); !asSkip(err, &skip) || skip.Reason != "eevdf" {
 		t.Errorf("EEVDF stall: %v", err)
 	}
@@ -206,10 +207,8 @@ func TestDeriveSkipsAndPasses(t *testing.T) {
 	}
 }
 
-func asSkip(err error, s **SkipError) bool {
-	var ok bool
-	*s, ok = err.(*SkipError)
-	return ok
+func asSkip(err error, s **record.SkipError) bool {
+	return errors.Is(err, record.ErrSkip) && errors.As(err, s)
 }
 
 func TestDeriveNoProgramsFallsBackToCore(t *testing.T) {

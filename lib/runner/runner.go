@@ -414,15 +414,15 @@ func (r *Runner) boot(ctx context.Context, j *record.Job) {
 	if err == nil {
 		run, err = r.Boot(ctx, res, prepStart)
 	}
-	var skip *plan.SkipError
+	var skip *record.SkipError
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		r.logf("%s: not started: interrupted", j.ID)
 		return
 	}
 	if errors.As(err, &skip) {
 		r.progress.done(j, record.StatusSkip)
-		r.logf("%s: skipped: %s", j.ID, skip.Reason)
-		r.out.Write(&record.Skip{Source: r.cfg.Source, Subject: j.ID, Reason: "topology_too_small", Detail: skip.Reason, Topology: j.Topology})
+		r.logf("%s: skipped: %s", j.ID, skip.Detail)
+		r.out.Write(skip.Record(r.cfg.Source, j.ID, j.Topology))
 		return
 	}
 	if err != nil {

@@ -1,6 +1,10 @@
 package topology
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/ktstr-go/ktstr/lib/record"
+)
 
 // Guest memory sizing. The guest has no disk: the initramfs unpacks into
 // RAM next to the workload, so the floor covers both. Memory is backed by
@@ -37,18 +41,22 @@ type Capacity struct {
 	Overcommit int // vCPUs allowed per host CPU; 0 means DefaultFitOvercommit
 }
 
-// CheckFits returns nil if a guest of topology s can run on c, else an error
-// saying which resource is short and by how much.
+// SkipHostCapacity is the skip reason of a topology this host cannot run.
+const SkipHostCapacity = "host_capacity"
+
+// CheckFits returns nil if a guest of topology s can run on c, else a
+// *record.SkipError (reason SkipHostCapacity) saying which resource is
+// short and by how much.
 func (c Capacity) CheckFits(s Spec) error {
 	over := c.Overcommit
 	if over <= 0 {
 		over = DefaultFitOvercommit
 	}
 	if limit := c.CPUs * over; s.CPUs() > limit {
-		return fmt.Errorf("%d vCPUs exceed %d host CPUs × overcommit %d = %d", s.CPUs(), c.CPUs, over, limit)
+		return &record.SkipError{Reason: SkipHostCapacity, Detail: fmt.Sprintf("%d vCPUs exceed %d host CPUs × overcommit %d = %d", s.CPUs(), c.CPUs, over, limit)}
 	}
 	if need := GuestMemoryMB(s); c.MemoryMB > 0 && need > c.MemoryMB {
-		return fmt.Errorf("guest needs %d MB, host has %d MB available", need, c.MemoryMB)
+		return &record.SkipError{Reason: SkipHostCapacity, Detail: fmt.Sprintf("guest needs %d MB, host has %d MB available", need, c.MemoryMB)}
 	}
 	return nil
 }

@@ -1,8 +1,11 @@
 package topology
 
 import (
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/ktstr-go/ktstr/lib/record"
 )
 
 func TestCapacity(t *testing.T) {
@@ -11,7 +14,9 @@ func TestCapacity(t *testing.T) {
 		t.Error(err)
 	}
 	err := c.CheckFits(Spec{NUMANodes: 1, LLCs: 4, CoresPerLLC: 4, ThreadsPerCore: 2})
-	if err == nil || err.Error() != "32 vCPUs exceed 2 host CPUs × overcommit 8 = 16" {
+	// A skip (errors.Is record.ErrSkip), its record's reason and detail.
+	var skip *record.SkipError
+	if !errors.Is(err, record.ErrSkip) || !errors.As(err, &skip) || skip.Reason != SkipHostCapacity || skip.Detail != "32 vCPUs exceed 2 host CPUs × overcommit 8 = 16" {
 		t.Errorf("%v", err)
 	}
 	c = Capacity{CPUs: 64, MemoryMB: 1000}
