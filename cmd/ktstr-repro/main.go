@@ -56,30 +56,20 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	}
 	tell := !o.Quiet || human // the per-run lines: the output itself on a terminal
 	out := record.NewWriter(records)
-	rd := record.NewReader(stdin, name)
 	// Verdicts may come after their runs (cat runs verdicts): read all
 	// first, then decide.
 	var runs []input
 	verdicts := map[string]*record.Verdict{}
-	bad := false
-	for ctx.Err() == nil {
-		line, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return cli.Report(stderr, name, fmt.Errorf("read stdin: %w", err))
-		}
+	loop := record.Loop{Source: name, Out: out}
+	if human {
+		loop.Tell = func(err error) { fmt.Fprintf(say, "error: %v\n", err) }
+	}
+	bad, err := loop.Run(ctx, stdin, func(line record.Line) error {
 		switch line.Kind {
 		case record.KindRun:
 			var r record.Run
 			if err := line.Decode(&r); err != nil {
-				bad = true
-				out.Write(&record.Error{Source: name, Line: line.Num, Message: err.Error()})
-				if human {
-					fmt.Fprintf(say, "error: line %d: %v\n", line.Num, err)
-				}
-				continue
+				return record.Reject(err)
 			}
 			runs = append(runs, input{line.Num, &r, line.Raw})
 		case record.KindVerdict:
@@ -88,22 +78,20 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 				verdicts[v.RunID] = &v
 			}
 			if !o.OnlyFailures {
-				out.WriteRaw(line.Raw)
+				return record.Pass
 			}
 		default:
-			if line.Err != nil {
-				bad = true
-				if human {
-					fmt.Fprintf(say, "error: line %d: %v\n", line.Num, line.Err)
-				}
-			}
 			if !o.OnlyFailures || line.Err != nil {
-				out.WriteRaw(line.Raw)
+				return record.Pass
 			}
 		}
-	}
-	if ctx.Err() != nil {
+		return nil
+	})
+	switch {
+	case ctx.Err() != nil:
 		return cli.ExitInterrupted
+	case err != nil:
+		return cli.Report(stderr, name, err)
 	}
 	var jobs, skips, reports, reproduced int
 	for _, in := range runs {
@@ -168,8 +156,8 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	if human && jobs+skips+reports > 0 {
 		fmt.Fprintf(say, "%s: the records are not written on a terminal: pipe them (ktstr-repro < runs.ndjson | ktstr-boot | ktstr-repro | ktstr-verify) or add --json\n", name)
 	}
-	if bad {
-		return cli.ExitUsage
+	if bad > 0 {
+		return cli.Report(stderr, name, cli.BadLines(bad))
 	}
 	return cli.ExitOK
 }

@@ -83,7 +83,8 @@ func TestStream(t *testing.T) {
 	if got := strings.Join(kinds(t, out.String()), " "); got != "repro run" || !strings.Contains(out.String(), `"reproduced":false`) {
 		t.Errorf("rerun output:\n%s", out.String())
 	}
-	if code := run(context.Background(), strings.NewReader("{bad\n"), &out, &errb, nil); code != cli.ExitUsage {
-		t.Errorf("a bad line: exit %d, want %d", code, cli.ExitUsage)
+	errb.Reset()
+	if code := run(context.Background(), strings.NewReader("{bad\n"), &out, &errb, []string{"-q"}); code != cli.ExitUsage || errb.String() != "ktstr-repro: 1 bad input line(s); see the error records\n" {
+		t.Errorf("a bad line: exit %d, want %d saying so; stderr %q", code, cli.ExitUsage, errb.String())
 	}
 }

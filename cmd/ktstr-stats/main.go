@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -224,35 +223,24 @@ func (t *tool) store(ctx context.Context) (int, error) {
 		echo, report = io.Discard, t.stdout
 	}
 	out := record.NewWriter(echo)
-	rd := record.NewReader(t.stdin, name)
 	hashes := map[string]string{}
 	byRun := map[string]*record.Stored{}
-	runs, verdicts, bad := 0, 0, 0
-	for ctx.Err() == nil {
-		line, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return 0, fmt.Errorf("read stdin: %w", err)
+	runs, verdicts := 0, 0
+	loop := record.Loop{Source: name, Out: out}
+	if human {
+		loop.Tell = func(err error) { fmt.Fprintf(t.stderr, "%s: %v\n", name, err) }
+	}
+	bad, err := loop.Run(ctx, t.stdin, func(line record.Line) (err error) {
+		if line.Kind != record.KindRun && line.Kind != record.KindVerdict {
+			return record.Pass
 		}
 		// Downstream first: the store must never hold a pipeline up.
 		if err := out.WriteRaw(line.Raw); err != nil {
-			return 0, err
-		}
-		if line.Err != nil {
-			bad++
-			if human {
-				fmt.Fprintf(t.stderr, "%s: line %d: %v\n", name, line.Num, line.Err)
-			}
-			continue
-		}
-		if line.Kind != record.KindRun && line.Kind != record.KindVerdict {
-			continue
+			return err
 		}
 		if w == nil {
 			if w, err = s.Create(t.o.StoreCmd.Label); err != nil {
-				return 0, err
+				return err
 			}
 		}
 		st := &record.Stored{Segment: w.ID(), StoredAt: w.StoredAt().Format(time.RFC3339Nano), Labels: t.o.StoreCmd.Label, ProjectCommit: commit}
@@ -260,9 +248,7 @@ func (t *tool) store(ctx context.Context) (int, error) {
 		if line.Kind == record.KindRun {
 			var r record.Run
 			if err := line.Decode(&r); err != nil {
-				out.Write(&record.Error{Source: name, Line: line.Num, Message: "not stored: " + err.Error()})
-				bad++
-				continue
+				return record.Reject(fmt.Errorf("not stored: %w", err))
 			}
 			st.KernelHash, st.SchedulerHash = kernelHash(r.Job), schedulerHash(r.Job, hashes)
 			byRun[r.ID] = st
@@ -271,9 +257,7 @@ func (t *tool) store(ctx context.Context) (int, error) {
 		} else {
 			var v record.Verdict
 			if err := line.Decode(&v); err != nil {
-				out.Write(&record.Error{Source: name, Line: line.Num, Message: "not stored: " + err.Error()})
-				bad++
-				continue
+				return record.Reject(fmt.Errorf("not stored: %w", err))
 			}
 			if r, ok := byRun[v.RunID]; ok {
 				st = r
@@ -282,11 +266,13 @@ func (t *tool) store(ctx context.Context) (int, error) {
 			verdicts++
 		}
 		if err != nil {
-			return 0, err
+			return err
 		}
-		if err := w.Append(kept); err != nil {
-			return 0, err
-		}
+		return w.Append(kept)
+	})
+	// Interrupted, what arrived is kept (below); anything else stops here.
+	if err != nil && ctx.Err() == nil {
+		return 0, err
 	}
 	if w == nil {
 		if !t.o.Quiet || human {
@@ -303,8 +289,8 @@ func (t *tool) store(ctx context.Context) (int, error) {
 			fmt.Fprintf(report, "%s: stored %d runs and %d verdicts in %s segment %s\n", name, runs, verdicts, s.Dir, e.ID)
 		}
 	}
-	if bad > 0 {
-		return cli.ExitUsage, nil
+	if bad > 0 && ctx.Err() == nil {
+		return 0, cli.BadLines(bad)
 	}
 	return cli.ExitOK, nil
 }

@@ -146,8 +146,8 @@ func TestStorePassthrough(t *testing.T) {
 	r := synthRun("r1", "scx_x", 100, 1000)
 	in := ndjson(t, &record.Topology{Name: "1n1l2c1t"}, r) + "not json\n" + ndjson(t, &record.Verdict{RunID: "r1", Subject: "s", Status: record.StatusPass})
 	code, out, errOut := runStats(t, in, "--store", dir, "store", "--label", "nightly", "--label", "k=v", "--project-commit", "abc123")
-	if code != cli.ExitUsage {
-		t.Errorf("a malformed line: exit %d, want %d", code, cli.ExitUsage)
+	if code != cli.ExitUsage || !strings.HasSuffix(errOut, "ktstr-stats: 1 bad input line(s); see the error records\n") {
+		t.Errorf("a malformed line: exit %d, want %d saying so; stderr %q", code, cli.ExitUsage, errOut)
 	}
 	inLines, outLines := strings.Split(in, "\n"), strings.Split(out, "\n")
 	if len(inLines) != len(outLines) {

@@ -143,3 +143,17 @@ func TestCompletionValues(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreTellsBadLines: on a terminal the store tells each bad line —
+// malformed, or a run record it cannot store — naming its line once, and
+// says how many there were.
+func TestStoreTellsBadLines(t *testing.T) {
+	in := "not json\n" + `{"kind":"run","v":1,"id":5}` + "\n"
+	code, out := runOnTTY(t, in, "--store", t.TempDir(), "store")
+	if code != 2 || !strings.Contains(out, "ktstr-stats: line 1: not a JSON object") ||
+		!strings.Contains(out, "ktstr-stats: not stored: line 2: decode run record: ") ||
+		strings.Contains(out, "line 1: line 1") || strings.Contains(out, "line 2: not stored") ||
+		!strings.Contains(out, "ktstr-stats: 2 bad input line(s)") {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+}

@@ -165,51 +165,28 @@ func (e *emitter) write(t *record.Topology) error {
 }
 
 // fromStdin reads specs one per line; record lines pass through. A bad line
-// becomes an error record and the stream goes on; the exit status is then 2.
+// becomes an error record (on a terminal, a line saying so) and the stream
+// goes on; the exit status is then 2.
 func (e *emitter) fromStdin(ctx context.Context, stdin io.Reader) error {
-	rd := record.NewReader(stdin, name)
-	rd.Lenient = true
-	bad := 0
-	for ctx.Err() == nil {
-		line, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("read stdin: %w", err)
-		}
-		if line.Kind != "" { // a record (or an error record for a broken one)
-			if line.Err != nil {
-				bad++
-			}
-			if err := e.out.WriteRaw(line.Raw); err != nil {
-				return err
-			}
-			continue
-		}
-		s, perr := topology.ParseSpec(string(line.Raw))
-		if perr != nil {
-			bad++
-			var err error
-			if e.human {
-				_, err = fmt.Fprintf(e.text, "error: line %d: %v\n\n", line.Num, perr)
-			} else {
-				err = e.out.Write(&record.Error{Source: name, Line: line.Num, Message: perr.Error(), Input: string(line.Raw)})
-			}
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		if err := e.emit(s.Record(e.o.Distance)); err != nil {
-			return err
-		}
+	loop := record.Loop{Source: name, Lenient: true, Out: e.out}
+	if e.human {
+		loop.Tell = func(err error) { fmt.Fprintf(e.text, "error: %v\n\n", err) }
 	}
-	if err := ctx.Err(); err != nil {
+	bad, err := loop.Run(ctx, stdin, func(line record.Line) error {
+		if line.Kind != "" { // a record (or an error record for a broken one)
+			return record.Pass
+		}
+		s, err := topology.ParseSpec(string(line.Raw))
+		if err != nil {
+			return record.Reject(err)
+		}
+		return e.emit(s.Record(e.o.Distance))
+	})
+	if err != nil {
 		return err
 	}
 	if bad > 0 {
-		return cli.Usagef("%d bad input line(s); see the error records", bad)
+		return cli.BadLines(bad)
 	}
 	return nil
 }

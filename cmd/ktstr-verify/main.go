@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -81,18 +80,12 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	if cli.StdinIsTerminal(stdin) {
 		fmt.Fprintf(stderr, "%s: reading run records from stdin (this terminal); end with Ctrl-D.\n  e.g.  ktstr-boot --topology 1,1,2,1 | %s    or    %s < runs.ndjson\n", name, name, name)
 	}
-	rd := record.NewReader(stdin, name)
 	var verdicts []*record.Verdict
 	var runs []*record.Run
 	var repros [][]byte
-	for ctx.Err() == nil {
-		line, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return cli.Report(stderr, name, fmt.Errorf("read stdin: %w", err))
-		}
+	// Malformed lines come as their error records: error verdicts.
+	loop := record.Loop{Source: name, Out: out}
+	_, err := loop.Run(ctx, stdin, func(line record.Line) error {
 		var v *record.Verdict
 		switch line.Kind {
 		case record.KindRun:
@@ -115,14 +108,14 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 			if line.Kind == record.KindRepro {
 				repros = append(repros, line.Raw)
 			}
-			out.WriteRaw(line.Raw)
-			continue
+			return record.Pass
 		}
 		v.KtstrVersion = version.String()
 		verdicts = append(verdicts, v)
-		if err := out.Write(v); err != nil {
-			return cli.Report(stderr, name, err)
-		}
+		return out.Write(v)
+	})
+	if err != nil && ctx.Err() == nil {
+		return cli.Report(stderr, name, err)
 	}
 	if o.Quiet {
 		writeSummary(report, verdicts)

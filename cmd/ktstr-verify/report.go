@@ -1,7 +1,7 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -124,23 +124,20 @@ func readRuns(path string) ([]*record.Run, error) {
 		return nil, cli.Usage(err)
 	}
 	defer f.Close()
-	rd := record.NewReader(f, name)
 	var runs []*record.Run
-	for {
-		line, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			return runs, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	loop := record.Loop{Source: name, Input: path}
+	if _, err := loop.Run(context.Background(), f, func(line record.Line) error {
 		if line.Kind == record.KindRun {
 			var r record.Run
 			if err := line.Decode(&r); err == nil {
 				runs = append(runs, &r)
 			}
 		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
+	return runs, nil
 }
 
 // diff compares the verified-instruction counts per program between two

@@ -5,8 +5,8 @@
 package query
 
 import (
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -302,22 +302,19 @@ func FromPath(path string) ([]*Row, []*record.Error, error) {
 
 // FromReader reads rows from NDJSON; malformed lines become error records.
 func FromReader(in io.Reader, name string) ([]*Row, []*record.Error, error) {
-	rd := record.NewReader(in, "ktstr-stats")
 	b := NewBuilder()
 	var errs []*record.Error
-	for {
-		l, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", name, err)
-		}
+	loop := record.Loop{Source: "ktstr-stats", Input: name}
+	_, err := loop.Run(context.Background(), in, func(l record.Line) error {
 		if l.Err != nil {
 			errs = append(errs, &record.Error{Source: "ktstr-stats", Line: l.Num, Message: fmt.Sprintf("%s: %v", name, l.Err)})
-			continue
+		} else {
+			b.Add(l.Raw, fmt.Sprintf("%s line %d", name, l.Num))
 		}
-		b.Add(l.Raw, fmt.Sprintf("%s line %d", name, l.Num))
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return b.Rows(), append(errs, b.Problems...), nil
 }

@@ -10,9 +10,16 @@
 // version field: the Writer adds both from the type's Kind method, and the
 // Reader checks them.
 //
-// Records a tool does not consume pass through unchanged (Line.Raw is the
-// exact input bytes). A tool that changes a record it passes on uses Overlay,
-// which keeps the fields it does not know about.
+// Every tool reads its input through one loop (Loop): records a tool does
+// not consume pass through unchanged (Line.Raw is the exact input bytes), a
+// malformed line or one the tool refuses becomes an error record naming its
+// line, and the loop stops when its context is cancelled. A tool that
+// changes a record it passes on uses Overlay, which keeps the fields it does
+// not know about. Work that does not apply is a SkipError (ErrSkip), which
+// becomes a skip record.
+//
+// Records are decoded leniently (a newer tool's fields are kept, not
+// refused); the JSON people write is decoded strictly by lib/jsonstrict.
 package record
 
 import (
