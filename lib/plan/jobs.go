@@ -38,63 +38,48 @@ type Result struct {
 func (p *Planner) WriteJobs(ctx context.Context, in io.Reader, out *record.Writer, o Options) (Result, error) {
 	var res Result
 	var inputs []*record.Job
-	rd := record.NewReader(in, o.Source)
-	for ctx.Err() == nil {
-		line, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			return res, p.writeAll(ctx, inputs, out, o, &res)
-		}
-		if err != nil {
-			return res, fmt.Errorf("read stdin: %w", err)
-		}
+	loop := record.Loop{Source: o.Source, Out: out}
+	bad, err := loop.Run(ctx, in, func(line record.Line) error {
 		var j record.Job
 		switch line.Kind {
 		case record.KindTopology:
 			var t record.Topology
 			if err := line.Decode(&t); err != nil {
-				res.BadInput = true
-				out.Write(&record.Error{Source: o.Source, Line: line.Num, Message: err.Error()})
-				continue
+				return record.Reject(err)
 			}
 			j.Topology = &t
 		case record.KindJob:
-			if err := line.Decode(&j); err != nil || j.Topology == nil {
-				if err == nil {
-					err = fmt.Errorf("line %d: job has no topology", line.Num)
-				}
-				res.BadInput = true
-				out.Write(&record.Error{Source: o.Source, Line: line.Num, Message: err.Error()})
-				continue
+			if err := line.Decode(&j); err != nil {
+				return record.Reject(err)
+			}
+			if j.Topology == nil {
+				return record.Reject(fmt.Errorf("line %d: job has no topology", line.Num))
 			}
 		case record.KindKernel:
 			var k record.Kernel
 			if err := line.Decode(&k); err != nil {
-				res.BadInput = true
-				out.Write(&record.Error{Source: o.Source, Line: line.Num, Message: err.Error()})
-				continue
+				return record.Reject(err)
 			}
-			if err := p.AddKernel(&k); err != nil {
-				res.BadInput = true
-				out.Write(&record.Error{Source: o.Source, Line: line.Num, Message: err.Error()})
-			}
-			continue
+			return record.Reject(p.AddKernel(&k))
 		case record.KindSkip:
 			var s record.Skip
 			if line.Decode(&s) == nil && !o.Shard.Has(s.Subject) {
-				continue
+				return nil
 			}
-			out.WriteRaw(line.Raw)
-			continue
+			return record.Pass
 		default:
-			if line.Err != nil {
-				res.BadInput = true
-			}
-			out.WriteRaw(line.Raw)
-			continue
+			return record.Pass
 		}
 		inputs = append(inputs, &j)
+		return nil
+	})
+	if bad > 0 {
+		res.BadInput = true
 	}
-	return res, ctx.Err()
+	if err != nil {
+		return res, err
+	}
+	return res, p.writeAll(ctx, inputs, out, o, &res)
 }
 
 // writeAll expands, names and completes the inputs, and writes their jobs.

@@ -1,7 +1,7 @@
 package plan
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"io"
 
@@ -30,30 +30,22 @@ func SelectStream(in io.Reader, out *record.Writer, source string, budgetS float
 	b := Budgeted{BudgetS: budgetS}
 	var jobs []*record.Job
 	var raws [][]byte
-	rd := record.NewReader(in, source)
-	for {
-		line, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return b, fmt.Errorf("read stdin: %w", err)
-		}
+	loop := record.Loop{Source: source, Out: out}
+	bad, err := loop.Run(context.Background(), in, func(line record.Line) error {
 		if line.Kind != record.KindJob {
-			if line.Err != nil {
-				b.BadInput = true
-			}
-			out.WriteRaw(line.Raw)
-			continue
+			return record.Pass
 		}
 		var j record.Job
 		if err := line.Decode(&j); err != nil {
-			b.BadInput = true
-			out.Write(&record.Error{Source: source, Line: line.Num, Message: err.Error()})
-			continue
+			return record.Reject(err)
 		}
 		jobs = append(jobs, &j)
 		raws = append(raws, line.Raw)
+		return nil
+	})
+	b.BadInput = bad > 0
+	if err != nil {
+		return b, err
 	}
 	b.Jobs = len(jobs)
 	b.Selection = Select(jobs, budgetS, cost)

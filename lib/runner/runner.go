@@ -344,65 +344,54 @@ func topoName(t *record.Topology) string {
 // once it ends.
 func (r *Runner) feed(ctx context.Context, in io.Reader) ([]*record.Job, error) {
 	var inputs, jobs []*record.Job
-	rd := record.NewReader(in, r.cfg.Source)
-	for ctx.Err() == nil {
-		line, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			for _, j := range inputs {
-				jobs = r.expand(jobs, j)
-			}
-			return jobs, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read stdin: %w", err)
-		}
+	loop := record.Loop{Source: r.cfg.Source, Out: r.out}
+	bad, err := loop.Run(ctx, in, func(line record.Line) error {
 		switch line.Kind {
 		case record.KindTopology:
 			var t record.Topology
 			if err := line.Decode(&t); err != nil {
-				r.inputError(line.Num, err)
-				continue
+				return record.Reject(err)
 			}
 			inputs = append(inputs, &record.Job{Topology: &t})
 		case record.KindKernel:
 			var k record.Kernel
 			if err := line.Decode(&k); err != nil {
-				r.inputError(line.Num, err)
-				continue
+				return record.Reject(err)
 			}
-			if err := r.plan.AddKernel(&k); err != nil {
-				r.inputError(line.Num, err)
-			}
+			return record.Reject(r.plan.AddKernel(&k))
 		case record.KindJob:
 			var j record.Job
 			if err := line.Decode(&j); err != nil {
-				r.inputError(line.Num, err)
-				continue
+				return record.Reject(err)
 			}
 			if j.Topology == nil {
-				r.inputError(line.Num, errors.New("job has no topology"))
-				continue
+				return record.Reject(errors.New("job has no topology"))
 			}
 			inputs = append(inputs, &j)
 		case record.KindSkip:
 			var s record.Skip
 			if r.cfg.Keep != nil && line.Decode(&s) == nil && !r.cfg.Keep(s.Subject) {
-				continue // another shard's
+				return nil // another shard's
 			}
-			r.out.WriteRaw(line.Raw)
+			return record.Pass
 		default:
-			if line.Err != nil {
-				r.badInput.Store(true)
-			}
-			r.out.WriteRaw(line.Raw)
+			return record.Pass
 		}
+		return nil
+	})
+	if bad > 0 {
+		r.badInput.Store(true)
+	}
+	switch {
+	case ctx.Err() != nil:
+		return nil, nil // interrupted: nothing to run
+	case err != nil:
+		return nil, err
+	}
+	for _, j := range inputs {
+		jobs = r.expand(jobs, j)
 	}
 	return jobs, nil
-}
-
-func (r *Runner) inputError(line int, err error) {
-	r.badInput.Store(true)
-	r.out.Write(&record.Error{Source: r.cfg.Source, Line: line, Message: err.Error()})
 }
 
 // boot completes one job, runs it and writes its run record (or a skip or
