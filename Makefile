@@ -6,7 +6,8 @@
 #                once, then cached) and the end-to-end tests that boot
 #                them under QEMU
 #   make unit    unit tests only (no VM, no kernel)
-#   make lint    go vet + gofmt check + actionlint (.github/workflows)
+#   make lint    go vet, goimports (formatting and imports), staticcheck,
+#                actionlint (.github/workflows)
 #   make release static linux/amd64 tools in $(DIST)/linux-amd64 with a
 #                $(DIST)/SHA256SUMS, checked with sha256sum -c
 #   make fuzz    a short run of every fuzz target (FUZZTIME each)
@@ -31,9 +32,12 @@ FUZZTIME_LONG ?= 10m
 BENCH_RUNS ?= 5
 BENCH_TOPOLOGY ?= 1,2,2,1
 E2E_TIMEOUT ?= 75m
-# The GitHub Actions linter, a Go module run at this version (nothing to
-# install by hand).
+# The linters, Go modules run at these versions (nothing to install by hand;
+# the first run downloads them): the GitHub Actions linter, goimports
+# (gofmt's formatting plus the import groups) and staticcheck (2026.2.2).
 ACTIONLINT ?= v1.7.7
+GOIMPORTS ?= v0.53.0
+STATICCHECK ?= v0.8.2
 # Tools are static (CGO_ENABLED=0): ktstr-boot copies itself into the guest
 # initramfs as /init, where there is no C library.
 GOBUILD   := CGO_ENABLED=0 $(GO) build -buildvcs=auto -trimpath -ldflags="-s -w"
@@ -68,9 +72,10 @@ unit:
 
 lint:
 	$(GO) vet ./...
+	@out=$$($(GO) run golang.org/x/tools/cmd/goimports@$(GOIMPORTS) -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')) || exit 1; \
+	if [ -n "$$out" ]; then echo "goimports would change (go run golang.org/x/tools/cmd/goimports@$(GOIMPORTS) -w FILE...):"; echo "$$out"; exit 1; fi
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...
 	$(GO) run github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT) .github/workflows/*.yml
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
-	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 # Each target runs alone (go test -fuzz takes one). Shrinking a new input is
 # capped at 10 s so that the time goes to fuzzing. A target whose run ends

@@ -493,8 +493,7 @@ func overlapping(ws []record.WorkerReport) [][]record.WorkerReport {
 	for i := range parent {
 		parent[i] = i
 	}
-	var find func(int) int
-	find = func(i int) int {
+	find := func(i int) int {
 		for parent[i] != i {
 			parent[i] = parent[parent[i]]
 			i = parent[i]

@@ -11,6 +11,8 @@ import (
 // Pass, returned by a Loop's handler, passes the line on to Loop.Out
 // unchanged: a record the tool does not consume, or a malformed line's
 // error record.
+//
+//lint:ignore ST1012 a handler's verdict on a line, like fs.SkipDir, not an error: ErrPass would misname it
 var Pass = errors.New("record: pass the line on")
 
 // Reject is what a Loop's handler returns for a line it cannot use — a

@@ -161,7 +161,8 @@ func (r *Runner) prepareRestore(ctx context.Context, j *record.Job, m *vm.Machin
 		corrupt := func(err error) { r.logf("%s; removing it and creating it anew", err) }
 		var meta *snapshot.Meta
 		var created bool
-		dir, meta, created, err = r.snapshots.Create(ctx, key, in, save, corrupt)
+		// Create's directory is not held: Acquire (below) holds it.
+		_, meta, created, err = r.snapshots.Create(ctx, key, in, save, corrupt)
 		if err != nil {
 			if ctx.Err() == nil {
 				// Not tried again for every job of this machine: each try

@@ -72,13 +72,6 @@ func (m *progressMap) field(slot, f int) *uint64 {
 func (m *progressMap) store(slot, f int, v uint64) { atomic.StoreUint64(m.field(slot, f), v) }
 func (m *progressMap) load(slot, f int) uint64     { return atomic.LoadUint64(m.field(slot, f)) }
 
-func (m *progressMap) close() {
-	if m != nil && m.mem != nil {
-		unix.Munmap(m.mem)
-		m.mem = nil
-	}
-}
-
 // Progress is what a worker last published.
 type Progress struct {
 	Units uint64

@@ -158,7 +158,6 @@ type worker struct {
 	shared []byte
 	in     *os.File
 	out    *os.File
-	buf    []byte // cache-pressure buffer
 	region []byte // page-fault region
 	ioFile *os.File
 	tid    int
