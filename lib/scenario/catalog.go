@@ -2,13 +2,14 @@ package scenario
 
 import (
 	_ "embed"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
+
+	"github.com/ktstr-go/ktstr/lib/jsonstrict"
 )
 
 //go:embed catalog.json
@@ -20,10 +21,12 @@ var (
 )
 
 // Catalog returns the canned scenarios (ktstr's catalog, embedded), in
-// order. Each call returns fresh copies: callers may modify them.
+// order. Each call returns fresh copies: callers may modify them. The
+// catalog is decoded as strictly as a scenario file: a misspelt field in
+// it panics at the first call (every test that plans a scenario makes it).
 func Catalog() []*Scenario {
 	catalogOnce.Do(func() {
-		if err := json.Unmarshal(catalogJSON, &catalog); err != nil {
+		if err := jsonstrict.Decode(catalogJSON, &catalog); err != nil {
 			panic("embedded scenario catalog: " + err.Error())
 		}
 	})
