@@ -12,7 +12,7 @@
 #                $(DIST)/SHA256SUMS, checked with sha256sum -c
 #   make fuzz    a short run of every fuzz target (FUZZTIME each)
 #   make fuzz-long  every fuzz target for FUZZTIME_LONG (10m) each; not
-#                part of make test (27 targets: about 4.5 hours; split it
+#                part of make test (33 targets: about 5.5 hours; split it
 #                over shells or hosts with FUZZ_SHARD=0/2 and 1/2)
 #   make bench   the benchmarks that print ratios against their goals:
 #                scripts/bench-telemetry.sh (worker bookkeeping overhead, no
