@@ -5,13 +5,14 @@
 // Decode takes exactly one JSON value: empty input, a bare null, data after
 // the value and an unknown object field (at any depth encoding/json reaches,
 // so not inside a type with its own UnmarshalJSON) are errors, as are syntax
-// and type errors. Every error is an *Error that says where: the path of the
-// value in the document (steps[0].cgroups[1].works, as scenario validation
-// names places) or, for text that is not JSON, its line and column. Callers
-// wrap it with what the document is and which file it came from:
+// and type errors. Every refusal is an *Error that says where: the path of
+// the value in the document (steps[0].cgroups[1].works, as scenario
+// validation names places) or, for text that is not JSON, its line and
+// column. Callers wrap it with what the document is and which file it came
+// from:
 //
-//	scenario my.json: steps[0]: unknown field "cgroupz"
-//	thresholds limits.json: max_gap_ms: want a number, got a string
+//	scenario mine.json: steps[0]: unknown field "cgroupz"
+//	limits.json: thresholds: max_gap_ms: want a number, got a string
 //	policy p.json: line 3, column 1: invalid character '}' looking for beginning of object key string
 //
 // Records (lib/record) are not decoded here: a record's unknown fields are
@@ -79,8 +80,9 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Decode decodes data, which must hold exactly one JSON value, into v, a
-// non-nil pointer: strictly (see the package documentation). On error v
-// may be partly filled.
+// non-nil pointer: strictly (see the package documentation). A refusal is
+// an *Error; a v that is no non-nil pointer, a *json.InvalidUnmarshalError.
+// On error v may be partly filled.
 func Decode(data []byte, v any) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
@@ -354,7 +356,9 @@ func fieldType(t reflect.Type, key string) (reflect.Type, bool) {
 }
 
 // collectFields gathers struct t's JSON field names and types, promoted
-// fields of embedded structs included (a shallower name wins).
+// fields of embedded structs included. Of two fields of one name the first
+// declared is kept, where encoding/json's depth rules may pick the other:
+// the names, which decide whether a field is known, are the same.
 func collectFields(t reflect.Type, fields map[string]reflect.Type, order *[]string, depth int) {
 	if depth > 10 {
 		return
