@@ -7,12 +7,12 @@ import (
 	"strings"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
+	"github.com/ktstr-go/ktstr/lib/base/units"
 	"github.com/ktstr-go/ktstr/lib/host"
 	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/plan/timings"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/runner"
-	"github.com/ktstr-go/ktstr/lib/units"
 )
 
 // The pipeline stages of a gauntlet, each a mode of ktstr-boot that boots

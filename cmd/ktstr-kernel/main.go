@@ -14,9 +14,9 @@ import (
 
 	"github.com/ktstr-go/ktstr/internal/cachedir"
 	"github.com/ktstr-go/ktstr/internal/cli"
+	"github.com/ktstr-go/ktstr/lib/base/units"
 	"github.com/ktstr-go/ktstr/lib/kernel"
 	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/units"
 )
 
 const name = "ktstr-kernel"

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
+	"github.com/ktstr-go/ktstr/lib/base/version"
 	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/version"
 )
 
 func verdicts(statuses ...record.Status) []*record.Verdict {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
-	"github.com/ktstr-go/ktstr/lib/version"
+	"github.com/ktstr-go/ktstr/lib/base/version"
 )
 
 // A tool's --help is its help.txt (HelpFile), in this order: the usage

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ktstr-go/ktstr/lib/version"
+	"github.com/ktstr-go/ktstr/lib/base/version"
 )
 
 const toolHelp = `tool does one thing well.

@@ -83,7 +83,7 @@ func TestThresholdsErrors(t *testing.T) {
 			t.Errorf("%q: error %v, want one containing %q", in, err, want)
 		}
 	}
-	// Decoding errors say where (lib/jsonstrict).
+	// Decoding errors say where (lib/base/jsonstrict).
 	for in, want := range map[string]string{
 		`{"max_gap_ms": "1"}`:  "thresholds: max_gap_ms: want a number, got a string",
 		`{"max_gap_ms": 1} {}`: "thresholds: line 1, column 19: unexpected data after the JSON object",

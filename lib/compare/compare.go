@@ -30,7 +30,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ktstr-go/ktstr/lib/jsonstrict"
+	"github.com/ktstr-go/ktstr/lib/base/jsonstrict"
 	"github.com/ktstr-go/ktstr/lib/metrics"
 	"github.com/ktstr-go/ktstr/lib/query"
 	"github.com/ktstr-go/ktstr/lib/record"

@@ -21,13 +21,13 @@ import (
 	"sync"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
+	"github.com/ktstr-go/ktstr/lib/base/shellwords"
 	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/kernel"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/rootfs"
 	"github.com/ktstr-go/ktstr/lib/scenario"
 	"github.com/ktstr-go/ktstr/lib/sched"
-	"github.com/ktstr-go/ktstr/lib/shellwords"
 	"github.com/ktstr-go/ktstr/lib/topology"
 )
 
@@ -48,7 +48,7 @@ type Flags struct {
 	Workers   int
 
 	Scheduler      string // a built-in, a definition file or a binary
-	SchedulerArgs  string // words split as a POSIX shell does, quotes and backslashes kept (lib/shellwords)
+	SchedulerArgs  string // words split as a POSIX shell does, quotes and backslashes kept (lib/base/shellwords)
 	SchedulerFlags string // comma-separated flag profile
 	AllProfiles    bool
 	// Job is "default" or "verifier" (load the scheduler or objects only).

@@ -41,7 +41,7 @@ var hostSide = []string{
 
 // protoDeps are the module's packages lib/proto may reach: itself, the
 // records, and their strict JSON decoder (a stdlib-only leaf).
-var protoDeps = []string{"lib/proto", "lib/record", "lib/jsonstrict"}
+var protoDeps = []string{"lib/proto", "lib/record", "lib/base/jsonstrict"}
 
 // noBPF are host-side packages that must not link cilium/ebpf either (the
 // host-side monitor may: it reads the guest kernel's BTF).

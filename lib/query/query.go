@@ -15,12 +15,12 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/ktstr-go/ktstr/lib/base/units"
 	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/kernel"
 	"github.com/ktstr-go/ktstr/lib/metrics"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/store"
-	"github.com/ktstr-go/ktstr/lib/units"
 )
 
 // Row is one run: its identity, its outcome and verdict, and its metrics.
@@ -422,7 +422,7 @@ func matchOne(k, want string, r *Row) bool {
 }
 
 // parseSince reads an RFC 3339 time, a date (2006-01-02) or a duration
-// back from now (24h, 7d: lib/units).
+// back from now (24h, 7d: lib/base/units).
 func parseSince(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil

@@ -134,7 +134,7 @@ func TestParseSince(t *testing.T) {
 	if got, _ := parseSince("2h", now); !got.Equal(now.Add(-2 * time.Hour)) {
 		t.Errorf("2h: %v", got)
 	}
-	// Days and weeks (lib/units), as every ktstr duration takes them.
+	// Days and weeks (lib/base/units), as every ktstr duration takes them.
 	if got, err := parseSince("7d", now); err != nil || !got.Equal(now.Add(-7*24*time.Hour)) {
 		t.Errorf("7d: %v, %v", got, err)
 	}

@@ -270,7 +270,7 @@ const (
 type Run struct {
 	ID string `json:"id"`
 	// KtstrVersion is the version of the ktstr-boot that made the run
-	// (lib/version: a release, a pseudo-version naming the commit, or
+	// (lib/base/version: a release, a pseudo-version naming the commit, or
 	// (devel)+REVISION); ktstr-stats compare says when the runs it
 	// compares come from different versions.
 	KtstrVersion string  `json:"ktstr_version,omitempty"`
@@ -425,7 +425,7 @@ const (
 type Verdict struct {
 	RunID string `json:"run_id,omitempty"`
 	// KtstrVersion is the version of the ktstr-verify that judged it
-	// (lib/version, as Run.KtstrVersion).
+	// (lib/base/version, as Run.KtstrVersion).
 	KtstrVersion string `json:"ktstr_version,omitempty"`
 	// Subject names what was judged: the topology, preset or job id.
 	Subject string  `json:"subject"`

@@ -19,7 +19,7 @@
 // becomes a skip record.
 //
 // Records are decoded leniently (a newer tool's fields are kept, not
-// refused); the JSON people write is decoded strictly by lib/jsonstrict.
+// refused); the JSON people write is decoded strictly by lib/base/jsonstrict.
 package record
 
 import (

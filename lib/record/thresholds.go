@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ktstr-go/ktstr/lib/jsonstrict"
+	"github.com/ktstr-go/ktstr/lib/base/jsonstrict"
 )
 
 // PayloadThresholds is the JSON name of Thresholds.Payload, which is not

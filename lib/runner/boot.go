@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ktstr-go/ktstr/internal/fileutil"
+	"github.com/ktstr-go/ktstr/lib/base/version"
 	"github.com/ktstr-go/ktstr/lib/initramfs"
 	"github.com/ktstr-go/ktstr/lib/kernel"
 	"github.com/ktstr-go/ktstr/lib/monitor"
@@ -19,7 +20,6 @@ import (
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/rootfs"
 	"github.com/ktstr-go/ktstr/lib/topology"
-	"github.com/ktstr-go/ktstr/lib/version"
 	"github.com/ktstr-go/ktstr/lib/vm"
 )
 

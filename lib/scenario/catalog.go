@@ -9,7 +9,7 @@ import (
 	"sync"
 	"text/tabwriter"
 
-	"github.com/ktstr-go/ktstr/lib/jsonstrict"
+	"github.com/ktstr-go/ktstr/lib/base/jsonstrict"
 )
 
 //go:embed catalog.json

@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ktstr-go/ktstr/lib/jsonstrict"
+	"github.com/ktstr-go/ktstr/lib/base/jsonstrict"
 	"github.com/ktstr-go/ktstr/lib/payload"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/workload"

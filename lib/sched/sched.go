@@ -12,7 +12,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ktstr-go/ktstr/lib/jsonstrict"
+	"github.com/ktstr-go/ktstr/lib/base/jsonstrict"
 	"github.com/ktstr-go/ktstr/lib/record"
 )
 
