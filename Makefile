@@ -57,7 +57,7 @@ deps:
 
 # The release: linux/amd64 only. The guests are x86_64 (qemu-system-x86_64)
 # and the guest agent is ktstr-boot itself, so another architecture's build
-# would have no guest to run in (and lib/workload/worker's fork does not
+# would have no guest to run in (and lib/guest/worker's fork does not
 # build for arm64). SHA256SUMS names the files relative to $(DIST), so
 # `cd dist && sha256sum -c SHA256SUMS` checks a download.
 release:
@@ -141,7 +141,7 @@ clean:
 	rm -rf $(BIN) $(DIST)
 
 # The fixture scheduler's BPF object is committed; regenerate it after
-# changing lib/fixture/src/fixture.bpf.c (needs clang-19, bpftool and the
+# changing lib/guest/fixture/src/fixture.bpf.c (needs clang-19, bpftool and the
 # built 6.12 kernel's vmlinux, plus linux-source-6.12 for the scx headers).
 fixture:
 	scripts/build-fixture.sh

@@ -37,7 +37,7 @@ func wantFail(t *testing.T, v *record.Verdict, r result) {
 // read from the object itself.
 func fixturePrograms(t *testing.T) int {
 	t.Helper()
-	spec, err := ebpf.LoadCollectionSpec("../lib/fixture/fixture.bpf.o")
+	spec, err := ebpf.LoadCollectionSpec("../lib/guest/fixture/fixture.bpf.o")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestFixtureVerifierDiff(t *testing.T) {
 // only and reports each program's verifier statistics.
 func TestBPFObjectVerification(t *testing.T) {
 	e2e(t)
-	obj, _ := filepath.Abs("../lib/fixture/fixture.bpf.o")
+	obj, _ := filepath.Abs("../lib/guest/fixture/fixture.bpf.o")
 	r, runs := bootVerify(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,1,2,1 --bpf-object "+obj+" --job verifier", "")
 	wantRuns(t, runs, 1)
 	wantPass(t, onlyVerdict(t, r.stdout))

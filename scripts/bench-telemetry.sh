@@ -7,12 +7,12 @@ set -eu
 count=${COUNT:-5}
 cd "$(dirname "$0")/.."
 # Interleaved measurement: bare and instrumented chunks alternate.
-go test -run '^$' -bench 'TelemetryOverhead' -benchtime 100x -count "$count" ./lib/workload/worker/ | grep '^Benchmark' |
+go test -run '^$' -bench 'TelemetryOverhead' -benchtime 100x -count "$count" ./lib/guest/worker/ | grep '^Benchmark' |
 	awk '{ for (i = 1; i <= NF; i++) if ($i == "overhead-%") { print; v[n++] = $(i - 1) } }
 	END { for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
 	      printf "interleaved telemetry overhead, median of %d: %.2f%% (goal <= 1%%)\n", n, (n % 2) ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2 }'
 # Separate runs, for comparison (noisier: drift between runs).
-out=$(go test -run '^$' -bench 'CpuSpinUnit' -benchtime 2s -count "$count" ./lib/workload/worker/)
+out=$(go test -run '^$' -bench 'CpuSpinUnit' -benchtime 2s -count "$count" ./lib/guest/worker/)
 echo "$out" | grep '^Benchmark'
 echo "$out" | awk '
 /CpuSpinUnitBare/          { bare[nb++] = $3 }

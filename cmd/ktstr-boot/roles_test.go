@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ktstr-go/ktstr/lib/role"
+	"github.com/ktstr-go/ktstr/lib/proto/role"
 )
 
 const module = "github.com/ktstr-go/ktstr/"
@@ -77,7 +77,7 @@ func touchSources(t *testing.T) {
 // TestRolesLinkNoHostTools (issue 24): every role of the binary is in the
 // table main dispatches through, each entry point is its package's, and
 // none of those packages reaches the run store, queries, reports or the
-// host's machinery; lib/role itself is a leaf.
+// host's machinery; lib/proto/role itself is a leaf.
 func TestRolesLinkNoHostTools(t *testing.T) {
 	touchSources(t)
 	for _, name := range []string{role.Init, role.Worker, role.Fixture, role.Probe} {
@@ -99,9 +99,9 @@ func TestRolesLinkNoHostTools(t *testing.T) {
 			}
 		}
 	}
-	for _, d := range goList(t, module+"lib/role") {
-		if strings.HasPrefix(d, module) && d != module+"lib/role" {
-			t.Errorf("lib/role imports %s: it must stay a leaf", d)
+	for _, d := range goList(t, module+"lib/proto/role") {
+		if strings.HasPrefix(d, module) && d != module+"lib/proto/role" {
+			t.Errorf("lib/proto/role imports %s: it must stay a leaf", d)
 		}
 	}
 }

@@ -1,10 +1,10 @@
 // Package baremetal runs a job's scenario on the machine ktstr runs on, not
-// in a VM: the agent's own job executor (lib/jobexec: scheduler attach,
+// in a VM: the agent's own job executor (lib/guest/jobexec: scheduler attach,
 // scenario engine, worker processes, telemetry) and the same checks, in a
 // cgroup v2 subtree of its own, optionally on a subset of the host's CPUs. The run record has the VM runs' shape (accel "none"), so
 // ktstr-verify and ktstr-stats judge and compare both alike.
 //
-// It is the host-side counterpart of lib/guest: where the agent is PID 1 of
+// It is the host-side counterpart of lib/guest/agent: where the agent is PID 1 of
 // a fresh kernel, this runs beside everything else on the host, so it owns
 // only what it creates (a cgroup parent, one run cgroup per job, the
 // workers, an optional scheduler) and removes all of it on every path,
@@ -32,9 +32,9 @@ import (
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/internal/fileutil"
 	"github.com/ktstr-go/ktstr/lib/base/version"
-	"github.com/ktstr-go/ktstr/lib/cgroup"
+	"github.com/ktstr-go/ktstr/lib/guest/cgroup"
+	"github.com/ktstr-go/ktstr/lib/guest/jobexec"
 	"github.com/ktstr-go/ktstr/lib/host"
-	"github.com/ktstr-go/ktstr/lib/jobexec"
 	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/scenario"
@@ -513,7 +513,7 @@ func hostBinary(s *record.Scheduler) (string, error) {
 	return p, nil
 }
 
-// runSink records a job's execution (lib/jobexec) in its run record.
+// runSink records a job's execution (lib/guest/jobexec) in its run record.
 type runSink struct {
 	run *record.Run
 	log io.Writer

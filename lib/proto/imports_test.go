@@ -18,14 +18,14 @@ const module = "github.com/ktstr-go/ktstr/"
 // bare-metal host through lib/baremetal, the agent's host-side twin. The
 // host-side tools reach the guest through lib/proto only.
 var guestSide = []string{
-	module + "lib/guest",
-	module + "lib/jobexec",
-	module + "lib/scenario/engine",
-	module + "lib/workload/worker",
-	module + "lib/sched/live",
-	module + "lib/fixture",
-	module + "lib/probe",
-	module + "lib/cgroup",
+	module + "lib/guest/agent",
+	module + "lib/guest/jobexec",
+	module + "lib/guest/engine",
+	module + "lib/guest/worker",
+	module + "lib/guest/livesched",
+	module + "lib/guest/fixture",
+	module + "lib/guest/probe",
+	module + "lib/guest/cgroup",
 }
 
 // hostSide are packages the host runs. The models of scenarios, work types

@@ -177,7 +177,7 @@ type Job struct {
 	// verification only: each program's verifier statistics, or the log of
 	// the rejection.
 	BPFObjects []string `json:"bpf_objects,omitempty"`
-	// Probes asks the guest to trace the job (auto-repro, lib/probe);
+	// Probes asks the guest to trace the job (auto-repro, lib/guest/probe);
 	// probes patch kernel text, so the VM runs single-threaded TCG.
 	Probes *Probes `json:"probes,omitempty"`
 	// ReproOf names the failed run this job reproduces (ktstr-repro).

@@ -2,7 +2,7 @@
 // cpusets and workloads, steps of operations and holds, a backdrop that
 // persists across steps; validation against a topology before any VM boots;
 // and the embedded catalog. This is the host's side (the planner uses it);
-// lib/scenario/engine runs a scenario in the guest.
+// lib/guest/engine runs a scenario in the guest.
 //
 // A minimal scenario:
 //

@@ -1,7 +1,7 @@
 // Package sched describes sched_ext schedulers as data — binary, arguments,
 // flags with their requirements, sysctls, kernel arguments, a default
 // topology and threshold overrides — and expands flags into profiles. This
-// is the host's side (the planner uses it); lib/sched/live runs a
+// is the host's side (the planner uses it); lib/guest/livesched runs a
 // scheduler in the guest.
 package sched
 
@@ -81,7 +81,7 @@ var Builtins = []Definition{
 		{Name: "degrade", Args: []string{"--degrade"}, Fault: true},
 		{Name: "fail-verify", Args: []string{"--fail-verify"}, Fault: true},
 		{Name: "verify-loop", Args: []string{"--verify-loop"}, Fault: true},
-		// Live misbehaviour: attached, but wrong (see lib/fixture).
+		// Live misbehaviour: attached, but wrong (see lib/guest/fixture).
 		{Name: "starve", Args: []string{"--starve"}, Fault: true},
 		{Name: "long-slice", Args: []string{"--long-slice"}, Fault: true},
 		{Name: "one-cpu", Args: []string{"--one-cpu"}, Fault: true},

@@ -2,7 +2,7 @@
 // of ktstr with their parameters and defaults, and the specification of a
 // group of workers (count, policy, nice, affinity, memory policy) with its
 // validation. The host validates scenarios with it before any VM boots;
-// the in-guest runtime that runs workers is lib/workload/worker.
+// the in-guest runtime that runs workers is lib/guest/worker.
 package workload
 
 import (

@@ -41,7 +41,7 @@ type Type struct {
 }
 
 // Kit is a worker as its unit sees it: the in-guest runtime
-// (lib/workload/worker) implements it on the worker's own OS thread, so
+// (lib/guest/worker) implements it on the worker's own OS thread, so
 // that units are compositions of these primitives and the system calls
 // and telemetry stay in the runtime. Iterations and wake-latency samples
 // are counted through it; a unit returns soon after Stopped turns true.

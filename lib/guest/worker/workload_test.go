@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ktstr-go/ktstr/lib/cgroup"
-	"github.com/ktstr-go/ktstr/lib/role"
+	"github.com/ktstr-go/ktstr/lib/guest/cgroup"
+	"github.com/ktstr-go/ktstr/lib/proto/role"
 	"github.com/ktstr-go/ktstr/lib/workload"
 )
 

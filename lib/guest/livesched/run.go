@@ -1,9 +1,9 @@
-// Package live runs a sched_ext scheduler in the guest: start it, wait
+// Package livesched runs a sched_ext scheduler in the guest: start it, wait
 // until sched_ext reports it enabled under its ops name, watch it for the
 // whole run, request the kernel's dump, capture why it died, and report its
 // BPF programs; and loads BPF objects through the verifier (VerifyObject).
 // Scheduler definitions and profiles, the host's side, are lib/sched.
-package live
+package livesched
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package guest
+package agent
 
 import (
 	"bytes"
@@ -18,12 +18,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ktstr-go/ktstr/lib/cgroup"
+	"github.com/ktstr-go/ktstr/lib/guest/cgroup"
+	"github.com/ktstr-go/ktstr/lib/guest/jobexec"
+	"github.com/ktstr-go/ktstr/lib/guest/livesched"
 	"github.com/ktstr-go/ktstr/lib/host"
-	"github.com/ktstr-go/ktstr/lib/jobexec"
 	"github.com/ktstr-go/ktstr/lib/proto"
 	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/sched/live"
 	"github.com/ktstr-go/ktstr/lib/topology"
 )
 
@@ -115,7 +115,7 @@ func (a *Agent) run() error {
 		a.send(proto.Message{Type: proto.MsgTopology, Topology: observed})
 	}
 	for _, obj := range job.BPFObjects {
-		res := live.VerifyObject(filepath.Join(proto.IncludeDir, filepath.Base(obj)))
+		res := livesched.VerifyObject(filepath.Join(proto.IncludeDir, filepath.Base(obj)))
 		res.Path = obj
 		a.send(proto.Message{Type: proto.MsgBPFObject, BPFObject: &res})
 	}
@@ -158,7 +158,7 @@ func (a *Agent) underScheduler(job *record.Job, probes *probeRun) {
 	probes.stop()
 }
 
-// agentSink reports a job's execution (lib/jobexec) on the result
+// agentSink reports a job's execution (lib/guest/jobexec) on the result
 // channel.
 type agentSink struct{ a *Agent }
 

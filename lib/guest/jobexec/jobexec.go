@@ -3,7 +3,7 @@
 // attaches (once more, with the kernel's enable helper pinned, for a
 // scheduler that needs it), runs the job's scenario under it with the
 // scenario engine, and stops the scheduler, collecting its story. The
-// agent runs it in the guest (lib/guest) and reports through protocol
+// agent runs it in the guest (lib/guest/agent) and reports through protocol
 // messages; lib/baremetal runs it on the host and reports into the run
 // record's fields: both give a Sink. What differs between them — where the
 // scheduler's binary is, where the scenario's cgroups go, what else runs
@@ -16,13 +16,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ktstr-go/ktstr/lib/cgroup"
+	"github.com/ktstr-go/ktstr/lib/guest/cgroup"
+	"github.com/ktstr-go/ktstr/lib/guest/engine"
+	"github.com/ktstr-go/ktstr/lib/guest/livesched"
+	"github.com/ktstr-go/ktstr/lib/proto/role"
 	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/role"
 	"github.com/ktstr-go/ktstr/lib/scenario"
-	"github.com/ktstr-go/ktstr/lib/scenario/engine"
 	"github.com/ktstr-go/ktstr/lib/sched"
-	"github.com/ktstr-go/ktstr/lib/sched/live"
 )
 
 // AttachTimeout bounds how long a scheduler may take to load and enable,
@@ -39,7 +39,7 @@ const AttachTimeout = 180 * time.Second
 // (Linux 6.12 runs ops.init on it); see sched.Definition.EnableHelperCPU.
 const enableHelper = "scx_ops_enable_helper"
 
-// scheduler is a started scheduler: a *live.Runner, or a test's fake.
+// scheduler is a started scheduler: a *livesched.Runner, or a test's fake.
 type scheduler interface {
 	WaitAttached(timeout time.Duration) error
 	SetRetried(why string)
@@ -56,11 +56,11 @@ type machinery struct {
 	engine func(context.Context, *scenario.Scenario, engine.Env) *record.ScenarioResult
 }
 
-var sys = machinery{start: startLive, pin: live.PinKthreads, engine: engine.Run}
+var sys = machinery{start: startLive, pin: livesched.PinKthreads, engine: engine.Run}
 
-// startLive is live.Start as a scheduler (no typed nil on error).
+// startLive is livesched.Start as a scheduler (no typed nil on error).
 func startLive(binary string, args []string, ops string, env ...string) (scheduler, error) {
-	r, err := live.Start(binary, args, ops, env...)
+	r, err := livesched.Start(binary, args, ops, env...)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +245,7 @@ func runScenario(ctx context.Context, j Job, env Env, sink Sink) (start, end tim
 	res := sys.engine(ctx, j.Scenario, engine.Env{
 		Exe: env.Exe, Cgroups: cg, Topology: env.Topology, Duration: j.Duration,
 		Workers: j.Workers, AgentStart: origin, Logf: sink.Logf,
-		StallAfter: j.StallAfter, Dump: live.RequestDump,
+		StallAfter: j.StallAfter, Dump: livesched.RequestDump,
 	})
 	end = time.Now()
 	sink.Scenario(res)

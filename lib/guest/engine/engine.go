@@ -1,5 +1,5 @@
 // Package engine runs a scenario (lib/scenario) in the guest: it creates
-// the cgroups, launches and releases the workers (lib/workload/worker),
+// the cgroups, launches and releases the workers (lib/guest/worker),
 // applies each step's operations, holds while watching the workers'
 // progress for a stall, measures each step's idle time, and collects every
 // worker's report into the scenario result.
@@ -19,12 +19,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ktstr-go/ktstr/lib/cgroup"
+	"github.com/ktstr-go/ktstr/lib/guest/cgroup"
+	"github.com/ktstr-go/ktstr/lib/guest/worker"
 	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/scenario"
 	"github.com/ktstr-go/ktstr/lib/topology"
 	"github.com/ktstr-go/ktstr/lib/workload"
-	"github.com/ktstr-go/ktstr/lib/workload/worker"
 )
 
 // collectTimeout bounds how long stopped workers may take to report;

@@ -19,13 +19,13 @@ const Env = "KTSTR_ROLE"
 
 // The roles of the binary. A process in none of them is the tool itself.
 const (
-	// Init is PID 1 in the guest: the agent (lib/guest).
+	// Init is PID 1 in the guest: the agent (lib/guest/agent).
 	Init = "init"
-	// Worker is one worker process of a scenario (lib/workload/worker).
+	// Worker is one worker process of a scenario (lib/guest/worker).
 	Worker = "worker"
-	// Fixture is the fixture scheduler (lib/fixture).
+	// Fixture is the fixture scheduler (lib/guest/fixture).
 	Fixture = "fixture"
-	// Probe is the auto-repro probe loader (lib/probe).
+	// Probe is the auto-repro probe loader (lib/guest/probe).
 	Probe = "probe"
 )
 

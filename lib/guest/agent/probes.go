@@ -1,4 +1,4 @@
-package guest
+package agent
 
 import (
 	"bufio"
@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/ktstr-go/ktstr/lib/proto"
+	"github.com/ktstr-go/ktstr/lib/proto/role"
 	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/role"
 )
 
 // probeReadyTimeout bounds the wait for the probes to attach: each probe
@@ -18,7 +18,7 @@ import (
 // single-threaded TCG.
 const probeReadyTimeout = 120 * time.Second
 
-// probeRun is the probe loader process (lib/probe's role) of a job with
+// probeRun is the probe loader process (lib/guest/probe's role) of a job with
 // probes. Every result it writes goes on as a probe message; the last one
 // is the run record's.
 type probeRun struct {

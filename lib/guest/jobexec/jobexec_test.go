@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ktstr-go/ktstr/lib/cgroup"
+	"github.com/ktstr-go/ktstr/lib/guest/cgroup"
+	"github.com/ktstr-go/ktstr/lib/guest/engine"
+	"github.com/ktstr-go/ktstr/lib/proto/role"
 	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/role"
 	"github.com/ktstr-go/ktstr/lib/scenario"
-	"github.com/ktstr-go/ktstr/lib/scenario/engine"
 	"github.com/ktstr-go/ktstr/lib/sched"
 )
 
