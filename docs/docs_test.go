@@ -14,11 +14,11 @@ import (
 	"testing"
 
 	"github.com/ktstr-go/ktstr/lib/check"
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/scenario"
-	"github.com/ktstr-go/ktstr/lib/sched"
-	"github.com/ktstr-go/ktstr/lib/topology"
-	"github.com/ktstr-go/ktstr/lib/workload"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/scenario"
+	"github.com/ktstr-go/ktstr/lib/model/sched"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
+	"github.com/ktstr-go/ktstr/lib/model/workload"
 )
 
 // section returns the text under the heading "### `name`..." up to the

@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ktstr-go/ktstr/lib/payload"
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/scenario"
+	"github.com/ktstr-go/ktstr/lib/model/payload"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/scenario"
 )
 
 // TestPayloadDoc keeps scenario.md's Payloads section in step with the

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // bareMetalCgroups are the cgroup parents bare-metal runs create by

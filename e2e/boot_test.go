@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // TestPipelineTopology1242 is the canonical pipeline: the guest must see 16

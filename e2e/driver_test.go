@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // driver is the path of scripts/ktstr; KTSTR_E2E_DRIVER runs these tests

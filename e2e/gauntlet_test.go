@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // sshHost is an sshd the test started on localhost: a "host" for GNU

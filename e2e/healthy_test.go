@@ -3,7 +3,7 @@ package e2e
 import (
 	"testing"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // TestJudgeHealthy: a healthy scheduler's run must pass; only a known race,

@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // kernelSpec is the kernel the tests boot (KTSTR_E2E_KERNEL, default 6.12).

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ktstr-go/ktstr/lib/kernel"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 func resolveKernel(t *testing.T, args string) (*record.Kernel, result) {

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/ktstr-go/ktstr/lib/check"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // guestView is the guest's own per-CPU nr_running at one moment, from

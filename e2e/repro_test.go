@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // reproPipeline runs a failing boot, keeps its run records, and feeds them

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/ktstr-go/ktstr/internal/cachedir"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // snapshotMachine gives a test a machine of its own: a kernel argument no

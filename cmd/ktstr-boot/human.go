@@ -13,7 +13,7 @@ import (
 
 	"github.com/ktstr-go/ktstr/internal/cachedir"
 	"github.com/ktstr-go/ktstr/internal/cli"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // sink receives ktstr-boot's records, one Write per record line (see

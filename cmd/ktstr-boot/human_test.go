@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/ktstr-go/ktstr/internal/cli/ptytest"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // TestTerminalOneLinePerRun (issue 17, item 6): with stdout on a real

@@ -9,11 +9,11 @@ import (
 	"text/tabwriter"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
-	"github.com/ktstr-go/ktstr/lib/sched"
-	"github.com/ktstr-go/ktstr/lib/workload"
+	"github.com/ktstr-go/ktstr/lib/model/sched"
+	"github.com/ktstr-go/ktstr/lib/model/workload"
 )
 
-// writeWorkTypes prints lib/workload's table of work types: name, the
+// writeWorkTypes prints lib/model/workload's table of work types: name, the
 // parameters with their defaults (a scenario's work group sets them in
 // "params"), and what it stresses.
 func writeWorkTypes(w io.Writer) error {

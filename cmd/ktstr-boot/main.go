@@ -12,11 +12,11 @@ import (
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/base/units"
 	"github.com/ktstr-go/ktstr/lib/kernel"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/scenario"
+	"github.com/ktstr-go/ktstr/lib/model/sched"
 	"github.com/ktstr-go/ktstr/lib/plan"
-	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/runner"
-	"github.com/ktstr-go/ktstr/lib/scenario"
-	"github.com/ktstr-go/ktstr/lib/sched"
 )
 
 const name = "ktstr-boot"

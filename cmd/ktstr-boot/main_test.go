@@ -11,7 +11,7 @@ import (
 
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/kernel"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // planInput is a kernel record (a file standing for its image: --plan

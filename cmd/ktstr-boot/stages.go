@@ -8,10 +8,10 @@ import (
 
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/base/units"
-	"github.com/ktstr-go/ktstr/lib/host"
+	"github.com/ktstr-go/ktstr/lib/model/machine"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/plan/timings"
-	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/runner"
 )
 
@@ -88,7 +88,7 @@ func runSelect(o *options, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return report(stderr, err)
 	}
-	cpus := host.CPUs()
+	cpus := machine.CPUs()
 	b, err := plan.SelectStream(stdin, record.NewWriter(stdout), name, budget, func(j *record.Job) float64 { return t.Cost(j, cpus) })
 	if err != nil {
 		return report(stderr, err)
@@ -113,7 +113,7 @@ func runnerStages(o *options, stderr io.Writer) (cfg runner.Config, err error) {
 	if cli.IsTerminal(stderr) {
 		cfg.Progress = true
 		if t, err := timings.Past(o.Store); err == nil && len(t) > 0 {
-			cpus := host.CPUs()
+			cpus := machine.CPUs()
 			cfg.Estimate = func(j *record.Job) float64 { return t.Cost(j, cpus) }
 		}
 	}

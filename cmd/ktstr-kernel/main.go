@@ -16,7 +16,7 @@ import (
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/base/units"
 	"github.com/ktstr-go/ktstr/lib/kernel"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 const name = "ktstr-kernel"

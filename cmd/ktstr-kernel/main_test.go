@@ -12,7 +12,7 @@ import (
 
 	"github.com/ktstr-go/ktstr/internal/cli/ptytest"
 	"github.com/ktstr-go/ktstr/lib/kernel"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // cacheOf makes a kernel cache with one usable entry (6.12.117, label

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/sched"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/sched"
 )
 
 func line(t *testing.T, r record.Record) string {

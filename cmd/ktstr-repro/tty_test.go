@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/ktstr-go/ktstr/internal/cli/ptytest"
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/sched"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/sched"
 )
 
 func runOnTTY(t *testing.T, stdin string, args ...string) (int, string) {

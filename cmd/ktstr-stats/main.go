@@ -17,8 +17,8 @@ import (
 	"github.com/ktstr-go/ktstr/lib/base/units"
 	"github.com/ktstr-go/ktstr/lib/compare"
 	"github.com/ktstr-go/ktstr/lib/kernel"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/query"
-	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/store"
 )
 

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")

@@ -7,7 +7,7 @@ import (
 
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/internal/cli/ptytest"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // runOnTTY runs ktstr-stats with stdout and stderr on a real

@@ -10,9 +10,9 @@ import (
 	"io"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
-	"github.com/ktstr-go/ktstr/lib/host"
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/topology"
+	"github.com/ktstr-go/ktstr/lib/model/machine"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
 )
 
 const name = "ktstr-topo"
@@ -79,7 +79,7 @@ func (o *options) run(ctx context.Context, stdin io.Reader, stdout io.Writer) er
 	}
 	e := &emitter{o: o, out: record.NewWriter(stdout), text: stdout, human: human, filter: o.filter()}
 	if o.FitsHost {
-		e.capacity = topology.Capacity{CPUs: host.CPUs(), MemoryMB: host.MemAvailableMB(), Overcommit: o.Overcommit}
+		e.capacity = topology.Capacity{CPUs: machine.CPUs(), MemoryMB: machine.MemAvailableMB(), Overcommit: o.Overcommit}
 	}
 
 	// Validate every argument before emitting anything: a typo in the third

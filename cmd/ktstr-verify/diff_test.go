@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // verifierRun is a --job verifier run record of scx_qmap under profile on

@@ -13,7 +13,7 @@ import (
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/base/version"
 	"github.com/ktstr-go/ktstr/lib/check"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 const name = "ktstr-verify"

@@ -5,7 +5,7 @@ import (
 	"io"
 
 	"github.com/ktstr-go/ktstr/lib/check"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // writeMonitorTails prints, for every run that ended in a timeout, a kernel

@@ -6,11 +6,11 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // writePayloads prints the metrics of every payload the runs' scenarios
-// ran (lib/payload), one row per metric with which way is better, and the
+// ran (lib/model/payload), one row per metric with which way is better, and the
 // status of its check in the run's verdict, if it has one.
 func writePayloads(w io.Writer, runs []*record.Run, verdicts []*record.Verdict) {
 	status := map[string]string{}

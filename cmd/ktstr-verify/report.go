@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/verifier"
 )
 

@@ -3,7 +3,7 @@ package main
 import (
 	"io"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/repro"
 )
 

@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ktstr-go/ktstr/internal/cli/ptytest"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // runOnTTY runs ktstr-verify with stdout and stderr on a real

@@ -34,11 +34,11 @@ import (
 	"github.com/ktstr-go/ktstr/lib/base/version"
 	"github.com/ktstr-go/ktstr/lib/guest/cgroup"
 	"github.com/ktstr-go/ktstr/lib/guest/jobexec"
-	"github.com/ktstr-go/ktstr/lib/host"
+	"github.com/ktstr-go/ktstr/lib/model/machine"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/scenario"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
 	"github.com/ktstr-go/ktstr/lib/plan"
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/scenario"
-	"github.com/ktstr-go/ktstr/lib/topology"
 )
 
 // AccelNone is the run record's host.accel of a bare-metal run.
@@ -610,7 +610,7 @@ func readTrim(path string) string {
 // ktstr's version, the host's CPUs, memory and running kernel.
 func newRun(id string, j *record.Job, sysRoot string) *record.Run {
 	return &record.Run{ID: id, KtstrVersion: version.String(), Job: j, Outcome: record.OutcomeCompleted,
-		Host:  record.RunHost{Accel: AccelNone, HostCPUs: host.CPUs(), MemoryMB: host.MemAvailableMB()},
-		Guest: host.RunningKernel(sysRoot),
+		Host:  record.RunHost{Accel: AccelNone, HostCPUs: machine.CPUs(), MemoryMB: machine.MemAvailableMB()},
+		Guest: machine.RunningKernel(sysRoot),
 	}
 }

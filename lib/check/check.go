@@ -11,7 +11,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/verifier"
 )
 

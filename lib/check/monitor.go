@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/topology"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
 )
 
 // Monitor check names.

@@ -7,8 +7,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/topology"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
 )
 
 // Noise is subtracted per party. A timing check's value is made by parties

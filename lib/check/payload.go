@@ -6,14 +6,14 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ktstr-go/ktstr/lib/payload"
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/scenario"
+	"github.com/ktstr-go/ktstr/lib/model/payload"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/scenario"
 )
 
 // Payloads judges the scenario's payload runs (record.PayloadResult): that
 // each started, its exit code, and each metric limit. The limits of a run
-// are layered like every threshold: its definition's checks (lib/payload),
+// are layered like every threshold: its definition's checks (lib/model/payload),
 // then the checks of the run_payload op that started it, then t.Payload of
 // its name (the scheduler's, the job's and the command line's, already
 // merged). A failure names the payload, the metric, its value and the

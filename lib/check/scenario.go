@@ -6,8 +6,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/topology"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
 )
 
 // scenarioChecker holds what the scenario checks share.

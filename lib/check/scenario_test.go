@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/topology"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
 )
 
 func scenarioRun(cgs []record.CgroupResult, samples []record.HostSample) *record.Run {

@@ -13,7 +13,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/ktstr-go/ktstr/lib/base/jsonstrict"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 func ptr[T any](v T) *T { return &v }

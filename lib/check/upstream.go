@@ -3,7 +3,7 @@ package check
 import (
 	"fmt"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // The verdicts of records that are not runs: what an upstream tool could

@@ -3,7 +3,7 @@ package check
 import (
 	"testing"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 func TestUpstreamVerdicts(t *testing.T) {

@@ -32,8 +32,8 @@ import (
 
 	"github.com/ktstr-go/ktstr/lib/base/jsonstrict"
 	"github.com/ktstr-go/ktstr/lib/metrics"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/query"
-	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/stats"
 )
 

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/ktstr-go/ktstr/lib/metrics"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/query"
-	"github.com/ktstr-go/ktstr/lib/record"
 )
 
 func rows(scenario string, metric string, vals ...float64) []*query.Row {

@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"github.com/ktstr-go/ktstr/lib/metrics"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/query"
-	"github.com/ktstr-go/ktstr/lib/record"
 )
 
 // payloadRows are runs whose payload hackbench (or stress-ng) gave one

@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/ktstr-go/ktstr/lib/metrics"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // WriteTable prints the comparison for people: the header says what was

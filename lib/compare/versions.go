@@ -5,8 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/query"
-	"github.com/ktstr-go/ktstr/lib/record"
 )
 
 // UnknownVersion stands for the version of a run recorded before runs

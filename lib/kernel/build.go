@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/ktstr-go/ktstr/internal/fileutil"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // Arch is the only architecture built so far.

@@ -19,7 +19,7 @@ import (
 	"github.com/ktstr-go/ktstr/internal/cachedir"
 	"github.com/ktstr-go/ktstr/internal/fileutil"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // MetadataSchema is the version of metadata.json this package writes.

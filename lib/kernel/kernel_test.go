@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 func TestFragmentsParseAndDiffer(t *testing.T) {

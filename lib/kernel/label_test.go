@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 func TestLabel(t *testing.T) {

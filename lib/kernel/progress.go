@@ -7,10 +7,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ktstr-go/ktstr/lib/host"
+	"github.com/ktstr-go/ktstr/lib/model/machine"
 )
 
-func runtimeCPUs() int { return host.CPUs() }
+func runtimeCPUs() int { return machine.CPUs() }
 
 // lineSink receives a command's output line by line.
 type lineSink interface{ line(string) }

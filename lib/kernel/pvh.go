@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // Boot methods: PVH enters the uncompressed vmlinux at its 32-bit PVH entry

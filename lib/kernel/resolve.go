@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // Resolver turns SPECs into kernel records.

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 func loadExtra(t *testing.T, name, text string) *Extra {

@@ -17,8 +17,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/ktstr-go/ktstr/lib/check"
-	"github.com/ktstr-go/ktstr/lib/payload"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/payload"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // Polarity says which direction of change is worse.
@@ -48,7 +48,7 @@ type Metric struct {
 	// Source is where the value comes from: "scenario" (guest telemetry),
 	// "check" (a verdict's check value), "run", "verifier", "host",
 	// "monitor" (the host-side monitor), "exec" (benchmark output) or
-	// "payload" (a scenario payload's output, lib/payload).
+	// "payload" (a scenario payload's output, lib/model/payload).
 	Source string `json:"source"`
 	// Family marks a metric with one instance per name in brackets, e.g.
 	// verified_insns[enqueue]; the gate applies to each instance.
@@ -110,7 +110,7 @@ var Registry = []Metric{
 	{Name: "boot_s", Polarity: LowerBetter, Abs: 1, Rel: 0.25, Unit: "s", Source: "run", Timing: true, Noise: NoiseDuration, Doc: "QEMU start to the guest agent's first message"},
 	{Name: "host_wait_pct", Polarity: Info, Unit: "%", Source: "host", Doc: "largest share of the run a vCPU thread waited for a host CPU: host noise, never gated"},
 	{Name: "exec", Polarity: HigherBetter, Abs: 0, Rel: 0.1, Source: "exec", Family: true, Timing: true, Noise: NoisePolarity, Doc: `benchmark numbers the --exec command printed as JSON lines {"metric":NAME,"value":X,"unit":U,"polarity":"lower"|"higher"}; exec[NAME] takes the line's polarity and unit`},
-	{Name: "payload", Polarity: HigherBetter, Abs: 0, Rel: 0.1, Source: "payload", Family: true, Timing: true, Noise: NoisePolarity, Doc: "a scenario payload's metrics (lib/payload: hackbench, cyclictest, stress-ng, perf bench), payload[PAYLOAD.METRIC] (PAYLOAD@CGROUP when it ran in several cgroups), with the polarity and unit its definition gives"},
+	{Name: "payload", Polarity: HigherBetter, Abs: 0, Rel: 0.1, Source: "payload", Family: true, Timing: true, Noise: NoisePolarity, Doc: "a scenario payload's metrics (lib/model/payload: hackbench, cyclictest, stress-ng, perf bench), payload[PAYLOAD.METRIC] (PAYLOAD@CGROUP when it ran in several cgroups), with the polarity and unit its definition gives"},
 }
 
 // Lookup returns the registry entry for a metric name; an instance of a

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/ktstr-go/ktstr/lib/check"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 func TestRegistryIsWellFormed(t *testing.T) {

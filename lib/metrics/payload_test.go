@@ -3,7 +3,7 @@ package metrics
 import (
 	"testing"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 func TestPayloadMetrics(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ktstr-go/ktstr/lib/guestmem"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // synthetic builds a guest image of 2 CPUs with per-CPU runqueues in the

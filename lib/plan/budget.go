@@ -5,7 +5,7 @@ import (
 	"hash/fnv"
 	"math/bits"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // Feature bits of a job, after the original ktstr's budget selector: what a

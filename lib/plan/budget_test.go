@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 func budgetJob(id string, cpus int, sched string, flags ...string) *record.Job {

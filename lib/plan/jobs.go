@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // Options shape a written plan (ktstr-boot --plan).

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/sched"
-	"github.com/ktstr-go/ktstr/lib/topology"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/sched"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
 )
 
 // planLines writes the plan of the topology specs (with --scenario sc and

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/ktstr-go/ktstr/lib/kernel"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // ResolveKernels resolves ktstr-boot's --kernel specs (each anything

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/ktstr-go/ktstr/lib/kernel"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // localizeKernel points a job planned on another host at this host's copy

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/ktstr-go/ktstr/lib/kernel"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 func TestLocalizeKernelFindsTheKeyInThisHostsCache(t *testing.T) {

@@ -3,8 +3,8 @@ package plan
 import (
 	"slices"
 
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/scenario"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/scenario"
 )
 
 // includePayloads adds the host files of the scenario's payloads (lib/

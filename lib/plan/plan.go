@@ -24,11 +24,11 @@ import (
 	"github.com/ktstr-go/ktstr/lib/base/shellwords"
 	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/kernel"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/scenario"
+	"github.com/ktstr-go/ktstr/lib/model/sched"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
 	"github.com/ktstr-go/ktstr/lib/rootfs"
-	"github.com/ktstr-go/ktstr/lib/scenario"
-	"github.com/ktstr-go/ktstr/lib/sched"
-	"github.com/ktstr-go/ktstr/lib/topology"
 )
 
 // Flags are ktstr-boot's job flags as given on the command line. They are

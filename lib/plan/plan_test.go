@@ -11,9 +11,9 @@ import (
 	"testing"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/scenario"
-	"github.com/ktstr-go/ktstr/lib/topology"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/scenario"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
 )
 
 // flags are the command line's defaults with nothing else set.

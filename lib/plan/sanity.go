@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/ktstr-go/ktstr/lib/host"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/machine"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/vm"
 )
 
@@ -24,7 +24,7 @@ const (
 func (p *Planner) sanity(j *record.Job) (warning string, err error) {
 	hostCPUs := p.f.HostCPUs
 	if hostCPUs <= 0 {
-		hostCPUs = host.CPUs()
+		hostCPUs = machine.CPUs()
 	}
 	cpus := j.Topology.CPUs
 	ratio := float64(cpus) / float64(max(hostCPUs, 1))

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // Budgeted is how a budget selection went (for the one-line summary).

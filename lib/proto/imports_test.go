@@ -34,20 +34,20 @@ var guestSide = []string{
 var hostSide = []string{
 	"lib/vm", "lib/rootfs", "lib/initramfs", "lib/plan", "lib/runner", "lib/snapshot",
 	"lib/check", "lib/verifier", "lib/monitor", "lib/guestmem", "lib/kernel",
-	"lib/scenario", "lib/workload", "lib/sched", "lib/payload",
+	"lib/model/scenario", "lib/model/workload", "lib/model/sched", "lib/model/payload",
 	"lib/store", "lib/query", "lib/compare", "lib/metrics", "lib/stats", "lib/report", "lib/repro",
 	"cmd/ktstr-topo", "cmd/ktstr-verify", "cmd/ktstr-kernel", "cmd/ktstr-stats", "cmd/ktstr-repro",
 }
 
 // protoDeps are the module's packages lib/proto may reach: itself, the
 // records, and their strict JSON decoder (a stdlib-only leaf).
-var protoDeps = []string{"lib/proto", "lib/record", "lib/base/jsonstrict"}
+var protoDeps = []string{"lib/proto", "lib/model/record", "lib/base/jsonstrict"}
 
 // noBPF are host-side packages that must not link cilium/ebpf either (the
 // host-side monitor may: it reads the guest kernel's BTF).
 var noBPF = []string{
 	"lib/vm", "lib/rootfs", "lib/plan", "lib/check",
-	"lib/scenario", "lib/workload", "lib/sched",
+	"lib/model/scenario", "lib/model/workload", "lib/model/sched",
 	"cmd/ktstr-topo", "cmd/ktstr-verify",
 }
 
@@ -99,7 +99,7 @@ func TestHostGuestLine(t *testing.T) {
 	statSources(t)
 	for _, d := range deps(t, module+"lib/proto") {
 		if strings.HasPrefix(d, module) && !slices.Contains(protoDeps, strings.TrimPrefix(d, module)) {
-			t.Errorf("lib/proto imports %s: it must stay a leaf (stdlib, lib/record and its strict JSON decoder only)", d)
+			t.Errorf("lib/proto imports %s: it must stay a leaf (stdlib, lib/model/record and its strict JSON decoder only)", d)
 		}
 	}
 	for _, pkg := range hostSide {

@@ -19,7 +19,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // PortName is the virtio-serial port that carries results.

@@ -19,7 +19,7 @@ import (
 	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/kernel"
 	"github.com/ktstr-go/ktstr/lib/metrics"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/store"
 )
 

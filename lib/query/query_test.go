@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 func line(t *testing.T, r record.Record) string {

@@ -28,8 +28,8 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/ktstr-go/ktstr/lib/compare"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/query"
-	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/stats"
 )
 

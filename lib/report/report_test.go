@@ -9,8 +9,8 @@ import (
 
 	"github.com/ktstr-go/ktstr/lib/compare"
 	"github.com/ktstr-go/ktstr/lib/metrics"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/query"
-	"github.com/ktstr-go/ktstr/lib/record"
 )
 
 func row(sched, topo, scenario, status string, gap float64) *query.Row {

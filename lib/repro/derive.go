@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/ktstr-go/ktstr/lib/check"
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/sched"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/sched"
 )
 
 // Failure classes a repro reruns.

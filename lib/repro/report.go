@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // Report judges a repro run (one whose job has ReproOf) against the failure

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/sched"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/sched"
 )
 
 const dump = `ktstr_enqueue[71] triggered exit kind 1024:

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // MaxFunctions bounds the kernel functions of a chain: every probe is a

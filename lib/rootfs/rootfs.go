@@ -12,8 +12,8 @@ import (
 	"strings"
 
 	"github.com/ktstr-go/ktstr/lib/initramfs"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/proto"
-	"github.com/ktstr-go/ktstr/lib/record"
 )
 
 // BaseArchive describes the guest's root filesystem, without the job: the

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/ktstr-go/ktstr/internal/newcread"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/proto"
-	"github.com/ktstr-go/ktstr/lib/record"
 )
 
 func TestJobSuffixCarriesTheJob(t *testing.T) {

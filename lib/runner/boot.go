@@ -14,12 +14,12 @@ import (
 	"github.com/ktstr-go/ktstr/lib/base/version"
 	"github.com/ktstr-go/ktstr/lib/initramfs"
 	"github.com/ktstr-go/ktstr/lib/kernel"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
 	"github.com/ktstr-go/ktstr/lib/monitor"
 	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/proto"
-	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/rootfs"
-	"github.com/ktstr-go/ktstr/lib/topology"
 	"github.com/ktstr-go/ktstr/lib/vm"
 )
 

@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ktstr-go/ktstr/lib/payload"
+	"github.com/ktstr-go/ktstr/lib/model/payload"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
 	"github.com/ktstr-go/ktstr/lib/plan"
-	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/snapshot"
-	"github.com/ktstr-go/ktstr/lib/topology"
 	"github.com/ktstr-go/ktstr/lib/vm"
 )
 

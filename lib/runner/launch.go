@@ -4,8 +4,8 @@ import (
 	"context"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/plan"
-	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/vm"
 )
 

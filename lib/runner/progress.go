@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // progress is the one status line ktstr-boot keeps at the bottom of a

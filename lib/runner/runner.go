@@ -25,10 +25,10 @@ import (
 
 	"github.com/ktstr-go/ktstr/internal/cachedir"
 	"github.com/ktstr-go/ktstr/lib/check"
-	"github.com/ktstr-go/ktstr/lib/host"
 	"github.com/ktstr-go/ktstr/lib/initramfs"
+	"github.com/ktstr-go/ktstr/lib/model/machine"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/plan"
-	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/snapshot"
 	"github.com/ktstr-go/ktstr/lib/vm"
 )
@@ -172,7 +172,7 @@ func New(cfg Config, p *plan.Planner, out *record.Writer) (*Runner, error) {
 	}
 	r := &Runner{cfg: cfg, plan: p, out: out, qemu: qemu, qemuVersion: vm.QEMUVersion(qemu),
 		firmware: firmware, firmwareImage: firmwareImage,
-		agent: agent, cacheRoot: root, hostCPUs: host.CPUs(), bases: map[string]string{},
+		agent: agent, cacheRoot: root, hostCPUs: machine.CPUs(), bases: map[string]string{},
 		snapshots: &snapshot.Cache{Dir: filepath.Join(root, "snapshots")}}
 	if r.cfg.LogDir == "" {
 		r.cfg.LogDir = filepath.Join(root, "logs")

@@ -10,9 +10,9 @@ import (
 
 	"github.com/ktstr-go/ktstr/internal/newcread"
 	"github.com/ktstr-go/ktstr/lib/base/version"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/proto"
-	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/vm"
 )
 

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/proto"
-	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/snapshot"
 	"github.com/ktstr-go/ktstr/lib/vm"
 )

@@ -11,9 +11,9 @@ import (
 
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/check"
-	"github.com/ktstr-go/ktstr/lib/host"
 	"github.com/ktstr-go/ktstr/lib/kernel"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/machine"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/vm"
 )
 
@@ -75,7 +75,7 @@ func (r *Runner) machine(l *launch, run *record.Run, vmName, base, tmp string) (
 	m := &vm.Machine{
 		Name: vmName, Topology: j.Topology, MemoryMB: j.MemoryMB,
 		Kernel: image, Initrd: base, Firmware: r.firmwareImage, Cmdline: vm.KernelCmdline(j.Dmesg, j.KernelArgs),
-		Accel: l.accel, TCGThreads: l.tcgThreads, CPUVendor: host.CPUVendor(),
+		Accel: l.accel, TCGThreads: l.tcgThreads, CPUVendor: machine.CPUVendor(),
 		ConsoleLog: run.ConsoleLog, Results: filepath.Join(tmp, "results.ndjson"),
 		Shell: r.cfg.Terminal != nil,
 	}

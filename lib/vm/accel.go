@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ktstr-go/ktstr/lib/host"
+	"github.com/ktstr-go/ktstr/lib/model/machine"
 )
 
 // AccelChoice is the accelerator picked for a run, and why.
@@ -53,7 +53,7 @@ func ChooseAccel(ctx context.Context, want, cacheFile, qemuVersion string, probe
 	}
 	var uts unix.Utsname
 	unix.Uname(&uts)
-	key := fmt.Sprintf("%s|%s|%s", unix.ByteSliceToString(uts.Release[:]), host.CPUVendor(), qemuVersion)
+	key := fmt.Sprintf("%s|%s|%s", unix.ByteSliceToString(uts.Release[:]), machine.CPUVendor(), qemuVersion)
 	var memo accelCache
 	if b, err := os.ReadFile(cacheFile); err == nil && json.Unmarshal(b, &memo) == nil && memo.Key == key {
 		if memo.Works {
@@ -83,7 +83,7 @@ func ChooseAccel(ctx context.Context, want, cacheFile, qemuVersion string, probe
 
 // kvmUsable checks hardware virtualisation and /dev/kvm access.
 func kvmUsable() error {
-	if !host.HardwareVirt() {
+	if !machine.HardwareVirt() {
 		return fmt.Errorf("the CPU has no hardware virtualisation (vmx/svm); /dev/kvm, if present, cannot run guests at speed")
 	}
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
 	"github.com/ktstr-go/ktstr/lib/proto"
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/topology"
 )
 
 // fakeQEMUEnv makes this test binary act as QEMU (fakeQEMU) in the mode

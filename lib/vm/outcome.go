@@ -7,8 +7,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/proto"
-	"github.com/ktstr-go/ktstr/lib/record"
 )
 
 var (

@@ -17,8 +17,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/proto"
-	"github.com/ktstr-go/ktstr/lib/record"
 )
 
 // RunOptions control one QEMU run.

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ktstr-go/ktstr/lib/topology"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
 )
 
 // TestArgsShell: a shell machine gets a second serial port on stdio,

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // vcpuSampler follows QEMU's vCPU threads (named "CPU n/TCG" or "CPU n/KVM"

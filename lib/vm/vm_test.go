@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
 	"github.com/ktstr-go/ktstr/lib/proto"
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/topology"
 )
 
 func TestArgsTwoNodes(t *testing.T) {

@@ -15,7 +15,7 @@
 //	limits.json: thresholds: max_gap_ms: want a number, got a string
 //	policy p.json: line 3, column 1: invalid character '}' looking for beginning of object key string
 //
-// Records (lib/record) are not decoded here: a record's unknown fields are
+// Records (lib/model/record) are not decoded here: a record's unknown fields are
 // kept and passed on, never refused.
 package jsonstrict
 

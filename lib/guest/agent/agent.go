@@ -21,10 +21,10 @@ import (
 	"github.com/ktstr-go/ktstr/lib/guest/cgroup"
 	"github.com/ktstr-go/ktstr/lib/guest/jobexec"
 	"github.com/ktstr-go/ktstr/lib/guest/livesched"
-	"github.com/ktstr-go/ktstr/lib/host"
+	"github.com/ktstr-go/ktstr/lib/model/machine"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
 	"github.com/ktstr-go/ktstr/lib/proto"
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/topology"
 )
 
 // outputLimit caps the captured stdout and stderr of Job.Exec.
@@ -107,7 +107,7 @@ func (a *Agent) run() error {
 	if err != nil {
 		return err
 	}
-	a.send(proto.Message{Type: proto.MsgHello, Hello: host.RunningKernel("/sys")})
+	a.send(proto.Message{Type: proto.MsgHello, Hello: machine.RunningKernel("/sys")})
 	observed, err := topology.ReadSysfs("/sys", "guest")
 	if err != nil {
 		a.fail("read guest topology: " + err.Error())

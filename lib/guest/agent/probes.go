@@ -8,9 +8,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/proto"
 	"github.com/ktstr-go/ktstr/lib/proto/role"
-	"github.com/ktstr-go/ktstr/lib/record"
 )
 
 // probeReadyTimeout bounds the wait for the probes to attach: each probe

@@ -10,8 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/proto"
-	"github.com/ktstr-go/ktstr/lib/record"
 )
 
 // shellDevice is the device of the kernel command line's ShellArg=DEVICE

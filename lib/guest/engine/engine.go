@@ -1,4 +1,4 @@
-// Package engine runs a scenario (lib/scenario) in the guest: it creates
+// Package engine runs a scenario (lib/model/scenario) in the guest: it creates
 // the cgroups, launches and releases the workers (lib/guest/worker),
 // applies each step's operations, holds while watching the workers'
 // progress for a stall, measures each step's idle time, and collects every
@@ -21,10 +21,10 @@ import (
 
 	"github.com/ktstr-go/ktstr/lib/guest/cgroup"
 	"github.com/ktstr-go/ktstr/lib/guest/worker"
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/scenario"
-	"github.com/ktstr-go/ktstr/lib/topology"
-	"github.com/ktstr-go/ktstr/lib/workload"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/scenario"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
+	"github.com/ktstr-go/ktstr/lib/model/workload"
 )
 
 // collectTimeout bounds how long stopped workers may take to report;

@@ -12,10 +12,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ktstr-go/ktstr/lib/payload"
+	"github.com/ktstr-go/ktstr/lib/model/payload"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/scenario"
 	"github.com/ktstr-go/ktstr/lib/proto"
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/scenario"
 )
 
 // Payload run limits: how long a killed payload may take to be reaped, how much of its output is kept for the

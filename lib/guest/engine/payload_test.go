@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/ktstr-go/ktstr/lib/guest/cgroup"
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/scenario"
-	"github.com/ktstr-go/ktstr/lib/topology"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/scenario"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
 )
 
 // cgroup2 is this host's cgroup v2 mount, or "" without one.

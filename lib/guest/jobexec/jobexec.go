@@ -19,10 +19,10 @@ import (
 	"github.com/ktstr-go/ktstr/lib/guest/cgroup"
 	"github.com/ktstr-go/ktstr/lib/guest/engine"
 	"github.com/ktstr-go/ktstr/lib/guest/livesched"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/scenario"
+	"github.com/ktstr-go/ktstr/lib/model/sched"
 	"github.com/ktstr-go/ktstr/lib/proto/role"
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/scenario"
-	"github.com/ktstr-go/ktstr/lib/sched"
 )
 
 // AttachTimeout bounds how long a scheduler may take to load and enable,

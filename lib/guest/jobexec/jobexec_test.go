@@ -12,10 +12,10 @@ import (
 
 	"github.com/ktstr-go/ktstr/lib/guest/cgroup"
 	"github.com/ktstr-go/ktstr/lib/guest/engine"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/scenario"
+	"github.com/ktstr-go/ktstr/lib/model/sched"
 	"github.com/ktstr-go/ktstr/lib/proto/role"
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/scenario"
-	"github.com/ktstr-go/ktstr/lib/sched"
 )
 
 // events is what happened, in order: the fake sink's reports and the fake

@@ -2,7 +2,7 @@
 // until sched_ext reports it enabled under its ops name, watch it for the
 // whole run, request the kernel's dump, capture why it died, and report its
 // BPF programs; and loads BPF objects through the verifier (VerifyObject).
-// Scheduler definitions and profiles, the host's side, are lib/sched.
+// Scheduler definitions and profiles, the host's side, are lib/model/sched.
 package livesched
 
 import (
@@ -20,7 +20,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 const (

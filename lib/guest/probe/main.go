@@ -11,7 +11,7 @@ import (
 
 	"github.com/cilium/ebpf/asm"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 var asmErrUnreferenced = asm.ErrUnreferencedSymbol

@@ -14,10 +14,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
+	"github.com/ktstr-go/ktstr/lib/model/workload"
 	"github.com/ktstr-go/ktstr/lib/proto/role"
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/topology"
-	"github.com/ktstr-go/ktstr/lib/workload"
 )
 
 // readyTimeout bounds how long a worker may take to start and set up; under

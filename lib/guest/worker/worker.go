@@ -1,4 +1,4 @@
-// Package worker is the in-guest runtime of lib/workload: each worker is a
+// Package worker is the in-guest runtime of lib/model/workload: each worker is a
 // process (re-executed from /init, started directly in its cgroup) that
 // runs one work type's unit in a loop, with telemetry: work units, CPU and
 // wall time, off-CPU share, the longest gap without progress (when and
@@ -23,9 +23,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/topology"
-	"github.com/ktstr-go/ktstr/lib/workload"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
+	"github.com/ktstr-go/ktstr/lib/model/workload"
 )
 
 // Task is what the agent hands one worker on its stdin.

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/ktstr-go/ktstr/lib/guest/cgroup"
+	"github.com/ktstr-go/ktstr/lib/model/workload"
 	"github.com/ktstr-go/ktstr/lib/proto/role"
-	"github.com/ktstr-go/ktstr/lib/workload"
 )
 
 // TestMain lets this test binary serve as the worker executable.

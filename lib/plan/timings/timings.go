@@ -9,9 +9,9 @@ import (
 	"os"
 	"slices"
 
+	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/plan"
 	"github.com/ktstr-go/ktstr/lib/query"
-	"github.com/ktstr-go/ktstr/lib/record"
 	"github.com/ktstr-go/ktstr/lib/store"
 )
 

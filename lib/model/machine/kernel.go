@@ -1,4 +1,4 @@
-package host
+package machine
 
 import (
 	"bufio"
@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // RunningKernel is the facts of the kernel this process runs on: release,

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ktstr-go/ktstr/lib/payload"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/payload"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // Validate checks s against topology t before any VM boots, walking it in

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/ktstr-go/ktstr/internal/meminfo"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // ReadSysfs reads the topology of the running machine from a sysfs tree

@@ -161,7 +161,7 @@ type Job struct {
 	Dmesg bool `json:"dmesg,omitempty"`
 	// KernelArgs are appended to the kernel command line.
 	KernelArgs []string `json:"kernel_args,omitempty"`
-	// Scenario is a scenario definition (lib/scenario's JSON format) run in
+	// Scenario is a scenario definition (lib/model/scenario's JSON format) run in
 	// the guest; Workers is its default workers per cgroup.
 	Scenario json.RawMessage `json:"scenario,omitempty"`
 	Workers  int             `json:"workers,omitempty"`
@@ -206,7 +206,7 @@ type Scheduler struct {
 	// Ops is the name sched_ext must report in root/ops.
 	Ops     string            `json:"ops"`
 	Sysctls map[string]string `json:"sysctls,omitempty"`
-	// EnableHelperCPU: see lib/sched Definition.EnableHelperCPU.
+	// EnableHelperCPU: see lib/model/sched Definition.EnableHelperCPU.
 	EnableHelperCPU *int `json:"enable_helper_cpu,omitempty"`
 }
 
@@ -475,7 +475,7 @@ type ScenarioResult struct {
 	Payloads []PayloadResult `json:"payloads,omitempty"`
 }
 
-// PayloadResult is one run of a payload (lib/payload): a benchmark binary
+// PayloadResult is one run of a payload (lib/model/payload): a benchmark binary
 // started by a scenario's run_payload op in a cgroup, and what its output
 // said.
 type PayloadResult struct {

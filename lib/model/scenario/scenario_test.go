@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/topology"
-	"github.com/ktstr-go/ktstr/lib/workload"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
+	"github.com/ktstr-go/ktstr/lib/model/workload"
 )
 
 func topo(n, l, c, t int) *record.Topology {

@@ -1,6 +1,6 @@
 package scenario
 
-import "github.com/ktstr-go/ktstr/lib/record"
+import "github.com/ktstr-go/ktstr/lib/model/record"
 
 // MaxWorkers bounds the worker processes s starts on topology t when a work
 // group without a count gets defaultWorkers: every cgroup of the backdrop

@@ -3,7 +3,7 @@ package topology
 import (
 	"fmt"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // Guest memory sizing. The guest has no disk: the initramfs unpacks into

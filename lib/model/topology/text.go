@@ -5,7 +5,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // WriteText prints a human view of t, in the spirit of ktstr's `topo`:

@@ -6,12 +6,12 @@
 //
 // The built-in definitions are hackbench and cyclictest (Debian rt-tests),
 // stress-ng and `perf bench sched` (Debian linux-perf): see Builtins. A
-// scenario may also carry a definition of its own (lib/scenario's
+// scenario may also carry a definition of its own (lib/model/scenario's
 // payload_def).
 //
 // A definition is host data and guest data at once: the host adds Binary
 // and Include to the job's includes (lib/plan), which reach the guest's
-// /include with their shared libraries; the guest's engine (lib/scenario/
+// /include with their shared libraries; the guest's engine (lib/model/scenario/
 // engine) runs it and calls Extract on what it printed.
 package payload
 
@@ -25,7 +25,7 @@ import (
 	"strings"
 
 	"github.com/ktstr-go/ktstr/lib/base/jsonstrict"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // Polarities of a metric: which direction is better.

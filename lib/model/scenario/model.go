@@ -20,9 +20,9 @@ import (
 	"time"
 
 	"github.com/ktstr-go/ktstr/lib/base/jsonstrict"
-	"github.com/ktstr-go/ktstr/lib/payload"
-	"github.com/ktstr-go/ktstr/lib/record"
-	"github.com/ktstr-go/ktstr/lib/workload"
+	"github.com/ktstr-go/ktstr/lib/model/payload"
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/workload"
 )
 
 // Scenario is a whole test: cgroups and workloads changing over steps.
@@ -121,7 +121,7 @@ const (
 	// OpPauseWorker stops one worker with SIGSTOP for DurationS seconds: a
 	// test op that makes a gap the checks must catch.
 	OpPauseWorker = "pause_worker"
-	// OpRunPayload starts a payload (lib/payload: a benchmark binary) in
+	// OpRunPayload starts a payload (lib/model/payload: a benchmark binary) in
 	// Cgroup; OpWaitPayload waits for it to exit (at most DurationS
 	// seconds, default 60, then kills it); OpKillPayload kills it. A
 	// payload is known by its name and cgroup.
@@ -173,7 +173,7 @@ type Op struct {
 	Worker    int     `json:"worker,omitempty"`
 	DurationS float64 `json:"duration_s,omitempty"`
 	// Payload names the payload of run_payload, wait_payload and
-	// kill_payload: a built-in definition (lib/payload), or PayloadDef's
+	// kill_payload: a built-in definition (lib/model/payload), or PayloadDef's
 	// name. PayloadDef is a definition of run_payload's own; Args replace
 	// the definition's default arguments; Checks are the scenario's layer
 	// of its checks (over the definition's, under the thresholds').

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // ValidateLimits refuses payload limits no check can use: a name that is

@@ -1,8 +1,10 @@
-// Package host reads facts about the machine ktstr runs on: usable CPUs,
-// available memory, hardware-virtualisation support. The VM layer uses them
-// to size and accelerate guests; ktstr-topo uses them to say which
-// topologies this host can run.
-package host
+// Package machine reads facts about the machine the process runs on,
+// whichever side that is: usable CPUs, available memory,
+// hardware-virtualisation support, and the running kernel (RunningKernel,
+// which the agent reports from inside the guest and bare metal from the
+// host). The VM layer uses them to size and accelerate guests; ktstr-topo
+// uses them to say which topologies this host can run.
+package machine
 
 import (
 	"os"

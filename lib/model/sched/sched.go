@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/ktstr-go/ktstr/lib/base/jsonstrict"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // Flag is an optional feature of a scheduler: the arguments that turn it

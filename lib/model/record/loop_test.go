@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
-	"github.com/ktstr-go/ktstr/lib/record"
+	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
 // errorRecords decodes the error records of an output.
