@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ktstr-go/ktstr/lib/initramfs"
+	"github.com/ktstr-go/ktstr/lib/host/initramfs"
 )
 
 // tools are the binaries `go install .../cmd/...` makes.

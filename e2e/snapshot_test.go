@@ -210,7 +210,7 @@ func TestSnapshotCorruptRebuilt(t *testing.T) {
 }
 
 // fixChecksum rewrites the metadata of key's stream to match the file, as
-// if it had been saved so (lib/snapshot's sum: CRC-32C over each data
+// if it had been saved so (lib/host/snapshot's sum: CRC-32C over each data
 // extent's offset, little-endian, and bytes; a file written whole is one
 // extent at 0).
 func fixChecksum(t *testing.T, dir, key string) {

@@ -7,8 +7,8 @@ import (
 
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/baremetal"
+	"github.com/ktstr-go/ktstr/lib/host/plan"
 	"github.com/ktstr-go/ktstr/lib/model/record"
-	"github.com/ktstr-go/ktstr/lib/plan"
 )
 
 // runBareMetal runs every job of the planner (scenario × scheduler profile)

@@ -11,12 +11,12 @@ import (
 
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/base/units"
-	"github.com/ktstr-go/ktstr/lib/kernel"
+	"github.com/ktstr-go/ktstr/lib/host/kernel"
+	"github.com/ktstr-go/ktstr/lib/host/plan"
+	"github.com/ktstr-go/ktstr/lib/host/runner"
 	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/model/scenario"
 	"github.com/ktstr-go/ktstr/lib/model/sched"
-	"github.com/ktstr-go/ktstr/lib/plan"
-	"github.com/ktstr-go/ktstr/lib/runner"
 )
 
 const name = "ktstr-boot"

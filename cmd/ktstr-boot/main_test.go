@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
-	"github.com/ktstr-go/ktstr/lib/kernel"
+	"github.com/ktstr-go/ktstr/lib/host/kernel"
 	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 

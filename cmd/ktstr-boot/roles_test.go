@@ -21,7 +21,7 @@ const module = "github.com/ktstr-go/ktstr/"
 // guest runs must not reach them (issue 24).
 var hostOnly = []string{
 	"lib/store", "lib/query", "lib/report", "lib/compare", "lib/metrics", "lib/stats",
-	"lib/plan", "lib/runner", "lib/vm", "lib/snapshot", "lib/monitor", "lib/kernel",
+	"lib/host/plan", "lib/host/runner", "lib/host/vm", "lib/host/snapshot", "lib/host/monitor", "lib/host/kernel",
 }
 
 // entryPackage is the import path of the package that defines m.

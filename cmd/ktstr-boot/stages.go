@@ -8,11 +8,11 @@ import (
 
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/base/units"
+	"github.com/ktstr-go/ktstr/lib/host/plan"
+	"github.com/ktstr-go/ktstr/lib/host/plan/timings"
+	"github.com/ktstr-go/ktstr/lib/host/runner"
 	"github.com/ktstr-go/ktstr/lib/model/machine"
 	"github.com/ktstr-go/ktstr/lib/model/record"
-	"github.com/ktstr-go/ktstr/lib/plan"
-	"github.com/ktstr-go/ktstr/lib/plan/timings"
-	"github.com/ktstr-go/ktstr/lib/runner"
 )
 
 // The pipeline stages of a gauntlet, each a mode of ktstr-boot that boots

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ktstr-go/ktstr/internal/cli/ptytest"
-	"github.com/ktstr-go/ktstr/lib/kernel"
+	"github.com/ktstr-go/ktstr/lib/host/kernel"
 	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 

@@ -1,5 +1,5 @@
 // Package newcread reads newc cpio archives. It exists for tests: they check
-// what lib/initramfs wrote, and lib/initramfs itself never reads archives.
+// what lib/host/initramfs wrote, and lib/host/initramfs itself never reads archives.
 package newcread
 
 import (

@@ -34,11 +34,11 @@ import (
 	"github.com/ktstr-go/ktstr/lib/base/version"
 	"github.com/ktstr-go/ktstr/lib/guest/cgroup"
 	"github.com/ktstr-go/ktstr/lib/guest/jobexec"
+	"github.com/ktstr-go/ktstr/lib/host/plan"
 	"github.com/ktstr-go/ktstr/lib/model/machine"
 	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/model/scenario"
 	"github.com/ktstr-go/ktstr/lib/model/topology"
-	"github.com/ktstr-go/ktstr/lib/plan"
 )
 
 // AccelNone is the run record's host.accel of a bare-metal run.

@@ -10,7 +10,7 @@
 // payload_def).
 //
 // A definition is host data and guest data at once: the host adds Binary
-// and Include to the job's includes (lib/plan), which reach the guest's
+// and Include to the job's includes (lib/host/plan), which reach the guest's
 // /include with their shared libraries; the guest's engine (lib/model/scenario/
 // engine) runs it and calls Extract on what it printed.
 package payload

@@ -91,7 +91,7 @@ type Kernel struct {
 	// Version is the kernel release, e.g. "6.12.117".
 	Version string `json:"version,omitempty"`
 	// Label names the kernel in job ids, subjects and store filters:
-	// kernel_[a-z0-9_]+ (lib/kernel.Label), e.g. "kernel_6_12_117".
+	// kernel_[a-z0-9_]+ (lib/host/kernel.Label), e.g. "kernel_6_12_117".
 	Label string `json:"label,omitempty"`
 	// Fragment is the name of the extra config fragment the kernel was
 	// built with beyond its profile's (ktstr-kernel build --fragment), if
