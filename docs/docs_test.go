@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ktstr-go/ktstr/lib/check"
+	"github.com/ktstr-go/ktstr/lib/judge/verdict"
 	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/model/scenario"
 	"github.com/ktstr-go/ktstr/lib/model/sched"
@@ -154,10 +154,10 @@ func TestSchedulerDoc(t *testing.T) {
 	checkTables(t, "scheduler.md", map[string]any{
 		"Definition": sched.Definition{}, "Flag": sched.Flag{}, "Thresholds": record.Thresholds{},
 	})
-	// The thresholds' default column is check.Defaults().
+	// The thresholds' default column is verdict.Defaults().
 	b, _ := os.ReadFile("scheduler.md")
 	sec, _ := section(string(b), "Thresholds")
-	def := reflect.ValueOf(check.Defaults())
+	def := reflect.ValueOf(verdict.Defaults())
 	for i, n := range record.ThresholdNames() {
 		want := "off"
 		if f := def.Field(i); !f.IsNil() {

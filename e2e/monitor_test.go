@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ktstr-go/ktstr/lib/check"
+	"github.com/ktstr-go/ktstr/lib/judge/verdict"
 	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
@@ -216,7 +216,7 @@ func TestMonitorOneCPU(t *testing.T) {
 	}
 	var wc *record.Check
 	for i, c := range v.Checks {
-		if c.Name == check.CheckMonitorWorkCons {
+		if c.Name == verdict.CheckMonitorWorkCons {
 			wc = &v.Checks[i]
 		}
 	}

@@ -20,7 +20,7 @@ const module = "github.com/ktstr-go/ktstr/"
 // machinery. /init is this binary, so they are in its file; what the
 // guest runs must not reach them (issue 24).
 var hostOnly = []string{
-	"lib/store", "lib/query", "lib/report", "lib/compare", "lib/metrics", "lib/stats",
+	"lib/results/store", "lib/results/query", "lib/results/report", "lib/results/compare", "lib/results/metrics", "lib/results/stats",
 	"lib/host/plan", "lib/host/runner", "lib/host/vm", "lib/host/snapshot", "lib/host/monitor", "lib/host/kernel",
 }
 

@@ -10,8 +10,8 @@ import (
 	"io"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
+	"github.com/ktstr-go/ktstr/lib/judge/repro"
 	"github.com/ktstr-go/ktstr/lib/model/record"
-	"github.com/ktstr-go/ktstr/lib/repro"
 )
 
 const name = "ktstr-repro"

@@ -8,10 +8,10 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/ktstr-go/ktstr/lib/metrics"
 	"github.com/ktstr-go/ktstr/lib/model/record"
-	"github.com/ktstr-go/ktstr/lib/query"
-	"github.com/ktstr-go/ktstr/lib/stats"
+	"github.com/ktstr-go/ktstr/lib/results/metrics"
+	"github.com/ktstr-go/ktstr/lib/results/query"
+	"github.com/ktstr-go/ktstr/lib/results/stats"
 )
 
 // list writes the stored records of the matching runs, or a table.

@@ -15,11 +15,11 @@ import (
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/internal/fileutil"
 	"github.com/ktstr-go/ktstr/lib/base/units"
-	"github.com/ktstr-go/ktstr/lib/compare"
 	"github.com/ktstr-go/ktstr/lib/host/kernel"
 	"github.com/ktstr-go/ktstr/lib/model/record"
-	"github.com/ktstr-go/ktstr/lib/query"
-	"github.com/ktstr-go/ktstr/lib/store"
+	"github.com/ktstr-go/ktstr/lib/results/compare"
+	"github.com/ktstr-go/ktstr/lib/results/query"
+	"github.com/ktstr-go/ktstr/lib/results/store"
 )
 
 const name = "ktstr-stats"

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
-	"github.com/ktstr-go/ktstr/lib/compare"
 	"github.com/ktstr-go/ktstr/lib/model/record"
-	"github.com/ktstr-go/ktstr/lib/query"
-	"github.com/ktstr-go/ktstr/lib/report"
+	"github.com/ktstr-go/ktstr/lib/results/compare"
+	"github.com/ktstr-go/ktstr/lib/results/query"
+	"github.com/ktstr-go/ktstr/lib/results/report"
 )
 
 // report writes the HTML report of the matching runs.

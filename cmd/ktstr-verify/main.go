@@ -12,7 +12,7 @@ import (
 
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/base/version"
-	"github.com/ktstr-go/ktstr/lib/check"
+	"github.com/ktstr-go/ktstr/lib/judge/verdict"
 	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
@@ -44,14 +44,14 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 	}
 	var override *record.Thresholds
 	if o.Thresholds != "" {
-		t, err := check.LoadThresholds(o.Thresholds)
+		t, err := verdict.LoadThresholds(o.Thresholds)
 		if err != nil {
 			return cli.Report(stderr, name, cli.Usage(err))
 		}
 		override = t
 	}
 	if o.ShowThresholds {
-		if err := check.WriteThresholds(stdout, check.Merge(override)); err != nil {
+		if err := verdict.WriteThresholds(stdout, verdict.Merge(override)); err != nil {
 			return cli.Report(stderr, name, err)
 		}
 		return cli.ExitOK
@@ -91,19 +91,19 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []
 		case record.KindRun:
 			var r record.Run
 			if err := line.Decode(&r); err != nil {
-				v = check.InputErrorVerdict(fmt.Sprintf("line %d", line.Num), err.Error())
+				v = verdict.InputErrorVerdict(fmt.Sprintf("line %d", line.Num), err.Error())
 			} else {
-				v = check.Judge(&r, override)
+				v = verdict.Judge(&r, override)
 				runs = append(runs, &r)
 			}
 		case record.KindError:
 			var e record.Error
 			line.Decode(&e)
-			v = check.ErrorVerdict(&e)
+			v = verdict.ErrorVerdict(&e)
 		case record.KindSkip:
 			var s record.Skip
 			line.Decode(&s)
-			v = check.SkipVerdict(&s)
+			v = verdict.SkipVerdict(&s)
 		default:
 			if line.Kind == record.KindRepro {
 				repros = append(repros, line.Raw)
@@ -170,7 +170,7 @@ func writeTable(w io.Writer, verdicts []*record.Verdict, width int) {
 	rows := [][4]string{{"SUBJECT", "RUN", "STATUS", "DETAIL"}}
 	for _, v := range verdicts {
 		var details []string
-		for _, c := range check.Failed(v.Checks) {
+		for _, c := range verdict.Failed(v.Checks) {
 			details = append(details, fmt.Sprintf("%s: %s", c.Name, c.Detail))
 		}
 		if v.Status == record.StatusSkip && len(v.Checks) > 0 {

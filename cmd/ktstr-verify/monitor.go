@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/ktstr-go/ktstr/lib/check"
+	"github.com/ktstr-go/ktstr/lib/judge/verdict"
 	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
@@ -18,7 +18,7 @@ func writeMonitorTails(w io.Writer, runs []*record.Run) {
 		default:
 			continue
 		}
-		if t := check.MonitorLast(r); t != "" {
+		if t := verdict.MonitorLast(r); t != "" {
 			id := r.ID
 			if r.Job != nil && r.Job.ID != "" {
 				id = r.Job.ID + " (" + r.ID + ")"

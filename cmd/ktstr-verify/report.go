@@ -9,8 +9,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
+	"github.com/ktstr-go/ktstr/lib/judge/bpfverifier"
 	"github.com/ktstr-go/ktstr/lib/model/record"
-	"github.com/ktstr-go/ktstr/lib/verifier"
 )
 
 // logLines is how much of a dead scheduler's log the report shows.
@@ -42,14 +42,14 @@ func programTable(w io.Writer, title string, progs []record.BPFProgram) {
 	fmt.Fprintln(tw, "PROGRAM\tTYPE\tVERIFIED_INSNS\tLIMIT%\tRUNS\tVERIFIER")
 	for _, p := range progs {
 		mark := ""
-		if verifier.NearLimit(p.VerifiedInsns) {
+		if bpfverifier.NearLimit(p.VerifiedInsns) {
 			mark = " !"
 		}
 		stats := "-"
-		if s, ok := verifier.ParseStats(strings.ReplaceAll(p.VerifierStats, "; ", "\n")); ok {
+		if s, ok := bpfverifier.ParseStats(strings.ReplaceAll(p.VerifierStats, "; ", "\n")); ok {
 			stats = s.String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f%s\t%d\t%s\n", p.Name, p.Type, p.VerifiedInsns, float64(p.VerifiedInsns)/verifier.InsnLimit*100, mark, p.RunCount, stats)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f%s\t%d\t%s\n", p.Name, p.Type, p.VerifiedInsns, float64(p.VerifiedInsns)/bpfverifier.InsnLimit*100, mark, p.RunCount, stats)
 	}
 	tw.Flush()
 }
@@ -108,7 +108,7 @@ func contains(log, dump string) bool {
 // unless raw.
 func writeLog(w io.Writer, title, log string, raw bool) {
 	if !raw {
-		log = verifier.Collapse(log)
+		log = bpfverifier.Collapse(log)
 	}
 	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
 	if len(lines) > logLines {
@@ -152,11 +152,11 @@ func diff(a, b string, quiet bool, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sa, sb := verifier.Samples(ra), verifier.Samples(rb)
+	sa, sb := bpfverifier.Samples(ra), bpfverifier.Samples(rb)
 	if len(sa) == 0 || len(sb) == 0 {
 		return cli.Usagef("--diff: no BPF programs in %s", map[bool]string{true: a, false: b}[len(sa) == 0])
 	}
-	c := verifier.Compare(sa, sb)
+	c := bpfverifier.Compare(sa, sb)
 	out := record.NewWriter(stdout)
 	for _, d := range c.Deltas {
 		rec := &record.Delta{Subject: d.Key.String(), Metric: "verified_insns", A: float64(d.A), B: float64(d.B), Delta: float64(d.Diff())}
@@ -196,7 +196,7 @@ func diff(a, b string, quiet bool, stdout, stderr io.Writer) error {
 
 // writeUnpaired says, per side and per (profile, topology, kernel), how
 // many programs had no counterpart on the other side.
-func writeUnpaired(w io.Writer, deltas []verifier.Delta, a, b string) {
+func writeUnpaired(w io.Writer, deltas []bpfverifier.Delta, a, b string) {
 	type group struct{ side, file, source, profile, topology, kernel string }
 	counts := map[group]int{}
 	var order []group

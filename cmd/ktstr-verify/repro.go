@@ -3,13 +3,13 @@ package main
 import (
 	"io"
 
+	"github.com/ktstr-go/ktstr/lib/judge/repro"
 	"github.com/ktstr-go/ktstr/lib/model/record"
-	"github.com/ktstr-go/ktstr/lib/repro"
 )
 
 // writeRepros prints every repro as a timeline: the repro records on the
 // input (raw lines), and the reruns among runs (a run of a repro job) that
-// no repro record covered, reported with lib/repro.
+// no repro record covered, reported with lib/judge/repro.
 func writeRepros(w io.Writer, raws [][]byte, runs []*record.Run, verdicts []*record.Verdict, raw bool) {
 	var reps []*record.Repro
 	seen := map[string]bool{}

@@ -33,9 +33,9 @@ var guestSide = []string{
 // before any VM boots, so they must not pull their in-guest runtime along.
 var hostSide = []string{
 	"lib/host/vm", "lib/host/rootfs", "lib/host/initramfs", "lib/host/plan", "lib/host/runner", "lib/host/snapshot",
-	"lib/check", "lib/verifier", "lib/host/monitor", "lib/host/guestmem", "lib/host/kernel",
+	"lib/judge/verdict", "lib/judge/bpfverifier", "lib/host/monitor", "lib/host/guestmem", "lib/host/kernel",
 	"lib/model/scenario", "lib/model/workload", "lib/model/sched", "lib/model/payload",
-	"lib/store", "lib/query", "lib/compare", "lib/metrics", "lib/stats", "lib/report", "lib/repro",
+	"lib/results/store", "lib/results/query", "lib/results/compare", "lib/results/metrics", "lib/results/stats", "lib/results/report", "lib/judge/repro",
 	"cmd/ktstr-topo", "cmd/ktstr-verify", "cmd/ktstr-kernel", "cmd/ktstr-stats", "cmd/ktstr-repro",
 }
 
@@ -46,7 +46,7 @@ var protoDeps = []string{"lib/proto", "lib/model/record", "lib/base/jsonstrict"}
 // noBPF are host-side packages that must not link cilium/ebpf either (the
 // host-side monitor may: it reads the guest kernel's BTF).
 var noBPF = []string{
-	"lib/host/vm", "lib/host/rootfs", "lib/host/plan", "lib/check",
+	"lib/host/vm", "lib/host/rootfs", "lib/host/plan", "lib/judge/verdict",
 	"lib/model/scenario", "lib/model/workload", "lib/model/sched",
 	"cmd/ktstr-topo", "cmd/ktstr-verify",
 }

@@ -7,8 +7,8 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/ktstr-go/ktstr/lib/judge/bpfverifier"
 	"github.com/ktstr-go/ktstr/lib/model/record"
-	"github.com/ktstr-go/ktstr/lib/verifier"
 )
 
 // VerifyObject loads every program of a BPF object file through the
@@ -30,7 +30,7 @@ func VerifyObject(path string) record.BPFObject {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			out.Log = strings.Join(ve.Log, "\n")
-			out.Error = verifier.Explain(out.Error, ve.Cause.Error(), ve.Log)
+			out.Error = bpfverifier.Explain(out.Error, ve.Cause.Error(), ve.Log)
 		}
 		return out
 	}

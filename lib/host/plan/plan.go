@@ -22,9 +22,9 @@ import (
 
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/base/shellwords"
-	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/host/kernel"
 	"github.com/ktstr-go/ktstr/lib/host/rootfs"
+	"github.com/ktstr-go/ktstr/lib/judge/verdict"
 	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/model/scenario"
 	"github.com/ktstr-go/ktstr/lib/model/sched"
@@ -235,7 +235,7 @@ func (p *Planner) loadScheduler() error {
 	}
 	p.scheduler = def
 	if def.Thresholds != nil {
-		if err := check.Validate(def.Thresholds); err != nil {
+		if err := verdict.Validate(def.Thresholds); err != nil {
 			return inputf("scheduler %s: %w", def.Name, err)
 		}
 	}
@@ -298,7 +298,7 @@ func (p *Planner) expandSchedulers(j *record.Job) []*record.Job {
 			c.Scheduler = p.schedulerFor(prof)
 			c.KernelArgs = append(slices.Clone(c.KernelArgs), p.scheduler.KernelArgs...)
 			if p.scheduler.Thresholds != nil {
-				c.Thresholds = check.Compose(p.scheduler.Thresholds, c.Thresholds)
+				c.Thresholds = verdict.Compose(p.scheduler.Thresholds, c.Thresholds)
 			}
 			out = append(out, p.expandScenarios(c, p.schedulerSuffix(prof))...)
 		}
@@ -462,7 +462,7 @@ func (p *Planner) checkBootable(j *record.Job) (topology.Spec, error) {
 		return spec, inputf("topology %s: %w", j.Topology.Name, err)
 	}
 	if j.Thresholds != nil {
-		if err := check.Validate(j.Thresholds); err != nil {
+		if err := verdict.Validate(j.Thresholds); err != nil {
 			return spec, cli.Usage(err)
 		}
 	}

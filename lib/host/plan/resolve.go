@@ -2,8 +2,8 @@ package plan
 
 import (
 	"github.com/ktstr-go/ktstr/internal/cli"
-	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/host/vm"
+	"github.com/ktstr-go/ktstr/lib/judge/verdict"
 	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/model/scenario"
 )
@@ -53,7 +53,7 @@ func decodeScenario(j *record.Job) (*scenario.Scenario, error) {
 
 // resolved is j with its decoded scenario sc and the limits merged.
 func resolved(j *record.Job, sc *scenario.Scenario) *Resolved {
-	r := &Resolved{Job: j, Scenario: sc, Limits: check.Merge(j.Thresholds), StallAfterMS: j.StallAfterMS}
+	r := &Resolved{Job: j, Scenario: sc, Limits: verdict.Merge(j.Thresholds), StallAfterMS: j.StallAfterMS}
 	// The agent stops a scenario in which every worker is stuck for longer
 	// than the gap limit: the verdict is a failed check in seconds, not the
 	// kernel's watchdog 30 s later.

@@ -24,11 +24,11 @@ import (
 	"time"
 
 	"github.com/ktstr-go/ktstr/internal/cachedir"
-	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/host/initramfs"
 	"github.com/ktstr-go/ktstr/lib/host/plan"
 	"github.com/ktstr-go/ktstr/lib/host/snapshot"
 	"github.com/ktstr-go/ktstr/lib/host/vm"
+	"github.com/ktstr-go/ktstr/lib/judge/verdict"
 	"github.com/ktstr-go/ktstr/lib/model/machine"
 	"github.com/ktstr-go/ktstr/lib/model/record"
 )
@@ -432,7 +432,7 @@ func (r *Runner) boot(ctx context.Context, j *record.Job) {
 	if r.progress != nil {
 		// ktstr-boot judges nothing; this in-process verdict (default and
 		// job limits) only counts for the progress line.
-		r.progress.done(j, check.Judge(run, nil).Status)
+		r.progress.done(j, verdict.Judge(run, nil).Status)
 	}
 	summary := fmt.Sprintf("%s %s: %s in %.1fs (%s", run.ID, j.ID, run.Outcome, run.Timings.WallS, run.Host.Accel)
 	if run.Host.TCGThreads != "" {

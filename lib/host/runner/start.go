@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
-	"github.com/ktstr-go/ktstr/lib/check"
 	"github.com/ktstr-go/ktstr/lib/host/kernel"
 	"github.com/ktstr-go/ktstr/lib/host/vm"
+	"github.com/ktstr-go/ktstr/lib/judge/verdict"
 	"github.com/ktstr-go/ktstr/lib/model/machine"
 	"github.com/ktstr-go/ktstr/lib/model/record"
 )
@@ -182,7 +182,7 @@ func (r *Runner) runVM(ctx context.Context, l *launch, run *record.Run, m *vm.Ma
 	fillRun(run, res)
 	if mon != nil {
 		run.Monitor = mon.Record(run.Outcome == record.OutcomeCompleted)
-		run.Monitor.Windows = check.MonitorWindows(run, mon.Samples(), l.res.Limits)
+		run.Monitor.Windows = verdict.MonitorWindows(run, mon.Samples(), l.res.Limits)
 	}
 	return run, nil
 }

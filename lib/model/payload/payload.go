@@ -78,7 +78,7 @@ type Definition struct {
 	// metrics). Metrics the output gives that match no hint are kept,
 	// higher is better.
 	Metrics []MetricHint `json:"metrics,omitempty"`
-	// Checks are the default checks (the first layer; see lib/check).
+	// Checks are the default checks (the first layer; see lib/judge/verdict).
 	Checks record.PayloadLimits `json:"checks,omitempty"`
 	// Include are further host files the payload needs in the guest,
 	// put in /include like Binary.

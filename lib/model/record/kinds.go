@@ -706,7 +706,7 @@ type Thresholds struct {
 	FailOnRqClockStall      *bool    `json:"fail_on_rq_clock_stall,omitempty"`
 	MonitorWorkConservation *bool    `json:"monitor_work_conserving,omitempty"`
 	MonitorSustainedSamples *int     `json:"sustained_samples,omitempty"`
-	// Payload are the payload checks (lib/check/payload.go) by payload
+	// Payload are the payload checks (lib/judge/verdict/payload.go) by payload
 	// name, merged metric by metric over the payload definition's and the
 	// scenario's own. Not one of ThresholdNames: it is a map, merged and
 	// shown apart; "payload": null (Off) drops every payload limit of the

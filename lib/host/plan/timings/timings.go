@@ -11,8 +11,8 @@ import (
 
 	"github.com/ktstr-go/ktstr/lib/host/plan"
 	"github.com/ktstr-go/ktstr/lib/model/record"
-	"github.com/ktstr-go/ktstr/lib/query"
-	"github.com/ktstr-go/ktstr/lib/store"
+	"github.com/ktstr-go/ktstr/lib/results/query"
+	"github.com/ktstr-go/ktstr/lib/results/store"
 )
 
 // Timings are past wall times of jobs by id, from a run store: what a

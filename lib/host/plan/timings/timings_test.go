@@ -8,7 +8,7 @@ import (
 
 	"github.com/ktstr-go/ktstr/lib/host/plan"
 	"github.com/ktstr-go/ktstr/lib/model/record"
-	"github.com/ktstr-go/ktstr/lib/store"
+	"github.com/ktstr-go/ktstr/lib/results/store"
 )
 
 func job(id string) *record.Job {

@@ -1,0 +1,111 @@
+package verdict
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
+)
+
+func run(outcome record.Outcome, observed *record.Topology) *record.Run {
+	want := topology.Spec{NUMANodes: 2, LLCs: 4, CoresPerLLC: 2, ThreadsPerCore: 2}.Record(20)
+	return &record.Run{ID: "r1", Outcome: outcome, Reason: "why", Job: &record.Job{ID: "j", Topology: want}, ObservedTopology: observed}
+}
+
+func TestJudgePass(t *testing.T) {
+	obs := topology.Spec{NUMANodes: 2, LLCs: 4, CoresPerLLC: 2, ThreadsPerCore: 2}.Record(20)
+	v := Judge(run(record.OutcomeCompleted, obs), nil)
+	if v.Status != record.StatusPass || len(v.Checks) != 6 || v.Subject != "j" {
+		t.Fatalf("%+v", v)
+	}
+}
+
+func TestJudgeTopologyMismatch(t *testing.T) {
+	obs := topology.Spec{NUMANodes: 1, LLCs: 1, CoresPerLLC: 8, ThreadsPerCore: 2}.Record(20)
+	v := Judge(run(record.OutcomeCompleted, obs), nil)
+	if v.Status != record.StatusFail {
+		t.Fatalf("status %s", v.Status)
+	}
+	failed := Failed(v.Checks)
+	names := []string{}
+	for _, c := range failed {
+		names = append(names, c.Name)
+	}
+	if strings.Join(names, ",") != "topology.llc_groups,topology.numa_nodes,topology.distances" {
+		t.Errorf("failed checks %v", names)
+	}
+	if !strings.Contains(failed[0].Detail, "guest has 0-15, requested 0-3 4-7 8-11 12-15") {
+		t.Errorf("detail %q", failed[0].Detail)
+	}
+}
+
+func TestJudgeOutcomes(t *testing.T) {
+	v := Judge(run(record.OutcomeKernelPanic, nil), nil)
+	if v.Status != record.StatusFail || len(v.Checks) != 1 || v.Checks[0].Detail != "why" {
+		t.Errorf("panic: %+v", v)
+	}
+	if v := Judge(run(record.OutcomeCompleted, nil), nil); v.Status != record.StatusFail {
+		t.Errorf("completed without topology: %+v", v)
+	}
+	if v := Judge(run(record.OutcomeInterrupted, nil), nil); v.Status != record.StatusError {
+		t.Errorf("interrupted: %+v", v)
+	}
+}
+
+func TestExecCheck(t *testing.T) {
+	obs := topology.Spec{NUMANodes: 2, LLCs: 4, CoresPerLLC: 2, ThreadsPerCore: 2}.Record(20)
+	r := run(record.OutcomeCompleted, obs)
+	r.Job.Exec = "false"
+	r.Exec = &record.ExecResult{Command: "false", ExitCode: 1, Stderr: "a\nboom\n"}
+	v := Judge(r, nil)
+	if v.Status != record.StatusFail || !strings.Contains(Failed(v.Checks)[0].Detail, `"false" exited 1; stderr: boom`) {
+		t.Errorf("%+v", v)
+	}
+}
+
+func TestCombine(t *testing.T) {
+	c := func(s ...record.Status) []record.Check {
+		var out []record.Check
+		for _, x := range s {
+			out = append(out, record.Check{Status: x})
+		}
+		return out
+	}
+	cases := map[record.Status][]record.Check{
+		record.StatusPass:         c(record.StatusPass, record.StatusSkip),
+		record.StatusFail:         c(record.StatusPass, record.StatusFail, record.StatusInconclusive),
+		record.StatusInconclusive: c(record.StatusPass, record.StatusInconclusive),
+		record.StatusSkip:         c(record.StatusSkip),
+		record.StatusError:        c(record.StatusError, record.StatusPass),
+	}
+	for want, checks := range cases {
+		if got := Combine(checks); got != want {
+			t.Errorf("%v → %s, want %s", checks, got, want)
+		}
+	}
+}
+
+func TestSchedulerAndObjectChecks(t *testing.T) {
+	obs := topology.Spec{NUMANodes: 2, LLCs: 4, CoresPerLLC: 2, ThreadsPerCore: 2}.Record(20)
+	r := run(record.OutcomeCompleted, obs)
+	r.Job.Scheduler = &record.Scheduler{Name: "s"}
+	progs := []record.BPFProgram{{Name: "big", VerifiedInsns: 800_000}, {Name: "small", VerifiedInsns: 10}}
+	r.Scheduler = &record.SchedulerRun{Attached: true, Programs: progs}
+	r.Job.BPFObjects = []string{"/x/a.o", "/x/b.o"}
+	r.BPFObjects = []record.BPFObject{{Path: "/x/a.o", Programs: progs}}
+	v := Judge(r, nil)
+	byName := map[string]record.Check{}
+	for _, c := range v.Checks {
+		byName[c.Name] = c
+	}
+	for _, n := range []string{"bpf.verified_insns", "bpf_object[a.o]"} {
+		c := byName[n]
+		if c.Status != record.StatusPass || c.Value != uint32(800_000) || !strings.Contains(c.Detail, "warning: ≥ 75% of the limit: big 800000") {
+			t.Errorf("%s: %+v", n, c)
+		}
+	}
+	if c := byName["bpf_object[b.o]"]; c.Status != record.StatusFail {
+		t.Errorf("missing object: %+v", c)
+	}
+}
