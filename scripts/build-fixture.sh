@@ -1,8 +1,8 @@
 #!/bin/sh
-# build-fixture.sh compiles lib/guest/fixture/src/fixture.bpf.c into the committed
-# lib/guest/fixture/fixture.bpf.o: vmlinux.h from the cached 6.12 kernel's BTF
-# (bpftool), the scx headers from linux-source-6.12, clang-19 for BPF, and
-# DWARF stripped (BTF kept) to keep the object small.
+# build-fixture.sh compiles lib/guest/fixture/src/fixture.bpf.c into the
+# committed lib/guest/fixture/fixture.bpf.o: vmlinux.h from the cached 6.12
+# kernel's BTF (bpftool), the scx headers from linux-source-6.12, clang-19
+# for BPF, and DWARF stripped (BTF kept) to keep the object small.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)

@@ -20,8 +20,10 @@ const module = "github.com/ktstr-go/ktstr/"
 // machinery. /init is this binary, so they are in its file; what the
 // guest runs must not reach them (issue 24).
 var hostOnly = []string{
-	"lib/results/store", "lib/results/query", "lib/results/report", "lib/results/compare", "lib/results/metrics", "lib/results/stats",
-	"lib/host/plan", "lib/host/runner", "lib/host/vm", "lib/host/snapshot", "lib/host/monitor", "lib/host/kernel",
+	"lib/results/store", "lib/results/query", "lib/results/report", "lib/results/compare",
+	"lib/results/metrics", "lib/results/stats",
+	"lib/host/plan", "lib/host/runner", "lib/host/vm", "lib/host/snapshot", "lib/host/monitor",
+	"lib/host/kernel",
 }
 
 // entryPackage is the import path of the package that defines m.
@@ -36,17 +38,18 @@ func entryPackage(t *testing.T, m role.Main) string {
 	return name[:slash+1+dot]
 }
 
-// goList lists the packages pkg reaches (itself included).
-func goList(t *testing.T, pkg string) []string {
+// goList runs go list with args ("-deps", pkg: the packages pkg reaches,
+// itself included).
+func goList(t *testing.T, args ...string) []string {
 	t.Helper()
 	// go test puts its own GOROOT/bin first in the tests' PATH.
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatalf("no go command: %v", err)
 	}
-	out, err := exec.Command(goTool, "list", "-deps", pkg).Output()
+	out, err := exec.Command(goTool, append([]string{"list"}, args...)...).Output()
 	if err != nil {
-		t.Fatalf("go list -deps %s: %v", pkg, err)
+		t.Fatalf("go list %s: %v", strings.Join(args, " "), err)
 	}
 	return strings.Fields(string(out))
 }
@@ -80,6 +83,13 @@ func touchSources(t *testing.T) {
 // host's machinery; lib/proto/role itself is a leaf.
 func TestRolesLinkNoHostTools(t *testing.T) {
 	touchSources(t)
+	// Every hostOnly package exists (go list fails on one that does not):
+	// a package moved away would otherwise fall out of the rule unseen.
+	var pkgs []string
+	for _, h := range hostOnly {
+		pkgs = append(pkgs, module+h)
+	}
+	goList(t, pkgs...)
 	for _, name := range []string{role.Init, role.Worker, role.Fixture, role.Probe} {
 		if roles[name] == nil {
 			t.Errorf("role %s has no entry point", name)
@@ -91,7 +101,7 @@ func TestRolesLinkNoHostTools(t *testing.T) {
 			t.Errorf("role %s runs %s, not a lib package's Main", name, pkg)
 			continue
 		}
-		for _, d := range goList(t, pkg) {
+		for _, d := range goList(t, "-deps", pkg) {
 			for _, h := range hostOnly {
 				if d == module+h {
 					t.Errorf("role %s (%s) links %s", name, pkg, h)
@@ -99,7 +109,7 @@ func TestRolesLinkNoHostTools(t *testing.T) {
 			}
 		}
 	}
-	for _, d := range goList(t, module+"lib/proto/role") {
+	for _, d := range goList(t, "-deps", module+"lib/proto/role") {
 		if strings.HasPrefix(d, module) && d != module+"lib/proto/role" {
 			t.Errorf("lib/proto/role imports %s: it must stay a leaf", d)
 		}

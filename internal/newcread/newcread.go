@@ -1,5 +1,6 @@
 // Package newcread reads newc cpio archives. It exists for tests: they check
-// what lib/host/initramfs wrote, and lib/host/initramfs itself never reads archives.
+// what lib/host/initramfs wrote, and lib/host/initramfs itself never reads
+// archives.
 package newcread
 
 import (

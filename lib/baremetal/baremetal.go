@@ -4,8 +4,8 @@
 // cgroup v2 subtree of its own, optionally on a subset of the host's CPUs. The run record has the VM runs' shape (accel "none"), so
 // ktstr-verify and ktstr-stats judge and compare both alike.
 //
-// It is the host-side counterpart of lib/guest/agent: where the agent is PID 1 of
-// a fresh kernel, this runs beside everything else on the host, so it owns
+// It is the host-side counterpart of lib/guest/agent: where the agent is PID 1
+// of a fresh kernel, this runs beside everything else on the host, so it owns
 // only what it creates (a cgroup parent, one run cgroup per job, the
 // workers, an optional scheduler) and removes all of it on every path,
 // interruption included.

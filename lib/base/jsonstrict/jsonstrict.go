@@ -15,8 +15,8 @@
 //	limits.json: thresholds: max_gap_ms: want a number, got a string
 //	policy p.json: line 3, column 1: invalid character '}' looking for beginning of object key string
 //
-// Records (lib/model/record) are not decoded here: a record's unknown fields are
-// kept and passed on, never refused.
+// Records (lib/model/record) are not decoded here: a record's unknown fields
+// are kept and passed on, never refused.
 package jsonstrict
 
 import (

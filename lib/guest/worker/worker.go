@@ -1,5 +1,5 @@
-// Package worker is the in-guest runtime of lib/model/workload: each worker is a
-// process (re-executed from /init, started directly in its cgroup) that
+// Package worker is the in-guest runtime of lib/model/workload: each worker is
+// a process (re-executed from /init, started directly in its cgroup) that
 // runs one work type's unit in a loop, with telemetry: work units, CPU and
 // wall time, off-CPU share, the longest gap without progress (when and
 // where), on-CPU stalls, CPUs used, migrations, schedstat run delay and

@@ -38,7 +38,8 @@ var reproChecks = []string{"stall", "starvation", "gap"}
 
 // Classify says how a run failed, if in a way a repro reruns: the class, the
 // reason to match and the failed checks. A nil verdict is computed with
-// lib/judge/verdict's default limits. ok is false for a run that needs no repro.
+// lib/judge/verdict's default limits. ok is false for a run that needs no
+// repro.
 func Classify(r *record.Run, v *record.Verdict) (o record.ReproOrigin, ok bool) {
 	o = record.ReproOrigin{RunID: r.ID, Outcome: r.Outcome}
 	if r.Job != nil {

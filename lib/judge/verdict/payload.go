@@ -13,11 +13,11 @@ import (
 
 // Payloads judges the scenario's payload runs (record.PayloadResult): that
 // each started, its exit code, and each metric limit. The limits of a run
-// are layered like every threshold: its definition's checks (lib/model/payload),
-// then the checks of the run_payload op that started it, then t.Payload of
-// its name (the scheduler's, the job's and the command line's, already
-// merged). A failure names the payload, the metric, its value and the
-// limit it broke.
+// are layered like every threshold: its definition's checks
+// (lib/model/payload), then the checks of the run_payload op that started
+// it, then t.Payload of its name (the scheduler's, the job's and the
+// command line's, already merged). A failure names the payload, the
+// metric, its value and the limit it broke.
 func Payloads(r *record.Run, t record.Thresholds) []record.Check {
 	if r.Scenario == nil || len(r.Scenario.Payloads) == 0 {
 		return nil

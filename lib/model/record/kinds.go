@@ -161,8 +161,8 @@ type Job struct {
 	Dmesg bool `json:"dmesg,omitempty"`
 	// KernelArgs are appended to the kernel command line.
 	KernelArgs []string `json:"kernel_args,omitempty"`
-	// Scenario is a scenario definition (lib/model/scenario's JSON format) run in
-	// the guest; Workers is its default workers per cgroup.
+	// Scenario is a scenario definition (lib/model/scenario's JSON format) run
+	// in the guest; Workers is its default workers per cgroup.
 	Scenario json.RawMessage `json:"scenario,omitempty"`
 	Workers  int             `json:"workers,omitempty"`
 	// Thresholds are the job's layer of check limits.
