@@ -9,10 +9,10 @@ import (
 	"github.com/ktstr-go/ktstr/internal/cli"
 	"github.com/ktstr-go/ktstr/lib/base/units"
 	"github.com/ktstr-go/ktstr/lib/host/plan"
-	"github.com/ktstr-go/ktstr/lib/host/plan/timings"
 	"github.com/ktstr-go/ktstr/lib/host/runner"
 	"github.com/ktstr-go/ktstr/lib/model/machine"
 	"github.com/ktstr-go/ktstr/lib/model/record"
+	"github.com/ktstr-go/ktstr/lib/results/timings"
 )
 
 // The pipeline stages of a gauntlet, each a mode of ktstr-boot that boots
