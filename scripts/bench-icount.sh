@@ -20,9 +20,10 @@ PATH=$bin:$PATH
 mkdir -p "$out"
 command -v jq >/dev/null || { echo "bench-icount: needs jq (apt-get install jq)" >&2; exit 2; }
 base="--topology 1,1,2,1 --scenario cgroup_steady --workers 4 --duration 6"
-hogs=""
-cleanup() { [ -n "$hogs" ] && kill $hogs 2>/dev/null; true; }
-trap cleanup EXIT INT TERM
+# shellcheck source=scripts/hogs.sh
+. "$(dirname "$0")/hogs.sh"
+trap stop_hogs EXIT
+trap 'stop_hogs; exit 130' INT TERM
 
 run() { # mode load case args...
 	mode=$1 load=$2 case=$3
@@ -36,10 +37,7 @@ run() { # mode load case args...
 }
 
 for load in quiet busy; do
-	if [ "$load" = busy ]; then
-		sh -c 'while :; do :; done' & hogs="$hogs $!"
-		sh -c 'while :; do :; done' & hogs="$hogs $!"
-	fi
+	[ "$load" = quiet ] || start_hogs 2
 	i=1
 	while [ "$i" -le "$n" ]; do
 		echo "bench-icount: $load round $i of $n" >&2
@@ -51,8 +49,7 @@ for load in quiet busy; do
 		done
 		i=$((i + 1))
 	done
-	cleanup
-	hogs=""
+	stop_hogs
 done
 
 printf '%-7s %-6s %-11s %-22s %-16s %-16s\n' MODE LOAD CASE VERDICTS SPREAD_MEAN±SD BUSY_MEAN±SD

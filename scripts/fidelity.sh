@@ -52,24 +52,13 @@ run() {
 			fired: [.checks[] | select(.status != "pass" and .status != "skip") | (.name | sub("\\[.*"; "")) + ":" + .status]}' >>"$out/verdicts.ndjson" || true
 }
 
-hogs=""
-sampler=""
-cleanup() {
-	# shellcheck disable=SC2086
-	[ -z "$hogs$sampler" ] || kill $hogs $sampler 2>/dev/null || true
-}
-trap cleanup EXIT
-trap 'cleanup; exit 130' INT TERM
+# shellcheck source=scripts/hogs.sh
+. "$(dirname "$0")/hogs.sh"
+trap stop_hogs EXIT
+trap 'stop_hogs; exit 130' INT TERM
 
 if [ -z "${REPORT:-}" ]; then
-	i=0
-	while [ "$i" -lt "${HOGS:-0}" ]; do
-		sh -c 'while :; do :; done' &
-		hogs="$hogs $!"
-		i=$((i + 1))
-	done
-	(while :; do cut -d' ' -f1 /proc/loadavg >>"$out/load"; sleep 10; done) &
-	sampler=$!
+	start_hogs "${HOGS:-0}" "$out/load"
 	i=1
 	while [ "$i" -le "$n" ]; do
 		echo "fidelity: round $i of $n" >&2
@@ -96,8 +85,7 @@ if [ -z "${REPORT:-}" ]; then
 		done
 		i=$((i + 1))
 	done
-	cleanup
-	hogs="" sampler=""
+	stop_hogs
 fi
 
 v=$out/verdicts.ndjson
@@ -113,7 +101,8 @@ jq -rs 'group_by(.case)[] | [.[0].case, .[0].kind,
 		printf '%-22s %-7s %5s %5s %5s %5s %6s  %s\n' "$c" "$k" "$p" "$f" "$in" "$e" "$caught" "$fired"
 	done
 if [ -s "$out/load" ]; then
-	sort -n "$out/load" | awk '{a[NR]=$1} END {printf "\nload average (1 min, every 10 s): min %s, median %s, max %s\n", a[1], a[int((NR+1)/2)], a[NR]}'
+	echo
+	load_summary "$out/load"
 fi
 
 # Per ladder, the smallest rung its check caught every time (rungs are in
