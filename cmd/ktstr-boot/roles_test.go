@@ -1,15 +1,13 @@
 package main
 
 import (
-	"io/fs"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/ktstr-go/ktstr/internal/golist"
 	"github.com/ktstr-go/ktstr/lib/proto/role"
 )
 
@@ -38,58 +36,19 @@ func entryPackage(t *testing.T, m role.Main) string {
 	return name[:slash+1+dot]
 }
 
-// goList runs go list with args ("-deps", pkg: the packages pkg reaches,
-// itself included).
-func goList(t *testing.T, args ...string) []string {
-	t.Helper()
-	// go test puts its own GOROOT/bin first in the tests' PATH.
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("no go command: %v", err)
-	}
-	out, err := exec.Command(goTool, append([]string{"list"}, args...)...).Output()
-	if err != nil {
-		t.Fatalf("go list %s: %v", strings.Join(args, " "), err)
-	}
-	return strings.Fields(string(out))
-}
-
-// touchSources stats every Go file of the module: go test caches a passing
-// result by the files the test touched, and go list reads them in another
-// process, so an import added later would not rerun the test otherwise.
-func touchSources(t *testing.T) {
-	t.Helper()
-	root := filepath.Join("..", "..")
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && p != root && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) {
-			return filepath.SkipDir
-		}
-		if strings.HasSuffix(p, ".go") || d.Name() == "go.mod" {
-			_, err = os.Stat(p)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestRolesLinkNoHostTools (issue 24): every role of the binary is in the
 // table main dispatches through, each entry point is its package's, and
 // none of those packages reaches the run store, queries, reports or the
 // host's machinery; lib/proto/role itself is a leaf.
 func TestRolesLinkNoHostTools(t *testing.T) {
-	touchSources(t)
+	golist.StatSources(t, filepath.Join("..", ".."))
 	// Every hostOnly package exists (go list fails on one that does not):
 	// a package moved away would otherwise fall out of the rule unseen.
 	var pkgs []string
 	for _, h := range hostOnly {
 		pkgs = append(pkgs, module+h)
 	}
-	goList(t, pkgs...)
+	golist.List(t, pkgs...)
 	for _, name := range []string{role.Init, role.Worker, role.Fixture, role.Probe} {
 		if roles[name] == nil {
 			t.Errorf("role %s has no entry point", name)
@@ -101,7 +60,7 @@ func TestRolesLinkNoHostTools(t *testing.T) {
 			t.Errorf("role %s runs %s, not a lib package's Main", name, pkg)
 			continue
 		}
-		for _, d := range goList(t, "-deps", pkg) {
+		for _, d := range golist.List(t, "-deps", pkg) {
 			for _, h := range hostOnly {
 				if d == module+h {
 					t.Errorf("role %s (%s) links %s", name, pkg, h)
@@ -109,7 +68,7 @@ func TestRolesLinkNoHostTools(t *testing.T) {
 			}
 		}
 	}
-	for _, d := range goList(t, "-deps", module+"lib/proto/role") {
+	for _, d := range golist.List(t, "-deps", module+"lib/proto/role") {
 		if strings.HasPrefix(d, module) && d != module+"lib/proto/role" {
 			t.Errorf("lib/proto/role imports %s: it must stay a leaf", d)
 		}

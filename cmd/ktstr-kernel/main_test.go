@@ -47,14 +47,10 @@ func runKernel(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
+// runOnTTY runs the tool with stdout and stderr on a real pseudo-terminal
+// and returns what a person saw.
 func runOnTTY(t *testing.T, args ...string) (int, string) {
-	t.Helper()
-	p, err := ptytest.Open(200)
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	code := run(context.Background(), strings.NewReader(""), p.TTY, p.TTY, args)
-	return code, p.Output()
+	return ptytest.Run(t, 200, run, "", args...)
 }
 
 // TestListOutputSwitch (issue 25, item 3): list is a table on a terminal;

@@ -12,14 +12,10 @@ import (
 	"github.com/ktstr-go/ktstr/lib/model/sched"
 )
 
+// runOnTTY runs the tool with stdout and stderr on a real pseudo-terminal
+// and returns what a person saw.
 func runOnTTY(t *testing.T, stdin string, args ...string) (int, string) {
-	t.Helper()
-	p, err := ptytest.Open(200)
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	code := run(context.Background(), strings.NewReader(stdin), p.TTY, p.TTY, args)
-	return code, p.Output()
+	return ptytest.Run(t, 200, run, stdin, args...)
 }
 
 // TestOutputSwitch (issue 25, item 3): on a terminal ktstr-repro says

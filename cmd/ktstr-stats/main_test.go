@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,10 +11,9 @@ import (
 	"testing"
 
 	"github.com/ktstr-go/ktstr/internal/cli"
+	"github.com/ktstr-go/ktstr/internal/golden"
 	"github.com/ktstr-go/ktstr/lib/model/record"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func runStats(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -61,21 +59,6 @@ func writeTemp(t *testing.T, name, content string) string {
 	return p
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		os.WriteFile(path, []byte(got), 0o644)
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (go test -update rewrites it):\n%s", path, got)
-	}
-}
-
 // TestCompareGolden: 3 runs per side, the gap tripled on B with a clear
 // separation (a regression), the work units a little lower (unchanged),
 // pass rate equal; and two real runs of this machine, the fixture healthy
@@ -86,14 +69,14 @@ func TestCompareGolden(t *testing.T) {
 	b := ndjson(t, synthRun("b1", "scx_x", 900, 980), synthRun("b2", "scx_x", 950, 1000), synthRun("b3", "scx_x", 990, 970),
 		&record.Verdict{RunID: "b1", Status: record.StatusPass}, &record.Verdict{RunID: "b2", Status: record.StatusPass}, &record.Verdict{RunID: "b3", Status: record.StatusFail})
 	code, out, errOut := runStats(t, "", "compare", "--a-from", writeTemp(t, "a.ndjson", a), "--b-from", writeTemp(t, "b.ndjson", b))
-	golden(t, "compare-synthetic.golden", fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", code, out, errOut))
+	golden.Compare(t, "compare-synthetic.golden", fmt.Appendf(nil, "exit %d\n--- stdout\n%s--- stderr\n%s", code, out, errOut))
 	if code != cli.ExitFail || !strings.Contains(errOut, "REGRESSION cgroup_steady/1n1l2c1t/scx_x/default/kernel_6_12_117 worst_gap_ms") {
 		t.Errorf("exit %d; the gap regression is not named", code)
 	}
 
 	code, out, errOut = runStats(t, "", "compare", "--a-from", "testdata/fixture-healthy.ndjson", "--b-from", "testdata/fixture-long-slice.ndjson",
 		"--pair-on", "scenario,topology,scheduler")
-	golden(t, "compare-fixture.golden", fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", code, out, errOut))
+	golden.Compare(t, "compare-fixture.golden", fmt.Appendf(nil, "exit %d\n--- stdout\n%s--- stderr\n%s", code, out, errOut))
 	if code != cli.ExitFail {
 		t.Errorf("long-slice vs healthy: exit %d", code)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -13,13 +12,7 @@ import (
 // runOnTTY runs ktstr-stats with stdout and stderr on a real
 // pseudo-terminal and returns what a person saw.
 func runOnTTY(t *testing.T, stdin string, args ...string) (int, string) {
-	t.Helper()
-	p, err := ptytest.Open(200)
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	code := run(context.Background(), strings.NewReader(stdin), p.TTY, p.TTY, args)
-	return code, p.Output()
+	return ptytest.Run(t, 200, run, stdin, args...)
 }
 
 // storeOf makes a store with side a (3 runs) and side b (3 runs, the gap

@@ -1,21 +1,16 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
 
 	"github.com/ktstr-go/ktstr/internal/cli/ptytest"
 )
 
+// runOnTTY runs the tool with stdout and stderr on a real pseudo-terminal
+// and returns what a person saw.
 func runOnTTY(t *testing.T, stdin string, args ...string) (int, string) {
-	t.Helper()
-	p, err := ptytest.Open(120)
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	code := run(context.Background(), strings.NewReader(stdin), p.TTY, p.TTY, args)
-	return code, p.Output()
+	return ptytest.Run(t, 120, run, stdin, args...)
 }
 
 // TestOutputSwitch (issue 25, item 3): on a terminal ktstr-topo shows the

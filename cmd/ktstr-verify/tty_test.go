@@ -14,13 +14,7 @@ import (
 // runOnTTY runs ktstr-verify with stdout and stderr on a real
 // pseudo-terminal 100 columns wide and returns what it showed.
 func runOnTTY(t *testing.T, stdin string, args ...string) (int, string) {
-	t.Helper()
-	p, err := ptytest.Open(100)
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	code := run(context.Background(), strings.NewReader(stdin), p.TTY, p.TTY, args)
-	return code, p.Output()
+	return ptytest.Run(t, 100, run, stdin, args...)
 }
 
 // TestTerminalShowsTheTableOnly (issue 17, items 6 and 7): on a terminal

@@ -1,13 +1,12 @@
 package proto
 
 import (
-	"io/fs"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ktstr-go/ktstr/internal/golist"
 )
 
 const module = "github.com/ktstr-go/ktstr/"
@@ -59,46 +58,7 @@ var noBPF = []string{
 // deps lists the packages pkg reaches (itself included).
 func deps(t *testing.T, pkg string) []string {
 	t.Helper()
-	return goList(t, "-deps", pkg)
-}
-
-// goList runs go list with args, via the go tool the test runs under.
-func goList(t *testing.T, args ...string) []string {
-	t.Helper()
-	// go test puts its own GOROOT/bin first in the tests' PATH.
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("no go command: %v", err)
-	}
-	out, err := exec.Command(goTool, append([]string{"list"}, args...)...).Output()
-	if err != nil {
-		t.Fatalf("go list %s: %v", strings.Join(args, " "), err)
-	}
-	return strings.Fields(string(out))
-}
-
-// statSources stats every Go file of the module: go test caches a passing
-// result keyed on the files the test touched, and go list reads them in
-// another process, so without this an import added later would not rerun
-// the test.
-func statSources(t *testing.T) {
-	t.Helper()
-	root := filepath.Join("..", "..")
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && p != root {
-			return filepath.SkipDir
-		}
-		if strings.HasSuffix(p, ".go") || d.Name() == "go.mod" {
-			_, err = os.Stat(p)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	return golist.List(t, "-deps", pkg)
 }
 
 // TestHostGuestLine pins the import facts that keep the host and the guest
@@ -106,10 +66,10 @@ func statSources(t *testing.T) {
 // the planner and runner, the checks, the models, the host-only tools —
 // links anything of the guest, and most of them no cilium/ebpf.
 func TestHostGuestLine(t *testing.T) {
-	statSources(t)
+	golist.StatSources(t, filepath.Join("..", ".."))
 	// guestSide is lib/guest, no more and no less: a package moved or
 	// renamed there would otherwise fall out of the rule unseen.
-	if got := goList(t, module+"lib/guest/..."); !slices.Equal(got, slices.Sorted(slices.Values(guestSide))) {
+	if got := golist.List(t, module+"lib/guest/..."); !slices.Equal(got, slices.Sorted(slices.Values(guestSide))) {
 		t.Errorf("the packages under lib/guest are %v; guestSide lists %v", got, guestSide)
 	}
 	for _, d := range deps(t, module+"lib/proto") {

@@ -6,9 +6,13 @@ package ptytest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 	"sync"
+	"testing"
 
 	"golang.org/x/sys/unix"
 )
@@ -88,4 +92,20 @@ func (p *PTY) Output() string {
 func (p *PTY) Type(s string) error {
 	_, err := p.master.WriteString(s)
 	return err
+}
+
+// Tool is a tool's testable entry point, the run every cmd/ main calls.
+type Tool func(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string) int
+
+// Run runs tool with stdin read from a string and stdout and stderr on one
+// pseudo-terminal cols columns wide, and returns its exit code and what a
+// person would have seen. Where no pty opens, it skips t.
+func Run(t testing.TB, cols int, tool Tool, stdin string, args ...string) (int, string) {
+	t.Helper()
+	p, err := Open(cols)
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	code := tool(context.Background(), strings.NewReader(stdin), p.TTY, p.TTY, args)
+	return code, p.Output()
 }

@@ -3,19 +3,17 @@ package plan
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ktstr-go/ktstr/internal/golden"
 	"github.com/ktstr-go/ktstr/lib/model/payload"
 	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/model/topology"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the code as it is")
 
 // goldenWorld is the files a plan names, made under one temporary root
 // that the golden text calls $TMP: two kernels with sched_ext (one that
@@ -185,37 +183,5 @@ func TestPlanGolden(t *testing.T) {
 		fmt.Fprintf(&got, "result: %+v, error: %v\n", res, err)
 	}
 	text := strings.ReplaceAll(got.String(), w.root, "$TMP")
-	compareGolden(t, filepath.Join("testdata", "plan.golden"), text)
-}
-
-// compareGolden compares text with the golden file (or writes it with
-// -update), pointing at the first line that differs.
-func compareGolden(t *testing.T, path, text string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(want) == text {
-		return
-	}
-	wl, gl := strings.Split(string(want), "\n"), strings.Split(text, "\n")
-	for i := 0; i < max(len(wl), len(gl)); i++ {
-		var a, b string
-		if i < len(wl) {
-			a = wl[i]
-		}
-		if i < len(gl) {
-			b = gl[i]
-		}
-		if a != b {
-			t.Fatalf("%s: line %d differs (of %d golden, %d now):\ngolden: %s\nnow:    %s", path, i+1, len(wl), len(gl), a, b)
-		}
-	}
+	golden.Compare(t, "plan.golden", []byte(text))
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ktstr-go/ktstr/internal/golden"
 	"github.com/ktstr-go/ktstr/lib/host/plan"
 	"github.com/ktstr-go/ktstr/lib/host/snapshot"
 	"github.com/ktstr-go/ktstr/lib/host/vm"
@@ -22,8 +22,6 @@ import (
 	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/model/topology"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the code as it is")
 
 // fakeQEMU stands for qemu-system-x86_64: it appends the job the guest
 // would read (the last job record in the initramfs) to $KTSTR_GUEST_JOBS
@@ -233,31 +231,7 @@ func TestRunGolden(t *testing.T) {
 			fmt.Fprintf(&got, "guest: %s\n", strings.ReplaceAll(l, root, "$TMP"))
 		}
 	}
-	path := filepath.Join("testdata", "runs.golden")
-	if *update {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(path, got.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wl, gl := strings.Split(string(want), "\n"), strings.Split(got.String(), "\n")
-	for i := 0; i < max(len(wl), len(gl)); i++ {
-		var a, b string
-		if i < len(wl) {
-			a = wl[i]
-		}
-		if i < len(gl) {
-			b = gl[i]
-		}
-		if a != b {
-			t.Fatalf("%s: line %d differs (of %d golden, %d now):\ngolden: %s\nnow:    %s", path, i+1, len(wl), len(gl), a, b)
-		}
-	}
+	golden.Compare(t, "runs.golden", got.Bytes())
 }
 
 // TestBootLeavesTheResolvedJob (issue 24, item 1): nothing after

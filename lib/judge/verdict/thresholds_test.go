@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ktstr-go/ktstr/internal/jsontest"
 	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
@@ -116,23 +117,9 @@ func FuzzParseThresholds(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var ref record.Thresholds
-		if err := json.Unmarshal(b, &ref); err != nil {
-			t.Fatalf("ParseThresholds accepted %q, encoding/json refuses it: %v", b, err)
-		}
-		if !reflect.DeepEqual(*th, ref) {
-			t.Fatalf("%q: ParseThresholds %+v, encoding/json %+v", b, *th, ref)
-		}
+		jsontest.StrictRoundTrip(t, b, th, ParseThresholds)
 		if err := Validate(th); err != nil {
 			t.Fatalf("%q accepted but invalid: %v", b, err)
-		}
-		out, err := json.Marshal(th)
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := ParseThresholds(out)
-		if err != nil || !reflect.DeepEqual(back, th) {
-			t.Fatalf("round trip %q → %s → %+v, %v", b, out, back, err)
 		}
 		m := Merge(th)
 		got, set, def := reflect.ValueOf(m), reflect.ValueOf(*th), reflect.ValueOf(Defaults())

@@ -1,16 +1,15 @@
 package scenario
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ktstr-go/ktstr/internal/jsontest"
 	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/model/topology"
 	"github.com/ktstr-go/ktstr/lib/model/workload"
@@ -225,24 +224,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var ref Scenario
-		if err := json.Unmarshal(data, &ref); err != nil {
-			t.Fatalf("Parse accepted %q, encoding/json refuses it: %v", data, err)
-		}
-		if !reflect.DeepEqual(*s, ref) {
-			t.Fatalf("%q: Parse %+v, encoding/json %+v", data, *s, ref)
-		}
-		out, err := json.Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := Parse(out)
-		if err != nil {
-			t.Fatalf("%s does not parse back: %v", out, err)
-		}
-		if again, _ := json.Marshal(back); !bytes.Equal(again, out) {
-			t.Fatalf("round trip %s → %s", out, again)
-		}
+		jsontest.StrictRoundTrip(t, data, s, Parse)
 		// Validation must never panic, whatever the input.
 		if s.Validate(tp, 2) != nil {
 			return

@@ -1,14 +1,14 @@
 package sched
 
 import (
-	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ktstr-go/ktstr/internal/jsontest"
 )
 
 func TestProfiles(t *testing.T) {
@@ -97,24 +97,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var ref Definition
-		if err := json.Unmarshal(b, &ref); err != nil {
-			t.Fatalf("Parse accepted %q, encoding/json refuses it: %v", b, err)
-		}
-		if !reflect.DeepEqual(*d, ref) {
-			t.Fatalf("%q: Parse %+v, encoding/json %+v", b, *d, ref)
-		}
-		out, err := json.Marshal(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := Parse(out)
-		if err != nil {
-			t.Fatalf("%s does not parse back: %v", out, err)
-		}
-		if again, _ := json.Marshal(back); !bytes.Equal(again, out) {
-			t.Fatalf("round trip %s → %s", out, again)
-		}
+		jsontest.StrictRoundTrip(t, b, d, Parse)
 		closed := 0
 		for mask := 0; mask < 1<<len(d.Flags); mask++ {
 			in := func(name string) bool {

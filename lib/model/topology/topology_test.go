@@ -2,7 +2,6 @@ package topology
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,27 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ktstr-go/ktstr/internal/golden"
 	"github.com/ktstr-go/ktstr/lib/model/record"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs:\ngot:\n%s\nwant:\n%s", name, got, want)
-	}
-}
 
 func TestParseSpecForms(t *testing.T) {
 	for _, in := range []string{"1,2,4,2", "1n2l4c2t", " 1, 2, 4, 2 ", "1N2L4C2T"} {
@@ -78,7 +59,7 @@ func TestRecord1242(t *testing.T) {
 		t.Errorf("SMT %v", r.SMTGroups)
 	}
 	b, _ := record.Marshal(r)
-	golden(t, "1n2l4c2t.json", append(b, '\n'))
+	golden.Compare(t, "1n2l4c2t.json", append(b, '\n'))
 }
 
 func TestRecordTwoNodes(t *testing.T) {
@@ -97,7 +78,7 @@ func TestRecordTwoNodes(t *testing.T) {
 	if err := WriteText(&text, Spec{2, 4, 2, 2}.Record(20)); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "2n4l2c2t.txt", text.Bytes())
+	golden.Compare(t, "2n4l2c2t.txt", text.Bytes())
 }
 
 func TestPresets(t *testing.T) {
