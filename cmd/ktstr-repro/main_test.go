@@ -34,20 +34,30 @@ func kinds(t *testing.T, out string) []string {
 	return ks
 }
 
-// TestStream: a failed run becomes a job, a passing run and a topology pass
-// through, an EEVDF stall is a skip, a verdict arriving after its run
-// decides; --only-failures keeps jobs and skips only.
-func TestStream(t *testing.T) {
+// streamOf makes the runs the stream tests feed: r1 (job a) the fixture
+// scheduler died, r2 (job b) the fixture passed, r3 (job c) EEVDF, with
+// the verdict that it stalled.
+func streamOf(t *testing.T) (died, passed, stalled *record.Run, stallVerdict *record.Verdict) {
 	img := filepath.Join(t.TempDir(), "bzImage")
-	os.WriteFile(img, []byte("x"), 0o644)
+	if err := os.WriteFile(img, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	job := func(id string, s *record.Scheduler) *record.Job {
 		return &record.Job{ID: id, Topology: &record.Topology{Name: "1n1l2c1t"}, Kernel: &record.Kernel{Image: img}, Scheduler: s}
 	}
 	fx := &record.Scheduler{Name: "ktstr-fixture", Binary: sched.FixtureBinary, Args: []string{"--error-after=500"}, Ops: "ktstr"}
-	died := &record.Run{ID: "r1", Job: job("a", fx), Outcome: record.OutcomeSchedulerDied, Reason: "died"}
-	passed := &record.Run{ID: "r2", Job: job("b", fx), Outcome: record.OutcomeCompleted}
-	stalled := &record.Run{ID: "r3", Job: job("c", nil), Outcome: record.OutcomeCompleted}
-	stallVerdict := &record.Verdict{RunID: "r3", Status: record.StatusFail, Checks: []record.Check{{Name: "stall", Status: record.StatusFail}}}
+	died = &record.Run{ID: "r1", Job: job("a", fx), Outcome: record.OutcomeSchedulerDied, Reason: "died"}
+	passed = &record.Run{ID: "r2", Job: job("b", fx), Outcome: record.OutcomeCompleted}
+	stalled = &record.Run{ID: "r3", Job: job("c", nil), Outcome: record.OutcomeCompleted}
+	stallVerdict = &record.Verdict{RunID: "r3", Status: record.StatusFail, Checks: []record.Check{{Name: "stall", Status: record.StatusFail}}}
+	return died, passed, stalled, stallVerdict
+}
+
+// TestStream: a failed run becomes a job, a passing run and a topology pass
+// through, an EEVDF stall is a skip, a verdict arriving after its run
+// decides; --only-failures keeps jobs and skips only.
+func TestStream(t *testing.T) {
+	died, passed, stalled, stallVerdict := streamOf(t)
 	in := line(t, &record.Topology{Name: "x"}) + line(t, died) + line(t, passed) + line(t, stalled) + line(t, stallVerdict)
 
 	var out, errb bytes.Buffer

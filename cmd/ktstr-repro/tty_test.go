@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ktstr-go/ktstr/internal/cli/ptytest"
 	"github.com/ktstr-go/ktstr/lib/model/record"
-	"github.com/ktstr-go/ktstr/lib/model/sched"
 )
 
 // runOnTTY runs the tool with stdout and stderr on a real pseudo-terminal
@@ -22,19 +19,11 @@ func runOnTTY(t *testing.T, stdin string, args ...string) (int, string) {
 // what it would rerun, what it skips and each repro's timeline, and writes
 // no records (it says how to get them); piped or with --json, records.
 func TestOutputSwitch(t *testing.T) {
-	img := filepath.Join(t.TempDir(), "bzImage")
-	os.WriteFile(img, []byte("x"), 0o644)
-	job := func(id string, s *record.Scheduler) *record.Job {
-		return &record.Job{ID: id, Topology: &record.Topology{Name: "1n1l2c1t"}, Kernel: &record.Kernel{Image: img}, Scheduler: s}
-	}
-	fx := &record.Scheduler{Name: "ktstr-fixture", Binary: sched.FixtureBinary, Args: []string{"--error-after=500"}, Ops: "ktstr"}
-	died := &record.Run{ID: "r1", Job: job("a", fx), Outcome: record.OutcomeSchedulerDied, Reason: "died"}
-	stalled := &record.Run{ID: "r2", Job: job("b", nil), Outcome: record.OutcomeCompleted}
-	stallVerdict := &record.Verdict{RunID: "r2", Status: record.StatusFail, Checks: []record.Check{{Name: "stall", Status: record.StatusFail}}}
+	died, _, stalled, stallVerdict := streamOf(t)
 	in := line(t, died) + line(t, stalled) + line(t, stallVerdict)
 
 	code, out := runOnTTY(t, in)
-	for _, want := range []string{"ktstr-repro: a/repro: rerun for scheduler_died", "skip b (eevdf): no repro of run r2", "ktstr-repro: 2 runs: 1 repro jobs, 1 skipped",
+	for _, want := range []string{"ktstr-repro: a/repro: rerun for scheduler_died", "skip c (eevdf): no repro of run r3", "ktstr-repro: 2 runs: 1 repro jobs, 1 skipped",
 		"the records are not written on a terminal"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("terminal lacks %q:\n%s", want, out)
