@@ -14,6 +14,23 @@ func TestJudgeHealthy(t *testing.T) {
 		return &record.Run{Outcome: outcome, Job: &record.Job{Scheduler: &record.Scheduler{Name: sched}},
 			Scheduler: &record.SchedulerRun{ExitKind: exitKind}}
 	}
+	// stranded is scx_flatcg disabled by the watchdog for worker 19657,
+	// which the exit dump shows waiting in queue dsq ("" = no dump), with
+	// flatcg's statistics counting enqRace races in one interval.
+	stranded := func(dsq, enqRace string) *record.Run {
+		r := run("scx_flatcg", record.OutcomeSchedulerDied,
+			`sched_ext: BPF scheduler "flatcg" disabled (runnable task stall): flatcg: init[19657] failed to run for 41.940s`)
+		r.Scheduler.Log = "ENQ   skip:    12   race:     0\nENQ   skip:     3   race:     " + enqRace + "\n"
+		if dsq != "" {
+			r.Scheduler.Dump = "CPU 1   : nr_run=3 flags=0x1 cpu_rel=0 ops_qseq=1 pnt_seq=2\n" +
+				"          curr=init[19650] class=ext_sched_class\n\n" +
+				"  R init[19657] -41940ms\n" +
+				"      scx_state/flags=3/0x1 dsq_flags=0x1 ops_state/qseq=0/0\n" +
+				"      sticky/holding_cpu=-1/-1 dsq_id=" + dsq + " dsq_vtime=0\n" +
+				"      cpus=f\n"
+		}
+		return r
+	}
 	verdict := func(status record.Status, checks ...record.Check) *record.Verdict {
 		return &record.Verdict{Subject: "s", Status: status, Checks: checks}
 	}
@@ -45,6 +62,16 @@ func TestJudgeHealthy(t *testing.T) {
 			run("scx_qmap", record.OutcomeCompleted, ""), false, 1},
 		{"a monitor check is never a behaviour race", verdict(record.StatusFail, fail("monitor_work_conservation")),
 			run("scx_flatcg", record.OutcomeCompleted, ""), false, 1},
+		{"scx_flatcg's stranded cgroup is its known race", verdict(record.StatusFail, fail("outcome")),
+			stranded("0x1a3", "1"), true, 0},
+		{"a task stalled in flatcg's fallback queue is not that race", verdict(record.StatusFail, fail("outcome")),
+			stranded("0x0", "1"), false, 1},
+		{"a task stalled in a built-in queue is not that race", verdict(record.StatusFail, fail("outcome")),
+			stranded("0x8000000000000002", "1"), false, 1},
+		{"no enqueue race counted, not that race", verdict(record.StatusFail, fail("outcome")),
+			stranded("0x1a3", "0"), false, 1},
+		{"no exit dump, not that race", verdict(record.StatusFail, fail("outcome")),
+			stranded("", "1"), false, 1},
 	} {
 		race, problems := judgeHealthy(tc.v, tc.r)
 		if (race != nil) != tc.race || len(problems) != tc.problems {

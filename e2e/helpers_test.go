@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -369,6 +370,22 @@ var knownRaces = []knownRace{
 		match: func(v *record.Verdict, _ *record.Run) bool { return onlyBehaviourChecksFailed(v) },
 	},
 	{
+		// CI, 2026-12-05: init[19657], a worker of a 3 s
+		// cgroup_cpuset_cross_llc_steady run, failed to run for 41.9 s
+		// and the sched_ext watchdog disabled flatcg — the race above,
+		// past the watchdog. flatcg's enqueue marks the cgroup queued
+		// before the kernel inserts the task into the cgroup's queue, so
+		// try_pick_next_cgroup() can find that queue empty, stash the
+		// cgroup's tree node and leave it marked: every later enqueue
+		// skips the cgroup and its tasks sit in its queue until the
+		// watchdog. Matched only on its traces: the stalled task waits
+		// in a cgroup's queue (the exit dump's dsq_id, not flatcg's
+		// fallback queue 0 or a built-in one) and flatcg counted an
+		// enqueue race (its "ENQ ... race:" line).
+		name: "scx_flatcg strands a cgroup off its tree until the watchdog", sched: "scx_flatcg", rerun: true,
+		match: func(_ *record.Verdict, run *record.Run) bool { return flatcgStrandedCgroup(run) },
+	},
+	{
 		// Seen once in the fidelity sweep: the kernel disabled
 		// scx_central for dispatching a migration-disabled task to
 		// another CPU (its runtime-error exit).
@@ -455,6 +472,55 @@ func judgeHealthy(v *record.Verdict, run *record.Run) (*knownRace, []string) {
 		}
 	}
 	return race, problems
+}
+
+var (
+	stalledTask = regexp.MustCompile(`runnable task stall\b.*?\[(\d+)\] failed to run`)
+	flatcgEnq   = regexp.MustCompile(`(?m)^ENQ\s+skip:\s*\d+\s+race:\s*(\d+)`)
+)
+
+// flatcgStrandedCgroup reports whether run is scx_flatcg's stranded
+// cgroup (see knownRaces): the sched_ext watchdog disabled it for a task
+// that, in the exit dump, waits in a cgroup's queue, and flatcg's own
+// statistics counted an enqueue race.
+func flatcgStrandedCgroup(run *record.Run) bool {
+	sr := run.Scheduler
+	if run.Outcome != record.OutcomeSchedulerDied || sr == nil {
+		return false
+	}
+	m := stalledTask.FindStringSubmatch(sr.ExitKind + " " + sr.Reason)
+	if m == nil {
+		return false
+	}
+	dsq, ok := dumpedDSQ(sr.Dump, m[1])
+	if !ok || dsq == 0 || dsq&(1<<63) != 0 {
+		return false
+	}
+	for _, r := range flatcgEnq.FindAllStringSubmatch(sr.Log, -1) {
+		if r[1] != "0" {
+			return true
+		}
+	}
+	return false
+}
+
+// dumpedDSQ finds task pid in a sched_ext exit dump and returns the id of
+// the dispatch queue it waits in.
+func dumpedDSQ(dump, pid string) (uint64, bool) {
+	lines := strings.Split(dump, "\n")
+	for i, l := range lines {
+		if !strings.Contains(l, "["+pid+"] ") {
+			continue
+		}
+		for _, next := range lines[i+1 : min(i+4, len(lines))] {
+			if _, rest, ok := strings.Cut(next, "dsq_id=0x"); ok {
+				hex, _, _ := strings.Cut(rest, " ")
+				id, err := strconv.ParseUint(hex, 16, 64)
+				return id, err == nil
+			}
+		}
+	}
+	return 0, false
 }
 
 // behaviourChecks are the checks that judge what a live scheduler did with
