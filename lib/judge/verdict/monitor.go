@@ -118,11 +118,7 @@ func ScenarioWindow(r *record.Run) (t0, t1 float64, ok bool) {
 // host was halted by the guest: a missed kick or a stranded task, which is
 // the scheduler's, so it is judged.
 func MonitorViolations(samples []record.MonitorSample, t record.Thresholds, sc MonitorScope) MonitorResult {
-	n := 5
-	if t.MonitorSustainedSamples != nil {
-		n = max(1, *t.MonitorSustainedSamples)
-	}
-	m := &monitorJudge{samples: samples, n: n, minRunS: float64(stallTicks) / float64(max(sc.GuestHZ, 1))}
+	m := &monitorJudge{samples: samples, n: sustained(t), minRunS: float64(stallTicks) / float64(max(sc.GuestHZ, 1)), partition: sc.Partition}
 	for i, s := range samples {
 		if s.T >= sc.T0 && s.T <= sc.T1 && len(s.CPUs) > 0 {
 			m.in = append(m.in, i)
@@ -139,21 +135,119 @@ func MonitorViolations(samples []record.MonitorSample, t record.Thresholds, sc M
 			}
 		}
 	}
-	if !sc.Restricted && !sc.EEVDF && t.MaxImbalanceRatio != nil {
-		m.runs(CheckMonitorImbalance, m.imbalance(*t.MaxImbalanceRatio))
-	}
-	if t.MaxLocalDSQDepth != nil {
-		m.runs(CheckMonitorLocalDSQ, m.localDSQ(uint32(max(0, *t.MaxLocalDSQDepth))))
-	}
-	if t.FailOnRqClockStall != nil && *t.FailOnRqClockStall && len(samples) > 0 {
-		for cpu := range samples[0].CPUs {
-			m.runs(CheckMonitorStall, m.clockStall(cpu))
+	for _, c := range monitorChecks {
+		if c.limit(t, m.n) == nil || c.offIn(sc) != "" {
+			continue
+		}
+		for _, bad := range c.tests(m, t) {
+			m.runs(c.name, bad)
 		}
 	}
-	if (!sc.Restricted || sc.Partition != nil) && t.MonitorWorkConservation != nil && *t.MonitorWorkConservation {
-		m.runs(CheckMonitorWorkCons, m.workConservation(sc.Partition))
-	}
 	return m.res
+}
+
+// sustained is how many violating samples in a row make a violation.
+func sustained(t record.Thresholds) int {
+	if t.MonitorSustainedSamples != nil {
+		return max(1, *t.MonitorSustainedSamples)
+	}
+	return 5
+}
+
+// sampleTest says whether window sample k violates a limit, and how.
+type sampleTest func(k int) (bool, string)
+
+// monitorCheck is one monitor check: its limit as the verdict shows it
+// (nil when the thresholds turn it off), why a run's scope leaves it
+// unjudged ("" when it is judged), and its sample tests (one series each:
+// the clock-stall check has one per CPU).
+type monitorCheck struct {
+	name  string
+	limit func(t record.Thresholds, n int) any
+	offIn func(sc MonitorScope) string
+	tests func(m *monitorJudge, t record.Thresholds) []sampleTest
+}
+
+// Why a scope leaves a check unjudged.
+const (
+	offEEVDF      = "EEVDF balances load (weights, cgroup shares), not task counts: imbalance is judged for sched_ext schedulers"
+	offRestricted = "a cgroup has a cpuset or a worker an affinity: the scenario may ask for an uneven spread, and a waiting task may not be allowed on an idle CPU"
+)
+
+// monitorChecks are the monitor's checks, in the order verdicts list them.
+var monitorChecks = []monitorCheck{
+	{
+		name: CheckMonitorImbalance,
+		limit: func(t record.Thresholds, n int) any {
+			if t.MaxImbalanceRatio == nil {
+				return nil
+			}
+			return fmt.Sprintf("ratio ≤ %g (sustained %d)", *t.MaxImbalanceRatio, n)
+		},
+		offIn: func(sc MonitorScope) string {
+			switch {
+			case sc.EEVDF:
+				return offEEVDF
+			case sc.Restricted:
+				return offRestricted
+			}
+			return ""
+		},
+		tests: func(m *monitorJudge, t record.Thresholds) []sampleTest {
+			return []sampleTest{m.imbalance(*t.MaxImbalanceRatio)}
+		},
+	},
+	{
+		name: CheckMonitorLocalDSQ,
+		limit: func(t record.Thresholds, n int) any {
+			if t.MaxLocalDSQDepth == nil {
+				return nil
+			}
+			return fmt.Sprintf("≤ %d (sustained %d)", *t.MaxLocalDSQDepth, n)
+		},
+		offIn: func(MonitorScope) string { return "" },
+		tests: func(m *monitorJudge, t record.Thresholds) []sampleTest {
+			return []sampleTest{m.localDSQ(uint32(max(0, *t.MaxLocalDSQDepth)))}
+		},
+	},
+	{
+		name: CheckMonitorStall,
+		limit: func(t record.Thresholds, n int) any {
+			if t.FailOnRqClockStall == nil || !*t.FailOnRqClockStall {
+				return nil
+			}
+			return fmt.Sprintf("rq->clock advances (sustained %d)", n)
+		},
+		offIn: func(MonitorScope) string { return "" },
+		tests: func(m *monitorJudge, _ record.Thresholds) []sampleTest {
+			var per []sampleTest
+			if len(m.samples) > 0 {
+				for cpu := range m.samples[0].CPUs {
+					per = append(per, m.clockStall(cpu))
+				}
+			}
+			return per
+		},
+	},
+	{
+		name: CheckMonitorWorkCons,
+		limit: func(t record.Thresholds, n int) any {
+			if t.MonitorWorkConservation == nil || !*t.MonitorWorkConservation {
+				return nil
+			}
+			return fmt.Sprintf("no CPU idle while tasks wait (sustained %d)", n)
+		},
+		// Static disjoint cpusets are judged within each cpuset.
+		offIn: func(sc MonitorScope) string {
+			if sc.Restricted && sc.Partition == nil {
+				return offRestricted
+			}
+			return ""
+		},
+		tests: func(m *monitorJudge, _ record.Thresholds) []sampleTest {
+			return []sampleTest{m.workConservation(m.partition)}
+		},
+	},
 }
 
 // monitorJudge holds what the monitor checks share: the samples, the
@@ -164,7 +258,9 @@ type monitorJudge struct {
 	setAside []bool
 	n        int
 	minRunS  float64
-	res      MonitorResult
+	// partition: see MonitorScope.
+	partition []int
+	res       MonitorResult
 }
 
 // interval returns window sample k and the sample before it (ok false for
@@ -383,11 +479,10 @@ func Monitor(r *record.Run, t record.Thresholds) []record.Check {
 	if m == nil {
 		return nil
 	}
-	names := []string{CheckMonitorImbalance, CheckMonitorLocalDSQ, CheckMonitorStall, CheckMonitorWorkCons}
 	skipAll := func(why string) []record.Check {
 		var out []record.Check
-		for _, n := range names {
-			out = append(out, record.Check{Name: n, Status: record.StatusSkip, Detail: why})
+		for _, mc := range monitorChecks {
+			out = append(out, record.Check{Name: mc.name, Status: record.StatusSkip, Detail: why})
 		}
 		return out
 	}
@@ -398,23 +493,19 @@ func Monitor(r *record.Run, t record.Thresholds) []record.Check {
 	case !ok:
 		return skipAll("no scenario window")
 	}
-	t0, skipWC := sc.T0, sc.Restricted
+	t0 := sc.T0
 	res := MonitorViolations(m.Timeline, t, sc)
 	vs, inWindow := res.Violations, res.InWindow
-	n := 5
-	if t.MonitorSustainedSamples != nil {
-		n = *t.MonitorSustainedSamples
-	}
+	n := sustained(t)
 	var out []record.Check
-	for _, name := range names {
-		c := record.Check{Name: name, Status: record.StatusPass, Limit: limitOf(name, t, n)}
+	for _, mc := range monitorChecks {
+		name := mc.name
+		c := record.Check{Name: name, Status: record.StatusPass, Limit: mc.limit(t, n)}
 		switch {
 		case c.Limit == nil:
 			c.Status, c.Detail = record.StatusSkip, "off"
-		case name == CheckMonitorImbalance && sc.EEVDF:
-			c.Status, c.Detail = record.StatusSkip, "EEVDF balances load (weights, cgroup shares), not task counts: imbalance is judged for sched_ext schedulers"
-		case name == CheckMonitorImbalance && skipWC, name == CheckMonitorWorkCons && skipWC && sc.Partition == nil:
-			c.Status, c.Detail = record.StatusSkip, "a cgroup has a cpuset or a worker an affinity: the scenario may ask for an uneven spread, and a waiting task may not be allowed on an idle CPU"
+		case mc.offIn(sc) != "":
+			c.Status, c.Detail = record.StatusSkip, mc.offIn(sc)
 		case inWindow < n:
 			c.Status, c.Detail = record.StatusSkip, fmt.Sprintf("%d monitor samples in the scenario window, fewer than %d", inWindow, n)
 		}
@@ -449,28 +540,6 @@ func Monitor(r *record.Run, t record.Thresholds) []record.Check {
 		out = append(out, c)
 	}
 	return out
-}
-
-func limitOf(name string, t record.Thresholds, n int) any {
-	switch name {
-	case CheckMonitorImbalance:
-		if t.MaxImbalanceRatio != nil {
-			return fmt.Sprintf("ratio ≤ %g (sustained %d)", *t.MaxImbalanceRatio, n)
-		}
-	case CheckMonitorLocalDSQ:
-		if t.MaxLocalDSQDepth != nil {
-			return fmt.Sprintf("≤ %d (sustained %d)", *t.MaxLocalDSQDepth, n)
-		}
-	case CheckMonitorStall:
-		if t.FailOnRqClockStall != nil && *t.FailOnRqClockStall {
-			return fmt.Sprintf("rq->clock advances (sustained %d)", n)
-		}
-	case CheckMonitorWorkCons:
-		if t.MonitorWorkConservation != nil && *t.MonitorWorkConservation {
-			return fmt.Sprintf("no CPU idle while tasks wait (sustained %d)", n)
-		}
-	}
-	return nil
 }
 
 // partition maps CPUs to the scenario's cpusets when they were static and
