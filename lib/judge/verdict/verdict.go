@@ -34,9 +34,12 @@ func Judge(r *record.Run, override *record.Thresholds) *record.Verdict {
 			v.Checks = append(v.Checks, BPFObjects(r)...)
 		}
 		if r.Job != nil && len(r.Job.Scenario) > 0 {
-			v.Checks = append(v.Checks, Scenario(r, Merge(r.Job.Thresholds, override))...)
-			v.Checks = append(v.Checks, Payloads(r, Merge(r.Job.Thresholds, override))...)
-			v.Checks = append(v.Checks, Monitor(r, Merge(r.Job.Thresholds, override))...)
+			// The planner resolved the same layers with the same Merge
+			// (plan.Resolved.Limits); the judge adds its own, override.
+			limits := Merge(r.Job.Thresholds, override)
+			v.Checks = append(v.Checks, Scenario(r, limits)...)
+			v.Checks = append(v.Checks, Payloads(r, limits)...)
+			v.Checks = append(v.Checks, Monitor(r, limits)...)
 		}
 		if r.Job != nil && r.Job.Exec != "" {
 			v.Checks = append(v.Checks, Exec(r.Exec))
