@@ -16,11 +16,13 @@ func TestJudgeHealthy(t *testing.T) {
 	}
 	// stranded is scx_flatcg disabled by the watchdog for worker 19657,
 	// which the exit dump shows waiting in queue dsq ("" = no dump), with
-	// flatcg's statistics counting enqRace races in one interval.
-	stranded := func(dsq, enqRace string) *record.Run {
+	// flatcg's last statistics interval counting noCgrp dispatches that
+	// found its cgroup tree empty.
+	stranded := func(dsq, noCgrp string) *record.Run {
 		r := run("scx_flatcg", record.OutcomeSchedulerDied,
 			`sched_ext: BPF scheduler "flatcg" disabled (runnable task stall): flatcg: init[19657] failed to run for 41.940s`)
-		r.Scheduler.Log = "ENQ   skip:    12   race:     0\nENQ   skip:     3   race:     " + enqRace + "\n"
+		r.Scheduler.Log = "PNC   next:     3  empty:     4 nocgrp:   417  gone:     0 race:     0 fail:     0\n" +
+			"PNC   next:     0  empty:     0 nocgrp:   " + noCgrp + "  gone:     0 race:     0 fail:     0\n"
 		if dsq != "" {
 			r.Scheduler.Dump = "CPU 1   : nr_run=3 flags=0x1 cpu_rel=0 ops_qseq=1 pnt_seq=2\n" +
 				"          curr=init[19650] class=ext_sched_class\n\n" +
@@ -60,6 +62,12 @@ func TestJudgeHealthy(t *testing.T) {
 			run("scx_flatcg", record.OutcomeCompleted, ""), false, 1},
 		{"the same failure of another scheduler is not flatcg's race", verdict(record.StatusFail, fail("cgroup_fairness[cg_0,cg_1]")),
 			run("scx_qmap", record.OutcomeCompleted, ""), false, 1},
+		{"a CPU stranded under flatcg is its lost cgroup", verdict(record.StatusFail, record.Check{Name: "monitor_work_conservation", Status: record.StatusFail,
+			Detail: "cpu2 halted with 1 tasks queued (stranded: nothing ran them) for 277 samples"}),
+			run("scx_flatcg", record.OutcomeCompleted, ""), true, 0},
+		{"a CPU stranded under another scheduler is no race", verdict(record.StatusFail, record.Check{Name: "monitor_work_conservation", Status: record.StatusFail,
+			Detail: "cpu2 halted with 1 tasks queued (stranded: nothing ran them) for 277 samples"}),
+			run("scx_simple", record.OutcomeCompleted, ""), false, 1},
 		{"a monitor check is never a behaviour race", verdict(record.StatusFail, fail("monitor_work_conservation")),
 			run("scx_flatcg", record.OutcomeCompleted, ""), false, 1},
 		{"scx_flatcg's stranded cgroup is its known race", verdict(record.StatusFail, fail("outcome")),
@@ -68,7 +76,7 @@ func TestJudgeHealthy(t *testing.T) {
 			stranded("0x0", "1"), false, 1},
 		{"a task stalled in a built-in queue is not that race", verdict(record.StatusFail, fail("outcome")),
 			stranded("0x8000000000000002", "1"), false, 1},
-		{"no enqueue race counted, not that race", verdict(record.StatusFail, fail("outcome")),
+		{"its cgroup tree not empty at the end, not that race", verdict(record.StatusFail, fail("outcome")),
 			stranded("0x1a3", "0"), false, 1},
 		{"no exit dump, not that race", verdict(record.StatusFail, fail("outcome")),
 			stranded("", "1"), false, 1},

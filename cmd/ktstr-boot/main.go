@@ -60,7 +60,7 @@ type options struct {
 	Force          bool `help:"Boot topologies of more than 8 vCPUs per host CPU (refused otherwise: under TCG they take many minutes and judge little)."`
 
 	Scheduler     string   `help:"sched_ext scheduler: a built-in (scx_simple, scx_qmap, scx_central, scx_flatcg: from the kernel's cache entry), a definition file (JSON) or a binary. Default: EEVDF."`
-	SchedulerArgs string   `name:"scheduler-args" help:"Extra scheduler arguments, space-separated (e.g. scx_qmap's fault knobs: -e 100)."`
+	SchedulerArgs string   `name:"scheduler-args" dashvalue:"" help:"Extra scheduler arguments, split as a shell would (quotes kept together): --scheduler-args \"-e 100\" (scx_qmap's fault knobs)."`
 	Flags         string   `help:"Scheduler flags to enable, comma-separated (a flag profile)."`
 	AllProfiles   bool     `name:"all-profiles" help:"One VM per valid flag profile of the scheduler."`
 	BPFObject     []string `name:"bpf-object" help:"BPF object file to load in the guest for verification only (per-program verifier statistics, or the log of the rejection). Repeatable." type:"existingfile"`

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"context"
 	"encoding/json"
 	"os"
@@ -60,6 +61,21 @@ func TestFlagUnits(t *testing.T) {
 	}
 	if j = planJob(t); j.DurationS != 3 {
 		t.Errorf("default --duration: %g", j.DurationS)
+	}
+}
+
+// TestSchedulerArgsQuoted: --scheduler-args as README and --help write
+// it, its value a word of its own that starts with a dash, is split as a
+// shell would.
+func TestSchedulerArgsQuoted(t *testing.T) {
+	for _, args := range [][]string{
+		{"--scheduler", "scx_qmap", "--scheduler-args", "-x 'a b'"},
+		{"--scheduler", "scx_qmap", "--scheduler-args=-x 'a b'"},
+	} {
+		j := planJob(t, args...)
+		if j.Scheduler == nil || fmt.Sprintf("%q", j.Scheduler.Args) != `["-x" "a b"]` {
+			t.Errorf("%q: scheduler %+v, want args -x and a b", args, j.Scheduler)
+		}
 	}
 }
 

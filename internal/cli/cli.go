@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -102,12 +103,42 @@ func Parse(name, description string, grammar any, args []string, stdout, stderr 
 		io.WriteString(stdout, script)
 		return nil, ExitOK, true
 	}
-	kctx, err = parser.Parse(args)
+	kctx, err = parser.Parse(joinDashValues(parser.Model, args))
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v (see %s --help)\n", name, err, name)
 		return nil, ExitUsage, true
 	}
 	return kctx, ExitOK, false
+}
+
+// joinDashValues lets a flag tagged dashvalue:"" take a value that starts
+// with a dash in its own word (--scheduler-args "-e 100"), which kong
+// would read as a flag: "--flag" followed by "-..." becomes "--flag=-...".
+// Nothing after "--" is touched.
+func joinDashValues(app *kong.Application, args []string) []string {
+	dash := map[string]bool{}
+	for _, f := range app.Flags {
+		if f.Tag.Has("dashvalue") {
+			dash["--"+f.Name] = true
+		}
+	}
+	if len(dash) == 0 {
+		return args
+	}
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if dash[a] && i+1 < len(args) && strings.HasPrefix(args[i+1], "-") && args[i+1] != "--" {
+			out = append(out, a+"="+args[i+1])
+			i++
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // ErrUsage is what every usage error is (errors.Is): the user's input is

@@ -62,3 +62,40 @@ func TestUsageError(t *testing.T) {
 		t.Errorf("Report: %d %q", code, b.String())
 	}
 }
+
+// TestDashValue: a flag tagged dashvalue takes a value starting with a
+// dash in its own word or after "="; other flags, values after "--" and a
+// dash value for an untagged flag are left to kong.
+func TestDashValue(t *testing.T) {
+	type grammar struct {
+		Args  string   `name:"args" dashvalue:""`
+		Other string   `name:"other"`
+		Rest  []string `arg:"" optional:""`
+	}
+	for _, tc := range []struct {
+		args      []string
+		wantArgs  string
+		wantRest  []string
+		wantUsage bool
+	}{
+		{args: []string{"--args", "-e 100"}, wantArgs: "-e 100"},
+		{args: []string{"--args=-x 'a b'"}, wantArgs: "-x 'a b'"},
+		{args: []string{"--args", "plain"}, wantArgs: "plain"},
+		{args: []string{"--args", "-e", "--", "--args", "-z"}, wantArgs: "-e", wantRest: []string{"--args", "-z"}},
+		{args: []string{"--other", "-e 100"}, wantUsage: true},
+		{args: []string{"--args"}, wantUsage: true},
+	} {
+		var g grammar
+		var out, errb bytes.Buffer
+		_, code, done := Parse("t", "", &g, tc.args, &out, &errb)
+		if tc.wantUsage {
+			if !done || code != ExitUsage {
+				t.Errorf("%q: done %v code %d, want a usage error", tc.args, done, code)
+			}
+			continue
+		}
+		if done || g.Args != tc.wantArgs || fmt.Sprint(g.Rest) != fmt.Sprint(tc.wantRest) {
+			t.Errorf("%q: args %q rest %q (done %v, %s); want %q %q", tc.args, g.Args, g.Rest, done, errb.String(), tc.wantArgs, tc.wantRest)
+		}
+	}
+}
