@@ -69,8 +69,8 @@ func TestFlagUnits(t *testing.T) {
 // shell would.
 func TestSchedulerArgsQuoted(t *testing.T) {
 	for _, args := range [][]string{
-		{"--scheduler", "scx_qmap", "--scheduler-args", "-x 'a b'"},
-		{"--scheduler", "scx_qmap", "--scheduler-args=-x 'a b'"},
+		{"--scheduler", "ktstr-fixture", "--scheduler-args", "-x 'a b'"},
+		{"--scheduler", "ktstr-fixture", "--scheduler-args=-x 'a b'"},
 	} {
 		j := planJob(t, args...)
 		if j.Scheduler == nil || fmt.Sprintf("%q", j.Scheduler.Args) != `["-x" "a b"]` {
