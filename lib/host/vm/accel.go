@@ -40,7 +40,7 @@ func ChooseAccel(ctx context.Context, want, cacheFile, qemuVersion string, probe
 	case AccelTCG:
 		return AccelChoice{AccelTCG, "requested"}, nil
 	case AccelKVM:
-		if err := kvmUsable(); err != nil {
+		if err := kvmCheck(); err != nil {
 			return AccelChoice{}, fmt.Errorf("--accel kvm: %w", err)
 		}
 		return AccelChoice{AccelKVM, "requested"}, nil
@@ -48,7 +48,7 @@ func ChooseAccel(ctx context.Context, want, cacheFile, qemuVersion string, probe
 	default:
 		return AccelChoice{}, fmt.Errorf("unknown accelerator %q (auto, kvm, tcg)", want)
 	}
-	if err := kvmUsable(); err != nil {
+	if err := kvmCheck(); err != nil {
 		return AccelChoice{AccelTCG, err.Error()}, nil
 	}
 	var uts unix.Utsname
@@ -80,6 +80,9 @@ func ChooseAccel(ctx context.Context, want, cacheFile, qemuVersion string, probe
 	}
 	return AccelChoice{AccelKVM, "KVM boot probe passed"}, nil
 }
+
+// kvmCheck is kvmUsable; tests stand in for the host's CPU and /dev/kvm.
+var kvmCheck = kvmUsable
 
 // kvmUsable checks hardware virtualisation and /dev/kvm access.
 func kvmUsable() error {
