@@ -68,6 +68,22 @@ type options struct {
 	Config struct{} `cmd:"" help:"Print the embedded config fragment of --profile."`
 }
 
+// CompletionWords: a SPEC completes as the cached kernels' labels (asked
+// for at Tab time), a version, or a file (cli.Completer).
+func (*options) CompletionWords() map[string][]string {
+	spec := []string{"6.12", cli.Values("kernel")}
+	return map[string][]string{cli.Args("resolve"): spec, cli.Args("build"): spec}
+}
+
+// CompletionValues gives shell completion the labels of the kernel cache's
+// usable entries (cli.ValueLister).
+func (*options) CompletionValues(kind string) ([]string, error) {
+	if kind == "kernel" {
+		return kernel.CachedLabels()
+	}
+	return nil, fmt.Errorf("no values of %q", kind)
+}
+
 func main() { cli.Main(run) }
 
 func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args []string) int {

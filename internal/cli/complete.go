@@ -43,6 +43,11 @@ type ValueLister interface {
 
 const valuesPrefix = "<values:"
 
+// Args is the key, among a Completer's words, of the positional arguments
+// of subcommand cmd: Args("resolve") offers words (Values included) where
+// ktstr-kernel resolve takes its SPEC, with file names too.
+func Args(cmd string) string { return "<args:" + cmd + ">" }
+
 // Values is a completion word that stands for the values of kind the tool
 // lists at completion time (ValueLister), e.g. Values("kernel").
 func Values(kind string) string { return valuesPrefix + kind + ">" }
@@ -267,7 +272,13 @@ func bashCompletion(app *kong.Application, shell string, words map[string][]stri
 	p("\t\tesac")
 	p("\t\treturn")
 	p("\tfi")
-	// Subcommands, else positional arguments (files, by the default).
+	// Subcommands, else positional arguments: their words and file names
+	// where the tool gives words (Args), else files by the default.
+	for _, c := range cmds {
+		if w, ok := words[Args(c.name)]; ok && c.name != "" {
+			p("\tif [[ $cmd == %q ]]; then %s; COMPREPLY+=($(compgen -f -- \"$cur\")); return; fi", c.name, bashValueAction(fn, &kong.Flag{Value: &kong.Value{}}, w))
+		}
+	}
 	for _, c := range cmds {
 		if c.name == "" && len(c.subs) > 0 {
 			p("\t[[ -n $cmd ]] || COMPREPLY=($(compgen -W %q -- \"$cur\"))", strings.Join(c.subs, " "))
@@ -404,6 +415,16 @@ func fishCompletion(app *kong.Application, words map[string][]string) string {
 				line += " " + fishValueArgs(fn, f, words[f.Name])
 			}
 			p("%s", line)
+		}
+	}
+	for _, c := range cmds {
+		if w, ok := words[Args(c.name)]; ok && c.name != "" {
+			plain, kinds, _, _ := splitWords(w)
+			a := strings.Join(plain, " ")
+			for _, k := range kinds {
+				a += fmt.Sprintf(" (%s_values %s)", fn, k)
+			}
+			p("complete -c %s -n %s -a %s", name, fishQuote("__fish_seen_subcommand_from "+c.name), fishQuote(strings.TrimSpace(a)))
 		}
 	}
 	p("complete -c %s -l %s -x -a 'bash zsh fish' -d 'Print the shell completion script'", name, strings.TrimPrefix(CompletionFlag, "--"))

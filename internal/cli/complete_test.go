@@ -31,10 +31,11 @@ type compGrammar struct {
 
 func (*compGrammar) CompletionWords() map[string][]string {
 	return map[string][]string{
-		"scenario": {"all", "cgroup_steady", "cgroup_uneven"},
-		"include":  {FileWords, "special"},
-		"kernel":   {"6.12", Values("kernel")},
-		"a":        {"scenario=", "label=", KeyValues("label=", "label"), KeyValues("kernel=", "kernel")},
+		"scenario":    {"all", "cgroup_steady", "cgroup_uneven"},
+		"include":     {FileWords, "special"},
+		"kernel":      {"6.12", Values("kernel")},
+		Args("build"): {"6.12", Values("kernel")},
+		"a":           {"scenario=", "label=", KeyValues("label=", "label"), KeyValues("kernel=", "kernel")},
 	}
 }
 
@@ -156,6 +157,8 @@ var completionCases = []struct {
 	{"tool b", "build", ""},
 	{"tool build --pro", "--profile", ""},
 	{"tool build --profile d", "defconfig", ""},
+	{"tool build kernel_6_12_117_p", "kernel_6_12_117_preempt", ""}, // a positional SPEC: labels asked for now
+	{"tool build --profile minimal 6.1", "6.12", ""},
 	{"tool --profile d", "", ""}, // --profile belongs to build only
 	{"tool list --d", "--dmesg", ""},
 	{"tool --completion f", "fish", ""},
