@@ -1,6 +1,7 @@
 package verdict
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -8,16 +9,38 @@ import (
 )
 
 // waits: vCPU i waits rates[i] seconds per second, host t = 0 to 30.
-func waits(rates ...float64) []record.HostSample {
+func waits(rates ...float64) []record.HostSample { return hostTrace(rates) }
+
+// hold is a stretch of host time (from, to] in which the host held vCPU
+// cpu: it waited all of it and did not run.
+type hold struct {
+	cpu      int
+	from, to float64
+}
+
+// hostTrace: vCPU i waits rates[i] of every second and runs the rest,
+// except in its holds; a sample every 0.1 s from host t = 0 to 30.
+func hostTrace(rates []float64, holds ...hold) []record.HostSample {
+	wait, run := make([]float64, len(rates)), make([]float64, len(rates))
 	var out []record.HostSample
 	for i := 0; i <= 300; i++ {
 		t := float64(i) / 10
-		s := record.HostSample{T: t}
-		for _, r := range rates {
-			s.WaitS = append(s.WaitS, r*t)
-			s.RunS = append(s.RunS, (1-r)*t)
+		for c, r := range rates {
+			if i == 0 {
+				continue
+			}
+			held := false
+			for _, h := range holds {
+				held = held || (h.cpu == c && t > h.from+1e-9 && t <= h.to+1e-9)
+			}
+			if held {
+				wait[c] += 0.1
+			} else {
+				wait[c] += 0.1 * r
+				run[c] += 0.1 * (1 - r)
+			}
 		}
-		out = append(out, s)
+		out = append(out, record.HostSample{T: t, WaitS: slices.Clone(wait), RunS: slices.Clone(run)})
 	}
 	return out
 }
@@ -60,27 +83,30 @@ func wantStatus(t *testing.T, c record.Check, s record.Status, detail ...string)
 	}
 }
 
-func gapRun(gapMS, hostWait float64) *record.Run {
+func gapRun(gapMS float64, samples []record.HostSample) *record.Run {
 	w1, w2 := spinner(1, 1000, 20, 19, "0-1"), spinner(2, 1000, 20, 19-gapMS/1000, "0-1")
 	w2.MaxGapMS, w2.MaxGapAtMS, w2.MaxGapStartT, w2.MaxGapCPU, w2.MaxGapFromCPU = gapMS, 2000, 3, 0, 0
-	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{w1, w2}}}, waits(hostWait, hostWait))
+	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{w1, w2}}}, samples)
 	r.Scenario.WallS = 20
 	return r
 }
 
-// The two hand-made records: a 15 s off-CPU gap with 30 % host
-// wait fails (the host explains 4.5 s of it); a 2.5 s gap that the
-// measured host wait explains is inconclusive.
+// The host explains of a gap only the time it held the worker's vCPU
+// (waiting, barely running): a vCPU that waits 30 % of every interval
+// still runs, ticks and switches, so a 15 s gap on it fails whole, and so
+// does a 2.5 s one. A 2.5 s gap (host time 5–7.5) of which the host held
+// the vCPU 1 s keeps 1.5 s: inconclusive.
 func TestGapSubtractsHostWait(t *testing.T) {
-	v := Judge(gapRun(15000, 0.3), nil)
-	wantStatus(t, check(t, v, "gap[a]"), record.StatusFail, "pid 2 off-CPU 15000ms on cpu0", "the host took 4500ms (30%) of vCPU 0", "remainder 10500ms > limit 2000ms")
+	v := Judge(gapRun(15000, waits(0.3, 0.3)), nil)
+	wantStatus(t, check(t, v, "gap[a]"), record.StatusFail, "pid 2 off-CPU 15000ms on cpu0", "the host held vCPU 0 (it waited, barely running) 0ms (0%) of that window", "remainder 15000ms > limit 2000ms")
 	if v.Status != record.StatusFail {
 		t.Errorf("verdict %s", v.Status)
 	}
-	v = Judge(gapRun(2500, 0.3), nil)
-	wantStatus(t, check(t, v, "gap[a]"), record.StatusInconclusive, "the host took 750ms (30%) of vCPU 0", "remainder 1750ms ≤ limit 2000ms: inconclusive")
+	wantStatus(t, check(t, Judge(gapRun(2500, waits(0.3, 0.3)), nil), "gap[a]"), record.StatusFail, "remainder 2500ms > limit 2000ms")
+	v = Judge(gapRun(2500, hostTrace([]float64{0.3, 0.3}, hold{0, 5, 6})), nil)
+	wantStatus(t, check(t, v, "gap[a]"), record.StatusInconclusive, "the host held vCPU 0 (it waited, barely running) 1000ms (40%) of that window", "remainder 1500ms ≤ limit 2000ms: inconclusive")
 	// The same gap with a quiet host is the scheduler's.
-	wantStatus(t, check(t, Judge(gapRun(2500, 0.01), nil), "gap[a]"), record.StatusFail)
+	wantStatus(t, check(t, Judge(gapRun(2500, waits(0.01, 0.01)), nil), "gap[a]"), record.StatusFail)
 }
 
 // Every vCPU waiting 50 % on the host skews no worker against another:
@@ -125,8 +151,10 @@ func TestStuckGapNeedsEveryVCPUHeld(t *testing.T) {
 	w1, stuck := spinner(1, 1000, 6, 5, "0-1"), spinner(2, 100, 6, 0.5, "0-1")
 	stuck.Unreported, stuck.StuckS = true, 5
 	stuck.MaxGapMS, stuck.MaxGapAtMS, stuck.MaxGapStartT = 5000, 1000, 2
-	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{w1, stuck}}}, waits(0.2, 0.9))
-	wantStatus(t, check(t, Judge(r, nil), "gap[a]"), record.StatusFail, "pid 2 off-CPU 5000ms at stop, never running again", "the host took 1000ms (20%) of vCPU 0 in that window, remainder 4000ms > limit 2000ms")
+	// Host time 4–9: vCPU 1 held throughout, vCPU 0 for 1 s of it.
+	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{w1, stuck}}},
+		hostTrace([]float64{0.2, 0}, hold{0, 4, 5}, hold{1, 0, 30}))
+	wantStatus(t, check(t, Judge(r, nil), "gap[a]"), record.StatusFail, "pid 2 off-CPU 5000ms at stop, never running again", "the host held vCPU 0 (it waited, barely running) 1000ms (20%) of that window, remainder 4000ms > limit 2000ms")
 }
 
 // Workers of a cgroup whose CPUs another cgroup shares only in part face

@@ -23,6 +23,7 @@ type hostView struct {
 type hostSample struct {
 	t     float64
 	waitS []float64
+	runS  []float64 // nil in records made before the host sampled run time
 }
 
 // waitAt interpolates vCPU cpu's cumulative wait at host time t.
@@ -63,6 +64,65 @@ func (h hostView) waitShare(cpu int, t0, t1 float64) (float64, bool) {
 		return 0, false
 	}
 	return min(1, max(0, (w1-w0)/(cb-ca))), true
+}
+
+// heldShare is the share of agent-time window [t0, t1] in which the host
+// held vCPU cpu: sample intervals in which it waited at least
+// hostHeldShare and ran less than barelyRan of the interval (without run
+// samples, the wait alone decides). Only a vCPU held like this leaves a
+// task on it, or queued on it, without the CPU for long: a vCPU that runs
+// a quarter of every interval still ticks, switches and runs its queue, so
+// its mean wait share explains no long gap.
+func (h hostView) heldShare(cpu int, t0, t1 float64) (float64, bool) {
+	if t1 <= t0 || len(h.samples) < 2 {
+		return 0, false
+	}
+	a, b := t0+h.clock, t1+h.clock
+	first, last := h.samples[0].t, h.samples[len(h.samples)-1].t
+	ca, cb := max(a, first), min(b, last)
+	if cb-ca < (b-a)/2 {
+		return 0, false
+	}
+	var held float64
+	for i := 1; i < len(h.samples); i++ {
+		p, s := h.samples[i-1], h.samples[i]
+		over := min(s.t, cb) - max(p.t, ca)
+		dt := s.t - p.t
+		if over <= 0 || dt <= 0 {
+			continue
+		}
+		if cpu < 0 || cpu >= len(p.waitS) || cpu >= len(s.waitS) {
+			return 0, false
+		}
+		waited := s.waitS[cpu] - p.waitS[cpu]
+		ran := 0.0
+		if cpu < len(p.runS) && cpu < len(s.runS) {
+			ran = s.runS[cpu] - p.runS[cpu]
+		}
+		if waited >= hostHeldShare*dt && ran < barelyRan*dt {
+			held += over
+		}
+	}
+	return min(1, held/(cb-ca)), true
+}
+
+// heldShares is heldShare of each of cpus: the least and the most held.
+func (h hostView) heldShares(cpus []int, t0, t1 float64) (lo, hi float64, loCPU, hiCPU int, ok bool) {
+	lo, loCPU, hiCPU = 2, -1, -1
+	for _, c := range cpus {
+		s, good := h.heldShare(c, t0, t1)
+		if !good {
+			continue
+		}
+		ok = true
+		if s < lo {
+			lo, loCPU = s, c
+		}
+		if s > hi || hiCPU < 0 {
+			hi, hiCPU = s, c
+		}
+	}
+	return lo, hi, loCPU, hiCPU, ok
 }
 
 // vcpus is the number of vCPUs the samples cover.

@@ -261,10 +261,11 @@ func cmpFloat(a, b float64) int {
 	return 0
 }
 
-// gapNoise is one worker's gap less the host's share of the vCPUs it left
-// and came back on during the gap. A worker that never ran again, its CPUs
-// unknown, is explained only as far as the host held every vCPU it could
-// use: the least-held one counts.
+// gapNoise is one worker's gap less the time the host held the vCPUs it
+// left and came back on during the gap (hostView.heldShare: not the mean
+// wait, which a vCPU that still runs, ticks and switches tasks absorbs). A
+// worker that never ran again, its CPUs unknown, is explained only as far
+// as the host held every vCPU it could use: the least-held one counts.
 type gapNoise struct {
 	w       record.WorkerReport
 	hostMS  float64
@@ -290,10 +291,15 @@ func (c *scenarioChecker) gapNoise(w record.WorkerReport) gapNoise {
 	t0, t1 := w.MaxGapStartT, w.MaxGapStartT+w.MaxGapMS/1000
 	var ok bool
 	if len(cpus) > 0 {
-		_, g.share, _, g.cpu, ok = c.host.shares(cpus, t0, t1)
+		_, g.share, _, g.cpu, ok = c.host.heldShares(cpus, t0, t1)
 	} else {
 		allowed, _ := topology.ParseList(w.AllowedCPUs)
-		g.share, _, g.cpu, _, ok = c.host.shares(allowed, t0, t1)
+		if len(allowed) == 0 {
+			for cpu := 0; cpu < c.host.vcpus(); cpu++ {
+				allowed = append(allowed, cpu)
+			}
+		}
+		g.share, _, g.cpu, _, ok = c.host.heldShares(allowed, t0, t1)
 	}
 	if !ok {
 		g.missing = "no host samples for the gap, so no noise was subtracted"
@@ -318,8 +324,8 @@ func (g gapNoise) describe(limit float64) string {
 	if !g.known {
 		return s + "; " + g.missing
 	}
-	return s + fmt.Sprintf("; the host took %.0fms (%.0f%%) of vCPU %d in that window, remainder %.0fms %s limit %.0fms",
-		g.hostMS, g.share*100, g.cpu, g.net, cmp(g.net, limit), limit)
+	return s + fmt.Sprintf("; the host held vCPU %d (it waited, barely running) %.0fms (%.0f%%) of that window, remainder %.0fms %s limit %.0fms",
+		g.cpu, g.hostMS, g.share*100, g.net, cmp(g.net, limit), limit)
 }
 
 // gap checks every worker's longest off-CPU gap against the limit, each

@@ -12,14 +12,16 @@ import (
 // inconclusive before (an excuse borrowed from another worker, cohort,
 // cgroup or vCPU) and must fail.
 
-// A 3000 ms gap on a vCPU the host held 60 % of the time is explained
-// (1200 ms remain), but a 2900 ms gap on a quiet vCPU is not: the second
+// A 3000 ms gap on a vCPU the host held for most of it is explained
+// (200 ms remain), but a 2900 ms gap on a quiet vCPU is not: the second
 // worker alone fails the check.
 func TestGapJudgesEachWorkerOnItsOwnNoise(t *testing.T) {
 	w1, w2, w3 := spinner(1, 1000, 20, 16, "0"), spinner(2, 1000, 20, 16, "1"), spinner(3, 1000, 20, 19, "0-1")
 	w1.MaxGapMS, w1.MaxGapAtMS, w1.MaxGapStartT, w1.MaxGapCPU, w1.MaxGapFromCPU = 3000, 2000, 3, 0, 0
 	w2.MaxGapMS, w2.MaxGapAtMS, w2.MaxGapStartT, w2.MaxGapCPU, w2.MaxGapFromCPU = 2900, 4000, 5, 1, 1
-	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{w1, w2, w3}}}, waits(0.6, 0))
+	// Host time: w1's gap 5–8, w2's 7–9.9; vCPU 0 held 5–6.8 and 7–8.5.
+	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{w1, w2, w3}}},
+		hostTrace([]float64{0, 0}, hold{0, 5, 6.8}, hold{0, 7, 8.5}))
 	r.Scenario.WallS = 20
 	c := check(t, Judge(r, nil), "gap[a]")
 	wantStatus(t, c, record.StatusFail, "pid 2 off-CPU 2900ms on cpu1", "remainder 2900ms > limit 2000ms", "pid 1 off-CPU 3000ms")

@@ -48,7 +48,7 @@ func Scenario(r *record.Run, t record.Thresholds) []record.Check {
 func newHostView(r *record.Run) hostView {
 	h := hostView{clock: r.Timings.AgentClockS}
 	for _, s := range r.HostSamples {
-		h.samples = append(h.samples, hostSample{t: s.T, waitS: s.WaitS})
+		h.samples = append(h.samples, hostSample{t: s.T, waitS: s.WaitS, runS: s.RunS})
 	}
 	return h
 }

@@ -66,7 +66,7 @@ func TestScenarioFailures(t *testing.T) {
 				t.Errorf("%s", c.Detail)
 			}
 		case "gap[a]":
-			if !strings.Contains(c.Detail, "pid 2 off-CPU 3000ms from cpu0 to cpu1, from +500ms") || !strings.Contains(c.Detail, "remainder 2970ms > limit 2000ms") {
+			if !strings.Contains(c.Detail, "pid 2 off-CPU 3000ms from cpu0 to cpu1, from +500ms") || !strings.Contains(c.Detail, "remainder 3000ms > limit 2000ms") {
 				t.Errorf("%s", c.Detail)
 			}
 		case "isolation[a]":
@@ -78,17 +78,19 @@ func TestScenarioFailures(t *testing.T) {
 }
 
 func TestHostStarvationMakesTimingInconclusive(t *testing.T) {
-	// vCPU 1 waited 60% on the host, vCPU 0 not at all: the 3 s gap on
-	// vCPU 1 keeps 1.2 s after subtraction (≤ 2 s), and the 55-point spread
-	// is within the 60-point difference between the two vCPUs' waits.
+	// vCPU 1 waited 60% on the host over the workers' lives (host 3–7),
+	// held 1.8 s of the 3 s gap on it (host 3.5–6.5), vCPU 0 not at all:
+	// the gap keeps 1.2 s after subtraction (≤ 2 s), and the 55-point
+	// spread is within the 60-point difference between the vCPUs' waits.
 	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true,
-		Workers: []record.WorkerReport{worker(1, 100, 5, 20, "0"), held(worker(2, 90, 60, 3000, "1"), 0.6)}}}, samples(0.6))
+		Workers: []record.WorkerReport{worker(1, 100, 5, 20, "0"), held(worker(2, 90, 60, 3000, "1"), 0.6)}}},
+		hostTrace([]float64{0, (2.4 - 1.8) / 2.2}, hold{1, 3.5, 5.3}))
 	v := Judge(r, nil)
 	if v.Status != record.StatusInconclusive {
 		t.Fatalf("%s: %s", v.Status, failedNames(v))
 	}
 	for _, c := range v.Checks {
-		if c.Name == "gap[a]" && !strings.Contains(c.Detail, "the host took 1800ms (60%) of vCPU 1 in that window, remainder 1200ms ≤ limit 2000ms: inconclusive") {
+		if c.Name == "gap[a]" && !strings.Contains(c.Detail, "the host held vCPU 1 (it waited, barely running) 1800ms (60%) of that window, remainder 1200ms ≤ limit 2000ms: inconclusive") {
 			t.Errorf("gap: %s", c.Detail)
 		}
 		if c.Name == "spread[a]" && !strings.Contains(c.Detail, "host wait on each one's own vCPUs: pid 2 60%, pid 1 0%, a difference that explains 60 points, remainder -5 ≤ limit 25: inconclusive") {
