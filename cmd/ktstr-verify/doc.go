@@ -19,7 +19,8 @@
 // guest stopped the scenario early and took a sched_ext dump); scenario payloads (benchmarks such as hackbench
 // or cyclictest) exited as expected and their metrics are within their limits; --exec commands exited 0. Limits
 // merge defaults → the scheduler's → the job's → --thresholds (--show-thresholds lists them). Host noise is
-// subtracted, never used as an excuse: from a gap, what the host measurably took from the vCPUs involved; from a
+// subtracted, never used as an excuse: from a gap, the time the host held the vCPUs involved (waiting, barely
+// running; a vCPU that still runs part of every interval explains no long gap); from a
 // spread, only the difference in host wait between the vCPUs the workers used; a worker's on-CPU stalls (time
 // the guest charged it while its vCPU was descheduled) count as not running. A check is inconclusive only when
 // the measured noise explains the violation, and its detail gives the numbers. Error records become error
