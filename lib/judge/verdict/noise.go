@@ -44,26 +44,32 @@ func (h hostView) waitAt(cpu int, t float64) (float64, bool) {
 	return a.waitS[cpu] + f*(b.waitS[cpu]-a.waitS[cpu]), true
 }
 
+// window maps agent-time window [t0, t1] to host time within the
+// samples. The agent clock maps to host time within the 0.1 s poll period,
+// so a window may poke past the samples: it is clamped, if most of it
+// remains (ok false otherwise).
+func (h hostView) window(t0, t1 float64) (a, b float64, ok bool) {
+	if t1 <= t0 || len(h.samples) < 2 {
+		return 0, 0, false
+	}
+	a, b = t0+h.clock, t1+h.clock
+	ca, cb := max(a, h.samples[0].t), min(b, h.samples[len(h.samples)-1].t)
+	return ca, cb, cb-ca >= (b-a)/2
+}
+
 // waitShare is the share of agent-time window [t0, t1] that vCPU cpu spent
 // runnable but not running on the host.
 func (h hostView) waitShare(cpu int, t0, t1 float64) (float64, bool) {
-	if t1 <= t0 || len(h.samples) < 2 {
+	a, b, ok := h.window(t0, t1)
+	if !ok {
 		return 0, false
 	}
-	// The agent clock maps to host time within the 0.1 s poll period, so
-	// a window may poke past the samples: clamp it, if most of it remains.
-	a, b := t0+h.clock, t1+h.clock
-	first, last := h.samples[0].t, h.samples[len(h.samples)-1].t
-	ca, cb := max(a, first), min(b, last)
-	if cb-ca < (b-a)/2 {
-		return 0, false
-	}
-	w0, ok0 := h.waitAt(cpu, ca)
-	w1, ok1 := h.waitAt(cpu, cb)
+	w0, ok0 := h.waitAt(cpu, a)
+	w1, ok1 := h.waitAt(cpu, b)
 	if !ok0 || !ok1 {
 		return 0, false
 	}
-	return min(1, max(0, (w1-w0)/(cb-ca))), true
+	return min(1, max(0, (w1-w0)/(b-a))), true
 }
 
 // heldShare is the share of agent-time window [t0, t1] in which the host
@@ -74,19 +80,14 @@ func (h hostView) waitShare(cpu int, t0, t1 float64) (float64, bool) {
 // a quarter of every interval still ticks, switches and runs its queue, so
 // its mean wait share explains no long gap.
 func (h hostView) heldShare(cpu int, t0, t1 float64) (float64, bool) {
-	if t1 <= t0 || len(h.samples) < 2 {
-		return 0, false
-	}
-	a, b := t0+h.clock, t1+h.clock
-	first, last := h.samples[0].t, h.samples[len(h.samples)-1].t
-	ca, cb := max(a, first), min(b, last)
-	if cb-ca < (b-a)/2 {
+	a, b, ok := h.window(t0, t1)
+	if !ok {
 		return 0, false
 	}
 	var held float64
 	for i := 1; i < len(h.samples); i++ {
 		p, s := h.samples[i-1], h.samples[i]
-		over := min(s.t, cb) - max(p.t, ca)
+		over := min(s.t, b) - max(p.t, a)
 		dt := s.t - p.t
 		if over <= 0 || dt <= 0 {
 			continue
@@ -103,26 +104,7 @@ func (h hostView) heldShare(cpu int, t0, t1 float64) (float64, bool) {
 			held += over
 		}
 	}
-	return min(1, held/(cb-ca)), true
-}
-
-// heldShares is heldShare of each of cpus: the least and the most held.
-func (h hostView) heldShares(cpus []int, t0, t1 float64) (lo, hi float64, loCPU, hiCPU int, ok bool) {
-	lo, loCPU, hiCPU = 2, -1, -1
-	for _, c := range cpus {
-		s, good := h.heldShare(c, t0, t1)
-		if !good {
-			continue
-		}
-		ok = true
-		if s < lo {
-			lo, loCPU = s, c
-		}
-		if s > hi || hiCPU < 0 {
-			hi, hiCPU = s, c
-		}
-	}
-	return lo, hi, loCPU, hiCPU, ok
+	return min(1, held/(b-a)), true
 }
 
 // vcpus is the number of vCPUs the samples cover.
@@ -134,8 +116,20 @@ func (h hostView) vcpus() int {
 }
 
 // shares gives the wait share of each of cpus (all vCPUs when cpus is
-// empty) over the window; ok is false when no vCPU has samples there.
+// empty) over the window: the least and the most; ok is false when no
+// vCPU has samples there.
 func (h hostView) shares(cpus []int, t0, t1 float64) (lo, hi float64, loCPU, hiCPU int, ok bool) {
+	return h.extremes(h.waitShare, cpus, t0, t1)
+}
+
+// heldShares is shares of the time the host held each vCPU (heldShare).
+func (h hostView) heldShares(cpus []int, t0, t1 float64) (lo, hi float64, loCPU, hiCPU int, ok bool) {
+	return h.extremes(h.heldShare, cpus, t0, t1)
+}
+
+// extremes gives the least and the most of share over cpus (all vCPUs
+// when cpus is empty), and which vCPUs they are.
+func (h hostView) extremes(share func(cpu int, t0, t1 float64) (float64, bool), cpus []int, t0, t1 float64) (lo, hi float64, loCPU, hiCPU int, ok bool) {
 	if len(cpus) == 0 {
 		for c := 0; c < h.vcpus(); c++ {
 			cpus = append(cpus, c)
@@ -143,7 +137,7 @@ func (h hostView) shares(cpus []int, t0, t1 float64) (lo, hi float64, loCPU, hiC
 	}
 	lo, loCPU, hiCPU = 2, -1, -1
 	for _, c := range cpus {
-		s, good := h.waitShare(c, t0, t1)
+		s, good := share(c, t0, t1)
 		if !good {
 			continue
 		}

@@ -294,11 +294,6 @@ func (c *scenarioChecker) gapNoise(w record.WorkerReport) gapNoise {
 		_, g.share, _, g.cpu, ok = c.host.heldShares(cpus, t0, t1)
 	} else {
 		allowed, _ := topology.ParseList(w.AllowedCPUs)
-		if len(allowed) == 0 {
-			for cpu := 0; cpu < c.host.vcpus(); cpu++ {
-				allowed = append(allowed, cpu)
-			}
-		}
 		g.share, _, g.cpu, _, ok = c.host.heldShares(allowed, t0, t1)
 	}
 	if !ok {
