@@ -276,7 +276,7 @@ func bashCompletion(app *kong.Application, shell string, words map[string][]stri
 	// where the tool gives words (Args), else files by the default.
 	for _, c := range cmds {
 		if w, ok := words[Args(c.name)]; ok && c.name != "" {
-			p("\tif [[ $cmd == %q ]]; then %s; COMPREPLY+=($(compgen -f -- \"$cur\")); return; fi", c.name, bashValueAction(fn, &kong.Flag{Value: &kong.Value{}}, w))
+			p("\tif [[ $cmd == %q ]]; then %s; return; fi", c.name, bashWordsAction(fn, append(w, FileWords)))
 		}
 	}
 	for _, c := range cmds {
@@ -313,24 +313,30 @@ func isPath(f *kong.Flag) bool {
 // words (comma-separated lists item by item, values the tool lists now,
 // KEY=VALUE filters), file names, or nothing to offer.
 func bashValueAction(fn string, f *kong.Flag, words []string) string {
+	switch {
+	case f.Enum != "":
+		return fmt.Sprintf("COMPREPLY=($(compgen -W %q -- \"$cur\"))", strings.Join(strings.Split(f.Enum, ","), " "))
+	case len(words) > 0:
+		return bashWordsAction(fn, words)
+	case isPath(f):
+		return "COMPREPLY=()" // the default: file names
+	}
+	return "COMPREPLY=(); compopt +o default 2>/dev/null" // a value only the user knows
+}
+
+// bashWordsAction is the bash that completes from words: comma-separated
+// lists item by item, values the tool lists now, KEY=VALUE filters, and
+// file names when words has FileWords.
+func bashWordsAction(fn string, words []string) string {
 	plain, kinds, keyed, files := splitWords(words)
 	list := strings.Join(plain, " ")
 	for _, k := range kinds {
 		list += fmt.Sprintf(" $(%s_values %s)", fn, k)
 	}
 	list = strings.TrimSpace(list)
-	var action string
-	switch {
-	case f.Enum != "":
-		return fmt.Sprintf("COMPREPLY=($(compgen -W %q -- \"$cur\"))", strings.Join(strings.Split(f.Enum, ","), " "))
-	case len(keyed) > 0:
+	action := fmt.Sprintf("%s_list \"%s\"", fn, list)
+	if len(keyed) > 0 {
 		action = fmt.Sprintf("%s_kv \"%s\" %q", fn, list, strings.Join(keyed, " "))
-	case len(words) > 0:
-		action = fmt.Sprintf("%s_list \"%s\"", fn, list)
-	case isPath(f):
-		return "COMPREPLY=()" // the default: file names
-	default:
-		return "COMPREPLY=(); compopt +o default 2>/dev/null" // a value only the user knows
 	}
 	if files {
 		action += "; COMPREPLY+=($(compgen -f -- \"$cur\"))"
@@ -419,12 +425,7 @@ func fishCompletion(app *kong.Application, words map[string][]string) string {
 	}
 	for _, c := range cmds {
 		if w, ok := words[Args(c.name)]; ok && c.name != "" {
-			plain, kinds, _, _ := splitWords(w)
-			a := strings.Join(plain, " ")
-			for _, k := range kinds {
-				a += fmt.Sprintf(" (%s_values %s)", fn, k)
-			}
-			p("complete -c %s -n %s -a %s", name, fishQuote("__fish_seen_subcommand_from "+c.name), fishQuote(strings.TrimSpace(a)))
+			p("complete -c %s -n %s -a %s", name, fishQuote("__fish_seen_subcommand_from "+c.name), fishQuote(fishWords(fn, w)))
 		}
 	}
 	p("complete -c %s -l %s -x -a 'bash zsh fish' -d 'Print the shell completion script'", name, strings.TrimPrefix(CompletionFlag, "--"))
@@ -433,28 +434,33 @@ func fishCompletion(app *kong.Application, words map[string][]string) string {
 
 // fishValueArgs are the complete options for a value of f.
 func fishValueArgs(fn string, f *kong.Flag, words []string) string {
-	plain, kinds, keyed, files := splitWords(words)
-	gen := ""
 	switch {
 	case f.Enum != "":
 		return "-x -a " + fishQuote(strings.Join(strings.Split(f.Enum, ","), " "))
-	case len(keyed) > 0:
-		gen = fmt.Sprintf("(%s_kv %s %s)", fn, fishQuote(strings.Join(plain, " ")), strings.Join(quoteAll(keyed), " "))
 	case len(words) > 0:
-		args := quoteAll(plain)
-		for _, k := range kinds {
-			args = append(args, fmt.Sprintf("(%s_values %s)", fn, k))
+		if _, _, _, files := splitWords(words); files {
+			return "-r -F -a " + fishQuote(fishWords(fn, words))
 		}
-		gen = fmt.Sprintf("(%s_list %s)", fn, strings.Join(args, " "))
+		return "-x -a " + fishQuote(fishWords(fn, words))
 	case isPath(f):
 		return "-r -F"
-	default:
-		return "-x"
 	}
-	if files {
-		return "-r -F -a " + fishQuote(gen)
+	return "-x"
+}
+
+// fishWords is the fish command substitution that lists words (lists item
+// by item, values the tool lists now, KEY=VALUE filters); file names, when
+// words has FileWords, are fish's to add.
+func fishWords(fn string, words []string) string {
+	plain, kinds, keyed, _ := splitWords(words)
+	if len(keyed) > 0 {
+		return fmt.Sprintf("(%s_kv %s %s)", fn, fishQuote(strings.Join(plain, " ")), strings.Join(quoteAll(keyed), " "))
 	}
-	return "-x -a " + fishQuote(gen)
+	args := quoteAll(plain)
+	for _, k := range kinds {
+		args = append(args, fmt.Sprintf("(%s_values %s)", fn, k))
+	}
+	return fmt.Sprintf("(%s_list %s)", fn, strings.Join(args, " "))
 }
 
 func quoteAll(ws []string) []string {
