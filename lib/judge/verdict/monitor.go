@@ -89,6 +89,14 @@ const hostHeldShare = 0.5
 // having run on the host.
 const barelyRan = 0.1
 
+// heldByHost says the host held a vCPU through an interval of dt seconds
+// in which it ran ran and waited waited: it barely ran, and waited on the
+// host at least hostHeldShare. The monitor sets such samples aside; a
+// gap's noise is the time its vCPUs were held.
+func heldByHost(ran, waited, dt float64) bool {
+	return ran < barelyRan*dt && waited >= hostHeldShare*dt
+}
+
 // ScenarioWindow is the scenario's span in host time (seconds since QEMU
 // start), from its start on the agent clock and the agent→host offset.
 func ScenarioWindow(r *record.Run) (t0, t1 float64, ok bool) {
@@ -292,7 +300,7 @@ func (m *monitorJudge) hostHeld(k int) string {
 		if c >= len(a.CPUs) || (a.CPUs[c].Nr == 0 && b.CPUs[c].Nr == 0) {
 			continue
 		}
-		if ran(a, b, c) < barelyRan*dt && waited(a, b, c) >= hostHeldShare*dt {
+		if heldByHost(ran(a, b, c), waited(a, b, c), dt) {
 			return fmt.Sprintf("the host kept cpu%d's vCPU waiting %.0f%% of an interval with %d tasks runnable on it", c, waited(a, b, c)/dt*100, max(a.CPUs[c].Nr, b.CPUs[c].Nr))
 		}
 	}

@@ -73,8 +73,7 @@ func (h hostView) waitShare(cpu int, t0, t1 float64) (float64, bool) {
 }
 
 // heldShare is the share of agent-time window [t0, t1] in which the host
-// held vCPU cpu: sample intervals in which it waited at least
-// hostHeldShare and ran less than barelyRan of the interval (without run
+// held vCPU cpu: sample intervals that were heldByHost (without run
 // samples, the wait alone decides). Only a vCPU held like this leaves a
 // task on it, or queued on it, without the CPU for long: a vCPU that runs
 // a quarter of every interval still ticks, switches and runs its queue, so
@@ -100,7 +99,7 @@ func (h hostView) heldShare(cpu int, t0, t1 float64) (float64, bool) {
 		if cpu < len(p.runS) && cpu < len(s.runS) {
 			ran = s.runS[cpu] - p.runS[cpu]
 		}
-		if waited >= hostHeldShare*dt && ran < barelyRan*dt {
+		if heldByHost(ran, waited, dt) {
 			held += over
 		}
 	}
