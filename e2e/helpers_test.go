@@ -532,7 +532,7 @@ func dumpedDSQ(dump, pid string) (uint64, bool) {
 // behaviourChecks are the checks that judge what a live scheduler did with
 // the workers (as opposed to outcome, topology or the harness's errors).
 var behaviourChecks = map[string]bool{
-	"starvation": true, "spread": true, "gap": true, "cgroup_fairness": true, "work_conservation": true,
+	"starvation": true, "spread": true, "fair_share": true, "gap": true, "cgroup_fairness": true, "work_conservation": true,
 }
 
 // onlyBehaviourChecksFailed reports whether every check of v that did not

@@ -11,11 +11,11 @@
 #
 #   healthy: EEVDF, scx_simple, scx_qmap, scx_central, scx_flatcg and the
 #            fixture without knobs, on 1,1,2,1 and 1,2,2,1
-#   gross:   the fixture's starve (starvation), long-slice 50x (spread),
+#   gross:   the fixture's starve (starvation), long-slice 50x (fair_share),
 #            one-cpu (work_conservation: 50 % busy against 60), hold-cgroup
 #            one dispatch in 20 (cgroup_fairness), park forever
 #            (starvation), park-all (stall) on 1,1,2,1
-#   ladders: slice 3x 6x 10x 20x (spread), hold one in 3 4 6
+#   ladders: slice 3x 6x 10x 20x (fair_share), hold one in 3 4 6
 #            (cgroup_fairness), park 1.5 s 2.5 s 4 s 6 s (gap)
 # Every case runs two equal cgroups of 4 CPU-bound workers for 6 s (more
 # workers than CPUs: unfairness needs contention); the slice faults run one
@@ -26,6 +26,9 @@
 #                  average is sampled every 10 s and reported)
 #        KTSTR_KERNEL=SPEC to choose the kernel (default: the newest cached)
 #        REPORT=1  only print the tables and the gate of OUTDIR's verdicts
+#        REJUDGE=1 judge OUTDIR's recorded runs again with this ktstr-verify
+#                  (its verdicts.ndjson is rewritten; the old one is kept as
+#                  verdicts.ndjson.old), then report
 set -eu
 n=${1:-10}
 out=${2:-$(mktemp -d /tmp/ktstr-fidelity.XXXXXX)}
@@ -42,6 +45,10 @@ two="--scenario cgroup_steady --workers 4 --duration 6"
 eight="--scenario $one --workers 8 --duration 6"
 fixture="--topology 1,1,2,1 --scheduler ktstr-fixture"
 
+# verdict_summary is what the gate keeps of a verdict: its status and the
+# checks that did not pass, as "name:status" (the name before any [).
+verdict_summary='select(.kind == "verdict") | {status, fired: [.checks[] | select(.status != "pass" and .status != "skip") | (.name | sub("\\[.*"; "")) + ":" + .status]}'
+
 # run LABEL KIND OWN SIZE ARGS...: KIND is healthy, gross or ladder; OWN
 # the check that must catch a fault (its name before any [); SIZE orders a
 # ladder's rungs, mildest first.
@@ -49,8 +56,8 @@ run() {
 	label=$1 kind=$2 own=$3 size=$4
 	shift 4
 	ktstr-boot $kernel "$@" 2>>"$out/boot.log" | tee -a "$out/runs.ndjson" | ktstr-verify --json --allow-inconclusive 2>/dev/null |
-		jq -c --arg case "$label" --arg kind "$kind" --arg own "$own" --argjson size "$size" 'select(.kind == "verdict") | {case: $case, kind: $kind, own: $own, size: $size, status,
-			fired: [.checks[] | select(.status != "pass" and .status != "skip") | (.name | sub("\\[.*"; "")) + ":" + .status]}' >>"$out/verdicts.ndjson" || true
+		jq -c --arg case "$label" --arg kind "$kind" --arg own "$own" --argjson size "$size" \
+			"{case: \$case, kind: \$kind, own: \$own, size: \$size} + ($verdict_summary)" >>"$out/verdicts.ndjson" || true
 }
 
 # shellcheck source=scripts/hogs.sh
@@ -58,7 +65,25 @@ run() {
 trap stop_hogs EXIT
 trap 'stop_hogs; exit 130' INT TERM
 
-if [ -z "${REPORT:-}" ]; then
+# rejudge: ktstr-verify's verdicts on stdin → one summary line per run,
+# labelled by the lines of file $1 (case, kind, own, size), in run order.
+rejudge() {
+	jq -c "$verdict_summary" |
+		jq -cs --slurpfile labels "$1" 'if length != ($labels | length) then error("\(length) verdicts for \($labels | length) recorded runs") else
+			[$labels, .] | transpose[] | .[0] + .[1] end'
+}
+
+if [ -n "${REJUDGE:-}" ]; then
+	if [ ! -s "$out/runs.ndjson" ] || [ ! -s "$out/verdicts.ndjson" ]; then
+		echo "fidelity: REJUDGE needs $out/runs.ndjson and $out/verdicts.ndjson" >&2
+		exit 2
+	fi
+	mv "$out/verdicts.ndjson" "$out/verdicts.ndjson.old"
+	# A slice fault's own check was spread before fair_share existed.
+	jq -c '{case, kind, own: (if (.case | test("slice")) then "fair_share" else .own end), size}' "$out/verdicts.ndjson.old" >"$out/labels.ndjson"
+	jq -c 'select(.kind == "run")' "$out/runs.ndjson" | ktstr-verify --json --allow-inconclusive 2>/dev/null | rejudge "$out/labels.ndjson" >"$out/verdicts.ndjson"
+	rm -f "$out/labels.ndjson"
+elif [ -z "${REPORT:-}" ]; then
 	start_hogs "${HOGS:-0}" "$out/load"
 	i=1
 	while [ "$i" -le "$n" ]; do
@@ -70,13 +95,13 @@ if [ -z "${REPORT:-}" ]; then
 			done
 		done
 		run "starve" gross starvation 0 $fixture --flags starve $two
-		run "long-slice 50x" gross spread 0 $fixture --flags long-slice $eight
+		run "long-slice 50x" gross fair_share 0 $fixture --flags long-slice $eight
 		run "one-cpu" gross work_conservation 0 $fixture --flags one-cpu $two
 		run "hold 1 in 20" gross cgroup_fairness 0 $fixture --flags hold-cgroup $two
 		run "park forever" gross starvation 0 $fixture --flags park $two
 		run "park-all" gross stall 0 $fixture --flags park-all $two
 		for f in 3 6 10 20; do
-			run "slice ${f}x" ladder spread $f $fixture --scheduler-args="--long-slice --slice-factor=$f" $eight
+			run "slice ${f}x" ladder fair_share $f $fixture --scheduler-args="--long-slice --slice-factor=$f" $eight
 		done
 		for h in 3 4 6; do
 			run "hold 1 in $h" ladder cgroup_fairness $h $fixture --scheduler-args="--hold-cgroup=cg_1 --hold-every=$h" $two

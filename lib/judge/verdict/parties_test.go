@@ -46,7 +46,7 @@ func TestSpreadJudgesEveryCohort(t *testing.T) {
 	b1.Cohort, b2.Cohort = 2, 2 // 10% vs 45%
 	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{a1, a2, b1, b2}}}, waits(0, 0.6, 0, 0))
 	r.Scenario.WallS = 10
-	c := check(t, Judge(r, nil), "spread[a]")
+	c := check(t, Judge(r, spreadLimit25), "spread[a]")
 	wantStatus(t, c, record.StatusFail, "spread 35 points among 2 workers", "remainder 35 > limit 25")
 	if c.Value != 40.0 {
 		t.Errorf("value %v, want the largest raw spread 40", c.Value)
@@ -59,7 +59,7 @@ func TestSpreadAllowanceFromTheDefiningPair(t *testing.T) {
 	w1, w2, w3 := spinner(1, 1000, 10, 9, "0"), spinner(2, 600, 10, 5, "1"), held(spinner(3, 800, 10, 7, "2"), 0.6) // 10, 50, 30 % off-CPU
 	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: []record.WorkerReport{w1, w2, w3}}}, waits(0, 0, 0.6, 0))
 	r.Scenario.WallS = 10
-	wantStatus(t, check(t, Judge(r, nil), "spread[a]"), record.StatusFail, "pid 2", "pid 1", "remainder 40 > limit 25")
+	wantStatus(t, check(t, Judge(r, spreadLimit25), "spread[a]"), record.StatusFail, "pid 2", "pid 1", "remainder 40 > limit 25")
 }
 
 // Three equal cgroups: the two that define the fairness gap ran on quiet

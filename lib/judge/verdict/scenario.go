@@ -79,14 +79,24 @@ func (c *scenarioChecker) cgroup(cg *record.CgroupResult) {
 		ch.Name = name("starvation")
 		c.add(ch)
 	}
+	// Fairness within a cgroup is judged only where its workers faced the
+	// same competition on every CPU they could use.
+	fairness := func(check string, ch record.Check) {
+		ch.Name = name(check)
+		if other := c.partialOverlap(cg, ws); other != "" {
+			ch = record.Check{Name: ch.Name, Status: record.StatusSkip, Value: ch.Value,
+				Detail: fmt.Sprintf("not judged: %s shares only some of this cgroup's CPUs, so its workers face different competition on different CPUs", other)}
+		}
+		c.add(ch)
+	}
 	if c.t.MaxSpreadPct != nil && !cg.Transient {
 		if ch, ok := c.spread(cohorts(ws), nCPUs); ok {
-			ch.Name = name("spread")
-			if other := c.partialOverlap(cg, ws); other != "" {
-				ch = record.Check{Name: ch.Name, Status: record.StatusSkip, Value: ch.Value,
-					Detail: fmt.Sprintf("not judged: %s shares only some of this cgroup's CPUs, so its workers face different competition on different CPUs", other)}
-			}
-			c.add(ch)
+			fairness("spread", ch)
+		}
+	}
+	if c.t.MinFairSharePct != nil && !cg.Transient {
+		if ch, ok := c.fairShare(cohorts(ws)); ok {
+			fairness("fair_share", ch)
 		}
 	}
 	if c.t.MaxGapMS != nil && len(ws) > 0 {

@@ -85,7 +85,7 @@ func TestHostStarvationMakesTimingInconclusive(t *testing.T) {
 	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true,
 		Workers: []record.WorkerReport{worker(1, 100, 5, 20, "0"), held(worker(2, 90, 60, 3000, "1"), 0.6)}}},
 		hostTrace([]float64{0, (2.4 - 1.8) / 2.2}, hold{1, 3.5, 5.3}))
-	v := Judge(r, nil)
+	v := Judge(r, spreadLimit25)
 	if v.Status != record.StatusInconclusive {
 		t.Fatalf("%s: %s", v.Status, failedNames(v))
 	}

@@ -17,7 +17,7 @@ func TestMergeLayers(t *testing.T) {
 	job := &record.Thresholds{MaxGapMS: ptr(3000.0), Isolation: ptr(false)}
 	cli := &record.Thresholds{MaxGapMS: ptr(500.0)}
 	m := Merge(job, nil, cli)
-	if *m.MaxGapMS != 500 || *m.Isolation || *m.MaxSpreadPct != 25 || m.MaxThroughputCV != nil {
+	if *m.MaxGapMS != 500 || *m.Isolation || *m.MaxSpreadPct != 35 || *m.MinFairSharePct != 40 || m.MaxThroughputCV != nil {
 		t.Errorf("%+v", m)
 	}
 	if _, err := ParseThresholds([]byte(`{"max_gap": 1}`)); err == nil {

@@ -89,8 +89,8 @@ var Builtins = []Definition{
 		{Name: "park", Args: []string{"--park-delay=1s"}, Fault: true},
 		{Name: "park-all", Args: []string{"--park-all-delay=1s"}, Fault: true},
 		// Near the limits (scripts/fidelity.sh sweeps finer): a 20x slice
-		// (spread ~30 points quiet against the 25 limit; the 50x fault
-		// spreads 46), the held cgroup one dispatch in 4 (52 % less CPU
+		// (its least-served worker does 8–13 % of the median quiet, 15–31
+		// % at load 8, against fair share's 40; the 50x fault: 4–15 %), the held cgroup one dispatch in 4 (52 % less CPU
 		// against 35), one worker parked 3 s (the gap limit is 2 s).
 		{Name: "slice-20x", Args: []string{"--long-slice", "--slice-factor=20"}, Fault: true},
 		{Name: "hold-1-in-4", Args: []string{"--hold-cgroup=cg_1", "--hold-every=4"}, Fault: true},

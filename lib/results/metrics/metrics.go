@@ -88,6 +88,7 @@ var Registry = []Metric{
 	{Name: "passed", Polarity: HigherBetter, Abs: 0.5, Rel: 0.5, Source: "check", Discrete: true, Doc: "1 when the verdict passed, 0.5 when it was inconclusive (neither a pass nor a fail: pass → inconclusive is a change), 0 when it failed or errored (skip runs have no value)"},
 	{Name: "completed", Polarity: HigherBetter, Abs: 0.5, Rel: 0.5, Source: "run", Discrete: true, Doc: "1 when the run's outcome is completed, else 0"},
 	{Name: "worst_spread", Polarity: LowerBetter, Abs: 5, Rel: 0.25, Unit: "%", Source: "check", Timing: true, Noise: NoiseCheck, Doc: "largest spread check value: not-running share spread among a cohort's workers, in points"},
+	{Name: "least_fair_share_pct", Polarity: HigherBetter, Abs: 10, Rel: 0.2, Unit: "%", Source: "check", Timing: true, Noise: NoiseCheck, Doc: "smallest fair_share check value: the least-served CPU-bound worker's work as a share of its cohort's median"},
 	{Name: "worst_gap_ms", Polarity: LowerBetter, Abs: 500, Rel: 0.5, Unit: "ms", Source: "check", Timing: true, Noise: NoiseCheck, Doc: "largest gap check value: a worker's longest off-CPU gap"},
 	{Name: "starved_workers", Polarity: LowerBetter, Abs: 0.5, Rel: 0.5, Source: "check", Discrete: true, Doc: "workers the starvation checks found starved, summed over cgroups"},
 	{Name: "worst_cgroup_spread_pct", Polarity: LowerBetter, Abs: 10, Rel: 0.25, Unit: "%", Source: "check", Timing: true, Noise: NoiseCheck, Doc: "largest cgroup_fairness check value: CPU-share spread among cgroups of equal weight and demand"},
@@ -291,6 +292,8 @@ func fromChecks(v *record.Verdict, set, setNet func(string, float64)) {
 		switch checkBase(c.Name) {
 		case "spread":
 			name = "worst_spread"
+		case "fair_share":
+			name, combine = "least_fair_share_pct", math.Min
 		case "gap":
 			name = "worst_gap_ms"
 		case "starvation":

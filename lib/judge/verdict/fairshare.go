@@ -1,0 +1,119 @@
+package verdict
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/ktstr-go/ktstr/lib/model/record"
+)
+
+// Fair share judges unfairness by the side that suffers it: the
+// least-served worker of a cohort of CPU-bound workers, its work as a share
+// of the cohort's median. The spread (points of off-CPU share) cannot tell
+// how contended a cohort was: on a loaded host a 20× slice fault, whose
+// least-served worker of 8 on 2 CPUs did 26–45 % of the median, spread
+// 23–34 points, while EEVDF, whose worst-served worker on 1,2,2,1 did 62 %
+// of its cohort's median, spread up to 30 (recorded fidelity runs, load
+// 8.2–8.4). Work units are what a worker executed, whatever the guest
+// charged it for; each worker's own host noise is taken off by counting
+// its work per second its own vCPUs ran (its wall less their host wait).
+
+// workerRate is a worker's work per second its vCPUs ran; known is false
+// when its vCPUs' host wait was not measured (the rate is then per second
+// of wall).
+func (c *scenarioChecker) workerRate(w record.WorkerReport) (rate, wait float64, known bool) {
+	wait, known = c.workerExposure(w)
+	avail := w.WallS * (1 - min(wait, 0.99))
+	if avail <= 0 {
+		return 0, wait, known
+	}
+	return float64(w.WorkUnits) / avail, wait, known
+}
+
+// upperMedian is the upper median of xs (xs is sorted in place): in a
+// cohort of two, the slower worker is held against the other, not against
+// itself.
+func upperMedian(xs []float64) float64 {
+	slices.Sort(xs)
+	return xs[len(xs)/2]
+}
+
+// shareOfMedian is one worker's work against its cohort's median: raw
+// (work units) and net (work per second its own vCPUs ran).
+type shareOfMedian struct {
+	w        record.WorkerReport
+	raw, net float64 // % of the cohort's median
+	wait     float64
+	known    bool
+}
+
+// cohortShares are the shares of g's workers, or nil when g is not a
+// cohort fair share judges: fewer than two workers, or one that may sleep.
+func (c *scenarioChecker) cohortShares(g []record.WorkerReport) []shareOfMedian {
+	if len(g) < 2 {
+		return nil
+	}
+	var work, rates []float64
+	out := make([]shareOfMedian, 0, len(g))
+	for _, w := range g {
+		if !w.CPUBound {
+			return nil
+		}
+		r, wait, known := c.workerRate(w)
+		work, rates = append(work, float64(w.WorkUnits)), append(rates, r)
+		out = append(out, shareOfMedian{w: w, net: r, wait: wait, known: known})
+	}
+	mw, mr := upperMedian(work), upperMedian(rates)
+	if mw <= 0 || mr <= 0 {
+		return nil // nobody worked: starvation says so
+	}
+	for i := range out {
+		out[i].raw = float64(out[i].w.WorkUnits) / mw * 100
+		out[i].net = out[i].net / mr * 100
+	}
+	return out
+}
+
+// fairShare checks every cohort of CPU-bound workers. Its value is the
+// smallest raw share of any worker; it fails when some worker's net share
+// is below the limit, and is inconclusive when only raw shares are.
+func (c *scenarioChecker) fairShare(groups [][]record.WorkerReport) (record.Check, bool) {
+	var all []shareOfMedian
+	for _, g := range groups {
+		all = append(all, c.cohortShares(g)...)
+	}
+	if len(all) == 0 {
+		return record.Check{}, false
+	}
+	limit := *c.t.MinFairSharePct
+	byRaw := slices.MinFunc(all, func(a, b shareOfMedian) int { return cmpFloat(a.raw, b.raw) })
+	byNet := slices.MinFunc(all, func(a, b shareOfMedian) int { return cmpFloat(a.net, b.net) })
+	ch := record.Check{Value: round(byRaw.raw), Limit: limit}
+	// judged works on upper limits: a shortfall below the floor is the
+	// violation, so judge the negated shares.
+	judged(&ch, -byRaw.raw, -byNet.net, -limit)
+	n := round(byNet.net)
+	ch.Net = &n
+	shown := byNet
+	if ch.Status == record.StatusInconclusive {
+		shown = byRaw
+	}
+	ch.Detail = fmt.Sprintf("least-served worker: pid %d did %d work units, %.0f%% of its cohort's median", shown.w.PID, shown.w.WorkUnits, shown.raw)
+	if shown.known {
+		ch.Detail += fmt.Sprintf("; per second its own vCPUs ran (host wait %.0f%%), %.0f%% %s limit %.0f%%", shown.wait*100, shown.net, cmpBelow(shown.net, limit), limit)
+	} else {
+		ch.Detail += fmt.Sprintf("; no host samples for its vCPUs, so no noise was taken off (%.0f%% %s limit %.0f%%)", shown.net, cmpBelow(shown.net, limit), limit)
+	}
+	if ch.Status == record.StatusInconclusive {
+		ch.Detail += ": inconclusive, the host explains the shortfall"
+	}
+	return ch, true
+}
+
+// cmpBelow says how x stands against a lower limit.
+func cmpBelow(x, limit float64) string {
+	if x < limit {
+		return "<"
+	}
+	return "≥"
+}

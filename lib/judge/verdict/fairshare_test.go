@@ -1,0 +1,92 @@
+package verdict
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/ktstr-go/ktstr/lib/model/record"
+)
+
+// cohortOf is one cgroup of CPU-bound workers, worker i on vCPU cpus[i],
+// doing units[i] work units in 10 s.
+func cohortOf(units []uint64, cpus []string) *record.Run {
+	var ws []record.WorkerReport
+	for i, u := range units {
+		ws = append(ws, spinner(i+1, u, 10, 5, cpus[i]))
+	}
+	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: ws}}, nil)
+	r.Scenario.WallS = 10
+	return r
+}
+
+func fourCPUs(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprint(i % 4)
+	}
+	return out
+}
+
+// A slice fault starves some workers of a cohort without starving them
+// outright: the least-served worker did a third of the median and fails,
+// whatever the spread of off-CPU shares says.
+func TestFairShareCatchesTheLeastServed(t *testing.T) {
+	r := cohortOf([]uint64{1000, 1050, 980, 1020, 990, 1010, 1000, 330}, fourCPUs(8))
+	c := check(t, Judge(r, nil), "fair_share[a]")
+	wantStatus(t, c, record.StatusFail, "pid 8 did 330 work units, 33% of its cohort's median", "< limit 40%")
+	if c.Value != 33.0 {
+		t.Errorf("value %v, want 33 (%% of the median)", c.Value)
+	}
+}
+
+// Near the limit, on both sides: 39 % of the median fails, 41 % passes.
+func TestFairShareNearTheLimit(t *testing.T) {
+	for _, tc := range []struct {
+		least uint64
+		want  record.Status
+	}{{390, record.StatusFail}, {410, record.StatusPass}} {
+		r := cohortOf([]uint64{1000, 1000, 1000, tc.least}, fourCPUs(4))
+		wantStatus(t, check(t, Judge(r, nil), "fair_share[a]"), tc.want)
+	}
+}
+
+// EEVDF's failure on a loaded host: one worker left alone on a CPU does
+// twice the median while the rest share; nobody is short of half the
+// median, so fair share passes (the lucky worker is the spread's to judge).
+func TestFairShareLuckyWorkerIsNotAShortfall(t *testing.T) {
+	r := cohortOf([]uint64{3530, 1850, 2100, 1520}, fourCPUs(4))
+	wantStatus(t, check(t, Judge(r, nil), "fair_share[a]"), record.StatusPass, "pid 4 did 1520 work units, 72% of its cohort's median")
+}
+
+// A worker whose vCPU the host kept waiting 60 % of the time did 30 % of
+// the median: per second its vCPU ran it did 75 %, so the host explains the
+// shortfall (inconclusive). A quiet worker's shortfall beside it is never
+// excused by the noisy one's.
+func TestFairShareSubtractsEachWorkersOwnNoise(t *testing.T) {
+	r := cohortOf([]uint64{1000, 1000, 1000, 300}, fourCPUs(4))
+	r.HostSamples = waits(0, 0, 0, 0.6)
+	wantStatus(t, check(t, Judge(r, nil), "fair_share[a]"), record.StatusInconclusive,
+		"pid 4 did 300 work units, 30% of its cohort's median", "host wait 60%", "75% ≥ limit 40%: inconclusive")
+
+	r = cohortOf([]uint64{1000, 1000, 300, 300}, fourCPUs(4))
+	r.HostSamples = waits(0, 0, 0, 0.6)
+	c := check(t, Judge(r, nil), "fair_share[a]")
+	wantStatus(t, c, record.StatusFail, "pid 3 did 300 work units", "host wait 0%", "30% < limit 40%")
+	if c.Net == nil || *c.Net != 30 {
+		t.Errorf("net %v, want 30 (the quiet worker's share)", c.Net)
+	}
+}
+
+// Workers that may sleep are not expected to do equal work: their cohort
+// is not judged.
+func TestFairShareJudgesOnlyCPUBoundCohorts(t *testing.T) {
+	r := cohortOf([]uint64{1000, 100}, fourCPUs(2))
+	for i := range r.Scenario.Cgroups[0].Workers {
+		r.Scenario.Cgroups[0].Workers[i].CPUBound = false
+	}
+	for _, c := range Judge(r, nil).Checks {
+		if c.Name == "fair_share[a]" {
+			t.Errorf("judged a cohort that may sleep: %s %s", c.Status, c.Detail)
+		}
+	}
+}
