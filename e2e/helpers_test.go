@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -22,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ktstr-go/ktstr/lib/judge/knownbug"
 	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
@@ -393,18 +393,21 @@ var knownRaces = []knownRace{
 		// (not the fallback queue 0 or a built-in one) and flatcg's last
 		// statistics show dispatches finding no cgroup.
 		name: "scx_flatcg strands a cgroup off its tree until the watchdog", sched: "scx_flatcg", rerun: true,
-		match: func(_ *record.Verdict, run *record.Run) bool { return flatcgStrandedCgroup(run) },
+		match: bugTrace(knownbug.FlatcgStrandedCgroup),
 	},
 	{
 		// Seen once in the fidelity sweep: the kernel disabled
 		// scx_central for dispatching a migration-disabled task to
 		// another CPU (its runtime-error exit).
-		name: "scx_central dispatches a migration-disabled task to another CPU (6.12)", sched: "scx_central",
-		match: func(_ *record.Verdict, run *record.Run) bool {
-			return run.Outcome == record.OutcomeSchedulerDied && run.Scheduler != nil &&
-				strings.Contains(run.Scheduler.ExitKind, "disabled (runtime error)")
-		},
+		name: knownbug.CentralMigrationDisabled.Name, sched: "scx_central",
+		match: bugTrace(knownbug.CentralMigrationDisabled),
 	},
+}
+
+// bugTrace matches a run whose scheduler's death shows bug's trace
+// (lib/judge/knownbug, which ktstr-verify also names in the verdict).
+func bugTrace(bug *knownbug.Bug) func(*record.Verdict, *record.Run) bool {
+	return func(_ *record.Verdict, run *record.Run) bool { return knownbug.Match(run) == bug }
 }
 
 // maxFindings is how many known races one go test run may hit.
@@ -482,51 +485,6 @@ func judgeHealthy(v *record.Verdict, run *record.Run) (*knownRace, []string) {
 		}
 	}
 	return race, problems
-}
-
-var (
-	stalledTask  = regexp.MustCompile(`runnable task stall\b.*?\[(\d+)\] failed to run`)
-	flatcgNoCgrp = regexp.MustCompile(`(?m)^PNC\s.*\snocgrp:\s*(\d+)`)
-)
-
-// flatcgStrandedCgroup reports whether run is scx_flatcg's stranded
-// cgroup (see knownRaces): the sched_ext watchdog disabled it for a task
-// that, in the exit dump, waits in a cgroup's queue, while flatcg's last
-// statistics interval saw dispatches find its cgroup tree empty.
-func flatcgStrandedCgroup(run *record.Run) bool {
-	sr := run.Scheduler
-	if run.Outcome != record.OutcomeSchedulerDied || sr == nil {
-		return false
-	}
-	m := stalledTask.FindStringSubmatch(sr.ExitKind + " " + sr.Reason)
-	if m == nil {
-		return false
-	}
-	dsq, ok := dumpedDSQ(sr.Dump, m[1])
-	if !ok || dsq == 0 || dsq&(1<<63) != 0 {
-		return false
-	}
-	pnc := flatcgNoCgrp.FindAllStringSubmatch(sr.Log, -1)
-	return len(pnc) > 0 && pnc[len(pnc)-1][1] != "0"
-}
-
-// dumpedDSQ finds task pid in a sched_ext exit dump and returns the id of
-// the dispatch queue it waits in.
-func dumpedDSQ(dump, pid string) (uint64, bool) {
-	lines := strings.Split(dump, "\n")
-	for i, l := range lines {
-		if !strings.Contains(l, "["+pid+"] ") {
-			continue
-		}
-		for _, next := range lines[i+1 : min(i+4, len(lines))] {
-			if _, rest, ok := strings.Cut(next, "dsq_id=0x"); ok {
-				hex, _, _ := strings.Cut(rest, " ")
-				id, err := strconv.ParseUint(hex, 16, 64)
-				return id, err == nil
-			}
-		}
-	}
-	return 0, false
 }
 
 // behaviourChecks are the checks that judge what a live scheduler did with

@@ -14,8 +14,8 @@
 // starvation (a worker that did no work, was stuck when the scenario stopped, or did under 10 % of its cohort's
 // median), spread of the workers' not-running share, fair share (the least-served CPU-bound worker's work per
 // second its own vCPUs ran, against 40 % of its cohort's median), the longest off-CPU gap, isolation whenever a
-// cpuset is set, and when their limits are set throughput CV, wake-latency p99 and CV, migration ratio; across
-// cgroups, fairness between cgroups of equal weight and demand, and work conservation (the guest's idle time on the CPUs
+// cpuset is set, and when their limits are set throughput CV, wake-latency p99 and CV, migration ratio; across cgroups,
+// fairness between cgroups of equal weight and demand, and work conservation (the guest's idle time on the CPUs
 // that runnable CPU-bound workers may use); a stall (no worker progressed for longer than the gap limit: the
 // guest stopped the scenario early and took a sched_ext dump); scenario payloads (benchmarks such as hackbench
 // or cyclictest) exited as expected and their metrics are within their limits; --exec commands exited 0. Limits

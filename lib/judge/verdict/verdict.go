@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ktstr-go/ktstr/lib/judge/bpfverifier"
+	"github.com/ktstr-go/ktstr/lib/judge/knownbug"
 	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
@@ -46,6 +47,10 @@ func Judge(r *record.Run, override *record.Thresholds) *record.Verdict {
 		}
 	}
 	v.Status = Combine(v.Checks)
+	if bug := knownbug.Match(r); bug != nil {
+		v.KnownBug = bug.Name
+		v.Checks[0].Detail += "; known bug: " + bug.Name
+	}
 	return v
 }
 

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ktstr-go/ktstr/lib/judge/knownbug"
 	"github.com/ktstr-go/ktstr/lib/model/record"
 	"github.com/ktstr-go/ktstr/lib/model/topology"
 )
@@ -107,5 +108,25 @@ func TestSchedulerAndObjectChecks(t *testing.T) {
 	}
 	if c := byName["bpf_object[b.o]"]; c.Status != record.StatusFail {
 		t.Errorf("missing object: %+v", c)
+	}
+}
+
+// A scheduler death that shows a documented bug's trace stays a failure
+// and names the bug; a death without the trace names none.
+func TestJudgeNamesAKnownBug(t *testing.T) {
+	run := func(exitKind string) *record.Run {
+		return &record.Run{ID: "r", Outcome: record.OutcomeSchedulerDied, Reason: "the scheduler died",
+			Job:       &record.Job{ID: "j", Scheduler: &record.Scheduler{Name: "scx_central"}},
+			Scheduler: &record.SchedulerRun{Died: true, ExitKind: exitKind}}
+	}
+	v := Judge(run(`sched_ext: BPF scheduler "central" disabled (runtime error)`), nil)
+	if v.Status != record.StatusFail || v.KnownBug != knownbug.CentralMigrationDisabled.Name {
+		t.Errorf("status %s, known bug %q", v.Status, v.KnownBug)
+	}
+	if !strings.Contains(v.Checks[0].Detail, "known bug: "+knownbug.CentralMigrationDisabled.Name) {
+		t.Errorf("outcome detail %q does not name the bug", v.Checks[0].Detail)
+	}
+	if v := Judge(run(`sched_ext: BPF scheduler "central" disabled (runnable task stall)`), nil); v.KnownBug != "" || v.Status != record.StatusFail {
+		t.Errorf("status %s, known bug %q for a death without its trace", v.Status, v.KnownBug)
 	}
 }

@@ -431,6 +431,9 @@ type Verdict struct {
 	Subject string  `json:"subject"`
 	Status  Status  `json:"status"`
 	Checks  []Check `json:"checks"`
+	// KnownBug names the documented scheduler bug whose trace the failed
+	// run shows (lib/judge/knownbug): a real bug found, still a failure.
+	KnownBug string `json:"known_bug,omitempty"`
 	// Stored is set on the copy ktstr-stats store keeps.
 	Stored *Stored `json:"stored,omitempty"`
 }

@@ -1,0 +1,91 @@
+package knownbug
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ktstr-go/ktstr/lib/model/record"
+)
+
+func died(sched, exitKind string) *record.Run {
+	return &record.Run{Outcome: record.OutcomeSchedulerDied, Job: &record.Job{Scheduler: &record.Scheduler{Name: sched}},
+		Scheduler: &record.SchedulerRun{Died: true, ExitKind: exitKind}}
+}
+
+// stranded is a scheduler disabled by the watchdog for init[19657], which
+// the exit dump shows waiting in queue dsq ("" = no dump), its last
+// statistics interval counting noCgrp dispatches that found no cgroup.
+func stranded(sched, dsq, noCgrp string) *record.Run {
+	r := died(sched, `sched_ext: BPF scheduler "flatcg" disabled (runnable task stall): flatcg: init[19657] failed to run for 41.940s`)
+	r.Scheduler.Log = "PNC   next:     3  empty:     4 nocgrp:   417  gone:     0 race:     0 fail:     0\n" +
+		"PNC   next:     0  empty:     0 nocgrp:   " + noCgrp + "  gone:     0 race:     0 fail:     0\n"
+	if dsq != "" {
+		r.Scheduler.Dump = dumpOf("19657", dsq)
+	}
+	return r
+}
+
+func dumpOf(pid, dsq string) string {
+	return "CPU 1   : nr_run=3 flags=0x1 cpu_rel=0 ops_qseq=1 pnt_seq=2\n" +
+		"          curr=init[19650] class=ext_sched_class\n\n" +
+		"  R init[" + pid + "] -41940ms\n" +
+		"      scx_state/flags=3/0x1 dsq_flags=0x1 ops_state/qseq=0/0\n" +
+		"      sticky/holding_cpu=-1/-1 dsq_id=" + dsq + " dsq_vtime=0\n" +
+		"      cpus=f\n"
+}
+
+func TestMatch(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		run  *record.Run
+		want *Bug
+	}{
+		{"flatcg's stranded cgroup", stranded("scx_flatcg", "0x1a3", "1"), FlatcgStrandedCgroup},
+		{"the task in flatcg's fallback queue", stranded("scx_flatcg", "0x0", "1"), nil},
+		{"the task in a built-in queue", stranded("scx_flatcg", "0x8000000000000002", "1"), nil},
+		{"its cgroup tree not empty at the end", stranded("scx_flatcg", "0x1a3", "0"), nil},
+		{"no exit dump", stranded("scx_flatcg", "", "1"), nil},
+		{"the same trace under another scheduler", stranded("scx_simple", "0x1a3", "1"), nil},
+		{"central's runtime error", died("scx_central", `BPF scheduler "central" disabled (runtime error)`), CentralMigrationDisabled},
+		{"central's watchdog death", died("scx_central", `BPF scheduler "central" disabled (runnable task stall)`), nil},
+		{"a completed run", &record.Run{Outcome: record.OutcomeCompleted, Job: &record.Job{Scheduler: &record.Scheduler{Name: "scx_central"}},
+			Scheduler: &record.SchedulerRun{ExitKind: "disabled (runtime error)"}}, nil},
+		{"no scheduler", &record.Run{Outcome: record.OutcomeSchedulerDied}, nil},
+	} {
+		if got := Match(tc.run); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// FuzzDumpedDSQ: whatever the dump, a queue found is one the dump names
+// within the three lines after the task's line, in hex.
+func FuzzDumpedDSQ(f *testing.F) {
+	f.Add(dumpOf("19657", "0x1a3"), "19657")
+	f.Add(dumpOf("1", "0x8000000000000002"), "1")
+	f.Add("  R init[7] \n dsq_id=0x", "7")
+	f.Add("", "")
+	f.Fuzz(func(t *testing.T, dump, pid string) {
+		id, ok := dumpedDSQ(dump, pid)
+		if !ok {
+			return
+		}
+		lines := strings.Split(dump, "\n")
+		for i, l := range lines {
+			if !strings.Contains(l, "["+pid+"] ") {
+				continue
+			}
+			for _, next := range lines[i+1 : min(i+4, len(lines))] {
+				if _, rest, found := strings.Cut(next, "dsq_id=0x"); found {
+					hex, _, _ := strings.Cut(rest, " ")
+					if got, err := strconv.ParseUint(hex, 16, 64); err != nil || got != id {
+						t.Fatalf("queue %#x, but the dump's first queue after [%s] reads %q", id, pid, hex)
+					}
+					return
+				}
+			}
+		}
+		t.Fatalf("queue %#x found for [%s], but no line after the task names a queue", id, pid)
+	})
+}
