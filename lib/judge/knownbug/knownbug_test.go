@@ -59,33 +59,43 @@ func TestMatch(t *testing.T) {
 	}
 }
 
-// FuzzDumpedDSQ: whatever the dump, a queue found is one the dump names
-// within the three lines after the task's line, in hex.
+// FuzzDumpedDSQ: a task's queue written into a dump reads back; and
+// whatever the dump, a queue found is one the dump names, in hex, after
+// the task's line.
 func FuzzDumpedDSQ(f *testing.F) {
-	f.Add(dumpOf("19657", "0x1a3"), "19657")
-	f.Add(dumpOf("1", "0x8000000000000002"), "1")
-	f.Add("  R init[7] \n dsq_id=0x", "7")
-	f.Add("", "")
-	f.Fuzz(func(t *testing.T, dump, pid string) {
+	f.Add(dumpOf("19657", "0x1a3"), "19657", uint64(0x1a3))
+	f.Add(dumpOf("1", "0x8000000000000002"), "1", uint64(1)<<63|2)
+	f.Add("  R init[7] \n dsq_id=0x", "7", uint64(0))
+	f.Add("", "", uint64(0))
+	f.Fuzz(func(t *testing.T, dump, pid string, queue uint64) {
+		if digits := strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, pid); digits != "" {
+			if got, ok := dumpedDSQ(dumpOf(digits, "0x"+strconv.FormatUint(queue, 16)), digits); !ok || got != queue {
+				t.Fatalf("task [%s] written in queue %#x reads back as %#x, %v", digits, queue, got, ok)
+			}
+		}
 		id, ok := dumpedDSQ(dump, pid)
 		if !ok {
 			return
 		}
-		lines := strings.Split(dump, "\n")
-		for i, l := range lines {
-			if !strings.Contains(l, "["+pid+"] ") {
-				continue
-			}
-			for _, next := range lines[i+1 : min(i+4, len(lines))] {
-				if _, rest, found := strings.Cut(next, "dsq_id=0x"); found {
-					hex, _, _ := strings.Cut(rest, " ")
-					if got, err := strconv.ParseUint(hex, 16, 64); err != nil || got != id {
-						t.Fatalf("queue %#x, but the dump's first queue after [%s] reads %q", id, pid, hex)
-					}
-					return
-				}
-			}
+		task := strings.Index(dump, "["+pid+"] ")
+		if task < 0 {
+			t.Fatalf("queue %#x found for [%s], which the dump does not name", id, pid)
 		}
-		t.Fatalf("queue %#x found for [%s], but no line after the task names a queue", id, pid)
+		for rest := dump[task:]; ; {
+			_, after, found := strings.Cut(rest, "dsq_id=0x")
+			if !found {
+				t.Fatalf("queue %#x found for [%s], but no dsq_id after it reads so", id, pid)
+			}
+			hex, _, _ := strings.Cut(after, " ")
+			if n, err := strconv.ParseUint(hex, 16, 64); err == nil && n == id {
+				return
+			}
+			rest = after
+		}
 	})
 }
