@@ -38,11 +38,12 @@ var FlatcgStrandedCgroup = &Bug{
 
 // CentralMigrationDisabled: the kernel disables scx_central (6.12) for
 // dispatching a migration-disabled task to another CPU, its runtime-error
-// exit.
+// exit: "SCX_DSQ_LOCAL[_ON] cannot move migration disabled init[12301]
+// from CPU 1 to 2" (fidelity sweep at load 9, 2026-12-05).
 var CentralMigrationDisabled = &Bug{
 	Name: "scx_central dispatches a migration-disabled task to another CPU (6.12)", Scheduler: "scx_central",
 	matches: func(sr *record.SchedulerRun) bool {
-		return strings.Contains(sr.ExitKind, "disabled (runtime error)")
+		return strings.Contains(sr.ExitKind, "disabled (runtime error)") && strings.Contains(sr.ExitKind, "cannot move migration disabled")
 	},
 }
 

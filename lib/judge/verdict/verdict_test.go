@@ -119,7 +119,7 @@ func TestJudgeNamesAKnownBug(t *testing.T) {
 			Job:       &record.Job{ID: "j", Scheduler: &record.Scheduler{Name: "scx_central"}},
 			Scheduler: &record.SchedulerRun{Died: true, ExitKind: exitKind}}
 	}
-	v := Judge(run(`sched_ext: BPF scheduler "central" disabled (runtime error)`), nil)
+	v := Judge(run(`sched_ext: BPF scheduler "central" disabled (runtime error): central: SCX_DSQ_LOCAL[_ON] cannot move migration disabled init[12301] from CPU 1 to 2`), nil)
 	if v.Status != record.StatusFail || v.KnownBug != knownbug.CentralMigrationDisabled.Name {
 		t.Errorf("status %s, known bug %q", v.Status, v.KnownBug)
 	}
