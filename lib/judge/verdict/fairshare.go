@@ -48,7 +48,9 @@ type shareOfMedian struct {
 }
 
 // cohortShares are the shares of g's workers, or nil when g is not a
-// cohort fair share judges: fewer than two workers, or one that may sleep.
+// cohort fair share judges: fewer than two workers, one that may sleep, or
+// workers allowed on different CPUs (an LLC-aligned worker alone on its
+// LLC owes its larger share to the placement, not to the scheduler).
 func (c *scenarioChecker) cohortShares(g []record.WorkerReport) []shareOfMedian {
 	if len(g) < 2 {
 		return nil
@@ -56,7 +58,7 @@ func (c *scenarioChecker) cohortShares(g []record.WorkerReport) []shareOfMedian 
 	var work, rates []float64
 	out := make([]shareOfMedian, 0, len(g))
 	for _, w := range g {
-		if !w.CPUBound {
+		if !w.CPUBound || w.AllowedCPUs != g[0].AllowedCPUs {
 			return nil
 		}
 		r, wait, known := c.workerRate(w)

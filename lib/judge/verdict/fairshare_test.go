@@ -7,12 +7,14 @@ import (
 	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
-// cohortOf is one cgroup of CPU-bound workers, worker i on vCPU cpus[i],
-// doing units[i] work units in 10 s.
+// cohortOf is one cgroup of CPU-bound workers allowed on CPUs 0-3, worker
+// i running on vCPU cpus[i], doing units[i] work units in 10 s.
 func cohortOf(units []uint64, cpus []string) *record.Run {
 	var ws []record.WorkerReport
 	for i, u := range units {
-		ws = append(ws, spinner(i+1, u, 10, 5, cpus[i]))
+		w := spinner(i+1, u, 10, 5, cpus[i])
+		w.AllowedCPUs = "0-3"
+		ws = append(ws, w)
 	}
 	r := scenarioRun([]record.CgroupResult{{Name: "a", Unrestricted: true, Workers: ws}}, nil)
 	r.Scenario.WallS = 10
@@ -87,6 +89,18 @@ func TestFairShareJudgesOnlyCPUBoundCohorts(t *testing.T) {
 	for _, c := range Judge(r, nil).Checks {
 		if c.Name == "fair_share[a]" {
 			t.Errorf("judged a cohort that may sleep: %s %s", c.Status, c.Detail)
+		}
+	}
+}
+
+// Workers allowed on different CPUs owe their shares to the placement:
+// their cohort is not judged.
+func TestFairShareJudgesOnlyWorkersAllowedTheSameCPUs(t *testing.T) {
+	r := cohortOf([]uint64{1000, 1000, 1000, 100}, fourCPUs(4))
+	r.Scenario.Cgroups[0].Workers[3].AllowedCPUs = "3"
+	for _, c := range Judge(r, nil).Checks {
+		if c.Name == "fair_share[a]" {
+			t.Errorf("judged workers allowed on different CPUs: %s %s", c.Status, c.Detail)
 		}
 	}
 }
