@@ -92,7 +92,8 @@ func FuzzDumpedDSQ(f *testing.F) {
 			if !found {
 				t.Fatalf("queue %#x found for [%s], but no dsq_id after it reads so", id, pid)
 			}
-			hex, _, _ := strings.Cut(after, " ")
+			line, _, _ := strings.Cut(after, "\n")
+			hex, _, _ := strings.Cut(line, " ")
 			if n, err := strconv.ParseUint(hex, 16, 64); err == nil && n == id {
 				return
 			}
