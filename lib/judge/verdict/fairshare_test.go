@@ -53,7 +53,7 @@ func TestFairShareNearTheLimit(t *testing.T) {
 }
 
 // EEVDF's failure on a loaded host: one worker left alone on a CPU does
-// twice the median while the rest share; nobody is short of half the
+// 1.7 times the median while the rest share; nobody is short of half the
 // median, so fair share passes (the lucky worker is the spread's to judge).
 func TestFairShareLuckyWorkerIsNotAShortfall(t *testing.T) {
 	r := cohortOf([]uint64{3530, 1850, 2100, 1520}, fourCPUs(4))
@@ -103,4 +103,41 @@ func TestFairShareJudgesOnlyWorkersAllowedTheSameCPUs(t *testing.T) {
 			t.Errorf("judged workers allowed on different CPUs: %s %s", c.Status, c.Detail)
 		}
 	}
+}
+
+// A few workers favoured: with 8 on 2 CPUs, three doing 3.7 times the
+// other five's work spread only 34 points (under the spread's 35), and the
+// median is the five's; the most-served worker's 371 % of it fails.
+func TestFairShareCatchesAFavouredFew(t *testing.T) {
+	r := cohortOf([]uint64{460, 460, 460, 124, 124, 124, 124, 124}, fourCPUs(8))
+	v := Judge(r, nil)
+	wantStatus(t, check(t, v, "fair_share[a]"), record.StatusFail, "most-served worker: pid 1 did 460 work units, 371% of its cohort's median", "> limit 300%")
+	// The favoured few each at 290 % of the median pass, at 310 % fail.
+	for _, tc := range []struct {
+		most uint64
+		want record.Status
+	}{{290, record.StatusPass}, {310, record.StatusFail}} {
+		r := cohortOf([]uint64{tc.most, 100, 100, 100}, fourCPUs(4))
+		wantStatus(t, check(t, Judge(r, nil), "fair_share[a]"), tc.want)
+	}
+}
+
+// Exactly at the floor passes; in a cohort of two the slower worker is
+// held against the other (the upper median), not against itself.
+func TestFairShareAtTheFloorAndInPairs(t *testing.T) {
+	wantStatus(t, check(t, Judge(cohortOf([]uint64{1000, 1000, 1000, 400}, fourCPUs(4)), nil), "fair_share[a]"), record.StatusPass)
+	wantStatus(t, check(t, Judge(cohortOf([]uint64{1000, 350}, fourCPUs(2)), nil), "fair_share[a]"), record.StatusFail, "pid 2 did 350 work units, 35% of its cohort's median")
+}
+
+// A worker the scheduler kept off the CPU for 8 s after its release runs
+// 2 s of its 10 s life: its rate is per second of its life, so the late
+// start is not taken for host noise.
+func TestFairShareCountsAWorkersWholeLife(t *testing.T) {
+	r := cohortOf([]uint64{1000, 1000, 1000, 200}, fourCPUs(4))
+	for i := range r.Scenario.Cgroups[0].Workers {
+		w := &r.Scenario.Cgroups[0].Workers[i]
+		w.StartT, w.StopT = 1, 11
+	}
+	r.Scenario.Cgroups[0].Workers[3].WallS = 2
+	wantStatus(t, check(t, Judge(r, nil), "fair_share[a]"), record.StatusFail, "pid 4 did 200 work units, 20% of its cohort's median", "20% < limit 40%")
 }

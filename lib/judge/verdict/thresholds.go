@@ -20,8 +20,9 @@ func ptr[T any](v T) *T { return &v }
 
 // Defaults are ktstr's default limits (reference §5.1) and this tool's own:
 // no starved worker (none below 10 % of its cohort's median work), a spread
-// of workers' shares ≤ 35 points, a least-served CPU-bound worker at ≥ 40 %
-// of its cohort's median work (fair share), no off-CPU gap over 2 s,
+// of workers' shares ≤ 35 points, every CPU-bound worker's work per second
+// its vCPUs ran within 40–300 % of its cohort's median (fair share), no
+// off-CPU gap over 2 s,
 // isolation whenever a cpuset is set, equal cgroups within 35 % of each
 // other's CPU, and CPU-bound workers keeping ≥ 60 % of the CPUs they can use
 // busy. The benchmark-style checks (throughput CV, wake latency,
@@ -44,6 +45,7 @@ func Defaults() record.Thresholds {
 		MinCohortWorkPct:   ptr(10.0),
 		MaxSpreadPct:       ptr(35.0),
 		MinFairSharePct:    ptr(40.0),
+		MaxFairSharePct:    ptr(300.0),
 		MaxGapMS:           ptr(2000.0),
 		Isolation:          ptr(true),
 		MaxCgroupSpreadPct: ptr(35.0),

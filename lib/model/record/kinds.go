@@ -677,10 +677,11 @@ type Thresholds struct {
 	NotStarved       *bool    `json:"not_starved,omitempty"`
 	MinCohortWorkPct *float64 `json:"min_cohort_work_pct,omitempty"`
 	MaxSpreadPct     *float64 `json:"max_spread_pct,omitempty"`
-	// MinFairSharePct is fair share: in a cohort of CPU-bound workers,
-	// the least-served worker's work per second its vCPUs ran is at least
-	// this share of the cohort's median.
+	// MinFairSharePct and MaxFairSharePct are fair share: in a cohort of
+	// CPU-bound workers allowed the same CPUs, every worker's work per
+	// second its vCPUs ran is between these shares of the cohort's median.
 	MinFairSharePct *float64 `json:"min_fair_share_pct,omitempty"`
+	MaxFairSharePct *float64 `json:"max_fair_share_pct,omitempty"`
 	MaxGapMS        *float64 `json:"max_gap_ms,omitempty"`
 	// MaxCgroupSpreadPct bounds how far apart the CPU shares of cgroups
 	// with equal weight and equal demand may be: (max − min) / max × 100.
