@@ -2,6 +2,7 @@ package verdict
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/ktstr-go/ktstr/lib/model/record"
@@ -52,6 +53,7 @@ func upperMedian(xs []float64) float64 {
 type shareOfMedian struct {
 	w        record.WorkerReport
 	raw, net float64 // % of the cohort's median
+	rate     float64 // per second its own vCPUs ran, % of the median rate
 	wait     float64
 	known    bool
 }
@@ -80,7 +82,13 @@ func (c *scenarioChecker) cohortShares(g []record.WorkerReport) []shareOfMedian 
 	}
 	for i := range out {
 		out[i].raw = float64(out[i].w.WorkUnits) / mw * 100
-		out[i].net = out[i].net / mr * 100
+		out[i].rate = out[i].net / mr * 100
+		// The host's noise may excuse a worker's shortfall or excess,
+		// never make one: a worker whose work was fair is not convicted
+		// by its exposure (the mean wait of the vCPUs it used, which
+		// does not know how long it ran on each). So net is the share
+		// nearer the median of the two views.
+		out[i].net = nearer(out[i].raw, out[i].rate, 100)
 	}
 	return out
 }
@@ -118,7 +126,11 @@ func (c *scenarioChecker) fairShare(groups [][]record.WorkerReport) (record.Chec
 	}
 	ch.Detail = fmt.Sprintf("least-served worker: pid %d did %d work units, %.0f%% of its cohort's median", shown.w.PID, shown.w.WorkUnits, shown.raw)
 	if shown.known {
-		ch.Detail += fmt.Sprintf("; per second its own vCPUs ran (host wait %.0f%%), %.0f%% %s limit %.0f%%", shown.wait*100, shown.net, cmpBelow(shown.net, limit), limit)
+		ch.Detail += fmt.Sprintf("; per second its own vCPUs ran (host wait %.0f%%), %.0f%%", shown.wait*100, shown.rate)
+		if shown.net != shown.rate {
+			ch.Detail += " (noise may excuse a share, never lower it: judged on the work units)"
+		}
+		ch.Detail += fmt.Sprintf("; %.0f%% %s limit %.0f%%", shown.net, cmpBelow(shown.net, limit), limit)
 	} else {
 		ch.Detail += fmt.Sprintf("; no host samples for its vCPUs, so no noise was taken off (%.0f%% %s limit %.0f%%)", shown.net, cmpBelow(shown.net, limit), limit)
 	}
@@ -139,12 +151,20 @@ func (c *scenarioChecker) excess(all []shareOfMedian, limit float64) (string, re
 	if ch.Status == record.StatusInconclusive {
 		shown = byRaw
 	}
-	d := fmt.Sprintf("most-served worker: pid %d did %d work units, %.0f%% of its cohort's median; per second its own vCPUs ran, %.0f%% %s limit %.0f%%",
-		shown.w.PID, shown.w.WorkUnits, shown.raw, shown.net, cmp(shown.net, limit), limit)
+	d := fmt.Sprintf("most-served worker: pid %d did %d work units, %.0f%% of its cohort's median; per second its own vCPUs ran, %.0f%%; %.0f%% %s limit %.0f%%",
+		shown.w.PID, shown.w.WorkUnits, shown.raw, shown.rate, shown.net, cmp(shown.net, limit), limit)
 	if ch.Status == record.StatusInconclusive {
 		d += ": inconclusive, its own host wait explains the excess"
 	}
 	return d, ch.Status
+}
+
+// nearer is whichever of a and b is nearer to mid.
+func nearer(a, b, mid float64) float64 {
+	if math.Abs(a-mid) <= math.Abs(b-mid) {
+		return a
+	}
+	return b
 }
 
 // cmpBelow says how x stands against a lower limit.

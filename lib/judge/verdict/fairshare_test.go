@@ -141,3 +141,17 @@ func TestFairShareCountsAWorkersWholeLife(t *testing.T) {
 	r.Scenario.Cgroups[0].Workers[3].WallS = 2
 	wantStatus(t, check(t, Judge(r, nil), "fair_share[a]"), record.StatusFail, "pid 4 did 200 work units, 20% of its cohort's median", "20% < limit 40%")
 }
+
+// Noise may excuse a share, never make one: four workers doing equal work,
+// three on vCPUs the host kept waiting 70 % of the time. Per second its
+// vCPU ran, the quiet worker did 30 % of the others; by work it did 100 %,
+// and it passes.
+func TestFairShareNoiseNeverConvicts(t *testing.T) {
+	r := cohortOf([]uint64{1000, 1000, 1000, 1000}, fourCPUs(4))
+	r.HostSamples = waits(0, 0.7, 0.7, 0.7)
+	c := check(t, Judge(r, nil), "fair_share[a]")
+	wantStatus(t, c, record.StatusPass, "judged on the work units", "100% ≥ limit 40%")
+	if c.Net == nil || *c.Net != 100 {
+		t.Errorf("net %v, want 100", c.Net)
+	}
+}
