@@ -10,16 +10,17 @@ import (
 
 // Fair share judges unfairness by work done: in a cohort of CPU-bound
 // workers, the least-served worker's work as a share of the cohort's
-// median, and the most-served worker's (a few workers favoured: with 8 on
-// 2 CPUs, three doing 3.7 times the other five's work are only 34 points
-// of off-CPU share apart, and the median is the five's). The spread (points of off-CPU share) cannot tell
-// how contended a cohort was: on a loaded host a 20× slice fault, whose
-// least-served worker of 8 on 2 CPUs did 26–45 % of the median, spread
-// 23–34 points, while EEVDF, whose worst-served worker on 1,2,2,1 did 62 %
-// of its cohort's median, spread up to 30 (recorded fidelity runs, load
-// 8.2–8.4). Work units are what a worker executed, whatever the guest
-// charged it for; each worker's own host noise is taken off by counting
-// its work per second its own vCPUs ran (its wall less their host wait).
+// median, and the most-served worker's (a few favoured: with 8 workers on 2
+// CPUs, three doing 3.7 times the other five's work are only 34 points of
+// off-CPU share apart, and the median is the five's). The spread cannot
+// tell how contended a cohort was: on a loaded host a 20× slice fault,
+// whose least-served worker of 8 on 2 CPUs did 15–30 % of the median,
+// spread 23–34 points, while EEVDF, whose least-served worker never fell
+// under 51 % of its cohort's median, spread up to 30 on 1,2,2,1 (recorded
+// fidelity runs, load 8.2–9). Work units are what a worker executed,
+// whatever the guest charged it for; its own host noise is taken off by
+// counting its work per second its own vCPUs ran, a view that may excuse a
+// share but never lowers it below the share of the work units.
 
 // workerRate is a worker's work per second its vCPUs ran; known is false
 // when its vCPUs' host wait was not measured (the rate is then per second
@@ -49,7 +50,8 @@ func upperMedian(xs []float64) float64 {
 }
 
 // shareOfMedian is one worker's work against its cohort's median: raw
-// (work units) and net (work per second its own vCPUs ran).
+// (work units), rate (work per second its own vCPUs ran) and net (the one
+// of the two nearer the median: what is judged).
 type shareOfMedian struct {
 	w        record.WorkerReport
 	raw, net float64 // % of the cohort's median
