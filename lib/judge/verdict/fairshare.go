@@ -108,8 +108,7 @@ func (c *scenarioChecker) fairShare(groups [][]record.WorkerReport) (record.Chec
 		return record.Check{}, false
 	}
 	limit := *c.t.MinFairSharePct
-	byRaw := slices.MinFunc(all, func(a, b shareOfMedian) int { return cmpFloat(a.raw, b.raw) })
-	byNet := slices.MinFunc(all, func(a, b shareOfMedian) int { return cmpFloat(a.net, b.net) })
+	byRaw, byNet := worstOf(all, -1, shareViews)
 	ch := record.Check{Value: round(byRaw.raw), Limit: limit}
 	// judged works on upper limits: a shortfall below the floor is the
 	// violation, so judge the negated shares.
@@ -145,8 +144,7 @@ func (c *scenarioChecker) fairShare(groups [][]record.WorkerReport) (record.Chec
 // excess judges the most-served worker against the cap: fail when its net
 // share of the median exceeds it, inconclusive when only its raw share does.
 func (c *scenarioChecker) excess(all []shareOfMedian, limit float64) (string, record.Status) {
-	byRaw := slices.MaxFunc(all, func(a, b shareOfMedian) int { return cmpFloat(a.raw, b.raw) })
-	byNet := slices.MaxFunc(all, func(a, b shareOfMedian) int { return cmpFloat(a.net, b.net) })
+	byRaw, byNet := worstOf(all, +1, shareViews)
 	var ch record.Check
 	judged(&ch, byRaw.raw, byNet.net, limit)
 	shown := byNet
@@ -160,6 +158,8 @@ func (c *scenarioChecker) excess(all []shareOfMedian, limit float64) (string, re
 	}
 	return d, ch.Status
 }
+
+func shareViews(s shareOfMedian) (raw, net float64) { return s.raw, s.net }
 
 // nearer is whichever of a and b is nearer to mid.
 func nearer(a, b, mid float64) float64 {

@@ -223,8 +223,7 @@ func (c *scenarioChecker) spread(groups [][]record.WorkerReport, nCPUs int) (rec
 		return record.Check{}, false
 	}
 	limit := *c.t.MaxSpreadPct
-	byRaw := slices.MaxFunc(all, func(a, b cohortSpread) int { return cmpFloat(a.raw, b.raw) })
-	byNet := slices.MaxFunc(all, func(a, b cohortSpread) int { return cmpFloat(a.net, b.net) })
+	byRaw, byNet := worstOf(all, +1, func(s cohortSpread) (float64, float64) { return s.raw, s.net })
 	ch := record.Check{Value: round(byRaw.raw), Limit: limit}
 	judged(&ch, byRaw.raw, byNet.net, limit)
 	if ch.Status == record.StatusPass {
@@ -249,6 +248,15 @@ func (c *scenarioChecker) spread(groups [][]record.WorkerReport, nCPUs int) (rec
 		ch.Detail += fmt.Sprintf(" (%d cohorts judged, each on its own workers' noise)", len(all))
 	}
 	return ch, true
+}
+
+// worstOf returns the parties of xs with the worst raw and the worst net
+// value: the largest (sign +1, an upper limit) or the smallest (sign -1, a
+// floor). A check's value rests on the first, its status on the second.
+func worstOf[T any](xs []T, sign float64, views func(T) (raw, net float64)) (byRaw, byNet T) {
+	raw := func(a, b T) int { ra, _ := views(a); rb, _ := views(b); return cmpFloat(sign*ra, sign*rb) }
+	net := func(a, b T) int { _, na := views(a); _, nb := views(b); return cmpFloat(sign*na, sign*nb) }
+	return slices.MaxFunc(xs, raw), slices.MaxFunc(xs, net)
 }
 
 func cmpFloat(a, b float64) int {
