@@ -149,7 +149,7 @@ func TestDriverMissingDepsElsewhere(t *testing.T) {
 
 // runtimeCommands stand for every command the runtime groups look for.
 var runtimeCommands = []string{"go", "make", "qemu-system-x86_64", "busybox", "parallel", "ssh", "gcc", "flex",
-	"bison", "bc", "pahole", "cpio", "tar", "xz", "zstd", "pkg-config", "clang", "llvm-strip", "ld.lld",
+	"bison", "bc", "pahole", "cpio", "tar", "xz", "zstd", "pkg-config", "clang", "llvm-ar", "ld.lld",
 	"hackbench", "cyclictest", "stress-ng", "perf"}
 
 // TestDepsCheckWithoutDpkg: a host with every command (clang without the
@@ -166,6 +166,27 @@ func TestDepsCheckWithoutDpkg(t *testing.T) {
 		if !strings.HasPrefix(l, "pkg-config --exists ") {
 			t.Errorf("the check ran %q", l)
 		}
+	}
+}
+
+// TestDepsMixedLLVM: Debian's clang-19 beside another LLVM's unsuffixed
+// llvm-ar (llvm 14 here, 2026-12-05) is not a toolchain the kernel build
+// can use (LLVM=-19 wants llvm-ar-19): the check asks for llvm-19.
+func TestDepsMixedLLVM(t *testing.T) {
+	var cmds []string
+	for _, c := range runtimeCommands {
+		switch c {
+		case "clang":
+			c = "clang-19"
+		case "ld.lld":
+			c = "ld.lld-19"
+		}
+		cmds = append(cmds, c)
+	}
+	h := newFakeHost(t, append(cmds, "apt-get")...)
+	r := h.run(t, "scripts/install-deps.sh", "--check", "kernel")
+	if r.code != 2 || !strings.Contains(r.stderr, "missing: llvm-ar-19 or clang+llvm-ar") || !strings.Contains(r.stderr, "apt-get install llvm-19") {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit 2 naming llvm-ar-19 and apt-get install llvm-19", r.code, r.stderr)
 	}
 }
 

@@ -19,7 +19,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
 for i in 1 2 3 4; do
-	("$bin/ktstr-kernel" build --keep-tree "$spec" >"$tmp/out$i" 2>"$tmp/err$i"; echo $? >"$tmp/rc$i") &
+	# rc=$? after ||: set -e would end the subshell before it wrote rc.
+	(rc=0; "$bin/ktstr-kernel" build --keep-tree "$spec" >"$tmp/out$i" 2>"$tmp/err$i" || rc=$?; echo $rc >"$tmp/rc$i") &
 done
 wait
 # Builder 1's progress is what the user wants to see.

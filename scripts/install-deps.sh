@@ -49,6 +49,9 @@ fi
 # sbin: the same, also looked for in /usr/sbin and /sbin, off a non-root
 # $PATH; pc: a pkg-config module; src: a file, on Debian only), what, and
 # the Debian package that provides it (- for none: installed by hand).
+# `a+b` in an alternative needs both: the kernel build names LLVM's tools
+# all with clang's suffix or all without (lib/host/kernel clangArgs), so
+# clang-19 beside an unsuffixed llvm-ar from another LLVM is not a toolchain.
 reqs='tools cmd go -
 tools cmd make make
 vm cmd qemu-system-x86_64 qemu-system-x86
@@ -71,7 +74,7 @@ kernel pc libcrypto libssl-dev
 kernel pc zlib zlib1g-dev
 kernel pc libzstd libzstd-dev
 kernel cmd clang-19|clang clang-19
-kernel cmd llvm-strip-19|llvm-strip llvm-19
+kernel cmd llvm-ar-19|clang+llvm-ar llvm-19
 kernel cmd ld.lld-19|ld.lld lld-19
 source src /usr/src/linux-source-6.12.tar.xz linux-source-6.12
 payloads cmd hackbench rt-tests
@@ -105,16 +108,29 @@ if command -v apt-get >/dev/null 2>&1; then
 	debian=1
 fi
 
+# all_of KIND A+B: whether every command of one alternative is there.
+all_of() {
+	old_ifs2=$IFS
+	IFS='+'
+	for c in $2; do
+		IFS=$old_ifs2
+		command -v "$c" >/dev/null 2>&1 && continue
+		[ "$1" = sbin ] && { [ -x "/usr/sbin/$c" ] || [ -x "/sbin/$c" ]; } && continue
+		return 1
+	done
+	IFS=$old_ifs2
+	return 0
+}
+
 # present KIND WHAT: whether the requirement is met on this host.
 present() {
 	case "$1" in
 	cmd | sbin)
 		old_ifs=$IFS
 		IFS='|'
-		for c in $2; do
+		for alt in $2; do
 			IFS=$old_ifs
-			command -v "$c" >/dev/null 2>&1 && return 0
-			[ "$1" = sbin ] && { [ -x "/usr/sbin/$c" ] || [ -x "/sbin/$c" ]; } && return 0
+			all_of "$1" "$alt" && return 0
 		done
 		IFS=$old_ifs
 		return 1

@@ -559,12 +559,16 @@ func (b *builder) run(ctx context.Context, step, dir string, lines lineSink, nam
 }
 
 // clangArgs selects clang-19 (the version the schedulers are tested with)
-// when installed, else the default clang.
+// when installed with its LLVM tools, else the default clang. LLVM=-19
+// names every tool with the suffix, and clang-19 alone (Debian's clang-19
+// does not pull in llvm-19) fails at llvm-ar-19 while linking libbpf.
 func clangArgs() []string {
-	if _, err := exec.LookPath("clang-19"); err == nil {
-		return []string{"LLVM=-19"}
+	for _, tool := range []string{"clang-19", "llvm-ar-19"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return []string{"LLVM=1"}
+		}
 	}
-	return []string{"LLVM=1"}
+	return []string{"LLVM=-19"}
 }
 
 func toolVersions() map[string]string {
