@@ -391,7 +391,11 @@ var knownRaces = []knownRace{
 		// cgroup is stashed off the tree with its task queued. Matched on
 		// those traces only: the stalled task waits in a cgroup's queue
 		// (not the fallback queue 0 or a built-in one) and flatcg's last
-		// statistics show dispatches finding no cgroup.
+		// statistics show dispatches finding no cgroup. CI, stop 27: the
+		// same death as "watchdog failed to check in for 30.004s" — the
+		// watchdog's own kworker, queued in the root cgroup's queue, is
+		// the task stranded (matched when the dump shows a task waiting in
+		// a cgroup's queue since the watchdog's work was due).
 		name: "scx_flatcg strands a cgroup off its tree until the watchdog", sched: "scx_flatcg", rerun: true,
 		match: bugTrace(knownbug.FlatcgStrandedCgroup),
 	},

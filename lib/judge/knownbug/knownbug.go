@@ -67,20 +67,83 @@ func Match(run *record.Run) *Bug {
 
 var (
 	stalledTask  = regexp.MustCompile(`runnable task stall\b.*?\[(\d+)\] failed to run`)
+	checkInStall = regexp.MustCompile(`watchdog failed to check in for (\d+)\.(\d{3})s`)
 	flatcgNoCgrp = regexp.MustCompile(`(?m)^PNC\s.*\snocgrp:\s*(\d+)`)
 )
 
+// flatcgStrandedCgroup: a task waits in a cgroup's queue past the
+// watchdog while flatcg's cgroup tree is empty. The watchdog says so in
+// one of two ways. It names the task ("init[55] failed to run for
+// 14.996s"), or, when the stranded task is the watchdog's own work (it
+// runs on an unbound kworker, which flatcg queues in the root cgroup's
+// queue like any task of that cgroup), the tick finds the watchdog has
+// not checked in ("watchdog failed to check in for 30.004s", CI
+// 2026-12-05). The work was due halfway through that time (it is queued
+// every timeout/2), so some task of the dump has waited in a cgroup's
+// queue for at least 40 % of it (timer slack and the tick taken off).
 func flatcgStrandedCgroup(sr *record.SchedulerRun) bool {
-	m := stalledTask.FindStringSubmatch(sr.ExitKind + " " + sr.Reason)
+	pnc := flatcgNoCgrp.FindAllStringSubmatch(sr.Log, -1)
+	if len(pnc) == 0 || pnc[len(pnc)-1][1] == "0" {
+		return false
+	}
+	why := sr.ExitKind + " " + sr.Reason
+	if m := stalledTask.FindStringSubmatch(why); m != nil {
+		dsq, ok := dumpedDSQ(sr.Dump, m[1])
+		return ok && inCgroupQueue(dsq)
+	}
+	m := checkInStall.FindStringSubmatch(why)
 	if m == nil {
 		return false
 	}
-	dsq, ok := dumpedDSQ(sr.Dump, m[1])
-	if !ok || dsq == 0 || dsq&(1<<63) != 0 {
-		return false
+	s, _ := strconv.Atoi(m[1])
+	ms, _ := strconv.Atoi(m[2])
+	for _, t := range dumpedTasks(sr.Dump) {
+		if t.queued && inCgroupQueue(t.dsq) && t.waitMs*10 >= int64(s*1000+ms)*4 {
+			return true
+		}
 	}
-	pnc := flatcgNoCgrp.FindAllStringSubmatch(sr.Log, -1)
-	return len(pnc) > 0 && pnc[len(pnc)-1][1] != "0"
+	return false
+}
+
+// inCgroupQueue: flatcg's cgroup queues are named by cgroup id, so not
+// its fallback queue 0 nor a built-in queue (bit 63).
+func inCgroupQueue(dsq uint64) bool { return dsq != 0 && dsq&(1<<63) == 0 }
+
+// dumpedTask is one task of a sched_ext exit dump, which lists each
+// CPU's runnable tasks:
+//
+//	R kworker/u8:1[45] -15012ms
+//	    scx_state/flags=3/0x1 dsq_flags=0x1 ops_state/qseq=0/0
+//	    sticky/holding_cpu=-1/-1 dsq_id=0x1 dsq_vtime=0
+type dumpedTask struct {
+	pid string
+	// waitMs is how long it had been runnable, from the kernel's
+	// runnable_at less the dump's time (negative when waiting).
+	waitMs int64
+	// dsq is the queue it waits in, when queued (not "(n/a)").
+	dsq    uint64
+	queued bool
+}
+
+var dumpedTaskLine = regexp.MustCompile(`\[(\d+)\] ([+-]\d+)ms\s*$`)
+
+// dumpedTasks reads every task of a sched_ext exit dump.
+func dumpedTasks(dump string) []dumpedTask {
+	var tasks []dumpedTask
+	lines := strings.Split(dump, "\n")
+	for i, l := range lines {
+		m := dumpedTaskLine.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		t := dumpedTask{pid: m[1]}
+		if at, err := strconv.ParseInt(m[2], 10, 64); err == nil && at < 0 {
+			t.waitMs = -at
+		}
+		t.dsq, t.queued = queueAfter(lines[i+1 : min(i+4, len(lines))])
+		tasks = append(tasks, t)
+	}
+	return tasks
 }
 
 // dumpedDSQ finds task pid in a sched_ext exit dump and returns the id of
@@ -91,12 +154,21 @@ func dumpedDSQ(dump, pid string) (uint64, bool) {
 		if !strings.Contains(l, "["+pid+"] ") {
 			continue
 		}
-		for _, next := range lines[i+1 : min(i+4, len(lines))] {
-			if _, rest, ok := strings.Cut(next, "dsq_id=0x"); ok {
-				hex, _, _ := strings.Cut(rest, " ")
-				id, err := strconv.ParseUint(hex, 16, 64)
-				return id, err == nil
-			}
+		if id, ok := queueAfter(lines[i+1 : min(i+4, len(lines))]); ok {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
+// queueAfter reads the dsq_id of the first of a task's detail lines that
+// has one.
+func queueAfter(detail []string) (uint64, bool) {
+	for _, next := range detail {
+		if _, rest, ok := strings.Cut(next, "dsq_id=0x"); ok {
+			hex, _, _ := strings.Cut(rest, " ")
+			id, err := strconv.ParseUint(hex, 16, 64)
+			return id, err == nil
 		}
 	}
 	return 0, false

@@ -26,6 +26,25 @@ func stranded(sched, dsq, noCgrp string) *record.Run {
 	return r
 }
 
+// checkInStranded is flatcg disabled because its watchdog did not check
+// in for 30.004 s, the dump showing the watchdog's kworker runnable for
+// waitMs in queue dsq, next to a task that is running.
+func checkInStranded(waitMs int, dsq, noCgrp string) *record.Run {
+	r := stranded("scx_flatcg", "", noCgrp)
+	r.Scheduler.ExitKind = `sched_ext: BPF scheduler "flatcg" disabled (runnable task stall): flatcg: watchdog failed to check in for 30.004s`
+	r.Scheduler.Dump = "CPU 2   : nr_run=2 flags=0x1 cpu_rel=0 ops_qseq=9 pnt_seq=4\n" +
+		"          curr=kt:CpuSpin[88] class=ext_sched_class\n\n" +
+		" *R kt:CpuSpin[88] +0ms\n" +
+		"      scx_state/flags=3/0xd dsq_flags=0x0 ops_state/qseq=0/0\n" +
+		"      sticky/holding_cpu=-1/-1 dsq_id=(n/a) dsq_vtime=0\n" +
+		"      cpus=f\n\n" +
+		"  R kworker/u8:1[45] -" + strconv.Itoa(waitMs) + "ms\n" +
+		"      scx_state/flags=3/0x1 dsq_flags=0x1 ops_state/qseq=0/0\n" +
+		"      sticky/holding_cpu=-1/-1 dsq_id=" + dsq + " dsq_vtime=0\n" +
+		"      cpus=f\n"
+	return r
+}
+
 func dumpOf(pid, dsq string) string {
 	return "CPU 1   : nr_run=3 flags=0x1 cpu_rel=0 ops_qseq=1 pnt_seq=2\n" +
 		"          curr=init[19650] class=ext_sched_class\n\n" +
@@ -47,6 +66,15 @@ func TestMatch(t *testing.T) {
 		{"its cgroup tree not empty at the end", stranded("scx_flatcg", "0x1a3", "0"), nil},
 		{"no exit dump", stranded("scx_flatcg", "", "1"), nil},
 		{"the same trace under another scheduler", stranded("scx_simple", "0x1a3", "1"), nil},
+		// The watchdog's own kworker stranded: it was due at 15 s of the
+		// 30.004 s, and 40 % of that is 12.0016 s.
+		{"flatcg's stranded watchdog", checkInStranded(15012, "0x1", "3"), FlatcgStrandedCgroup},
+		{"a queued task at 40 % of the check-in time", checkInStranded(12002, "0x1", "3"), FlatcgStrandedCgroup},
+		{"no queued task that long", checkInStranded(12001, "0x1", "3"), nil},
+		{"the long wait in a built-in queue", checkInStranded(15012, "0x8000000000000002", "3"), nil},
+		{"the long wait in the fallback queue", checkInStranded(15012, "0x0", "3"), nil},
+		{"the long wait in no queue", checkInStranded(15012, "(n/a)", "3"), nil},
+		{"the check-in failure with flatcg's tree not empty", checkInStranded(15012, "0x1", "0"), nil},
 		{"central's migration-disabled dispatch", died("scx_central", `sched_ext: BPF scheduler "central" disabled (runtime error): central: SCX_DSQ_LOCAL[_ON] cannot move migration disabled init[12301] from CPU 1 to 2`), CentralMigrationDisabled},
 		{"another runtime error of central", died("scx_central", `sched_ext: BPF scheduler "central" disabled (runtime error): central: invalid DSQ ID 0x0000000000000007`), nil},
 		{"central's watchdog death", died("scx_central", `BPF scheduler "central" disabled (runnable task stall)`), nil},
@@ -100,4 +128,59 @@ func FuzzDumpedDSQ(f *testing.F) {
 			rest = after
 		}
 	})
+}
+
+// FuzzDumpedTasks: a task written into a dump reads back with its wait
+// and queue; and whatever the dump, every task read is named by its line
+// with the wait read, and waits are never negative.
+func FuzzDumpedTasks(f *testing.F) {
+	f.Add(checkInStranded(15012, "0x1", "1").Scheduler.Dump, "45", int64(15012), uint64(1))
+	f.Add(dumpOf("19657", "0x1a3"), "7", int64(0), uint64(1)<<63)
+	f.Add("  R x[1] -5ms\n dsq_id=0xzz", "1", int64(-3), uint64(0))
+	f.Fuzz(func(t *testing.T, dump, pid string, wait int64, queue uint64) {
+		digits := strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, pid)
+		if digits != "" && wait > -1<<62 && wait < 1<<62 {
+			at := strconv.FormatInt(-wait, 10)
+			if wait <= 0 {
+				at = "+" + at
+			}
+			written := "  R w " + digits + "[" + digits + "] " + at + "ms\n      sticky/holding_cpu=-1/-1 dsq_id=0x" + strconv.FormatUint(queue, 16) + " dsq_vtime=0\n"
+			got := dumpedTasks(written)
+			if len(got) != 1 || got[0].pid != digits || got[0].waitMs != max(wait, 0) || !got[0].queued || got[0].dsq != queue {
+				t.Fatalf("task [%s] waiting %d ms in %#x reads back as %+v", digits, wait, queue, got)
+			}
+		}
+		for _, task := range dumpedTasks(dump) {
+			if task.waitMs < 0 {
+				t.Fatalf("negative wait %+v", task)
+			}
+			if task.waitMs > 0 && !dumpSaysWait(dump, task.pid, task.waitMs) {
+				t.Fatalf("task %+v: the dump has no line [%s] -%dms", task, task.pid, task.waitMs)
+			}
+			if task.queued && !strings.Contains(dump, "dsq_id=0x") {
+				t.Fatalf("task %+v queued, but the dump names no queue", task)
+			}
+		}
+	})
+}
+
+// dumpSaysWait: some line of dump names task [pid] runnable for waitMs
+// ("[pid] -Nms", N read as a number: "-01ms" is 1 ms).
+func dumpSaysWait(dump, pid string, waitMs int64) bool {
+	for rest := dump; ; {
+		_, after, ok := strings.Cut(rest, "["+pid+"] -")
+		if !ok {
+			return false
+		}
+		rest = after
+		n, _, ok := strings.Cut(after, "ms")
+		if v, err := strconv.ParseInt(n, 10, 64); ok && err == nil && v == waitMs {
+			return true
+		}
+	}
 }
