@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -166,8 +167,11 @@ func TestDriverStageStatus(t *testing.T) {
 		}
 		// The ktstr-boot that owns the VM is QEMU's parent (the driver
 		// also runs short-lived ktstr-boot processes to check its flags).
+		// Only a QEMU given -kernel is a VM: a short-lived ktstr-boot also
+		// runs "qemu-system-x86_64 --version", and signalling its parent
+		// found a process already gone (CI, stop 28).
 		for _, p := range toolProcesses(os.TempDir()) {
-			if filepath.Base(p.args[0]) == "qemu-system-x86_64" {
+			if filepath.Base(p.args[0]) == "qemu-system-x86_64" && slices.Contains(p.args, "-kernel") {
 				boot = parentPID(p.pid)
 			}
 		}
