@@ -358,6 +358,15 @@ func (w *Worker) unreported() record.WorkerReport {
 		if run, delay, ok := taskSchedstat(w.cmd.Process.Pid, p.TID); ok {
 			rep.CPUS, rep.RunDelayS = run.Seconds(), delay.Seconds()
 		}
+		// The worker cannot say where it ran, but the kernel knows the
+		// CPU it last ran on: without it the judge knows none of its
+		// vCPUs, and can neither take their host noise off its share
+		// nor name them.
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", w.cmd.Process.Pid, p.TID)); err == nil {
+			if cpu, ok := statLastCPU(string(b)); ok {
+				rep.CPUsUsed = strconv.Itoa(cpu)
+			}
+		}
 	}
 	if rep.WallS > 0 {
 		rep.OffCPUPct = max(0, (rep.WallS-rep.CPUS)/rep.WallS*100)
@@ -438,6 +447,23 @@ func taskSchedstat(pid, tid int) (run, delay time.Duration, ok bool) {
 	r, err1 := strconv.ParseInt(f[0], 10, 64)
 	d, err2 := strconv.ParseInt(f[1], 10, 64)
 	return time.Duration(r), time.Duration(d), err1 == nil && err2 == nil
+}
+
+// statLastCPU reads the CPU a task last ran on (field 39, "processor")
+// from a /proc/PID/task/TID/stat line. The command name, field 2, may hold
+// spaces and parentheses, so the fields are counted from its last ')'.
+func statLastCPU(stat string) (int, bool) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(stat[i+1:]) // f[0] is field 3, the state
+	const processor = 39 - 3
+	if len(f) <= processor {
+		return 0, false
+	}
+	cpu, err := strconv.Atoi(f[processor])
+	return cpu, err == nil && cpu >= 0
 }
 
 // Pause stops a worker with SIGSTOP for d, then resumes it: a test op that

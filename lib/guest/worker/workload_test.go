@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ktstr-go/ktstr/lib/guest/cgroup"
+	"github.com/ktstr-go/ktstr/lib/model/topology"
 	"github.com/ktstr-go/ktstr/lib/model/workload"
 	"github.com/ktstr-go/ktstr/lib/proto/role"
 )
@@ -223,6 +225,10 @@ func TestStuckWorkerIsReportedAfterGrace(t *testing.T) {
 	// before the SIGSTOP too).
 	if span := stuck.StopT - stuck.StartT; !stuck.Unreported || stuck.WorkUnits == 0 || stuck.StuckS < 0.45 || stuck.StuckS > span+0.01 || stuck.MaxGapMS < 450 || stuck.CPUS <= 0 {
 		t.Errorf("stuck worker: unreported %v, units %d, stuck %.2fs, gap %.0fms, cpu %.2fs", stuck.Unreported, stuck.WorkUnits, stuck.StuckS, stuck.MaxGapMS, stuck.CPUS)
+	}
+	// The CPU it last ran on, from the kernel: one it was allowed.
+	if used, _ := topology.ParseList(stuck.CPUsUsed); len(used) != 1 || !slices.Contains(allowed, used[0]) {
+		t.Errorf("stuck worker: cpus_used %q, want the one allowed CPU (of %v) it last ran on", stuck.CPUsUsed, allowed)
 	}
 	// Killed: gone, or a zombie until its collector reaps it.
 	alive := func() bool {
