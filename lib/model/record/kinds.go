@@ -643,7 +643,8 @@ type WorkerReport struct {
 	// ran).
 	Unreported bool    `json:"unreported,omitempty"`
 	StuckS     float64 `json:"stuck_s,omitempty"`
-	// CPUsUsed is the cpu list the worker was seen running on.
+	// CPUsUsed is the cpu list the worker was seen running on; of an
+	// Unreported worker, the CPU the kernel says it last ran on.
 	CPUsUsed   string `json:"cpus_used"`
 	Migrations uint64 `json:"migrations"`
 	// RunDelayS is schedstat time spent runnable but waiting.
