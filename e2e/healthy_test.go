@@ -46,6 +46,12 @@ func TestJudgeHealthy(t *testing.T) {
 		problems int
 	}{
 		{"pass", verdict(record.StatusPass), run("scx_simple", record.OutcomeCompleted, ""), false, 0},
+		{"EEVDF's unequal cgroups, cgroup_fairness alone, is its named race", verdict(record.StatusFail, fail("cgroup_fairness[cg_1,cg_2]")),
+			&record.Run{Outcome: record.OutcomeCompleted, Job: &record.Job{}}, true, 0},
+		{"EEVDF's unequal cgroups beside another failure are no race", verdict(record.StatusFail, fail("cgroup_fairness[cg_1,cg_2]"), fail("starvation[cg_1]")),
+			&record.Run{Outcome: record.OutcomeCompleted, Job: &record.Job{}}, false, 1},
+		{"a sched_ext scheduler's unequal cgroups are no EEVDF race", verdict(record.StatusFail, fail("cgroup_fairness[cg_1,cg_2]")),
+			run("scx_simple", record.OutcomeCompleted, ""), false, 1},
 		{"a watchdog death of a healthy scheduler fails", verdict(record.StatusFail, fail("outcome")),
 			run("scx_simple", record.OutcomeSchedulerDied, `BPF scheduler "simple" disabled (runnable task stall)`), false, 1},
 		{"scx_central's watchdog death is no known race", verdict(record.StatusFail, fail("outcome")),

@@ -400,6 +400,21 @@ var knownRaces = []knownRace{
 		match: bugTrace(knownbug.FlatcgStrandedCgroup),
 	},
 	{
+		// EEVDF (no sched_ext scheduler): its group balancing can leave
+		// one of two equal cgroups with less CPU than the 35-point limit
+		// allows when the host keeps the vCPUs waiting — documented in
+		// README, "Not yet" (the loaded fidelity gate: 42 % less at 84 %
+		// host wait). CI-like runs, 2026-12-06: cgroup_exhaust_reuse, 2
+		// workers each, 42 % less at 51–52 % wait on both cgroups' vCPUs.
+		// Matched only when cgroup_fairness alone failed; rerun once, and
+		// the rerun must pass.
+		name: "EEVDF's group balancing leaves equal cgroups unequal under host wait", sched: "",
+		rerun: true,
+		match: func(v *record.Verdict, _ *record.Run) bool {
+			return onlyChecksFailed(v, func(c record.Check) bool { return strings.HasPrefix(c.Name, "cgroup_fairness[") })
+		},
+	},
+	{
 		// Seen once in the fidelity sweep: the kernel disabled
 		// scx_central for dispatching a migration-disabled task to
 		// another CPU (its runtime-error exit).
@@ -439,11 +454,15 @@ func finding(t *testing.T, what string) {
 // raceOf returns the known race a failed run of a healthy scheduler is, or
 // nil.
 func raceOf(v *record.Verdict, run *record.Run) *knownRace {
-	if run == nil || run.Job == nil || run.Job.Scheduler == nil || v.Status != record.StatusFail {
+	if run == nil || run.Job == nil || v.Status != record.StatusFail {
 		return nil
 	}
+	sched := "" // EEVDF
+	if run.Job.Scheduler != nil {
+		sched = run.Job.Scheduler.Name
+	}
 	for i, r := range knownRaces {
-		if r.sched == run.Job.Scheduler.Name && r.match(v, run) {
+		if r.sched == sched && r.match(v, run) {
 			return &knownRaces[i]
 		}
 	}

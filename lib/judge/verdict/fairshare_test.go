@@ -93,6 +93,31 @@ func TestFairShareJudgesOnlyCPUBoundCohorts(t *testing.T) {
 	}
 }
 
+// Workers that yield give their CPU away on purpose: a cohort of Mixed
+// or YieldHeavy workers is not judged (CI: a healthy EEVDF gave one of 32
+// Mixed workers 663 % of its cohort's median); the same shares of
+// CpuSpin workers fail.
+func TestFairShareLeavesOutYielders(t *testing.T) {
+	for _, tc := range []struct {
+		work   string
+		judged bool
+	}{{"Mixed", false}, {"YieldHeavy", false}, {"CpuSpin", true}} {
+		r := cohortOf([]uint64{663, 100, 100, 100}, fourCPUs(4))
+		for i := range r.Scenario.Cgroups[0].Workers {
+			r.Scenario.Cgroups[0].Workers[i].WorkType = tc.work
+		}
+		var got *record.Check
+		for _, c := range Judge(r, nil).Checks {
+			if c.Name == "fair_share[a]" {
+				got = &c
+			}
+		}
+		if judged := got != nil; judged != tc.judged || judged && got.Status != record.StatusFail {
+			t.Errorf("%s: judged %v (%v), want judged %v and failed", tc.work, judged, got, tc.judged)
+		}
+	}
+}
+
 // Workers allowed on different CPUs owe their shares to the placement:
 // their cohort is not judged.
 func TestFairShareJudgesOnlyWorkersAllowedTheSameCPUs(t *testing.T) {

@@ -31,6 +31,11 @@ type Type struct {
 	// time, so a scheduler must keep the CPUs they may use busy (the work
 	// conservation check counts on it).
 	CPUBound bool
+	// Yields says its workers call sched_yield: they give their CPU away
+	// on purpose, so how much each one gets depends on whom it yields
+	// to, not only on the scheduler's fairness (fair share leaves them
+	// out).
+	Yields bool
 	// Check validates the type's own fields of a spec (nil: none).
 	Check func(s Spec) error
 	// Unit builds one worker's work unit on k from its spec and its
@@ -108,9 +113,9 @@ func (p Params) Int(name string) int { return int(p[name]) }
 var Types = []Type{
 	{Name: "CpuSpin", CPUBound: true, Summary: "1024 spin iterations per unit; pure CPU",
 		Unit: func(k Kit, _ Spec, _ Params) (func(), error) { return func() { k.Spin(1024) }, nil }},
-	{Name: "YieldHeavy", CPUBound: true, Summary: "sched_yield every iteration; wake and sleep paths",
+	{Name: "YieldHeavy", CPUBound: true, Yields: true, Summary: "sched_yield every iteration; wake and sleep paths",
 		Unit: func(k Kit, _ Spec, _ Params) (func(), error) { return func() { k.Yield(false); k.Count() }, nil }},
-	{Name: "Mixed", CPUBound: true, Summary: "1024 spins then a yield",
+	{Name: "Mixed", CPUBound: true, Yields: true, Summary: "1024 spins then a yield",
 		Unit: func(k Kit, _ Spec, _ Params) (func(), error) { return func() { k.Spin(1024); k.Yield(false) }, nil }},
 	{Name: "IoSync", Wakes: true, Summary: "write 64 KB to a tmpfs file, then sleep 100 µs",
 		Unit: func(k Kit, _ Spec, _ Params) (func(), error) {
