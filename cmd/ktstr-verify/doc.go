@@ -12,7 +12,7 @@
 // verified instructions against the 1M limit (warning from 75 %); the guest-observed topology equals the
 // requested one (CPUs, LLC groups, NUMA node cpu lists, SMT groups, distances); scenario telemetry: per cgroup
 // starvation (a worker that did no work, was stuck when the scenario stopped, or did under 10 % of its cohort's
-// median), spread of the workers' not-running share, fair share (every CPU-bound worker's work per second its
+// median), spread of the workers' not-running share, fair share (every CPU-bound, never-yielding worker's work per second its
 // own vCPUs ran within 40–300 % of its cohort's median), the longest off-CPU gap, isolation whenever a
 // cpuset is set, and when their limits are set throughput CV, wake-latency p99 and CV, migration ratio; across cgroups,
 // fairness between cgroups of equal weight and demand, and work conservation (the guest's idle time on the CPUs
