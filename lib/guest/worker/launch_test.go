@@ -67,12 +67,12 @@ func FuzzStatLastCPU(f *testing.F) {
 			t.Errorf("comm %q cpu %d: read %d, %v", comm, cpu, got, ok)
 		}
 		if got, ok := statLastCPU(raw); ok {
-			f := strings.Fields(raw[strings.LastIndexByte(raw, ')')+1:])
-			if len(f) < 37 || got < 0 {
-				t.Fatalf("%q: read cpu %d from %d fields", raw, got, len(f))
+			fields := strings.Fields(raw[strings.LastIndexByte(raw, ')')+1:])
+			if len(fields) < 37 || got < 0 {
+				t.Fatalf("%q: read cpu %d from %d fields", raw, got, len(fields))
 			}
-			if n, err := strconv.Atoi(f[36]); err != nil || n != got {
-				t.Errorf("%q: read cpu %d, field 39 is %q", raw, got, f[36])
+			if n, err := strconv.Atoi(fields[36]); err != nil || n != got {
+				t.Errorf("%q: read cpu %d, field 39 is %q", raw, got, fields[36])
 			}
 		}
 	})
