@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ktstr-go/ktstr/lib/judge/knownbug"
 	"github.com/ktstr-go/ktstr/lib/model/record"
 )
 
@@ -165,6 +166,59 @@ func TestFidelityWorkerStallStopsTheRunEarly(t *testing.T) {
 	}
 	if !strings.Contains(c.Detail, "no worker (of 4) made progress") {
 		t.Errorf("stall detail %q", c.Detail)
+	}
+}
+
+// TestFidelityStrandIsDumpedWhileItLasts: the fixture starves one of two
+// workers on 1,2,2,1, so CPUs idle while the starved worker waits in the
+// fixture's never-consumed queue (0x1): four CPUs, so that the idle time
+// stays well above the watch's half CPU however much of it the agent
+// takes (on 1,1,2,1 it had 0.5–0.7 CPUs idle). The agent's strand watch
+// (lib/guest/engine) asks the kernel for a sched_ext dump while it lasts,
+// and the dump must show the worker waiting there for 2 s or more. The
+// living matcher of lib/judge/knownbug must read that real dump: the run
+// relabelled as flatcg, with a statistics line counting dispatches that
+// found no cgroup, is flatcg's stranded cgroup; as what it is (the
+// fixture), it names no bug.
+func TestFidelityStrandIsDumpedWhileItLasts(t *testing.T) {
+	e2e(t)
+	r, runs := bootVerify(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,2,2,1 --scheduler ktstr-fixture --flags starve --scenario cgroup_steady --workers 1 --duration 8", "")
+	if len(runs) != 1 || runs[0].Scheduler == nil || runs[0].Job == nil {
+		t.Fatalf("%d runs", len(runs))
+	}
+	run, v := runs[0], onlyVerdict(t, r.stdout)
+	if _, ok := hasFailed(v, "starvation["); !ok || v.KnownBug != "" {
+		t.Errorf("verdict %s, known bug %q; not passed: %v (want starvation failed, no known bug)", v.Status, v.KnownBug, failedChecks(v))
+	}
+	live := 0
+	for _, s := range record.DumpSections(run.Scheduler.Dump) {
+		if strings.HasPrefix(s, "Debug dump triggered by SysRq-D") {
+			live++
+		}
+	}
+	var strands []record.Strand
+	if run.Scenario != nil {
+		strands = run.Scenario.Strands
+	}
+	t.Logf("strands %+v; %d dumps taken during them; %d bytes of dump", strands, live, len(run.Scheduler.Dump))
+	if len(strands) == 0 || len(strands) > 2 || live != len(strands) {
+		t.Fatalf("%d strands recorded and %d dumps taken during an 8 s strand, want 1 or 2 of each (at most 2 per scenario); dump:\n%s", len(strands), live, run.Scheduler.Dump)
+	}
+	for _, s := range strands {
+		if !s.Dump || s.ForS < 2 || s.Waiting < 1 || s.IdleCPUs < 0.5 {
+			t.Errorf("strand %+v: want a dump after 2 s of half a CPU idle beside a waiting task", s)
+		}
+	}
+	relabelled := *run
+	job, sched, sr := *run.Job, *run.Job.Scheduler, *run.Scheduler
+	sched.Name = knownbug.FlatcgStrandedCgroup.Scheduler
+	sr.Log += "PNC   next:     3  empty:     4 nocgrp:     1  gone:     0 race:     0 fail:     0\n"
+	job.Scheduler, relabelled.Job, relabelled.Scheduler = &sched, &job, &sr
+	if got := knownbug.Match(&relabelled); got != knownbug.FlatcgStrandedCgroup {
+		t.Errorf("the living matcher does not read the kernel's dump (got %v); dump:\n%s", got, run.Scheduler.Dump)
+	}
+	if got := knownbug.Match(run); got != nil {
+		t.Errorf("the fixture's strand named %q", got.Name)
 	}
 }
 

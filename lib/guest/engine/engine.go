@@ -1,8 +1,9 @@
 // Package engine runs a scenario (lib/model/scenario) in the guest: it creates
 // the cgroups, launches and releases the workers (lib/guest/worker),
 // applies each step's operations, holds while watching the workers'
-// progress for a stall, measures each step's idle time, and collects every
-// worker's report into the scenario result.
+// progress for a stall and the guest for a strand (a worker waiting beside
+// idle CPU time: strand.go), measures each step's idle time, and collects
+// every worker's report into the scenario result.
 package engine
 
 import (
@@ -52,9 +53,9 @@ type Env struct {
 	AgentStart time.Time
 	Logf       func(format string, args ...any)
 	// StallAfter stops the scenario early when no worker has made
-	// progress for longer than this (0: never); Dump is called then, to
-	// have the kernel dump the scheduler's state, and reports whether it
-	// did.
+	// progress for longer than this (0: never); Dump is called then, and
+	// during a strand, to have the kernel dump the scheduler's state, and
+	// reports whether it did (nil: no strand watch either).
 	StallAfter time.Duration
 	Dump       func() bool
 }
@@ -82,7 +83,10 @@ type engine struct {
 	errs    []string
 	pauses  sync.WaitGroup
 	stalled *record.Stall
-	start   time.Time
+	strands strandWatch
+	// strandsSeen are the strands the watch reported, in order.
+	strandsSeen []record.Strand
+	start       time.Time
 	// payloads are the payload processes by cgroup and name (the latest
 	// started), started all of them in start order, payloadResults every
 	// run_payload's result (those that failed to start too).
@@ -102,6 +106,7 @@ func Run(ctx context.Context, s *scenario.Scenario, env Env) *record.ScenarioRes
 		env.Logf = func(string, ...any) {}
 	}
 	e := &engine{ctx: ctx, env: env, s: s, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)), live: map[string]*live{}, payloads: map[string]*runningPayload{}}
+	e.strands = strandWatch{idle: cpuIdle, tasks: e.taskStates}
 	res := &record.ScenarioResult{Name: s.Name, DurationS: env.Duration.Seconds(), StartT: time.Since(env.AgentStart).Seconds()}
 	start := time.Now()
 	e.start = start
@@ -151,6 +156,7 @@ func Run(ctx context.Context, s *scenario.Scenario, env Env) *record.ScenarioRes
 		}
 	}
 	res.Stalled = e.stalled
+	res.Strands = e.strandsSeen
 	// Payloads still running are killed first: the scenario is over.
 	res.Payloads = e.finishPayloads()
 	e.pauses.Wait()
@@ -209,6 +215,11 @@ func (e *engine) hold(ctx context.Context, st scenario.Step, end time.Time) {
 		if st := w.check(now, e.running()); st != nil {
 			e.stall(st)
 			return
+		}
+		if e.env.Dump != nil {
+			if r := e.strands.check(now); r != nil {
+				e.strand(r)
+			}
 		}
 		if !nextOps.IsZero() && !now.Before(nextOps) {
 			for _, op := range st.Ops {
@@ -287,6 +298,27 @@ func (e *engine) stall(st *record.Stall) {
 	}
 	e.env.Logf("scenario %s: no worker made progress for %.0fms; stopping early (dump: %v)", e.s.Name, st.ForMS, st.Dump)
 	e.stalled = st
+}
+
+// strand asks the kernel for a dump of the scheduler's state while a
+// strand lasts (see strandWatch) and records it.
+func (e *engine) strand(st *record.Strand) {
+	st.AtS = time.Since(e.start).Seconds()
+	st.Dump = e.env.Dump()
+	e.strandsSeen = append(e.strandsSeen, *st)
+	e.env.Logf("scenario %s: %.1f CPUs idle for %.1fs while %d tasks waited; sched_ext dump taken: %v",
+		e.s.Name, st.IdleCPUs, st.ForS, st.Waiting, st.Dump)
+}
+
+// taskStates reads the kernel's view of every running worker's thread.
+func (e *engine) taskStates() []taskState {
+	var out []taskState
+	for _, w := range e.running() {
+		if runnable, ran, ok := w.RunState(); ok {
+			out = append(out, taskState{id: w.Progress().TID, runnable: runnable, ran: ran})
+		}
+	}
+	return out
 }
 
 // create makes a cgroup and launches its workers (not yet released).

@@ -300,7 +300,9 @@ func kernelExitLine() string {
 }
 
 // kernelDump returns the sched_ext_dump lines in the trace buffer: the
-// kernel's dump of the scheduler's state when it exited with an error.
+// dumps of the scheduler's state asked for while it ran (RequestDump) and
+// the kernel's dump when it exited with an error, the latest kept first
+// when they exceed dumpLimit.
 func kernelDump() string {
 	b, err := os.ReadFile(traceFile)
 	if err != nil {
@@ -308,12 +310,12 @@ func kernelDump() string {
 	}
 	var out strings.Builder
 	for _, l := range strings.Split(string(b), "\n") {
-		if _, line, ok := strings.Cut(l, "sched_ext_dump: "); ok && out.Len() < dumpLimit {
+		if _, line, ok := strings.Cut(l, "sched_ext_dump: "); ok {
 			out.WriteString(line)
 			out.WriteByte('\n')
 		}
 	}
-	return out.String()
+	return record.KeepLatestDumps(out.String(), dumpLimit)
 }
 
 // Programs lists the loaded BPF programs with the verifier's instruction

@@ -450,20 +450,52 @@ func taskSchedstat(pid, tid int) (run, delay time.Duration, ok bool) {
 }
 
 // statLastCPU reads the CPU a task last ran on (field 39, "processor")
-// from a /proc/PID/task/TID/stat line. The command name, field 2, may hold
-// spaces and parentheses, so the fields are counted from its last ')'.
+// from a /proc/PID/task/TID/stat line.
 func statLastCPU(stat string) (int, bool) {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
+	f, ok := statField(stat, 39)
+	if !ok {
 		return 0, false
+	}
+	cpu, err := strconv.Atoi(f)
+	return cpu, err == nil && cpu >= 0
+}
+
+// statField returns field n (from 1, as proc(5) numbers them) of a
+// /proc/PID/task/TID/stat line, n ≥ 3. The command name, field 2, may hold
+// spaces and parentheses, so the fields are counted from its last ')'.
+func statField(stat string, n int) (string, bool) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 || n < 3 {
+		return "", false
 	}
 	f := strings.Fields(stat[i+1:]) // f[0] is field 3, the state
-	const processor = 39 - 3
-	if len(f) <= processor {
-		return 0, false
+	if len(f) <= n-3 {
+		return "", false
 	}
-	cpu, err := strconv.Atoi(f[processor])
-	return cpu, err == nil && cpu >= 0
+	return f[n-3], true
+}
+
+// RunState reads what the kernel says of the worker's thread now: whether
+// it is runnable (state R: running or waiting to run) and how much CPU
+// time it has had. A runnable thread whose CPU time stands still is
+// waiting to run. ok is false before the worker has published its thread
+// id, or once the thread is gone.
+func (w *Worker) RunState() (runnable bool, ran time.Duration, ok bool) {
+	tid := w.Progress().TID
+	if tid <= 0 || w.cmd == nil || w.cmd.Process == nil {
+		return false, 0, false
+	}
+	pid := w.cmd.Process.Pid
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
+	if err != nil {
+		return false, 0, false
+	}
+	state, ok := statField(string(b), 3)
+	if !ok {
+		return false, 0, false
+	}
+	ran, _, ok = taskSchedstat(pid, tid)
+	return state == "R", ran, ok
 }
 
 // Pause stops a worker with SIGSTOP for d, then resumes it: a test op that

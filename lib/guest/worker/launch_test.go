@@ -49,6 +49,9 @@ func TestStatLastCPU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if state, ok := statField(string(b), 3); !ok || state != "R" {
+		t.Errorf("own stat: state %q, %v; the reading thread runs (R)", state, ok)
+	}
 	cpu, ok := statLastCPU(string(b))
 	var set unix.CPUSet
 	if !ok || unix.SchedGetaffinity(0, &set) != nil || !set.IsSet(cpu) {
@@ -65,6 +68,9 @@ func FuzzStatLastCPU(f *testing.F) {
 	f.Fuzz(func(t *testing.T, comm string, cpu uint16, raw string) {
 		if got, ok := statLastCPU(statLine(comm, int(cpu))); !ok || got != int(cpu) {
 			t.Errorf("comm %q cpu %d: read %d, %v", comm, cpu, got, ok)
+		}
+		if state, ok := statField(statLine(comm, int(cpu)), 3); !ok || state != "R" {
+			t.Errorf("comm %q: state %q, %v; want R", comm, state, ok)
 		}
 		if got, ok := statLastCPU(raw); ok {
 			fields := strings.Fields(raw[strings.LastIndexByte(raw, ')')+1:])

@@ -1,13 +1,15 @@
-// Package knownbug recognises a scheduler's death as a documented bug of
-// that scheduler, by the traces the run recorded (the kernel's sched_ext
-// exit line, its exit dump, the scheduler's own statistics), never by the
-// verdict alone. The verdict stays what it is — a real bug found is a
+// Package knownbug recognises a failed run as a documented bug of its
+// scheduler, by the traces the run recorded (the kernel's sched_ext exit
+// line, its exit dump, the dumps the agent asked for while a CPU stayed
+// idle next to waiting tasks, the scheduler's own statistics), never by
+// the verdict alone. The verdict stays what it is — a real bug found is a
 // failure — and carries the bug's name, so CI and the fidelity gate can
 // tell a scheduler's known bug from a check's false alarm.
 package knownbug
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,19 +23,26 @@ type Bug struct {
 	// matches reports whether run, in which the scheduler died, shows
 	// the bug's trace.
 	matches func(sr *record.SchedulerRun) bool
+	// matchesLiving, when set, reports whether run, which failed with
+	// its scheduler alive, shows the bug's trace.
+	matchesLiving func(run *record.Run) bool
 }
 
 // FlatcgStrandedCgroup: flatcg's enqueue puts the cgroup on its tree
 // before the kernel inserts the direct-dispatched task into the cgroup's
 // queue; a CPU that pops the cgroup in between finds the queue empty (and
 // the scx_bpf_dsq_nr_queued recheck runs before the insert too), so the
-// cgroup is stashed off the tree with its task queued, until the watchdog.
-// Its trace: the stalled task waits in a cgroup's queue (not the fallback
-// queue 0 or a built-in one) and flatcg's last statistics show dispatches
-// finding no cgroup.
+// cgroup is stashed off the tree with its task queued, until another task
+// of it is enqueued or the watchdog fires. Its trace at a death: the
+// stalled task waits in a cgroup's queue (not the fallback queue 0 or a
+// built-in one) and flatcg's last statistics show dispatches finding no
+// cgroup. Alive, the CPUs idle meanwhile fail work conservation: a dump
+// the agent asked for during the strand shows a task waiting in a cgroup's
+// queue for at least livingWaitMs, and some statistics interval shows
+// dispatches finding no cgroup.
 var FlatcgStrandedCgroup = &Bug{
 	Name: "scx_flatcg strands a cgroup off its tree until the watchdog", Scheduler: "scx_flatcg",
-	matches: flatcgStrandedCgroup,
+	matches: flatcgStrandedCgroup, matchesLiving: flatcgStrandedLiving,
 }
 
 // CentralMigrationDisabled: the kernel disables scx_central (6.12) for
@@ -51,14 +60,20 @@ var CentralMigrationDisabled = &Bug{
 // bugs it finds in the kernel's examples", says how each was traced.
 var Bugs = []*Bug{FlatcgStrandedCgroup, CentralMigrationDisabled}
 
-// Match returns the known bug run shows, or nil: only a run whose
-// scheduler died, of the bug's scheduler, with the bug's trace.
+// Match returns the known bug a failed run shows, or nil: only a run of
+// the bug's scheduler with the bug's trace, judged by the trace of a death
+// when its scheduler died and by the bug's living trace when it did not.
+// The caller passes only failed runs: a passing run shows no bug.
 func Match(run *record.Run) *Bug {
-	if run == nil || run.Outcome != record.OutcomeSchedulerDied || run.Scheduler == nil || run.Job == nil || run.Job.Scheduler == nil {
+	if run == nil || run.Scheduler == nil || run.Job == nil || run.Job.Scheduler == nil {
 		return nil
 	}
+	died := run.Outcome == record.OutcomeSchedulerDied
 	for _, b := range Bugs {
-		if run.Job.Scheduler.Name == b.Scheduler && b.matches(run.Scheduler) {
+		if run.Job.Scheduler.Name != b.Scheduler {
+			continue
+		}
+		if died && b.matches(run.Scheduler) || !died && b.matchesLiving != nil && b.matchesLiving(run) {
 			return b
 		}
 	}
@@ -86,9 +101,10 @@ func flatcgStrandedCgroup(sr *record.SchedulerRun) bool {
 	if len(pnc) == 0 || pnc[len(pnc)-1][1] == "0" {
 		return false
 	}
+	dump := deathDump(sr.Dump)
 	why := sr.ExitKind + " " + sr.Reason
 	if m := stalledTask.FindStringSubmatch(why); m != nil {
-		dsq, ok := dumpedDSQ(sr.Dump, m[1])
+		dsq, ok := dumpedDSQ(dump, m[1])
 		return ok && inCgroupQueue(dsq)
 	}
 	m := checkInStall.FindStringSubmatch(why)
@@ -97,12 +113,74 @@ func flatcgStrandedCgroup(sr *record.SchedulerRun) bool {
 	}
 	s, _ := strconv.Atoi(m[1])
 	ms, _ := strconv.Atoi(m[2])
-	for _, t := range dumpedTasks(sr.Dump) {
+	for _, t := range dumpedTasks(dump) {
 		if t.queued && inCgroupQueue(t.dsq) && t.waitMs*10 >= int64(s*1000+ms)*4 {
 			return true
 		}
 	}
 	return false
+}
+
+// livingWaitMs is how long a task must have waited in a cgroup's queue
+// during a strand to be stranded: the agent asks for a dump after 2 s of
+// strand (lib/guest/engine), and a cgroup on the tree is picked by the
+// next CPU that goes idle, within a slice (20 ms), not seconds.
+const livingWaitMs = 2000
+
+// flatcgStrandedLiving: the guest saw a CPU idle while tasks waited and
+// took a dump (a strand), a dump asked for while flatcg ran shows a task
+// waiting in a cgroup's queue for livingWaitMs or longer, and some
+// statistics interval counted dispatches that found the tree empty. An
+// idle CPU need not show in the dump: the agent's own thread runs on the
+// CPU that writes it.
+func flatcgStrandedLiving(run *record.Run) bool {
+	if run.Scenario == nil || !slices.ContainsFunc(run.Scenario.Strands, func(s record.Strand) bool { return s.Dump }) || !anyNoCgrp(run.Scheduler.Log) {
+		return false
+	}
+	for _, d := range liveDumps(run.Scheduler.Dump) {
+		for _, t := range dumpedTasks(d) {
+			if t.queued && inCgroupQueue(t.dsq) && t.waitMs >= livingWaitMs {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func anyNoCgrp(log string) bool {
+	for _, m := range flatcgNoCgrp.FindAllStringSubmatch(log, -1) {
+		if n, err := strconv.Atoi(m[1]); err == nil && n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// liveDumpHeader starts a dump asked for while the scheduler ran (SysRq D).
+const liveDumpHeader = "Debug dump triggered by "
+
+// liveDumps are the dumps asked for while the scheduler ran.
+func liveDumps(dump string) []string {
+	var out []string
+	for _, s := range record.DumpSections(dump) {
+		if strings.HasPrefix(s, liveDumpHeader) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// deathDump is the dump without the dumps asked for while the scheduler
+// ran: a task's queue at its death is read from the exit dump, not from
+// an earlier moment.
+func deathDump(dump string) string {
+	var out strings.Builder
+	for _, s := range record.DumpSections(dump) {
+		if !strings.HasPrefix(s, liveDumpHeader) {
+			out.WriteString(s)
+		}
+	}
+	return out.String()
 }
 
 // inCgroupQueue: flatcg's cgroup queues are named by cgroup id, so not

@@ -54,6 +54,81 @@ func dumpOf(pid, dsq string) string {
 		"      cpus=f\n"
 }
 
+// living is flatcg alive with a strand the agent dumped: cpu0 runs a
+// worker and init[301] waits in queue dsq for waitMs; noCgrp is the last
+// statistics interval's count of dispatches that found no cgroup (an
+// earlier one counted 0).
+func living(waitMs int, dsq, noCgrp string) *record.Run {
+	return &record.Run{Outcome: record.OutcomeCompleted,
+		Job:      &record.Job{Scheduler: &record.Scheduler{Name: "scx_flatcg"}, Topology: &record.Topology{CPUs: 2}},
+		Scenario: &record.ScenarioResult{Strands: []record.Strand{{AtS: 4, ForS: 2, IdleCPUs: 0.95, Waiting: 1, Dump: true}}},
+		Scheduler: &record.SchedulerRun{
+			Log: "PNC   next:     3  empty:     4 nocgrp:     0  gone:     0 race:     0 fail:     0\n" +
+				"PNC   next:     3  empty:     4 nocgrp:   " + noCgrp + "  gone:     0 race:     0 fail:     0\n",
+			Dump: liveDump(waitMs, dsq)}}
+}
+
+func liveDump(waitMs int, dsq string) string {
+	return "Debug dump triggered by SysRq-D\n\nCPU states\n----------\n" +
+		"CPU 0   : nr_run=2 flags=0x1 cpu_rel=0 ops_qseq=9 pnt_seq=4\n" +
+		"          curr=kt:CpuSpin[88] class=ext_sched_class\n\n" +
+		" *R kt:CpuSpin[88] +0ms\n" +
+		"      scx_state/flags=3/0x5 dsq_flags=0x0 ops_state/qseq=0/0\n" +
+		"      sticky/holding_cpu=-1/-1 dsq_id=(n/a)\n" +
+		"  R init[301] -" + strconv.Itoa(waitMs) + "ms\n" +
+		"      scx_state/flags=3/0x1 dsq_flags=0x1 ops_state/qseq=0/0\n" +
+		"      sticky/holding_cpu=-1/-1 dsq_id=" + dsq + " dsq_vtime=0\n"
+}
+
+// TestMatchLiving: flatcg's strand while it lives, from a dump the agent
+// asked for during it.
+func TestMatchLiving(t *testing.T) {
+	noStrand := living(5000, "0x1a3", "2")
+	noStrand.Scenario.Strands = nil
+	notDumped := living(5000, "0x1a3", "2")
+	notDumped.Scenario.Strands[0].Dump = false
+	inExitDump := living(5000, "0x1a3", "2")
+	inExitDump.Scheduler.Dump = strings.Replace(inExitDump.Scheduler.Dump, "Debug dump triggered by SysRq-D", "kworker/1:1[45] triggered exit kind 1026:", 1)
+	other := living(5000, "0x1a3", "2")
+	other.Job.Scheduler.Name = "scx_simple"
+	for _, tc := range []struct {
+		name string
+		run  *record.Run
+		want *Bug
+	}{
+		{"a task stranded in a cgroup's queue", living(5000, "0x1a3", "2"), FlatcgStrandedCgroup},
+		{"at the limit", living(livingWaitMs, "0x1a3", "2"), FlatcgStrandedCgroup},
+		{"a millisecond short", living(livingWaitMs-1, "0x1a3", "2"), nil},
+		{"in the fallback queue", living(5000, "0x0", "2"), nil},
+		{"in a built-in queue", living(5000, "0x8000000000000002", "2"), nil},
+		{"in no queue", living(5000, "(n/a)", "2"), nil},
+		{"no dispatch found the tree empty", living(5000, "0x1a3", "0"), nil},
+		{"no strand seen by the guest", noStrand, nil},
+		{"a strand without its dump", notDumped, nil},
+		{"only an exit dump", inExitDump, nil},
+		{"another scheduler", other, nil},
+	} {
+		if got := Match(tc.run); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+
+	// A death is judged by its exit dump: the stalled task queued in a
+	// cgroup's queue in an earlier live dump but in a built-in queue at
+	// the death is not the bug.
+	r := stranded("scx_flatcg", "0x8000000000000002", "1")
+	r.Scheduler.Dump = "Debug dump triggered by SysRq-D\n" + dumpOf("19657", "0x1a3") +
+		"kworker/1:1[45] triggered exit kind 1026:\n" + r.Scheduler.Dump
+	if got := Match(r); got != nil {
+		t.Errorf("a death matched by a live dump's queue: %v", got)
+	}
+	r.Scheduler.Dump = "Debug dump triggered by SysRq-D\n" + dumpOf("19657", "0x8000000000000002") +
+		"kworker/1:1[45] triggered exit kind 1026:\n" + dumpOf("19657", "0x1a3")
+	if got := Match(r); got != FlatcgStrandedCgroup {
+		t.Errorf("a death whose exit dump shows the strand: %v", got)
+	}
+}
+
 func TestMatch(t *testing.T) {
 	for _, tc := range []struct {
 		name string

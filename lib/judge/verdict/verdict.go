@@ -47,9 +47,20 @@ func Judge(r *record.Run, override *record.Thresholds) *record.Verdict {
 		}
 	}
 	v.Status = Combine(v.Checks)
+	// A known bug names a failure; a run that passed shows none.
+	if v.Status != record.StatusFail {
+		return v
+	}
 	if bug := knownbug.Match(r); bug != nil {
 		v.KnownBug = bug.Name
-		v.Checks[0].Detail += "; known bug: " + bug.Name
+		// Named on the first failed check: the outcome of a death, the
+		// failed judgement of a living scheduler.
+		for i := range v.Checks {
+			if v.Checks[i].Status == record.StatusFail {
+				v.Checks[i].Detail += "; known bug: " + bug.Name
+				break
+			}
+		}
 	}
 	return v
 }

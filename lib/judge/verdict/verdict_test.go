@@ -130,3 +130,34 @@ func TestJudgeNamesAKnownBug(t *testing.T) {
 		t.Errorf("status %s, known bug %q for a death without its trace", v.Status, v.KnownBug)
 	}
 }
+
+// A living scheduler's known bug names a failed run only: the same trace
+// in a run that passed names nothing.
+func TestJudgeNamesALivingKnownBugOnlyWhenFailed(t *testing.T) {
+	run := func(exit int) *record.Run {
+		return &record.Run{ID: "r", Outcome: record.OutcomeCompleted,
+			Job:  &record.Job{ID: "j", Exec: "true", Scheduler: &record.Scheduler{Name: "scx_flatcg"}, Topology: &record.Topology{CPUs: 2}},
+			Exec: &record.ExecResult{Command: "true", ExitCode: exit}, ObservedTopology: &record.Topology{CPUs: 2},
+			Scenario: &record.ScenarioResult{Strands: []record.Strand{{AtS: 3, ForS: 2, IdleCPUs: 1, Waiting: 1, Dump: true}}},
+			Scheduler: &record.SchedulerRun{Attached: true,
+				Log: "PNC   next:     3  empty:     4 nocgrp:     7  gone:     0 race:     0 fail:     0\n",
+				Dump: "Debug dump triggered by SysRq-D\n\nCPU states\n----------\n" +
+					"CPU 1   : nr_run=1 flags=0x1 cpu_rel=0 ops_qseq=9 pnt_seq=4\n" +
+					"          curr=swapper/1[0] class=idle_sched_class\n\n" +
+					"  R init[301] -4000ms\n" +
+					"      sticky/holding_cpu=-1/-1 dsq_id=0x1a3 dsq_vtime=0\n"}}
+	}
+	v := Judge(run(1), nil)
+	if v.Status != record.StatusFail || v.KnownBug != knownbug.FlatcgStrandedCgroup.Name {
+		t.Errorf("failed: status %s, known bug %q", v.Status, v.KnownBug)
+	}
+	// The bug is named on the check that failed, not on the outcome.
+	for _, c := range v.Checks {
+		if named := strings.Contains(c.Detail, "known bug: "); named != (c.Name == "exec.exit_code") {
+			t.Errorf("%s (%s): %q", c.Name, c.Status, c.Detail)
+		}
+	}
+	if v := Judge(run(0), nil); v.KnownBug != "" {
+		t.Errorf("status %s names known bug %q: %+v", v.Status, v.KnownBug, v.Checks)
+	}
+}

@@ -229,8 +229,10 @@ type SchedulerRun struct {
 	ExitKind string `json:"exit_kind,omitempty"`
 	// Log is the tail of the scheduler's output.
 	Log string `json:"log,omitempty"`
-	// Dump is the kernel's sched_ext exit dump (sched_ext_dump trace
-	// events), when it exited with an error.
+	// Dump is the kernel's sched_ext dumps (sched_ext_dump trace
+	// events): those the agent asked for while the scheduler ran (a stall,
+	// a strand) and the exit dump when it exited with an error; see
+	// DumpSections.
 	Dump     string       `json:"dump,omitempty"`
 	Programs []BPFProgram `json:"programs,omitempty"`
 }
@@ -473,6 +475,11 @@ type ScenarioResult struct {
 	// Stalled is set when the agent stopped the scenario early because no
 	// worker made progress for longer than the gap limit.
 	Stalled *Stall `json:"stalled,omitempty"`
+	// Strands are the times the guest saw a CPU's worth of idle time
+	// while tasks waited to run, long enough to ask for a sched_ext dump
+	// (lib/guest/engine): evidence for lib/judge/knownbug, not a verdict
+	// (the host's monitor judges work conservation).
+	Strands []Strand `json:"strands,omitempty"`
 	// Payloads are the benchmark binaries the scenario ran (run_payload),
 	// in the order they were started.
 	Payloads []PayloadResult `json:"payloads,omitempty"`
@@ -554,6 +561,22 @@ type Stall struct {
 	Workers int `json:"workers"`
 	// Dump says whether a sched_ext debug dump (SysRq D) was requested;
 	// the dump itself is in the scheduler section.
+	Dump bool `json:"dump,omitempty"`
+}
+
+// Strand is a time CPUs stayed idle in the guest while tasks waited.
+type Strand struct {
+	// AtS is when the agent saw it last (since the scenario's start),
+	// ForS how long it had lasted then.
+	AtS  float64 `json:"at_s"`
+	ForS float64 `json:"for_s"`
+	// IdleCPUs is the idle time of the last interval in CPUs (1.0: one
+	// CPU idle throughout); Waiting how many tasks were runnable beyond
+	// one per busy CPU.
+	IdleCPUs float64 `json:"idle_cpus"`
+	Waiting  int     `json:"waiting"`
+	// Dump says whether a sched_ext dump (SysRq D) was taken; it is in
+	// the scheduler section.
 	Dump bool `json:"dump,omitempty"`
 }
 

@@ -1,0 +1,70 @@
+package record
+
+import (
+	"regexp"
+	"strings"
+)
+
+// dumpHeader starts one of the kernel's sched_ext dumps: "Debug dump
+// triggered by SysRq-D" for a dump asked for while the scheduler ran, or
+// "COMM[PID] triggered exit kind N:" for the dump of its exit.
+var dumpHeader = regexp.MustCompile(`^(Debug dump triggered by |\S.*\[\d+\] triggered exit kind \d+:)`)
+
+// DumpSections splits a SchedulerRun.Dump into the kernel's dumps, in the
+// order the kernel wrote them, each from its header line on (text before
+// the first header is a section of its own).
+func DumpSections(dump string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, l := range strings.SplitAfter(dump, "\n") {
+		if l == "" {
+			continue
+		}
+		if dumpHeader.MatchString(l) && cur.Len() > 0 {
+			out = append(out, cur.String())
+			cur.Reset()
+		}
+		cur.WriteString(l)
+	}
+	if cur.Len() > 0 {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+// IsExitDump says whether a section of DumpSections is the dump of the
+// scheduler's exit.
+func IsExitDump(section string) bool {
+	first, _, _ := strings.Cut(section, "\n")
+	return dumpHeader.MatchString(first) && !strings.HasPrefix(first, "Debug dump triggered by ")
+}
+
+// ExitDump is the last exit dump of a SchedulerRun.Dump, "" if none.
+func ExitDump(dump string) string {
+	s := DumpSections(dump)
+	for i := len(s) - 1; i >= 0; i-- {
+		if IsExitDump(s[i]) {
+			return s[i]
+		}
+	}
+	return ""
+}
+
+// KeepLatestDumps fits dump into limit bytes by whole sections, the latest
+// first: the exit dump, written last, is the one a death is judged by. A
+// latest section longer than limit keeps its first limit bytes.
+func KeepLatestDumps(dump string, limit int) string {
+	if len(dump) <= limit {
+		return dump
+	}
+	s := DumpSections(dump)
+	n, first := 0, len(s)
+	for first > 0 && n+len(s[first-1]) <= limit {
+		first--
+		n += len(s[first])
+	}
+	if first == len(s) {
+		return s[len(s)-1][:limit]
+	}
+	return strings.Join(s[first:], "")
+}
