@@ -175,11 +175,12 @@ func TestFidelityWorkerStallStopsTheRunEarly(t *testing.T) {
 // stays well above the watch's half CPU however much of it the agent
 // takes (on 1,1,2,1 it had 0.5–0.7 CPUs idle). The agent's strand watch
 // (lib/guest/engine) asks the kernel for a sched_ext dump while it lasts,
-// and the dump must show the worker waiting there for 2 s or more. The
-// living matcher of lib/judge/knownbug must read that real dump: the run
-// relabelled as flatcg, with a statistics line counting dispatches that
-// found no cgroup, is flatcg's stranded cgroup; as what it is (the
-// fixture), it names no bug.
+// and the dump must show the worker waiting there; the host's monitor
+// must fail work conservation. The living matcher of lib/judge/knownbug
+// must read that real dump with the real verdict: the run relabelled as
+// flatcg, with a statistics line counting dispatches that found no
+// cgroup, is flatcg's stranded cgroup; as what it is (the fixture), it
+// names no bug.
 func TestFidelityStrandIsDumpedWhileItLasts(t *testing.T) {
 	e2e(t)
 	r, runs := bootVerify(t, "ktstr-boot --kernel "+kernelSpec()+" --topology 1,2,2,1 --scheduler ktstr-fixture --flags starve --scenario cgroup_steady --workers 1 --duration 8", "")
@@ -189,6 +190,9 @@ func TestFidelityStrandIsDumpedWhileItLasts(t *testing.T) {
 	run, v := runs[0], onlyVerdict(t, r.stdout)
 	if _, ok := hasFailed(v, "starvation["); !ok || v.KnownBug != "" {
 		t.Errorf("verdict %s, known bug %q; not passed: %v (want starvation failed, no known bug)", v.Status, v.KnownBug, failedChecks(v))
+	}
+	if _, ok := hasFailed(v, "monitor_work_conservation"); !ok {
+		t.Errorf("the monitor did not see CPUs halted beside the starved worker; not passed: %v", failedChecks(v))
 	}
 	live := 0
 	for _, s := range record.DumpSections(run.Scheduler.Dump) {
@@ -214,10 +218,10 @@ func TestFidelityStrandIsDumpedWhileItLasts(t *testing.T) {
 	sched.Name = knownbug.FlatcgStrandedCgroup.Scheduler
 	sr.Log += "PNC   next:     3  empty:     4 nocgrp:     1  gone:     0 race:     0 fail:     0\n"
 	job.Scheduler, relabelled.Job, relabelled.Scheduler = &sched, &job, &sr
-	if got := knownbug.Match(&relabelled); got != knownbug.FlatcgStrandedCgroup {
+	if got := knownbug.Match(&relabelled, v.Checks); got != knownbug.FlatcgStrandedCgroup {
 		t.Errorf("the living matcher does not read the kernel's dump (got %v); dump:\n%s", got, run.Scheduler.Dump)
 	}
-	if got := knownbug.Match(run); got != nil {
+	if got := knownbug.Match(run, v.Checks); got != nil {
 		t.Errorf("the fixture's strand named %q", got.Name)
 	}
 }

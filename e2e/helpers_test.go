@@ -396,7 +396,7 @@ var knownRaces = []knownRace{
 		// watchdog's own kworker, queued in the root cgroup's queue, is
 		// the task stranded (matched when the dump shows a task waiting in
 		// a cgroup's queue since the watchdog's work was due).
-		name: "scx_flatcg strands a cgroup off its tree until the watchdog", sched: "scx_flatcg", rerun: true,
+		name: knownbug.FlatcgStrandedCgroup.Name + " until the watchdog", sched: "scx_flatcg", rerun: true,
 		match: bugTrace(knownbug.FlatcgStrandedCgroup),
 	},
 	{
@@ -426,7 +426,7 @@ var knownRaces = []knownRace{
 // bugTrace matches a run whose scheduler's death shows bug's trace
 // (lib/judge/knownbug, which ktstr-verify also names in the verdict).
 func bugTrace(bug *knownbug.Bug) func(*record.Verdict, *record.Run) bool {
-	return func(_ *record.Verdict, run *record.Run) bool { return knownbug.Match(run) == bug }
+	return func(v *record.Verdict, run *record.Run) bool { return knownbug.Match(run, v.Checks) == bug }
 }
 
 // maxFindings is how many known races one go test run may hit.

@@ -106,7 +106,7 @@ func Run(ctx context.Context, s *scenario.Scenario, env Env) *record.ScenarioRes
 		env.Logf = func(string, ...any) {}
 	}
 	e := &engine{ctx: ctx, env: env, s: s, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)), live: map[string]*live{}, payloads: map[string]*runningPayload{}}
-	e.strands = strandWatch{idle: cpuIdle, tasks: e.taskStates}
+	e.strands = strandWatch{times: cpuTimes, tasks: e.taskStates}
 	res := &record.ScenarioResult{Name: s.Name, DurationS: env.Duration.Seconds(), StartT: time.Since(env.AgentStart).Seconds()}
 	start := time.Now()
 	e.start = start
@@ -314,8 +314,8 @@ func (e *engine) strand(st *record.Strand) {
 func (e *engine) taskStates() []taskState {
 	var out []taskState
 	for _, w := range e.running() {
-		if runnable, ran, ok := w.RunState(); ok {
-			out = append(out, taskState{id: w.Progress().TID, runnable: runnable, ran: ran})
+		if runnable, ran, cpu, ok := w.RunState(); ok {
+			out = append(out, taskState{id: w.Progress().TID, runnable: runnable, ran: ran, cpu: cpu})
 		}
 	}
 	return out
@@ -629,11 +629,18 @@ func (e *engine) remove(name string) {
 // cpuIdle reads each CPU's idle + iowait time from /proc/stat (nil if
 // unreadable).
 func cpuIdle() []float64 {
+	idle, _ := cpuTimes()
+	return idle
+}
+
+// cpuTimes reads each CPU's idle + iowait time and the time the kernel
+// accounted to it at all (nil if unreadable).
+func cpuTimes() (idle, total []float64) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	return parseIdle(string(b))
+	return parseCPUTimes(string(b))
 }
 
 // userHZ is the unit of /proc/stat: USER_HZ, 100 on every architecture
@@ -643,7 +650,14 @@ const userHZ = 100
 // parseIdle extracts per-CPU idle + iowait seconds from /proc/stat text,
 // indexed by CPU number.
 func parseIdle(stat string) []float64 {
-	var out []float64
+	idle, _ := parseCPUTimes(stat)
+	return idle
+}
+
+// parseCPUTimes extracts per-CPU idle + iowait seconds and accounted
+// seconds (user, nice, system, idle, iowait, irq, softirq, steal: guest
+// time is already in user) from /proc/stat text, indexed by CPU number.
+func parseCPUTimes(stat string) (idle, total []float64) {
 	for _, line := range strings.Split(stat, "\n") {
 		f := strings.Fields(line)
 		if len(f) < 6 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
@@ -653,17 +667,26 @@ func parseIdle(stat string) []float64 {
 		if err != nil || cpu < 0 || cpu >= 8192 {
 			continue
 		}
-		idle, err1 := strconv.ParseUint(f[4], 10, 64)
-		iowait, err2 := strconv.ParseUint(f[5], 10, 64)
-		if err1 != nil || err2 != nil {
+		var v [8]uint64
+		ok := true
+		for i := 0; i < len(v) && i+1 < len(f); i++ {
+			if v[i], err = strconv.ParseUint(f[i+1], 10, 64); err != nil {
+				ok = false
+			}
+		}
+		if !ok {
 			continue
 		}
-		for len(out) <= cpu {
-			out = append(out, 0)
+		for len(idle) <= cpu {
+			idle, total = append(idle, 0), append(total, 0)
 		}
-		out[cpu] = float64(idle+iowait) / userHZ
+		var sum uint64
+		for _, x := range v {
+			sum += x
+		}
+		idle[cpu], total[cpu] = float64(v[3]+v[4])/userHZ, float64(sum)/userHZ
 	}
-	return out
+	return idle, total
 }
 
 // idleDelta is b − a per CPU, nil when either is missing.

@@ -16,10 +16,14 @@ import (
 // (lib/judge/knownbug); it changes no verdict by itself.
 //
 // Both sides are read from the guest kernel, each the way host wait
-// cannot fake it. A waiting worker is runnable (state R) and its CPU time
-// stood still: the guest charges a vCPU's host wait to the task that was
-// running, never to one that waited. Idle time is time the guest halted a
-// vCPU: host wait makes it smaller, never larger.
+// cannot fake it. Idle time is time the guest halted a vCPU: host wait
+// makes it smaller, never larger. A waiting worker is runnable (state R)
+// and its CPU time stood still: the guest charges a vCPU's host wait to
+// the task that was running, never to one that waited. One case looks the
+// same: a worker running on a vCPU the host kept from running, whose CPU
+// time the kernel has not updated since. That vCPU accounted no time
+// either, so a wait counts only through intervals in which the kernel
+// accounted at least strandAccounted of the worker's CPU's time.
 const (
 	// strandEvery is how often the watch reads the kernel.
 	strandEvery = time.Second
@@ -33,6 +37,10 @@ const (
 	// room it could have run in (the agent, whose ticks are charged the
 	// host's wait, takes a share of the CPU that would be idle).
 	strandIdle = 0.5
+	// strandAccounted is the share of an interval the kernel must have
+	// accounted to a waiting worker's CPU (busy or idle) for the wait to
+	// go on: less, and the vCPU may have been frozen under the worker.
+	strandAccounted = 0.25
 	// strandDumps bounds the dumps of one scenario: each lists every
 	// queued task, and the exit dump that may follow must still fit the
 	// record (livesched keeps the latest dumps first).
@@ -46,6 +54,7 @@ type taskState struct {
 	id       int
 	runnable bool
 	ran      time.Duration // CPU time so far
+	cpu      int           // the CPU it is on, or last ran on
 }
 
 // waitState is how long a task has been runnable without running.
@@ -57,10 +66,11 @@ type waitState struct {
 // strandWatch follows the guest's idle time and its workers through a
 // scenario and says when to ask for a dump.
 type strandWatch struct {
-	idle  func() []float64   // each CPU's idle seconds (cpuIdle)
-	tasks func() []taskState // the running workers
+	times func() (idle, total []float64) // each CPU's idle and accounted seconds (cpuTimes)
+	tasks func() []taskState             // the running workers
 
 	prevIdle  []float64
+	prevTotal []float64
 	at        time.Time // the previous reading; zero before the first
 	idleSince time.Time // CPU time has been idle since; zero when not
 	idleCPUs  float64   // the last interval's idle time, in CPUs
@@ -75,14 +85,22 @@ func (w *strandWatch) check(now time.Time) *record.Strand {
 	if w.dumps >= strandDumps || (!w.at.IsZero() && now.Sub(w.at) < strandEvery) {
 		return nil
 	}
-	idle := w.idle()
-	w.trackWaits(now, w.tasks())
+	idle, total := w.times()
+	elapsed := now.Sub(w.at).Seconds()
+	var accounted []float64
+	if d := idleDelta(w.prevTotal, total); d != nil && !w.at.IsZero() {
+		accounted = d
+		for i := range accounted {
+			accounted[i] /= elapsed
+		}
+	}
+	w.trackWaits(now, w.tasks(), accounted)
 	prev, at := w.prevIdle, w.at
-	w.prevIdle, w.at = idle, now
+	w.prevIdle, w.prevTotal, w.at = idle, total, now
 	if at.IsZero() {
 		return nil
 	}
-	w.idleCPUs = idleCPUs(prev, idle, now.Sub(at).Seconds())
+	w.idleCPUs = idleCPUs(prev, idle, elapsed)
 	if w.idleCPUs < strandIdle {
 		w.idleSince = time.Time{}
 		return nil
@@ -105,8 +123,10 @@ func (w *strandWatch) check(now time.Time) *record.Strand {
 }
 
 // trackWaits updates each task's wait: it goes on while the task is
-// runnable and its CPU time stands still, and starts over otherwise.
-func (w *strandWatch) trackWaits(now time.Time, tasks []taskState) {
+// runnable, its CPU time stands still and the kernel accounted its CPU's
+// time (accounted: each CPU's accounted share of the last interval, nil
+// at the first reading); it starts over otherwise.
+func (w *strandWatch) trackWaits(now time.Time, tasks []taskState, accounted []float64) {
 	if w.waiting == nil {
 		w.waiting = map[int]waitState{}
 	}
@@ -114,10 +134,11 @@ func (w *strandWatch) trackWaits(now time.Time, tasks []taskState) {
 	for _, t := range tasks {
 		seen[t.id] = true
 		prev, ok := w.waiting[t.id]
+		frozen := accounted != nil && (t.cpu < 0 || t.cpu >= len(accounted) || accounted[t.cpu] < strandAccounted)
 		switch {
 		case !t.runnable:
 			delete(w.waiting, t.id)
-		case ok && prev.ran == t.ran:
+		case ok && prev.ran == t.ran && !frozen:
 			// Still waiting, since the reading that first saw this
 			// CPU time.
 		default:

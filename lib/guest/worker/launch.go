@@ -476,26 +476,26 @@ func statField(stat string, n int) (string, bool) {
 }
 
 // RunState reads what the kernel says of the worker's thread now: whether
-// it is runnable (state R: running or waiting to run) and how much CPU
-// time it has had. A runnable thread whose CPU time stands still is
-// waiting to run. ok is false before the worker has published its thread
-// id, or once the thread is gone.
-func (w *Worker) RunState() (runnable bool, ran time.Duration, ok bool) {
+// it is runnable (state R: running or waiting to run), how much CPU time
+// it has had, and the CPU it is on or last ran on. A runnable thread whose
+// CPU time stands still is waiting to run, or running on a CPU the kernel
+// has not accounted lately (its vCPU kept from running by the host). ok
+// is false before the worker has published its thread id, or once the
+// thread is gone.
+func (w *Worker) RunState() (runnable bool, ran time.Duration, cpu int, ok bool) {
 	tid := w.Progress().TID
 	if tid <= 0 || w.cmd == nil || w.cmd.Process == nil {
-		return false, 0, false
+		return false, 0, 0, false
 	}
 	pid := w.cmd.Process.Pid
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
 	if err != nil {
-		return false, 0, false
+		return false, 0, 0, false
 	}
-	state, ok := statField(string(b), 3)
-	if !ok {
-		return false, 0, false
-	}
-	ran, _, ok = taskSchedstat(pid, tid)
-	return state == "R", ran, ok
+	state, ok1 := statField(string(b), 3)
+	cpu, ok2 := statLastCPU(string(b))
+	ran, _, ok3 := taskSchedstat(pid, tid)
+	return state == "R", ran, cpu, ok1 && ok2 && ok3
 }
 
 // Pause stops a worker with SIGSTOP for d, then resumes it: a test op that

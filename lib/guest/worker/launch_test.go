@@ -3,6 +3,7 @@ package worker
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -44,7 +45,10 @@ func TestStatLastCPU(t *testing.T) {
 		}
 	}
 	// This thread's own line: the CPU it reads is one the kernel lets it
-	// run on.
+	// run on, and it is running (R). Locked, so that the thread read is
+	// the one reading.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/stat", unix.Gettid()))
 	if err != nil {
 		t.Fatal(err)

@@ -23,9 +23,9 @@ type Bug struct {
 	// matches reports whether run, in which the scheduler died, shows
 	// the bug's trace.
 	matches func(sr *record.SchedulerRun) bool
-	// matchesLiving, when set, reports whether run, which failed with
-	// its scheduler alive, shows the bug's trace.
-	matchesLiving func(run *record.Run) bool
+	// matchesLiving, when set, reports whether run, which completed
+	// with its scheduler alive and failed checks, shows the bug's trace.
+	matchesLiving func(run *record.Run, checks []record.Check) bool
 }
 
 // FlatcgStrandedCgroup: flatcg's enqueue puts the cgroup on its tree
@@ -36,12 +36,11 @@ type Bug struct {
 // of it is enqueued or the watchdog fires. Its trace at a death: the
 // stalled task waits in a cgroup's queue (not the fallback queue 0 or a
 // built-in one) and flatcg's last statistics show dispatches finding no
-// cgroup. Alive, the CPUs idle meanwhile fail work conservation: a dump
-// the agent asked for during the strand shows a task waiting in a cgroup's
-// queue for at least livingWaitMs, and some statistics interval shows
-// dispatches finding no cgroup.
+// cgroup. Alive, the CPUs idle meanwhile fail work conservation, and a
+// dump the agent asked for during the strand shows a task waiting in a
+// cgroup's queue (flatcgStrandedLiving).
 var FlatcgStrandedCgroup = &Bug{
-	Name: "scx_flatcg strands a cgroup off its tree until the watchdog", Scheduler: "scx_flatcg",
+	Name: "scx_flatcg strands a cgroup off its tree", Scheduler: "scx_flatcg",
 	matches: flatcgStrandedCgroup, matchesLiving: flatcgStrandedLiving,
 }
 
@@ -62,18 +61,20 @@ var Bugs = []*Bug{FlatcgStrandedCgroup, CentralMigrationDisabled}
 
 // Match returns the known bug a failed run shows, or nil: only a run of
 // the bug's scheduler with the bug's trace, judged by the trace of a death
-// when its scheduler died and by the bug's living trace when it did not.
-// The caller passes only failed runs: a passing run shows no bug.
-func Match(run *record.Run) *Bug {
+// when its scheduler died, and by the bug's living trace and the verdict's
+// checks when the run completed with the scheduler alive. The caller
+// passes only failed runs: a passing run shows no bug.
+func Match(run *record.Run, checks []record.Check) *Bug {
 	if run == nil || run.Scheduler == nil || run.Job == nil || run.Job.Scheduler == nil {
 		return nil
 	}
 	died := run.Outcome == record.OutcomeSchedulerDied
+	living := run.Outcome == record.OutcomeCompleted && !run.Scheduler.Died
 	for _, b := range Bugs {
 		if run.Job.Scheduler.Name != b.Scheduler {
 			continue
 		}
-		if died && b.matches(run.Scheduler) || !died && b.matchesLiving != nil && b.matchesLiving(run) {
+		if died && b.matches(run.Scheduler) || living && b.matchesLiving != nil && b.matchesLiving(run, checks) {
 			return b
 		}
 	}
@@ -123,18 +124,44 @@ func flatcgStrandedCgroup(sr *record.SchedulerRun) bool {
 
 // livingWaitMs is how long a task must have waited in a cgroup's queue
 // during a strand to be stranded: the agent asks for a dump after 2 s of
-// strand (lib/guest/engine), and a cgroup on the tree is picked by the
-// next CPU that goes idle, within a slice (20 ms), not seconds.
-const livingWaitMs = 2000
+// strand (lib/guest/engine), less a margin for the dump's jiffies and a
+// task that started to wait after the strand began; a cgroup on the tree
+// is picked by the next CPU that goes idle, within a slice (20 ms).
+const livingWaitMs = 1500
 
-// flatcgStrandedLiving: the guest saw a CPU idle while tasks waited and
-// took a dump (a strand), a dump asked for while flatcg ran shows a task
+// strandExplains says whether a failed check is one a stranded cgroup
+// explains: the monitor's work conservation (CPUs halted while tasks
+// waited) and the behaviour of the workers left waiting.
+func strandExplains(c record.Check) bool {
+	name, _, _ := strings.Cut(c.Name, "[")
+	switch name {
+	case "monitor_work_conservation", "starvation", "gap", "spread", "fair_share", "cgroup_fairness", "work_conservation", "stall":
+		return true
+	}
+	return false
+}
+
+// flatcgStrandedLiving: the host's monitor saw CPUs halted while tasks
+// waited (monitor_work_conservation failed), every other check that did
+// not pass failed the way the tasks left waiting do, the guest saw a
+// strand and took a dump, a dump asked for while flatcg ran shows a task
 // waiting in a cgroup's queue for livingWaitMs or longer, and some
-// statistics interval counted dispatches that found the tree empty. An
+// statistics interval counted dispatches that found the tree empty (which
+// idle CPUs also count when nothing waits: corroboration, not proof). An
 // idle CPU need not show in the dump: the agent's own thread runs on the
 // CPU that writes it.
-func flatcgStrandedLiving(run *record.Run) bool {
-	if run.Scenario == nil || !slices.ContainsFunc(run.Scenario.Strands, func(s record.Strand) bool { return s.Dump }) || !anyNoCgrp(run.Scheduler.Log) {
+func flatcgStrandedLiving(run *record.Run, checks []record.Check) bool {
+	monitor := false
+	for _, c := range checks {
+		if c.Status == record.StatusPass || c.Status == record.StatusSkip {
+			continue
+		}
+		if c.Status != record.StatusFail || !strandExplains(c) {
+			return false
+		}
+		monitor = monitor || c.Name == "monitor_work_conservation"
+	}
+	if !monitor || run.Scenario == nil || !slices.ContainsFunc(run.Scenario.Strands, func(s record.Strand) bool { return s.Dump }) || !anyNoCgrp(run.Scheduler.Log) {
 		return false
 	}
 	for _, d := range liveDumps(run.Scheduler.Dump) {

@@ -1,6 +1,7 @@
 package knownbug
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -80,8 +81,21 @@ func liveDump(waitMs int, dsq string) string {
 		"      sticky/holding_cpu=-1/-1 dsq_id=" + dsq + " dsq_vtime=0\n"
 }
 
+// strandChecks are the failed checks of a strand: the monitor's work
+// conservation and the starved cgroup's workers.
+var strandChecks = []record.Check{
+	{Name: "outcome", Status: record.StatusPass},
+	{Name: "monitor_work_conservation", Status: record.StatusFail, Detail: "cpu1 halted with 1 tasks queued (stranded: nothing ran them)"},
+	{Name: "starvation[cg_1]", Status: record.StatusFail},
+	{Name: "cgroup_fairness[cg_0,cg_1]", Status: record.StatusFail},
+	{Name: "spread[cg_0]", Status: record.StatusSkip},
+}
+
+// with is strandChecks and one more.
+func with(c record.Check) []record.Check { return append(slices.Clone(strandChecks), c) }
+
 // TestMatchLiving: flatcg's strand while it lives, from a dump the agent
-// asked for during it.
+// asked for during it and the verdict's checks.
 func TestMatchLiving(t *testing.T) {
 	noStrand := living(5000, "0x1a3", "2")
 	noStrand.Scenario.Strands = nil
@@ -91,24 +105,38 @@ func TestMatchLiving(t *testing.T) {
 	inExitDump.Scheduler.Dump = strings.Replace(inExitDump.Scheduler.Dump, "Debug dump triggered by SysRq-D", "kworker/1:1[45] triggered exit kind 1026:", 1)
 	other := living(5000, "0x1a3", "2")
 	other.Job.Scheduler.Name = "scx_simple"
+	timedOut := living(5000, "0x1a3", "2")
+	timedOut.Outcome = record.OutcomeTimeout
+	died := living(5000, "0x1a3", "2")
+	died.Scheduler.Died = true
 	for _, tc := range []struct {
-		name string
-		run  *record.Run
-		want *Bug
+		name   string
+		run    *record.Run
+		checks []record.Check
+		want   *Bug
 	}{
-		{"a task stranded in a cgroup's queue", living(5000, "0x1a3", "2"), FlatcgStrandedCgroup},
-		{"at the limit", living(livingWaitMs, "0x1a3", "2"), FlatcgStrandedCgroup},
-		{"a millisecond short", living(livingWaitMs-1, "0x1a3", "2"), nil},
-		{"in the fallback queue", living(5000, "0x0", "2"), nil},
-		{"in a built-in queue", living(5000, "0x8000000000000002", "2"), nil},
-		{"in no queue", living(5000, "(n/a)", "2"), nil},
-		{"no dispatch found the tree empty", living(5000, "0x1a3", "0"), nil},
-		{"no strand seen by the guest", noStrand, nil},
-		{"a strand without its dump", notDumped, nil},
-		{"only an exit dump", inExitDump, nil},
-		{"another scheduler", other, nil},
+		{"a task stranded in a cgroup's queue", living(5000, "0x1a3", "2"), strandChecks, FlatcgStrandedCgroup},
+		{"at the limit", living(livingWaitMs, "0x1a3", "2"), strandChecks, FlatcgStrandedCgroup},
+		{"a millisecond short", living(livingWaitMs-1, "0x1a3", "2"), strandChecks, nil},
+		{"in the fallback queue", living(5000, "0x0", "2"), strandChecks, nil},
+		{"in a built-in queue", living(5000, "0x8000000000000002", "2"), strandChecks, nil},
+		{"in no queue", living(5000, "(n/a)", "2"), strandChecks, nil},
+		{"no dispatch found the tree empty", living(5000, "0x1a3", "0"), strandChecks, nil},
+		{"no strand seen by the guest", noStrand, strandChecks, nil},
+		{"a strand without its dump", notDumped, strandChecks, nil},
+		{"only an exit dump", inExitDump, strandChecks, nil},
+		{"another scheduler", other, strandChecks, nil},
+		{"a run that timed out", timedOut, strandChecks, nil},
+		{"a scheduler that died", died, strandChecks, nil},
+		// The monitor must have seen CPUs halted while tasks waited.
+		{"the monitor passed", living(5000, "0x1a3", "2"), strandChecks[2:], nil},
+		// Any failure a strand does not explain is not excused.
+		{"a failed command besides", living(5000, "0x1a3", "2"), with(record.Check{Name: "exec.exit_code", Status: record.StatusFail}), nil},
+		{"a failed imbalance check besides", living(5000, "0x1a3", "2"), with(record.Check{Name: "monitor_imbalance", Status: record.StatusFail}), nil},
+		{"an inconclusive gap besides", living(5000, "0x1a3", "2"), with(record.Check{Name: "gap[cg_0]", Status: record.StatusInconclusive}), nil},
+		{"a failed gap besides", living(5000, "0x1a3", "2"), with(record.Check{Name: "gap[cg_1]", Status: record.StatusFail}), FlatcgStrandedCgroup},
 	} {
-		if got := Match(tc.run); got != tc.want {
+		if got := Match(tc.run, tc.checks); got != tc.want {
 			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
 		}
 	}
@@ -119,12 +147,12 @@ func TestMatchLiving(t *testing.T) {
 	r := stranded("scx_flatcg", "0x8000000000000002", "1")
 	r.Scheduler.Dump = "Debug dump triggered by SysRq-D\n" + dumpOf("19657", "0x1a3") +
 		"kworker/1:1[45] triggered exit kind 1026:\n" + r.Scheduler.Dump
-	if got := Match(r); got != nil {
+	if got := Match(r, nil); got != nil {
 		t.Errorf("a death matched by a live dump's queue: %v", got)
 	}
 	r.Scheduler.Dump = "Debug dump triggered by SysRq-D\n" + dumpOf("19657", "0x8000000000000002") +
 		"kworker/1:1[45] triggered exit kind 1026:\n" + dumpOf("19657", "0x1a3")
-	if got := Match(r); got != FlatcgStrandedCgroup {
+	if got := Match(r, nil); got != FlatcgStrandedCgroup {
 		t.Errorf("a death whose exit dump shows the strand: %v", got)
 	}
 }
@@ -157,7 +185,7 @@ func TestMatch(t *testing.T) {
 			Scheduler: &record.SchedulerRun{ExitKind: "disabled (runtime error)"}}, nil},
 		{"no scheduler", &record.Run{Outcome: record.OutcomeSchedulerDied}, nil},
 	} {
-		if got := Match(tc.run); got != tc.want {
+		if got := Match(tc.run, nil); got != tc.want {
 			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
 		}
 	}

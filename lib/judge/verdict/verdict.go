@@ -51,7 +51,7 @@ func Judge(r *record.Run, override *record.Thresholds) *record.Verdict {
 	if v.Status != record.StatusFail {
 		return v
 	}
-	if bug := knownbug.Match(r); bug != nil {
+	if bug := knownbug.Match(r, v.Checks); bug != nil {
 		v.KnownBug = bug.Name
 		// Named on the first failed check: the outcome of a death, the
 		// failed judgement of a living scheduler.

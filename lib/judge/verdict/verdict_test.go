@@ -131,33 +131,48 @@ func TestJudgeNamesAKnownBug(t *testing.T) {
 	}
 }
 
-// A living scheduler's known bug names a failed run only: the same trace
-// in a run that passed names nothing.
-func TestJudgeNamesALivingKnownBugOnlyWhenFailed(t *testing.T) {
-	run := func(exit int) *record.Run {
-		return &record.Run{ID: "r", Outcome: record.OutcomeCompleted,
-			Job:  &record.Job{ID: "j", Exec: "true", Scheduler: &record.Scheduler{Name: "scx_flatcg"}, Topology: &record.Topology{CPUs: 2}},
-			Exec: &record.ExecResult{Command: "true", ExitCode: exit}, ObservedTopology: &record.Topology{CPUs: 2},
-			Scenario: &record.ScenarioResult{Strands: []record.Strand{{AtS: 3, ForS: 2, IdleCPUs: 1, Waiting: 1, Dump: true}}},
-			Scheduler: &record.SchedulerRun{Attached: true,
-				Log: "PNC   next:     3  empty:     4 nocgrp:     7  gone:     0 race:     0 fail:     0\n",
-				Dump: "Debug dump triggered by SysRq-D\n\nCPU states\n----------\n" +
-					"CPU 1   : nr_run=1 flags=0x1 cpu_rel=0 ops_qseq=9 pnt_seq=4\n" +
-					"          curr=swapper/1[0] class=idle_sched_class\n\n" +
-					"  R init[301] -4000ms\n" +
-					"      sticky/holding_cpu=-1/-1 dsq_id=0x1a3 dsq_vtime=0\n"}}
+// A living scheduler's known bug names a run that failed the way the bug
+// fails it only: the monitor saw a stranded CPU. The same trace in a run
+// that passed, or that failed something else, names nothing.
+func TestJudgeNamesALivingKnownBugOnlyWhenItExplainsTheFailure(t *testing.T) {
+	run := func(cpus func(i int, t float64) []record.MonitorCPUSample) *record.Run {
+		r := monitorRun(cpus)
+		r.ID, r.Job.ID, r.Job.Scheduler.Name = "r", "j", "scx_flatcg"
+		r.Scenario.Strands = []record.Strand{{AtS: 6, ForS: 2, IdleCPUs: 1, Waiting: 1, Dump: true}}
+		r.Scheduler = &record.SchedulerRun{Attached: true,
+			Log: "PNC   next:     3  empty:     4 nocgrp:     7  gone:     0 race:     0 fail:     0\n",
+			Dump: "Debug dump triggered by SysRq-D\n\nCPU states\n----------\n" +
+				"CPU 0   : nr_run=1 flags=0x1 cpu_rel=0 ops_qseq=9 pnt_seq=4\n" +
+				"          curr=swapper/0[0] class=idle_sched_class\n\n" +
+				"  R kt:CpuSpin[301] -4000ms\n" +
+				"      sticky/holding_cpu=-1/-1 dsq_id=0x1a3 dsq_vtime=0\n"}
+		return r
 	}
-	v := Judge(run(1), nil)
+	stranded := func(i int, t float64) []record.MonitorCPUSample {
+		c := healthy(i, t)
+		if t >= 12 && t < 14 {
+			c[0].VCPURunS, c[0].Nr, c[0].PID, c[0].Comm = 12*0.09, 1, 0, "swapper/0"
+			c[3].VCPURunS, c[3].Nr, c[3].PID, c[3].Comm = 12*0.09, 0, 0, "swapper/3"
+		}
+		return c
+	}
+	v := Judge(run(stranded), nil)
 	if v.Status != record.StatusFail || v.KnownBug != knownbug.FlatcgStrandedCgroup.Name {
-		t.Errorf("failed: status %s, known bug %q", v.Status, v.KnownBug)
+		t.Fatalf("stranded: status %s, known bug %q; checks %+v", v.Status, v.KnownBug, v.Checks)
 	}
-	// The bug is named on the check that failed, not on the outcome.
+	// The bug is named on the first check that failed, not on the outcome.
 	for _, c := range v.Checks {
-		if named := strings.Contains(c.Detail, "known bug: "); named != (c.Name == "exec.exit_code") {
+		if named := strings.Contains(c.Detail, "known bug: "); named != (c.Name == CheckMonitorWorkCons) {
 			t.Errorf("%s (%s): %q", c.Name, c.Status, c.Detail)
 		}
 	}
-	if v := Judge(run(0), nil); v.KnownBug != "" {
-		t.Errorf("status %s names known bug %q: %+v", v.Status, v.KnownBug, v.Checks)
+	if v := Judge(run(healthy), nil); v.Status != record.StatusPass || v.KnownBug != "" {
+		t.Errorf("healthy: status %s, known bug %q", v.Status, v.KnownBug)
+	}
+	// A failure the strand does not explain (the command) is not excused.
+	r := run(stranded)
+	r.Job.Exec, r.Exec = "true", &record.ExecResult{Command: "true", ExitCode: 1}
+	if v := Judge(r, nil); v.Status != record.StatusFail || v.KnownBug != "" {
+		t.Errorf("a failed command besides: status %s, known bug %q", v.Status, v.KnownBug)
 	}
 }

@@ -7,8 +7,10 @@ import (
 
 // dumpHeader starts one of the kernel's sched_ext dumps: "Debug dump
 // triggered by SysRq-D" for a dump asked for while the scheduler ran, or
-// "COMM[PID] triggered exit kind N:" for the dump of its exit.
-var dumpHeader = regexp.MustCompile(`^(Debug dump triggered by |\S.*\[\d+\] triggered exit kind \d+:)`)
+// "COMM[PID] triggered exit kind N:" for the dump of its exit (later
+// kernels add " on CPU N"). Every line inside a dump is indented, or names
+// the CPU states, a CPU or the event counters.
+var dumpHeader = regexp.MustCompile(`^(Debug dump triggered by |\S.*\[\d+\] triggered exit kind \d+( on CPU \d+)?:)`)
 
 // DumpSections splits a SchedulerRun.Dump into the kernel's dumps, in the
 // order the kernel wrote them, each from its header line on (text before

@@ -47,31 +47,47 @@ func TestKeepLatestDumps(t *testing.T) {
 	}
 }
 
-// FuzzDumpSections: the sections put back together are the dump (empty
-// lines aside, there are none here), each after the first starts with a
-// header, and KeepLatestDumps returns at most limit bytes that end the
-// dump.
+// FuzzDumpSections: the sections put back together are the dump; each
+// after the first starts with a header and no line after a section's
+// first is one (so every header starts a section); KeepLatestDumps keeps
+// the dump when it fits, else the most latest whole sections that fit, else
+// the start of the last one, never more than limit bytes.
 func FuzzDumpSections(f *testing.F) {
 	f.Add(liveDump+exitDump, uint16(200))
-	f.Add("x[1] triggered exit kind 2:\nDebug dump triggered by y\n", uint16(5))
+	f.Add("x[1] triggered exit kind 2:\nDebug dump triggered by y\n\n", uint16(5))
 	f.Fuzz(func(t *testing.T, dump string, limit uint16) {
-		dump = strings.ReplaceAll(dump, "\n\n", "\n")
 		s := DumpSections(dump)
-		if strings.Join(s, "") != strings.TrimPrefix(dump, "\n") && strings.Join(s, "") != dump {
+		if strings.Join(s, "") != dump {
 			t.Fatalf("sections %q do not make %q", s, dump)
 		}
 		for i, sec := range s {
-			first, _, _ := strings.Cut(sec, "\n")
-			if i > 0 && !dumpHeader.MatchString(first) {
-				t.Fatalf("section %d starts %q, no header", i, first)
+			lines := strings.SplitAfter(sec, "\n")
+			if i > 0 && !dumpHeader.MatchString(lines[0]) {
+				t.Fatalf("section %d starts %q, no header", i, lines[0])
+			}
+			for _, l := range lines[1:] {
+				if dumpHeader.MatchString(l) {
+					t.Fatalf("section %d holds a header inside: %q", i, l)
+				}
 			}
 		}
-		got := KeepLatestDumps(dump, int(limit))
-		if len(got) > int(limit) && len(dump) > int(limit) {
-			t.Fatalf("%d bytes kept, limit %d", len(got), limit)
+		n := int(limit)
+		got := KeepLatestDumps(dump, n)
+		if len(dump) <= n {
+			if got != dump {
+				t.Fatalf("a dump within the limit was cut: %q", got)
+			}
+			return
 		}
-		if len(dump) > int(limit) && len(s) > 0 && !strings.HasSuffix(dump, got) && !strings.HasPrefix(s[len(s)-1], got) {
-			t.Fatalf("%q is neither the dump's end nor the start of its last dump", got)
+		want, size := "", 0
+		for i := len(s) - 1; i >= 0 && size+len(s[i]) <= n; i-- {
+			want, size = s[i]+want, size+len(s[i])
+		}
+		if want == "" && len(s) > 0 {
+			want = s[len(s)-1][:n]
+		}
+		if got != want || len(got) > n {
+			t.Fatalf("kept %q, want %q (limit %d)", got, want, n)
 		}
 	})
 }

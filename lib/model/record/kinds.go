@@ -475,8 +475,8 @@ type ScenarioResult struct {
 	// Stalled is set when the agent stopped the scenario early because no
 	// worker made progress for longer than the gap limit.
 	Stalled *Stall `json:"stalled,omitempty"`
-	// Strands are the times the guest saw a CPU's worth of idle time
-	// while tasks waited to run, long enough to ask for a sched_ext dump
+	// Strands are the times the guest saw a worker wait to run beside
+	// idle CPU time long enough to ask for a sched_ext dump
 	// (lib/guest/engine): evidence for lib/judge/knownbug, not a verdict
 	// (the host's monitor judges work conservation).
 	Strands []Strand `json:"strands,omitempty"`
@@ -564,15 +564,17 @@ type Stall struct {
 	Dump bool `json:"dump,omitempty"`
 }
 
-// Strand is a time CPUs stayed idle in the guest while tasks waited.
+// Strand is a time a worker waited to run in the guest beside idle CPU
+// time: runnable, its CPU time still, while every second had at least
+// half a CPU idle.
 type Strand struct {
-	// AtS is when the agent saw it last (since the scenario's start),
-	// ForS how long it had lasted then.
+	// AtS is when the agent took the dump (since the scenario's start),
+	// ForS how long the CPUs had had idle time by then.
 	AtS  float64 `json:"at_s"`
 	ForS float64 `json:"for_s"`
-	// IdleCPUs is the idle time of the last interval in CPUs (1.0: one
-	// CPU idle throughout); Waiting how many tasks were runnable beyond
-	// one per busy CPU.
+	// IdleCPUs is the idle time of the last second in CPUs (1.0: one
+	// CPU idle throughout); Waiting how many workers had waited 2 s or
+	// more.
 	IdleCPUs float64 `json:"idle_cpus"`
 	Waiting  int     `json:"waiting"`
 	// Dump says whether a sched_ext dump (SysRq D) was taken; it is in
