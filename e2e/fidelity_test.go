@@ -196,7 +196,7 @@ func TestFidelityStrandIsDumpedWhileItLasts(t *testing.T) {
 	}
 	live := 0
 	for _, s := range record.DumpSections(run.Scheduler.Dump) {
-		if strings.HasPrefix(s, "Debug dump triggered by SysRq-D") {
+		if record.IsLiveDump(s) {
 			live++
 		}
 	}

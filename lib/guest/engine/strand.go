@@ -73,7 +73,6 @@ type strandWatch struct {
 	prevTotal []float64
 	at        time.Time // the previous reading; zero before the first
 	idleSince time.Time // CPU time has been idle since; zero when not
-	idleCPUs  float64   // the last interval's idle time, in CPUs
 	waiting   map[int]waitState
 	next      time.Time // no dump before this
 	dumps     int
@@ -100,8 +99,8 @@ func (w *strandWatch) check(now time.Time) *record.Strand {
 	if at.IsZero() {
 		return nil
 	}
-	w.idleCPUs = idleCPUs(prev, idle, elapsed)
-	if w.idleCPUs < strandIdle {
+	idleNow := idleCPUs(prev, idle, elapsed)
+	if idleNow < strandIdle {
 		w.idleSince = time.Time{}
 		return nil
 	}
@@ -119,7 +118,7 @@ func (w *strandWatch) check(now time.Time) *record.Strand {
 	}
 	w.dumps++
 	w.next = now.Add(strandCooldown)
-	return &record.Strand{ForS: now.Sub(w.idleSince).Seconds(), IdleCPUs: w.idleCPUs, Waiting: waiting}
+	return &record.Strand{ForS: now.Sub(w.idleSince).Seconds(), IdleCPUs: idleNow, Waiting: waiting}
 }
 
 // trackWaits updates each task's wait: it goes on while the task is

@@ -362,10 +362,8 @@ func (w *Worker) unreported() record.WorkerReport {
 		// CPU it last ran on: without it the judge knows none of its
 		// vCPUs, and can neither take their host noise off its share
 		// nor name them.
-		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", w.cmd.Process.Pid, p.TID)); err == nil {
-			if cpu, ok := statLastCPU(string(b)); ok {
-				rep.CPUsUsed = strconv.Itoa(cpu)
-			}
+		if _, cpu, ok := taskStat(w.cmd.Process.Pid, p.TID); ok {
+			rep.CPUsUsed = strconv.Itoa(cpu)
 		}
 	}
 	if rep.WallS > 0 {
@@ -488,14 +486,21 @@ func (w *Worker) RunState() (runnable bool, ran time.Duration, cpu int, ok bool)
 		return false, 0, 0, false
 	}
 	pid := w.cmd.Process.Pid
+	state, cpu, ok1 := taskStat(pid, tid)
+	ran, _, ok2 := taskSchedstat(pid, tid)
+	return state == "R", ran, cpu, ok1 && ok2
+}
+
+// taskStat reads a thread's state (field 3) and the CPU it is on or last
+// ran on (field 39) from /proc/PID/task/TID/stat.
+func taskStat(pid, tid int) (state string, cpu int, ok bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
 	if err != nil {
-		return false, 0, 0, false
+		return "", 0, false
 	}
 	state, ok1 := statField(string(b), 3)
 	cpu, ok2 := statLastCPU(string(b))
-	ran, _, ok3 := taskSchedstat(pid, tid)
-	return state == "R", ran, cpu, ok1 && ok2 && ok3
+	return state, cpu, ok1 && ok2
 }
 
 // Pause stops a worker with SIGSTOP for d, then resumes it: a test op that

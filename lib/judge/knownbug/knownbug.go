@@ -183,14 +183,11 @@ func anyNoCgrp(log string) bool {
 	return false
 }
 
-// liveDumpHeader starts a dump asked for while the scheduler ran (SysRq D).
-const liveDumpHeader = "Debug dump triggered by "
-
 // liveDumps are the dumps asked for while the scheduler ran.
 func liveDumps(dump string) []string {
 	var out []string
 	for _, s := range record.DumpSections(dump) {
-		if strings.HasPrefix(s, liveDumpHeader) {
+		if record.IsLiveDump(s) {
 			out = append(out, s)
 		}
 	}
@@ -203,7 +200,7 @@ func liveDumps(dump string) []string {
 func deathDump(dump string) string {
 	var out strings.Builder
 	for _, s := range record.DumpSections(dump) {
-		if !strings.HasPrefix(s, liveDumpHeader) {
+		if !record.IsLiveDump(s) {
 			out.WriteString(s)
 		}
 	}

@@ -34,23 +34,12 @@ func DumpSections(dump string) []string {
 	return out
 }
 
-// IsExitDump says whether a section of DumpSections is the dump of the
-// scheduler's exit.
-func IsExitDump(section string) bool {
-	first, _, _ := strings.Cut(section, "\n")
-	return dumpHeader.MatchString(first) && !strings.HasPrefix(first, "Debug dump triggered by ")
-}
+// liveDumpHeader starts a dump asked for while the scheduler ran.
+const liveDumpHeader = "Debug dump triggered by "
 
-// ExitDump is the last exit dump of a SchedulerRun.Dump, "" if none.
-func ExitDump(dump string) string {
-	s := DumpSections(dump)
-	for i := len(s) - 1; i >= 0; i-- {
-		if IsExitDump(s[i]) {
-			return s[i]
-		}
-	}
-	return ""
-}
+// IsLiveDump says whether a section of DumpSections is a dump asked for
+// while the scheduler ran (SysRq D), not the dump of its exit.
+func IsLiveDump(section string) bool { return strings.HasPrefix(section, liveDumpHeader) }
 
 // KeepLatestDumps fits dump into limit bytes by whole sections, the latest
 // first: the exit dump, written last, is the one a death is judged by. A

@@ -15,11 +15,11 @@ func TestDumpSections(t *testing.T) {
 	if len(s) != 3 || s[0] != liveDump || s[1] != liveDump || s[2] != exitDump {
 		t.Fatalf("%q", s)
 	}
-	if IsExitDump(s[0]) || !IsExitDump(s[2]) {
-		t.Error("the SysRq dump is not an exit dump; the last one is")
+	if !IsLiveDump(s[0]) || IsLiveDump(s[2]) {
+		t.Error("the SysRq dump is a live dump; the exit dump is not")
 	}
-	if ExitDump(liveDump+exitDump+liveDump) != exitDump || ExitDump(liveDump) != "" {
-		t.Error("ExitDump finds the exit dump wherever it is, and none in a live dump")
+	if s := DumpSections(liveDump + exitDump + liveDump); len(s) != 3 || !IsLiveDump(s[0]) || IsLiveDump(s[1]) || s[1] != exitDump || !IsLiveDump(s[2]) {
+		t.Error("the exit dump is found wherever it is, between live dumps")
 	}
 	// A task line naming a pid is not a header.
 	if s := DumpSections(exitDump + " R init[55] -14996ms\n"); len(s) != 1 {
