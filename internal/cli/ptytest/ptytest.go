@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,7 +26,15 @@ type PTY struct {
 	mu     sync.Mutex
 	buf    bytes.Buffer
 	done   chan struct{}
+	// seen is signalled when the reader has taken in more output.
+	seen chan struct{}
 }
+
+// endMark is written after the tool's output so that Output knows it has
+// read everything: Linux may drop what still sits in a pty's buffer when
+// the terminal end closes first, which once cut the last cell off a table
+// in CI.
+const endMark = "\x00ptytest-end\x00"
 
 // Open opens a pseudo-terminal cols columns wide and starts collecting
 // what is written to it.
@@ -60,7 +69,7 @@ func Open(cols int) (*PTY, error) {
 		t.Oflag &^= unix.OPOST
 		unix.IoctlSetTermios(int(tty.Fd()), unix.TCSETS, t)
 	}
-	p := &PTY{TTY: tty, master: master, done: make(chan struct{})}
+	p := &PTY{TTY: tty, master: master, done: make(chan struct{}), seen: make(chan struct{}, 1)}
 	go func() {
 		defer close(p.done)
 		b := make([]byte, 4096)
@@ -69,6 +78,10 @@ func Open(cols int) (*PTY, error) {
 			p.mu.Lock()
 			p.buf.Write(b[:n])
 			p.mu.Unlock()
+			select {
+			case p.seen <- struct{}{}:
+			default:
+			}
 			if err != nil {
 				return
 			}
@@ -77,14 +90,35 @@ func Open(cols int) (*PTY, error) {
 	return p, nil
 }
 
-// Output closes the terminal end and returns everything written to it.
+// Output waits until everything written to the terminal end has been
+// read, closes the pty and returns what was written.
 func (p *PTY) Output() string {
+	if _, err := p.TTY.WriteString(endMark); err == nil {
+		deadline := time.After(10 * time.Second)
+	wait:
+		for !p.has(endMark) {
+			select {
+			case <-p.seen:
+			case <-p.done:
+				break wait
+			case <-deadline:
+				break wait
+			}
+		}
+	}
 	p.TTY.Close()
 	<-p.done
 	p.master.Close()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.buf.String()
+	out, _, _ := strings.Cut(p.buf.String(), endMark)
+	return out
+}
+
+func (p *PTY) has(s string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return bytes.Contains(p.buf.Bytes(), []byte(s))
 }
 
 // Type sends s to the terminal as if typed (Ctrl-D, "\x04", ends the
