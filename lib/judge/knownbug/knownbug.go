@@ -142,16 +142,16 @@ func strandExplains(c record.Check) bool {
 }
 
 // flatcgStrandedLiving: the host's monitor saw CPUs halted while tasks
-// waited (monitor_work_conservation failed), every other check that did
-// not pass failed the way the tasks left waiting do, the guest saw a
-// strand and took a dump, a dump asked for while flatcg ran shows a task
-// waiting in a cgroup's queue for livingWaitMs or longer, and some
-// statistics interval counted dispatches that found the tree empty (which
-// idle CPUs also count when nothing waits: corroboration, not proof). An
-// idle CPU need not show in the dump: the agent's own thread runs on the
-// CPU that writes it.
+// waited (monitor_work_conservation failed) at the time of a strand the
+// guest saw and took a dump of (within strandMarginS), every other check
+// that did not pass failed the way the tasks left waiting do, a dump asked
+// for while flatcg ran shows a task waiting in a cgroup's queue for
+// livingWaitMs or longer, and some statistics interval counted dispatches
+// that found the tree empty (which idle CPUs also count when nothing
+// waits: corroboration, not proof). An idle CPU need not show in the dump:
+// the agent's own thread runs on the CPU that writes it.
 func flatcgStrandedLiving(run *record.Run, checks []record.Check) bool {
-	monitor := false
+	var monitor []record.Span
 	for _, c := range checks {
 		if c.Status == record.StatusPass || c.Status == record.StatusSkip {
 			continue
@@ -159,9 +159,14 @@ func flatcgStrandedLiving(run *record.Run, checks []record.Check) bool {
 		if c.Status != record.StatusFail || !strandExplains(c) {
 			return false
 		}
-		monitor = monitor || c.Name == "monitor_work_conservation"
+		if c.Name == "monitor_work_conservation" {
+			monitor = append(monitor, c.Spans...)
+		}
 	}
-	if !monitor || run.Scenario == nil || !slices.ContainsFunc(run.Scenario.Strands, func(s record.Strand) bool { return s.Dump }) || !anyNoCgrp(run.Scheduler.Log) {
+	if run.Scenario == nil || !slices.ContainsFunc(run.Scenario.Strands, func(s record.Strand) bool {
+		at := record.Span{FromS: s.AtS - s.ForS, ToS: s.AtS}
+		return s.Dump && slices.ContainsFunc(monitor, func(v record.Span) bool { return at.Overlaps(v, strandMarginS) })
+	}) || !anyNoCgrp(run.Scheduler.Log) {
 		return false
 	}
 	for _, d := range liveDumps(run.Scheduler.Dump) {
@@ -173,6 +178,13 @@ func flatcgStrandedLiving(run *record.Run, checks []record.Check) bool {
 	}
 	return false
 }
+
+// strandMarginS is how far apart a strand the guest saw and a violation
+// the host's monitor saw may be and still be one event: the agent's clock
+// is aligned to the host's to within a sample or two, and the monitor
+// marks a violation from its first sample, the guest a strand from the
+// reading before (both sample every second or faster).
+const strandMarginS = 1.0
 
 func anyNoCgrp(log string) bool {
 	for _, m := range flatcgNoCgrp.FindAllStringSubmatch(log, -1) {

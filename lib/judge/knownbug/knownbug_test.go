@@ -85,10 +85,22 @@ func liveDump(waitMs int, dsq string) string {
 // conservation and the starved cgroup's workers.
 var strandChecks = []record.Check{
 	{Name: "outcome", Status: record.StatusPass},
-	{Name: "monitor_work_conservation", Status: record.StatusFail, Detail: "cpu1 halted with 1 tasks queued (stranded: nothing ran them)"},
+	{Name: "monitor_work_conservation", Status: record.StatusFail, Detail: "cpu1 halted with 1 tasks queued (stranded: nothing ran them)",
+		Spans: []record.Span{{FromS: 2.2, ToS: 5.1}}},
 	{Name: "starvation[cg_1]", Status: record.StatusFail},
 	{Name: "cgroup_fairness[cg_0,cg_1]", Status: record.StatusFail},
 	{Name: "spread[cg_0]", Status: record.StatusSkip},
+}
+
+// monitorAt is strandChecks with the monitor's violations at the spans
+// given as from, to pairs (seconds into the scenario).
+func monitorAt(fromTo ...float64) []record.Check {
+	checks := slices.Clone(strandChecks)
+	checks[1].Spans = nil
+	for i := 0; i+1 < len(fromTo); i += 2 {
+		checks[1].Spans = append(checks[1].Spans, record.Span{FromS: fromTo[i], ToS: fromTo[i+1]})
+	}
+	return checks
 }
 
 // with is strandChecks and one more.
@@ -128,8 +140,15 @@ func TestMatchLiving(t *testing.T) {
 		{"another scheduler", other, strandChecks, nil},
 		{"a run that timed out", timedOut, strandChecks, nil},
 		{"a scheduler that died", died, strandChecks, nil},
-		// The monitor must have seen CPUs halted while tasks waited.
+		// The monitor must have seen CPUs halted while tasks waited, at
+		// the time of the dumped strand (2–4 s into the scenario).
 		{"the monitor passed", living(5000, "0x1a3", "2"), strandChecks[2:], nil},
+		{"the monitor's violation ends just within the margin before", living(5000, "0x1a3", "2"), monitorAt(0.5, 1.0), FlatcgStrandedCgroup},
+		{"the monitor's violation ends before the strand", living(5000, "0x1a3", "2"), monitorAt(0.5, 0.9), nil},
+		{"the monitor's violation starts just within the margin after", living(5000, "0x1a3", "2"), monitorAt(5.0, 6.0), FlatcgStrandedCgroup},
+		{"the monitor's violation starts after the strand", living(5000, "0x1a3", "2"), monitorAt(5.1, 6.0), nil},
+		{"a second violation at the strand's time", living(5000, "0x1a3", "2"), monitorAt(0.2, 0.8, 3.0, 3.5), FlatcgStrandedCgroup},
+		{"a violation without its time", living(5000, "0x1a3", "2"), monitorAt(), nil},
 		// Any failure a strand does not explain is not excused.
 		{"a failed command besides", living(5000, "0x1a3", "2"), with(record.Check{Name: "exec.exit_code", Status: record.StatusFail}), nil},
 		{"a failed imbalance check besides", living(5000, "0x1a3", "2"), with(record.Check{Name: "monitor_imbalance", Status: record.StatusFail}), nil},

@@ -528,6 +528,7 @@ func Monitor(r *record.Run, t record.Thresholds) []record.Check {
 				continue
 			}
 			count++
+			c.Spans = append(c.Spans, record.Span{FromS: m.Timeline[vs[i].Start].T - t0, ToS: m.Timeline[vs[i].End].T - t0})
 			if worst == nil || vs[i].End-vs[i].Start > worst.End-worst.Start {
 				worst = &vs[i]
 			}

@@ -97,6 +97,16 @@ func TestMonitorChecksFail(t *testing.T) {
 			if c := got[tc.check]; span.fail && !strings.Contains(c.Detail, tc.detail) {
 				t.Errorf("%s detail %q lacks %q", tc.check, c.Detail, tc.detail)
 			}
+			// The violation's time, into the scenario (it starts at host
+			// t = 10): samples 12.0–12.5, less a first interval a check
+			// judges from the sample before.
+			c := got[tc.check]
+			switch {
+			case !span.fail && len(c.Spans) > 0:
+				t.Errorf("%s at %d×%d passed with spans %v", tc.check, span.from, span.n, c.Spans)
+			case span.fail && (len(c.Spans) != 1 || c.Spans[0].FromS < 1.95 || c.Spans[0].FromS > 2.15 || c.Spans[0].ToS < 2.35 || c.Spans[0].ToS > 2.55):
+				t.Errorf("%s at %d×%d: spans %v, want one of about 2.0–2.5 s", tc.check, span.from, span.n, c.Spans)
+			}
 		}
 	}
 }

@@ -458,6 +458,23 @@ type Check struct {
 	// inconclusive. Absent when the check subtracts no noise.
 	Net    *float64 `json:"net,omitempty"`
 	Detail string   `json:"detail,omitempty"`
+	// Spans are when the check's violations happened (the monitor's
+	// checks: each sustained violation), so that what explains a failure
+	// can be held to the same time. Absent for checks judged on the
+	// scenario as a whole.
+	Spans []Span `json:"spans,omitempty"`
+}
+
+// Span is a stretch of a scenario, in seconds since its start.
+type Span struct {
+	FromS float64 `json:"from_s"`
+	ToS   float64 `json:"to_s"`
+}
+
+// Overlaps says whether s and o share a moment or are at most margin
+// seconds apart (for clocks aligned to within margin).
+func (s Span) Overlaps(o Span, margin float64) bool {
+	return s.FromS <= o.ToS+margin && o.FromS <= s.ToS+margin
 }
 
 // ScenarioResult is what the guest measured while running a scenario.
