@@ -109,6 +109,42 @@ func TestGapSubtractsHostWait(t *testing.T) {
 	wantStatus(t, check(t, Judge(gapRun(2500, waits(0.01, 0.01)), nil), "gap[a]"), record.StatusFail)
 }
 
+// TestGapCountsTheWaitBeforeTheFirstRun: a worker's gaps are measured from
+// its first run on; a worker released at 1 s and told to stop at 21 s that
+// first ran 2.5 s after its release waited that long, whatever its later
+// gaps (the live loaded run in which the fixture's hold 1 in 20 passed:
+// its workers first ran up to 2.5 s late, their later gaps under 1.5 s).
+// Healthy schedulers' first runs came within 0.9 s of the release in the
+// recorded fidelity runs at load 8.
+func TestGapCountsTheWaitBeforeTheFirstRun(t *testing.T) {
+	late := func(firstMS float64, samples []record.HostSample) *record.Run {
+		r := gapRun(400, samples)
+		for i := range r.Scenario.Cgroups[0].Workers {
+			w := &r.Scenario.Cgroups[0].Workers[i]
+			w.StopT = w.StartT + 20
+		}
+		r.Scenario.Cgroups[0].Workers[1].WallS -= firstMS / 1000
+		return r
+	}
+	wantStatus(t, check(t, Judge(late(2500, waits(0.01, 0.01)), nil), "gap[a]"), record.StatusFail,
+		"pid 2 off-CPU 2500ms before its first run, from +0ms", "remainder 2500ms > limit 2000ms")
+	// The host held both vCPUs for a second of it (host 3.5–4.5 s: agent
+	// time 1 is host 3 in scenarioRun).
+	wantStatus(t, check(t, Judge(late(2500, hostTrace([]float64{0.01, 0.01}, hold{0, 3.5, 4.5}, hold{1, 3.5, 4.5})), nil), "gap[a]"), record.StatusInconclusive,
+		"before its first run", "remainder 1500ms ≤ limit 2000ms: inconclusive")
+	c := check(t, Judge(late(900, waits(0.01, 0.01)), nil), "gap[a]")
+	wantStatus(t, c, record.StatusPass)
+	if c.Value != 900.0 {
+		t.Errorf("gap value %v, want the 900 ms wait before the first run", c.Value)
+	}
+	// Without a stop time the wait cannot be known; the later gap is judged.
+	r := late(2500, waits(0.01, 0.01))
+	r.Scenario.Cgroups[0].Workers[1].StopT = 0
+	if c := check(t, Judge(r, nil), "gap[a]"); c.Status != record.StatusPass || c.Value != 400.0 {
+		t.Errorf("no stop time: %s %v %s", c.Status, c.Value, c.Detail)
+	}
+}
+
 // spreadLimit25 judges spread at 25 points (ktstr's release and debug
 // limits are 15 and 35): the noise tests below are about what is
 // subtracted, at spreads of 35–40 points.
@@ -233,6 +269,36 @@ func TestCgroupFairness(t *testing.T) {
 			t.Errorf("compared unequal cgroups: %+v", c)
 		}
 	}
+}
+
+// TestCgroupFairnessCountsTheWaitBeforeTheFirstRun: a scheduler that holds
+// a cgroup's workers from their release (a worker's own wall time starts
+// when it first ran) gave it less CPU over the span both cgroups were
+// runnable; the late start must neither take cg_1 out of the comparison
+// (the live loaded fidelity run in which the fixture's hold 1 in 20
+// passed: cg_1's workers first ran 1.0–2.5 s after their release, so
+// their windows ended a second before cg_0's and the two were not
+// compared) nor be credited to it. Released at 1 and told to stop at 7.
+func TestCgroupFairnessCountsTheWaitBeforeTheFirstRun(t *testing.T) {
+	cg := func(name string, wall, cpu float64) record.CgroupResult {
+		c := record.CgroupResult{Name: name, Unrestricted: true}
+		for pid := range 4 {
+			w := spinner(pid+1, 100, wall, cpu, "0-1")
+			w.StopT = 7
+			c.Workers = append(c.Workers, w)
+		}
+		return c
+	}
+	// The live run: cg_1 charged 0.12–0.17 s over 3.6–5.1 s of its own
+	// wall, cg_0 2.1–2.4 s over 6 s.
+	r := scenarioRun([]record.CgroupResult{cg("cg_0", 6, 2.2), cg("cg_1", 3.6, 0.14)}, waits(0.7, 0.7))
+	wantStatus(t, check(t, Judge(r, nil), "cgroup_fairness[cg_0,cg_1]"), record.StatusFail, "cg_1 got 94% less CPU than cg_0")
+	// A cgroup that got CPU at the same rate once it ran, but started 2 s
+	// late, got a third less over the span it was runnable.
+	r = scenarioRun([]record.CgroupResult{cg("cg_0", 6, 3), cg("cg_1", 4, 2)}, waits(0, 0))
+	wantStatus(t, check(t, Judge(r, nil), "cgroup_fairness[cg_0,cg_1]"), record.StatusPass, "CPU charged: cg_1 1.33, cg_0 2.00 (33% less)")
+	r = scenarioRun([]record.CgroupResult{cg("cg_0", 6, 3), cg("cg_1", 3, 1.5)}, waits(0, 0))
+	wantStatus(t, check(t, Judge(r, nil), "cgroup_fairness[cg_0,cg_1]"), record.StatusFail, "cg_1 got 50% less CPU than cg_0")
 }
 
 // steady gives a run one steady step, held from agent time 1 to 7, with

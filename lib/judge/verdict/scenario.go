@@ -264,7 +264,17 @@ func cohorts(ws []record.WorkerReport) [][]record.WorkerReport {
 	return out
 }
 
-// window is the agent-time span of a set of workers: earliest start to
+// runnableS is how long a worker was runnable: from its release to when
+// it stopped. Its own WallS starts when it first ran, so a worker the
+// scheduler held from the start would look as if it had run all along.
+func runnableS(w record.WorkerReport) float64 {
+	if w.StartT > 0 && w.StopT > w.StartT {
+		return max(w.WallS, w.StopT-w.StartT)
+	}
+	return w.WallS
+}
+
+// window is the agent-time span of a set of workers: earliest release to
 // latest stop. Reports without StartT fall back to the scenario's window.
 func (c *scenarioChecker) window(ws []record.WorkerReport) (t0, t1 float64) {
 	t0, t1 = math.Inf(1), math.Inf(-1)
@@ -272,7 +282,7 @@ func (c *scenarioChecker) window(ws []record.WorkerReport) (t0, t1 float64) {
 		if w.StartT <= 0 {
 			return c.sc.StartT, c.sc.StartT + c.sc.WallS
 		}
-		t0, t1 = min(t0, w.StartT), max(t1, w.StartT+w.WallS)
+		t0, t1 = min(t0, w.StartT), max(t1, w.StartT+runnableS(w))
 	}
 	if t0 > t1 {
 		return c.sc.StartT, c.sc.StartT + c.sc.WallS
@@ -371,11 +381,12 @@ func demandKey(cg *record.CgroupResult, ws []record.WorkerReport) string {
 	return cg.Cpuset + "|" + strings.Join(kinds, ",")
 }
 
-// cgroupShare is a cgroup's CPU, in CPUs, while its workers ran.
+// cgroupShare is a cgroup's CPU, in CPUs, while its workers were runnable.
 type cgroupShare struct {
 	name string
 	// cpus is the CPU charged to its workers, exec the CPU they executed
-	// (charged less on-CPU stalls), both in CPUs over their mean wall.
+	// (charged less on-CPU stalls), both in CPUs over their mean runnable
+	// time (runnableS).
 	cpus, exec float64
 	t0, t1     float64
 	ws         []record.WorkerReport
@@ -399,12 +410,13 @@ func (c *scenarioChecker) cgroupFairness() {
 			continue
 		}
 		// Both views: CPU charged, and CPU executed (charged less on-CPU
-		// stalls).
+		// stalls), over the time the workers were runnable (a wait before
+		// the first run is the scheduler's too).
 		var cpu, exec, wall float64
 		for _, w := range ws {
 			cpu += w.CPUS
 			exec += max(0, w.CPUS-w.OnCPUStallS)
-			wall += w.WallS
+			wall += runnableS(w)
 		}
 		if wall <= 0 {
 			continue
