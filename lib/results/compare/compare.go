@@ -55,6 +55,16 @@ const (
 	DefaultNoisyHostPct = 10.0
 )
 
+// FewRunsNetRel is the least relative gate of a noise-subtracted timing
+// metric with too few runs to test, unless a policy sets the metric's
+// percent: taking off a run's mean host wait leaves a residue. A healthy
+// scheduler's A/A pairs at 55 % host wait moved noise-subtracted rates by
+// up to 11 % (worst_iterations_per_worker, scripts/gate-ab.sh, 2026-12-06)
+// and 13–15 % (total_iterations, work_rate, an earlier measurement), so at
+// 1+1 a rate must move by a fifth to be flagged; at MinRuns or more the
+// metric's own gate and the rank test decide.
+const FewRunsNetRel = 0.2
+
 // DefaultPairOn are the dimensions runs are paired on, less the slicing
 // ones.
 var DefaultPairOn = []string{"scenario", "topology", "scheduler", "profile", "kernel"}
@@ -159,6 +169,17 @@ func (p *Policy) gate(m metrics.Metric) (abs, rel float64) {
 		}
 	}
 	return abs, rel
+}
+
+// setsPercent says whether the policy sets m's relative gate itself.
+func (p *Policy) setsPercent(m metrics.Metric) bool {
+	if p == nil {
+		return false
+	}
+	family, _, _ := strings.Cut(m.Name, "[")
+	_, f := p.PerMetricPercent[family]
+	_, n := p.PerMetricPercent[m.Name]
+	return p.DefaultPercent != nil || f || n
 }
 
 // Options of a comparison.
@@ -364,6 +385,10 @@ func (res *Result) judge(subject string, m metrics.Metric, a, b side, p *Policy,
 		Unit: m.Unit, Polarity: string(m.Polarity), NA: len(a.raw), NB: len(b.raw), AbsGate: abs, RelGate: relGate}
 	va, vb := a.raw, b.raw
 	netted := m.Timing && m.Noise != ""
+	if netted && (len(va) < res.MinRuns || len(vb) < res.MinRuns) && !p.setsPercent(m) {
+		relGate = max(relGate, FewRunsNetRel)
+		d.RelGate = relGate
+	}
 	if netted {
 		va, vb = a.net, b.net
 		na, nb := round(stats.Mean(va)), round(stats.Mean(vb))

@@ -140,6 +140,12 @@ func TestTimingMetricsOnNoisyHost(t *testing.T) {
 		{"no noise model, quiet host", "max_imbalance_ratio", 5, one(2), one(2), one(6), one(6), Regression, ""},
 		{"the pass rate is never excused", "passed", 60, one(1), one(1), one(0), one(0), Regression, ""},
 		{"with enough runs the test decides on the nets", "worst_gap_ms", 60, one(100, 110, 120), one(60, 66, 72), one(900, 950, 990), one(850, 900, 940), Regression, "Mann–Whitney"},
+		// A healthy scheduler's A/A pair at 55 % host wait (gate-ab.sh,
+		// 2026-12-06): the worst worker's noise-subtracted iterations
+		// 11 % apart. At 1+1 a rate must move by FewRunsNetRel.
+		{"an A/A rate 11 % apart at 1+1", "worst_iterations_per_worker", 55, one(331135), one(747637), one(293729), one(663988), Unchanged, "within the gate"},
+		{"a rate down a fifth at 1+1", "work_rate", 55, one(400), one(1000), one(316), one(790), Regression, "gate alone on the noise-subtracted values"},
+		{"with enough runs a rate down 12 % is tested", "work_rate", 55, one(450, 455, 445), one(1000, 1010, 990), one(396, 398, 394), one(880, 885, 875), Regression, "Mann–Whitney"},
 	}
 	for _, c := range cases {
 		res := Compare(side(c.metric, c.host, c.aRaw, c.aNet), side(c.metric, c.host, c.bRaw, c.bNet), Options{PairOn: DefaultPairOn})
@@ -151,6 +157,38 @@ func TestTimingMetricsOnNoisyHost(t *testing.T) {
 		}
 		if got == nil || got.Verdict != c.want || !strings.Contains(got.Why, c.why) {
 			t.Errorf("%s: %+v, want %s (%q)", c.name, got, c.want, c.why)
+		}
+	}
+}
+
+// TestFewRunsNetRelYieldsToAPolicy: a policy that sets a metric's percent
+// is applied as written at 1+1.
+func TestFewRunsNetRelYieldsToAPolicy(t *testing.T) {
+	m, _ := metrics.Lookup("worst_iterations_per_worker")
+	row := func(v, net float64) []*query.Row {
+		return []*query.Row{{Scenario: "x", Topology: "1n1l2c1t", Scheduler: "s", Profile: "default", Kernel: "6.12",
+			Metrics: map[string]metrics.Sample{m.Name: {Metric: m, Value: v, Net: net}}}}
+	}
+	ten := 10.0
+	for _, tc := range []struct {
+		name   string
+		policy *Policy
+		want   string
+		gate   float64
+	}{
+		{"no policy", nil, Unchanged, FewRunsNetRel},
+		{"a default percent", &Policy{DefaultPercent: &ten}, Regression, 0.1},
+		{"the metric's percent", &Policy{PerMetricPercent: map[string]float64{m.Name: 10}}, Regression, 0.1},
+	} {
+		res := Compare(row(331135, 747637), row(293729, 663988), Options{PairOn: DefaultPairOn, Policy: tc.policy})
+		var got *record.Delta
+		for _, d := range res.Deltas {
+			if d.Metric == m.Name {
+				got = d
+			}
+		}
+		if got == nil || got.Verdict != tc.want || got.RelGate != tc.gate {
+			t.Errorf("%s: %+v, want %s at a gate of %v", tc.name, got, tc.want, tc.gate)
 		}
 	}
 }
