@@ -31,11 +31,7 @@ func (c *scenarioChecker) workerRate(w record.WorkerReport) (rate, wait float64,
 	// Its whole life from its release (StartT to StopT), not from its
 	// first run: a worker the scheduler kept off the CPU at the start is
 	// not excused by its late start.
-	life := w.WallS
-	if w.StartT > 0 && w.StopT > w.StartT {
-		life = max(life, w.StopT-w.StartT)
-	}
-	avail := life * (1 - min(wait, 0.99))
+	avail := runnableS(w) * (1 - min(wait, 0.99))
 	if avail <= 0 {
 		return 0, wait, known
 	}

@@ -123,11 +123,13 @@ func TestGapCountsTheWaitBeforeTheFirstRun(t *testing.T) {
 			w := &r.Scenario.Cgroups[0].Workers[i]
 			w.StopT = w.StartT + 20
 		}
-		r.Scenario.Cgroups[0].Workers[1].WallS -= firstMS / 1000
+		w := &r.Scenario.Cgroups[0].Workers[1]
+		w.WallS -= firstMS / 1000
+		w.CPUS -= firstMS / 1000
 		return r
 	}
 	wantStatus(t, check(t, Judge(late(2500, waits(0.01, 0.01)), nil), "gap[a]"), record.StatusFail,
-		"pid 2 off-CPU 2500ms before its first run, from +0ms", "remainder 2500ms > limit 2000ms")
+		"pid 2 off-CPU 2500ms before its first run (from its release)", "remainder 2500ms > limit 2000ms")
 	// The host held both vCPUs for a second of it (host 3.5–4.5 s: agent
 	// time 1 is host 3 in scenarioRun).
 	wantStatus(t, check(t, Judge(late(2500, hostTrace([]float64{0.01, 0.01}, hold{0, 3.5, 4.5}, hold{1, 3.5, 4.5})), nil), "gap[a]"), record.StatusInconclusive,
@@ -137,12 +139,21 @@ func TestGapCountsTheWaitBeforeTheFirstRun(t *testing.T) {
 	if c.Value != 900.0 {
 		t.Errorf("gap value %v, want the 900 ms wait before the first run", c.Value)
 	}
-	// Without a stop time the wait cannot be known; the later gap is judged.
+	// Without a release time the wait cannot be known; the later gap is
+	// judged.
 	r := late(2500, waits(0.01, 0.01))
-	r.Scenario.Cgroups[0].Workers[1].StopT = 0
+	r.Scenario.Cgroups[0].Workers[1].StartT = 0
 	if c := check(t, Judge(r, nil), "gap[a]"); c.Status != record.StatusPass || c.Value != 400.0 {
-		t.Errorf("no stop time: %s %v %s", c.Status, c.Value, c.Detail)
+		t.Errorf("no release time: %s %v %s", c.Status, c.Value, c.Detail)
 	}
+	// A later gap of 2.3 s on a quiet vCPU fails, though the wait before
+	// the first run was longer (3 s) and the host held every vCPU for 2 s
+	// of it: each is judged on its own noise.
+	r = late(3000, hostTrace([]float64{0.01, 0.01}, hold{0, 3.5, 5.5}, hold{1, 3.5, 5.5}))
+	w := &r.Scenario.Cgroups[0].Workers[1]
+	w.MaxGapMS, w.MaxGapAtMS, w.MaxGapStartT = 2300, 9000, 13
+	wantStatus(t, check(t, Judge(r, nil), "gap[a]"), record.StatusFail, "pid 2 off-CPU 2300ms on cpu0", "remainder 2300ms > limit 2000ms",
+		"pid 2 off-CPU 3000ms before its first run (from its release); the host held vCPU")
 }
 
 // spreadLimit25 judges spread at 25 points (ktstr's release and debug

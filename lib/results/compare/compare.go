@@ -55,9 +55,10 @@ const (
 	DefaultNoisyHostPct = 10.0
 )
 
-// FewRunsNetRel is the least relative gate of a noise-subtracted timing
-// metric with too few runs to test, unless a policy sets the metric's
-// percent: taking off a run's mean host wait leaves a residue. A healthy
+// FewRunsNetRel is the least relative gate of a rate the run's host wait
+// is taken off (metrics.NoiseRate: the scenario's iteration and work
+// rates) with too few runs to test, unless a policy sets a default percent
+// or the metric's own: taking off a run's mean host wait leaves a residue. A healthy
 // scheduler's A/A pairs at 55 % host wait moved noise-subtracted rates by
 // up to 11 % (worst_iterations_per_worker, scripts/gate-ab.sh, 2026-12-06)
 // and 13–15 % (total_iterations, work_rate, an earlier measurement), so at
@@ -171,7 +172,8 @@ func (p *Policy) gate(m metrics.Metric) (abs, rel float64) {
 	return abs, rel
 }
 
-// setsPercent says whether the policy sets m's relative gate itself.
+// setsPercent says whether the policy sets m's relative gate itself (a
+// default percent or one of m's own).
 func (p *Policy) setsPercent(m metrics.Metric) bool {
 	if p == nil {
 		return false
@@ -385,7 +387,7 @@ func (res *Result) judge(subject string, m metrics.Metric, a, b side, p *Policy,
 		Unit: m.Unit, Polarity: string(m.Polarity), NA: len(a.raw), NB: len(b.raw), AbsGate: abs, RelGate: relGate}
 	va, vb := a.raw, b.raw
 	netted := m.Timing && m.Noise != ""
-	if netted && (len(va) < res.MinRuns || len(vb) < res.MinRuns) && !p.setsPercent(m) {
+	if m.Noise == metrics.NoiseRate && (len(va) < res.MinRuns || len(vb) < res.MinRuns) && !p.setsPercent(m) {
 		relGate = max(relGate, FewRunsNetRel)
 		d.RelGate = relGate
 	}

@@ -89,7 +89,7 @@ var Registry = []Metric{
 	{Name: "completed", Polarity: HigherBetter, Abs: 0.5, Rel: 0.5, Source: "run", Discrete: true, Doc: "1 when the run's outcome is completed, else 0"},
 	{Name: "worst_spread", Polarity: LowerBetter, Abs: 5, Rel: 0.25, Unit: "%", Source: "check", Timing: true, Noise: NoiseCheck, Doc: "largest spread check value: not-running share spread among a cohort's workers, in points"},
 	{Name: "least_fair_share_pct", Polarity: HigherBetter, Abs: 10, Rel: 0.2, Unit: "%", Source: "check", Timing: true, Noise: NoiseCheck, Doc: "smallest fair_share check value: the least-served CPU-bound worker's work as a share of its cohort's median"},
-	{Name: "worst_gap_ms", Polarity: LowerBetter, Abs: 500, Rel: 0.5, Unit: "ms", Source: "check", Timing: true, Noise: NoiseCheck, Doc: "largest gap check value: a worker's longest off-CPU gap"},
+	{Name: "worst_gap_ms", Polarity: LowerBetter, Abs: 500, Rel: 0.5, Unit: "ms", Source: "check", Timing: true, Noise: NoiseCheck, Doc: "largest gap check value: a worker's longest off-CPU gap, the wait from its release to its first run included"},
 	{Name: "starved_workers", Polarity: LowerBetter, Abs: 0.5, Rel: 0.5, Source: "check", Discrete: true, Doc: "workers the starvation checks found starved, summed over cgroups"},
 	{Name: "worst_cgroup_spread_pct", Polarity: LowerBetter, Abs: 10, Rel: 0.25, Unit: "%", Source: "check", Timing: true, Noise: NoiseCheck, Doc: "largest cgroup_fairness check value: CPU-share spread among cgroups of equal weight and demand"},
 	{Name: "min_busy_pct", Polarity: HigherBetter, Abs: 10, Rel: 0.1, Unit: "%", Source: "check", Doc: "smallest work_conservation check value: busy share of the CPUs runnable CPU-bound workers could use"},
