@@ -318,10 +318,7 @@ func (c *scenarioChecker) gapNoise(w record.WorkerReport) gapNoise {
 func (g gapNoise) describe(limit float64) string {
 	w := g.w
 	where := "at stop, never running again"
-	switch {
-	case g.first:
-		where = "before its first run"
-	case !w.Unreported:
+	if !w.Unreported {
 		where = fmt.Sprintf("on cpu%d", w.MaxGapCPU)
 		if w.MaxGapFromCPU >= 0 && w.MaxGapFromCPU != w.MaxGapCPU {
 			where = fmt.Sprintf("from cpu%d to cpu%d", w.MaxGapFromCPU, w.MaxGapCPU)
@@ -329,7 +326,7 @@ func (g gapNoise) describe(limit float64) string {
 	}
 	s := fmt.Sprintf("pid %d off-CPU %.0fms %s, from +%.0fms", w.PID, w.MaxGapMS, where, w.MaxGapAtMS)
 	if g.first {
-		s = fmt.Sprintf("pid %d off-CPU %.0fms %s (from its release)", w.PID, w.MaxGapMS, where)
+		s = fmt.Sprintf("pid %d off-CPU %.0fms before its first run (from its release)", w.PID, w.MaxGapMS)
 	}
 	if !g.known {
 		return s + "; " + g.missing

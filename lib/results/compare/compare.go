@@ -58,12 +58,12 @@ const (
 // FewRunsNetRel is the least relative gate of a rate the run's host wait
 // is taken off (metrics.NoiseRate: the scenario's iteration and work
 // rates) with too few runs to test, unless a policy sets a default percent
-// or the metric's own: taking off a run's mean host wait leaves a residue. A healthy
-// scheduler's A/A pairs at 55 % host wait moved noise-subtracted rates by
-// up to 11 % (worst_iterations_per_worker, scripts/gate-ab.sh, 2026-12-06)
-// and 13–15 % (total_iterations, work_rate, an earlier measurement), so at
-// 1+1 a rate must move by a fifth to be flagged; at MinRuns or more the
-// metric's own gate and the rank test decide.
+// or the metric's own: taking off a run's mean host wait leaves a residue.
+// A healthy scheduler's A/A pairs at 55 % host wait moved noise-subtracted
+// rates by up to 11 % (worst_iterations_per_worker, scripts/gate-ab.sh,
+// 2026-12-06) and 13–15 % (total_iterations, work_rate, an earlier
+// measurement), so at 1+1 a rate must move by a fifth to be flagged; at
+// MinRuns or more the metric's own gate and the rank test decide.
 const FewRunsNetRel = 0.2
 
 // DefaultPairOn are the dimensions runs are paired on, less the slicing
@@ -148,40 +148,33 @@ func policyName(name string) bool {
 	return false
 }
 
-// gate returns the metric's absolute and relative (fraction) gates.
-func (p *Policy) gate(m metrics.Metric) (abs, rel float64) {
+// gate returns the metric's absolute and relative (fraction) gates. With
+// too few runs to test (fewRuns), a rate the run's host wait is taken off
+// gets at least FewRunsNetRel, unless the policy sets its percent.
+func (p *Policy) gate(m metrics.Metric, fewRuns bool) (abs, rel float64) {
 	abs, rel = m.Abs, m.Rel
-	if p == nil {
-		return abs, rel
-	}
-	family := m.Name
-	if i := strings.IndexByte(family, '['); i > 0 {
-		family = family[:i]
-	}
-	if p.DefaultPercent != nil {
-		rel = *p.DefaultPercent / 100
-	}
-	for _, n := range []string{family, m.Name} {
-		if v, ok := p.PerMetricPercent[n]; ok {
-			rel = v / 100
+	policyRel := false
+	if p != nil {
+		family := m.Name
+		if i := strings.IndexByte(family, '['); i > 0 {
+			family = family[:i]
 		}
-		if v, ok := p.PerMetricAbs[n]; ok {
-			abs = v
+		if p.DefaultPercent != nil {
+			rel, policyRel = *p.DefaultPercent/100, true
 		}
+		for _, n := range []string{family, m.Name} {
+			if v, ok := p.PerMetricPercent[n]; ok {
+				rel, policyRel = v/100, true
+			}
+			if v, ok := p.PerMetricAbs[n]; ok {
+				abs = v
+			}
+		}
+	}
+	if fewRuns && m.Noise == metrics.NoiseRate && !policyRel {
+		rel = max(rel, FewRunsNetRel)
 	}
 	return abs, rel
-}
-
-// setsPercent says whether the policy sets m's relative gate itself (a
-// default percent or one of m's own).
-func (p *Policy) setsPercent(m metrics.Metric) bool {
-	if p == nil {
-		return false
-	}
-	family, _, _ := strings.Cut(m.Name, "[")
-	_, f := p.PerMetricPercent[family]
-	_, n := p.PerMetricPercent[m.Name]
-	return p.DefaultPercent != nil || f || n
 }
 
 // Options of a comparison.
@@ -382,15 +375,11 @@ func (res *Result) judge(subject string, m metrics.Metric, a, b side, p *Policy,
 	if math.Abs(ma) < eps && math.Abs(mb) < eps {
 		return nil
 	}
-	abs, relGate := p.gate(m)
+	abs, relGate := p.gate(m, len(a.raw) < res.MinRuns || len(b.raw) < res.MinRuns)
 	d := &record.Delta{Subject: subject, Metric: m.Name, A: round(ma), B: round(mb), Delta: round(mb - ma),
 		Unit: m.Unit, Polarity: string(m.Polarity), NA: len(a.raw), NB: len(b.raw), AbsGate: abs, RelGate: relGate}
 	va, vb := a.raw, b.raw
 	netted := m.Timing && m.Noise != ""
-	if m.Noise == metrics.NoiseRate && (len(va) < res.MinRuns || len(vb) < res.MinRuns) && !p.setsPercent(m) {
-		relGate = max(relGate, FewRunsNetRel)
-		d.RelGate = relGate
-	}
 	if netted {
 		va, vb = a.net, b.net
 		na, nb := round(stats.Mean(va)), round(stats.Mean(vb))

@@ -76,7 +76,7 @@ func TestPolicy(t *testing.T) {
 		t.Errorf("policy abs: %s", got)
 	}
 	m, _ := metrics.Lookup("verified_insns[enqueue]")
-	if abs, rel := p.gate(m); abs != 100 || rel != 0.01 {
+	if abs, rel := p.gate(m, false); abs != 100 || rel != 0.01 {
 		t.Errorf("family gate: %v %v", abs, rel)
 	}
 	if _, err := ParsePolicy([]byte(`{"per_metric_abs": {"worst_gap_ms": "1"}}`)); err == nil || err.Error() != "per_metric_abs.worst_gap_ms: want a number, got a string" {
